@@ -1,0 +1,70 @@
+//! # notify-core
+//!
+//! The per-partition event tables of the interrupt-virtualization subsystem: what a
+//! partitioning kernel keeps for each partition so that hardware interrupts, the virtual
+//! clock, traps and notifications from other partitions reach it as virtual interrupts,
+//! with nothing lost.
+//!
+//! * A partition has `64 * W` **ports** (`W` words of 64; 64 ports by default, up to
+//!   4,096). Each port is bound to one [`Source`] and either counts events up to a
+//!   saturating maximum or coalesces them ([`Mode`]).
+//! * A port is **deliverable** when it is bound, has something pending, is not masked and
+//!   is not in service. [`PartitionEvents::next_deliverable`] finds the lowest-numbered
+//!   deliverable port in O(1) through a two-level bitmap (a summary word over ready
+//!   words).
+//! * [`PartitionEvents::raise`] is lock-free and callable from an ISR on any CPU; it
+//!   reports whether the port became deliverable. Delivery is
+//!   [`begin_service`](PartitionEvents::begin_service) then
+//!   [`acknowledge`](PartitionEvents::acknowledge) or [`take`](PartitionEvents::take).
+//! * Nothing is silently lost: every event is delivered, still pending, or counted as
+//!   overflowed, coalesced or discarded in [`Stats`].
+//! * [`EventTables`] holds every partition and the static channel table;
+//!   [`EventTables::notify`] checks that the caller owns the channel's source end.
+//!
+//! Values a partition hands in are validated once, by [`PartitionId::new`],
+//! [`Port::new`] and [`EventTables::channel`]; everything else returns a typed [`Error`].
+//!
+//! ```
+//! use notify_core::{Binding, EventTables, PartitionId, Port, PortConfig, Source, TablesConfig};
+//!
+//! static P0: [PortConfig; 1] = [PortConfig::new(3, Binding::counting(Source::Timer))];
+//! static CONFIG: TablesConfig<1> = TablesConfig { partitions: [&P0], channels: &[] };
+//! static TABLES: EventTables<1> = match EventTables::new(&CONFIG) {
+//!     Ok(tables) => tables,
+//!     Err(_) => panic!("invalid event table configuration"),
+//! };
+//!
+//! let p = PartitionId::new(0)?;
+//! let timer = Port::new(3)?;
+//! let raised = TABLES.raise(p, timer, None)?;
+//! assert!(raised.became_deliverable);
+//! let delivery = TABLES.partition(p).deliver_next().expect("the tick is deliverable");
+//! assert_eq!((delivery.port, delivery.pending), (timer, 1));
+//! TABLES.partition(p).acknowledge(timer)?;
+//! assert_eq!(TABLES.partition(p).next_deliverable(), None);
+//! # Ok::<(), notify_core::Error>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod binding;
+mod context;
+mod error;
+mod id;
+mod partition;
+mod state;
+mod stats;
+mod sync;
+mod tables;
+mod trap_ring;
+
+pub use binding::{Binding, Mode, PortConfig, Source};
+pub use context::{Context, Sender};
+pub use error::Error;
+pub use id::{ChannelId, MAX_PORT_WORDS, PORTS_PER_WORD, PartitionId, Port};
+pub use partition::{Acknowledged, Delivery, PartitionEvents, PortConfigError, PortStatus, Raised};
+pub use stats::Stats;
+pub use tables::{Channel, ConfigError, End, Endpoint, EventTables, Notified, TablesConfig};
+pub use trap_ring::TRAP_RING_LEN;

@@ -1,0 +1,63 @@
+//! The per-port state word and its transitions.
+//!
+//! Everything that decides whether a port is deliverable lives in one atomic word per
+//! port, so every transition (raise, mask, begin service, acknowledge, take, bind, reset)
+//! is a single compare-and-swap that sees the mask and in-service bits together with the
+//! count. The ready bitmaps are only an index over these words: whoever makes a port
+//! deliverable sets its ready bit afterwards, and whoever clears a ready bit re-checks
+//! the word afterwards.
+
+/// Pending count (bits 0..32).
+pub(crate) const COUNT: u64 = 0xffff_ffff;
+/// The port is masked.
+pub(crate) const MASKED: u64 = 1 << 32;
+/// An event of the port is being serviced (delivered, not yet acknowledged).
+pub(crate) const IN_SERVICE: u64 = 1 << 33;
+/// The port has a binding.
+pub(crate) const BOUND: u64 = 1 << 34;
+
+/// Pending count of a state word.
+pub(crate) const fn count(state: u64) -> u32 {
+    (state & COUNT) as u32
+}
+
+/// Bound, something pending, not masked, not in service.
+pub(crate) const fn deliverable(state: u64) -> bool {
+    state & (BOUND | MASKED | IN_SERVICE) == BOUND && count(state) > 0
+}
+
+/// The effect of raising `n` events on a port in `state` whose mode allows `max` pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RaiseStep {
+    pub(crate) next: u64,
+    pub(crate) accepted: u32,
+    pub(crate) excess: u32,
+}
+
+pub(crate) const fn raise_step(state: u64, n: u32, max: u32) -> RaiseStep {
+    let room = max.saturating_sub(count(state));
+    let accepted = if n < room { n } else { room };
+    RaiseStep { next: state + accepted as u64, accepted, excess: n - accepted }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BOUND, IN_SERVICE, MASKED, RaiseStep, count, deliverable, raise_step};
+
+    #[test]
+    fn deliverable_needs_bound_pending_unmasked_not_in_service() {
+        assert!(deliverable(BOUND | 1));
+        assert!(!deliverable(BOUND));
+        assert!(!deliverable(1));
+        assert!(!deliverable(BOUND | MASKED | 1));
+        assert!(!deliverable(BOUND | IN_SERVICE | 1));
+    }
+
+    #[test]
+    fn raise_saturates_at_max_and_reports_the_excess() {
+        assert_eq!(raise_step(BOUND, 3, 10), RaiseStep { next: BOUND | 3, accepted: 3, excess: 0 });
+        assert_eq!(raise_step(BOUND | 9, 3, 10), RaiseStep { next: BOUND | 10, accepted: 1, excess: 2 });
+        let full = raise_step(BOUND | u64::from(u32::MAX), 1, u32::MAX);
+        assert_eq!((count(full.next), full.accepted, full.excess), (u32::MAX, 0, 1));
+    }
+}

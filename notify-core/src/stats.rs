@@ -1,0 +1,61 @@
+//! Per-partition statistics.
+
+use crate::sync::{AtomicU64, Ordering, maybe_const_fn};
+
+/// Cumulative counts for one partition. For every port, at every quiescent moment:
+/// `raised = delivered + pending + overflowed + coalesced + discarded`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events raised (including those then overflowed or coalesced).
+    pub raised: u64,
+    /// Events handed to the partition (acknowledged one by one, or taken by count).
+    pub delivered: u64,
+    /// Raises merged into an already pending coalescing port.
+    pub coalesced: u64,
+    /// Raises lost because a counting port was at its maximum.
+    pub overflowed: u64,
+    /// Events pending when their port was unbound or the partition reset.
+    pub discarded: u64,
+    /// Latest-context updates skipped because another writer held the port's context
+    /// (the other writer's context was kept).
+    pub contexts_dropped: u64,
+    /// Trap records lost: overwritten before they were read.
+    pub traps_dropped: u64,
+}
+
+pub(crate) struct Counters {
+    pub(crate) raised: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) overflowed: AtomicU64,
+    pub(crate) discarded: AtomicU64,
+    pub(crate) contexts_dropped: AtomicU64,
+}
+
+impl Counters {
+    maybe_const_fn! {
+        pub(crate) fn new() -> Self {
+            Self {
+                raised: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+                coalesced: AtomicU64::new(0),
+                overflowed: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
+                contexts_dropped: AtomicU64::new(0),
+            }
+        }
+    }
+
+    pub(crate) fn snapshot(&self, traps_dropped: u64) -> Stats {
+        let read = |c: &AtomicU64| c.load(Ordering::Acquire);
+        Stats {
+            raised: read(&self.raised),
+            delivered: read(&self.delivered),
+            coalesced: read(&self.coalesced),
+            overflowed: read(&self.overflowed),
+            discarded: read(&self.discarded),
+            contexts_dropped: read(&self.contexts_dropped),
+            traps_dropped,
+        }
+    }
+}
