@@ -232,7 +232,9 @@ impl<const W: usize> PartitionEvents<W> {
         // a later one.
         if let Some(ctx) = context {
             if !slot.context.publish(ctx) {
-                self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .contexts_dropped
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         let binding = slot.binding.load(Ordering::Acquire);
@@ -252,15 +254,21 @@ impl<const W: usize> PartitionEvents<W> {
                 Err(actual) => current = actual,
             }
         };
-        self.counters.raised.fetch_add(u64::from(n), Ordering::Relaxed);
+        self.counters
+            .raised
+            .fetch_add(u64::from(n), Ordering::Relaxed);
         let mut raised = Raised::default();
         if step.excess > 0 {
             if Binding::packed_coalescing(binding) {
                 raised.coalesced = step.excess;
-                self.counters.coalesced.fetch_add(u64::from(step.excess), Ordering::Relaxed);
+                self.counters
+                    .coalesced
+                    .fetch_add(u64::from(step.excess), Ordering::Relaxed);
             } else {
                 raised.overflowed = step.excess;
-                self.counters.overflowed.fetch_add(u64::from(step.excess), Ordering::Relaxed);
+                self.counters
+                    .overflowed
+                    .fetch_add(u64::from(step.excess), Ordering::Relaxed);
             }
         }
         if !state::deliverable(current) && state::deliverable(step.next) {
@@ -274,7 +282,9 @@ impl<const W: usize> PartitionEvents<W> {
 
     /// Publishes that `port` became deliverable: ready bit, then summary bit.
     fn mark_ready(&self, port: Port<W>) {
-        self.words[port.word()].ready.fetch_or(port.bit(), Ordering::AcqRel);
+        self.words[port.word()]
+            .ready
+            .fetch_or(port.bit(), Ordering::AcqRel);
         self.summary.fetch_or(1 << port.word(), Ordering::AcqRel);
     }
 
@@ -384,13 +394,18 @@ impl<const W: usize> PartitionEvents<W> {
             }
         })?;
         let delivered = state::count(before).min(1);
-        self.counters.delivered.fetch_add(u64::from(delivered), Ordering::Relaxed);
+        self.counters
+            .delivered
+            .fetch_add(u64::from(delivered), Ordering::Relaxed);
         let after = (before & !IN_SERVICE) - u64::from(delivered);
         let deliverable_again = state::deliverable(after);
         if deliverable_again {
             self.mark_ready(port);
         }
-        Ok(Acknowledged { remaining: state::count(after), deliverable_again })
+        Ok(Acknowledged {
+            remaining: state::count(after),
+            deliverable_again,
+        })
     }
 
     /// Takes the whole pending count of a port at once (a clock catching up, or a
@@ -408,7 +423,9 @@ impl<const W: usize> PartitionEvents<W> {
             }
         })?;
         let taken = state::count(before);
-        self.counters.delivered.fetch_add(u64::from(taken), Ordering::Relaxed);
+        self.counters
+            .delivered
+            .fetch_add(u64::from(taken), Ordering::Relaxed);
         if state::deliverable(before) {
             self.retire(port);
         }
@@ -444,8 +461,7 @@ impl<const W: usize> PartitionEvents<W> {
         let mut current = cell.load(Ordering::Acquire);
         loop {
             let next = f(current)?;
-            match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(before) => return Ok(before),
                 Err(actual) => current = actual,
             }
@@ -453,7 +469,10 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     fn update_infallible(&self, port: Port<W>, f: impl Fn(u64) -> u64) -> u64 {
-        self.slot(port).state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s))).unwrap_or_else(|s| s)
+        self.slot(port)
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s)))
+            .unwrap_or_else(|s| s)
     }
 
     // ---- bindings ----
@@ -483,10 +502,16 @@ impl<const W: usize> PartitionEvents<W> {
         let raw = port.raw();
         let slot = self.slot(port);
         let before = self.update(port, |s| {
-            if s & BOUND == 0 { Err(Error::NotBound { port: raw }) } else { Ok(s & MASKED) }
+            if s & BOUND == 0 {
+                Err(Error::NotBound { port: raw })
+            } else {
+                Ok(s & MASKED)
+            }
         })?;
         let discarded = state::count(before);
-        self.counters.discarded.fetch_add(u64::from(discarded), Ordering::Relaxed);
+        self.counters
+            .discarded
+            .fetch_add(u64::from(discarded), Ordering::Relaxed);
         if state::deliverable(before) {
             self.retire(port);
         }
@@ -514,7 +539,9 @@ impl<const W: usize> PartitionEvents<W> {
                 if c.masked {
                     masked[port.word()] |= port.bit();
                 }
-                self.slot(port).binding.store(c.binding.pack(), Ordering::Release);
+                self.slot(port)
+                    .binding
+                    .store(c.binding.pack(), Ordering::Release);
             }
         }
         // Clear the index first: a raise that lands after a port's swap below sets its
@@ -542,7 +569,9 @@ impl<const W: usize> PartitionEvents<W> {
                 }
             }
         }
-        self.counters.discarded.fetch_add(discarded, Ordering::Relaxed);
+        self.counters
+            .discarded
+            .fetch_add(discarded, Ordering::Relaxed);
         self.traps.clear();
         self.upcall_entry.store(0, Ordering::Release);
         self.fault_handler.store(0, Ordering::Release);
@@ -590,7 +619,8 @@ impl<const W: usize> PartitionEvents<W> {
     /// Sets (or with `None` clears) the partition's upcall entry. The address is not
     /// checked here: validating it against the partition's memory is the caller's job.
     pub fn set_upcall_entry(&self, entry: Option<NonZeroU64>) {
-        self.upcall_entry.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+        self.upcall_entry
+            .store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
     }
 
     /// The partition's upcall entry.
@@ -600,7 +630,8 @@ impl<const W: usize> PartitionEvents<W> {
 
     /// Sets (or clears) the partition's fault handler.
     pub fn set_fault_handler(&self, entry: Option<NonZeroU64>) {
-        self.fault_handler.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+        self.fault_handler
+            .store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
     }
 
     /// The partition's fault handler.
@@ -617,7 +648,8 @@ impl<const W: usize> PartitionEvents<W> {
         if slot.state.load(Ordering::Acquire) & BOUND == 0 {
             return Err(Error::NotBound { port: port.raw() });
         }
-        slot.handler.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+        slot.handler
+            .store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
         Ok(())
     }
 

@@ -146,7 +146,10 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
             while entry < ports.len() {
                 if let Source::Channel(c) = ports[entry].binding.source {
                     if c as usize >= config.channels.len() {
-                        return Err(ConfigError::UnknownChannel { partition: p, entry });
+                        return Err(ConfigError::UnknownChannel {
+                            partition: p,
+                            entry,
+                        });
                     }
                 }
                 entry += 1;
@@ -221,8 +224,16 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         let Some(ch) = self.channels.get(c as usize) else {
             return Err(Error::NotAChannel { port: port.raw() });
         };
-        if ch.source != (Endpoint { partition: caller.raw(), port: port.raw() }) {
-            return Err(Error::NotChannelOwner { channel: c, caller: caller.raw() });
+        if ch.source
+            != (Endpoint {
+                partition: caller.raw(),
+                port: port.raw(),
+            })
+        {
+            return Err(Error::NotChannelOwner {
+                channel: c,
+                caller: caller.raw(),
+            });
         }
         Ok(ChannelId(c))
     }
@@ -249,6 +260,11 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
             ..Context::default()
         };
         let raised = self.partition(partition).raise(dst_port, Some(&context))?;
-        Ok(Notified { channel, partition, port: dst_port, raised })
+        Ok(Notified {
+            channel,
+            partition,
+            port: dst_port,
+            raised,
+        })
     }
 }

@@ -49,7 +49,8 @@ impl TrapRing {
         let index = self.head.fetch_add(1, Ordering::AcqRel);
         let slot = &self.slots[(index % TRAP_RING_LEN as u64) as usize];
         let header = slot.header();
-        let stored = ContextCell::seq(header) & 1 == 0 && slot.publish_from(header, seq_of(index), ctx);
+        let stored =
+            ContextCell::seq(header) & 1 == 0 && slot.publish_from(header, seq_of(index), ctx);
         if !stored {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -106,7 +107,9 @@ impl TrapRing {
     pub(crate) fn dropped(&self) -> u64 {
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
-        let behind = head.saturating_sub(tail).saturating_sub(TRAP_RING_LEN as u64);
+        let behind = head
+            .saturating_sub(tail)
+            .saturating_sub(TRAP_RING_LEN as u64);
         self.dropped.load(Ordering::Relaxed) + behind
     }
 
@@ -123,7 +126,11 @@ mod tests {
     use super::{Context, TRAP_RING_LEN, TrapRing};
 
     fn ctx(n: u64) -> Context {
-        Context { timestamp: n, fault_address: n * 3, ..Context::default() }
+        Context {
+            timestamp: n,
+            fault_address: n * 3,
+            ..Context::default()
+        }
     }
 
     #[test]
