@@ -6,7 +6,7 @@
 //! if another writer holds the cell, the newcomer's context is dropped (the other one is
 //! just as recent) and the caller is told.
 
-use crate::sync::{AtomicU64, Ordering, fence, maybe_const_fn};
+use crate::sync::{AtomicU64, Ordering, fence, maybe_const_fn, spin_loop};
 
 /// Who sent an event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -146,7 +146,7 @@ impl ContextCell {
             let before = self.header.load(Ordering::Acquire);
             let seq = before & SEQ_MASK;
             if seq & 1 == 1 {
-                core::hint::spin_loop();
+                spin_loop();
                 continue;
             }
             if seq == 0 {

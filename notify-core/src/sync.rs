@@ -8,8 +8,13 @@
 //! Loom atomics cannot be built in a `const` context, so the two macros below write a
 //! constructor as `const fn` normally and as a plain `fn` under loom.
 
+#[cfg(not(loom))]
+pub(crate) use core::hint::spin_loop;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
+pub(crate) use loom::{
+    hint::spin_loop,
+    sync::atomic::{AtomicU64, Ordering, fence},
+};
 
 #[cfg(all(not(loom), feature = "portable-atomic"))]
 pub(crate) use portable_atomic::{AtomicU64, Ordering, fence};
