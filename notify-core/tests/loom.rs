@@ -3,26 +3,79 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release -p notify-core --test loom`.
 //! Every model ends by checking that no event was lost: each raise is taken, pending
 //! (and then findable through the ready index), or counted as discarded.
+//!
+//! Each side of a race runs on a thread of its own and the model's main thread only
+//! joins them: loom 0.7 does not explore interleavings of work the main thread does
+//! before a freshly spawned thread first runs, so a side left on the main thread would be
+//! checked in one order only.
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::thread;
-use notify_core::{Binding, Context, PartitionEvents, Port, PortConfig, Sender, Source};
+use notify_core::{Binding, Context, Error, PartitionEvents, Port, PortConfig, Sender, Source};
 
 static ONE_PORT: [PortConfig; 1] = [PortConfig::new(5, Binding::counting(Source::Timer))];
 static MASKED_PORT: [PortConfig; 1] =
     [PortConfig::new(5, Binding::counting(Source::Line(0x21))).masked()];
+static SAME_WORD: [PortConfig; 2] = [
+    PortConfig::new(3, Binding::counting(Source::Line(0x21))),
+    PortConfig::new(9, Binding::counting(Source::Line(0x22))),
+];
 static TWO_WORDS: [PortConfig; 2] = [
     PortConfig::new(3, Binding::counting(Source::Line(0x21))),
     PortConfig::new(70, Binding::counting(Source::Line(0x22))),
 ];
 
+/// Runs a model with at most three preemptions per execution (loom's documented way to
+/// keep models with retry loops tractable; races here need at most two).
+/// Also checks that loom really explored more than one interleaving.
+fn check(f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = executions.clone();
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    let explored = executions.load(Ordering::Relaxed);
+    println!("explored {explored} interleavings");
+    assert!(explored > 1, "the model explored a single interleaving");
+}
+
 fn port<const W: usize>(raw: u32) -> Port<W> {
     Port::new(raw).unwrap()
 }
 
+fn raise<const W: usize>(table: &PartitionEvents<W>, raw: u32, ctx: Option<&Context>) -> bool {
+    table.raise(port(raw), ctx).unwrap().became_deliverable
+}
+
+/// Stack for model threads: a table of loom atomics needs more than loom's default.
+const STACK: usize = 1 << 20;
+
+/// Runs `isr` and `cpu` on two threads against `table`; returns both results.
+fn race<const W: usize, A: Send + 'static, B: Send + 'static>(
+    table: &Arc<PartitionEvents<W>>,
+    isr: impl FnOnce(&PartitionEvents<W>) -> A + Send + 'static,
+    cpu: impl FnOnce(&PartitionEvents<W>) -> B + Send + 'static,
+) -> (A, B) {
+    let t = table.clone();
+    let isr = thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || isr(&t))
+        .unwrap();
+    let t = table.clone();
+    let cpu = thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || cpu(&t))
+        .unwrap();
+    (isr.join().unwrap(), cpu.join().unwrap())
+}
+
 /// Drains everything deliverable; returns the events taken. Also proves the index is
-/// sound: after this, no port may hold a pending, deliverable event.
+/// sound: afterwards no port may hold a pending, deliverable event.
 fn drain<const W: usize>(table: &PartitionEvents<W>) -> u64 {
     let mut taken = 0;
     while let Some(d) = table.deliver_next() {
@@ -31,47 +84,55 @@ fn drain<const W: usize>(table: &PartitionEvents<W>) -> u64 {
     taken
 }
 
-/// The partition takes the timer's count while an ISR raises it twice.
+fn table<const W: usize>(config: &'static [PortConfig]) -> Arc<PartitionEvents<W>> {
+    Arc::new(PartitionEvents::new(config).unwrap())
+}
+
+/// The partition delivers and takes the timer's count while an ISR raises it twice.
 #[test]
 fn loom_raise_vs_take() {
-    loom::model(|| {
-        let table = Arc::new(PartitionEvents::<1>::new(&ONE_PORT).unwrap());
-        let isr = {
-            let table = table.clone();
-            thread::spawn(move || {
-                let _ = table.raise(port(5), None).unwrap();
-                let _ = table.raise(port(5), None).unwrap();
-            })
-        };
-        let mut taken = 0;
-        if let Some(d) = table.deliver_next() {
-            taken += u64::from(table.take(d.port).unwrap());
-        }
-        isr.join().unwrap();
-        taken += drain(&table);
-        assert_eq!(taken, 2, "every raise is taken exactly once");
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        let ((), taken) = race(
+            &table,
+            |t| {
+                raise(t, 5, None);
+                raise(t, 5, None);
+            },
+            |t| {
+                t.deliver_next()
+                    .map_or(0, |d| u64::from(t.take(d.port).unwrap()))
+            },
+        );
+        assert_eq!(
+            taken + drain(&table),
+            2,
+            "every raise is taken exactly once"
+        );
         assert_eq!(table.pending_total(), 0);
         assert_eq!(table.stats().delivered, 2);
     });
 }
 
 /// The partition polls the timer (takes its count without an upcall) while an ISR raises
-/// it twice: the take may clear the ready bit just set by the ISR, and must restore it.
+/// it: the take may clear the ready bit just set by the ISR, and must restore it.
 #[test]
 fn loom_raise_vs_polling_take() {
-    loom::model(|| {
-        let table = Arc::new(PartitionEvents::<1>::new(&ONE_PORT).unwrap());
-        let _ = table.raise(port(5), None).unwrap();
-        let isr = {
-            let table = table.clone();
-            thread::spawn(move || {
-                let _ = table.raise(port(5), None).unwrap();
-            })
-        };
-        let mut taken = u64::from(table.take(port(5)).unwrap());
-        isr.join().unwrap();
-        taken += drain(&table);
-        assert_eq!(taken, 2, "every raise is taken exactly once");
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        raise(&table, 5, None);
+        let ((), taken) = race(
+            &table,
+            |t| {
+                raise(t, 5, None);
+            },
+            |t| u64::from(t.take(port(5)).unwrap()),
+        );
+        assert_eq!(
+            taken + drain(&table),
+            2,
+            "every raise is taken exactly once"
+        );
     });
 }
 
@@ -79,14 +140,10 @@ fn loom_raise_vs_polling_take() {
 /// reports that the port became deliverable, and it is then found.
 #[test]
 fn loom_raise_vs_unmask() {
-    loom::model(|| {
-        let table = Arc::new(PartitionEvents::<1>::new(&MASKED_PORT).unwrap());
-        let isr = {
-            let table = table.clone();
-            thread::spawn(move || table.raise(port(5), None).unwrap().became_deliverable)
-        };
-        let unmask_became = table.unmask(port(5));
-        let raise_became = isr.join().unwrap();
+    check(|| {
+        let table = table::<1>(&MASKED_PORT);
+        let (raise_became, unmask_became) =
+            race(&table, |t| raise(t, 5, None), |t| t.unmask(port(5)));
         assert!(
             raise_became ^ unmask_became,
             "exactly one side signals the partition"
@@ -99,54 +156,59 @@ fn loom_raise_vs_unmask() {
     });
 }
 
-static SAME_WORD: [PortConfig; 2] = [
-    PortConfig::new(3, Binding::counting(Source::Line(0x21))),
-    PortConfig::new(9, Binding::counting(Source::Line(0x22))),
-];
-
-/// Two ISRs raise two ports while the partition delivers; returns after checking that
-/// both events were delivered exactly once.
+/// Two ISRs raise two ports of one partition while the partition delivers; afterwards
+/// both events have been delivered exactly once.
 fn two_raisers<const W: usize>(config: &'static [PortConfig], ports: [u32; 2]) {
-    let table = Arc::new(PartitionEvents::<W>::new(config).unwrap());
-    let raisers: Vec<_> = ports
-        .into_iter()
-        .map(|raw| {
-            let table = table.clone();
-            thread::spawn(move || {
-                let _ = table.raise(port(raw), None).unwrap();
-            })
-        })
-        .collect();
-    let mut taken = 0;
-    if let Some(d) = table.deliver_next() {
-        taken += u64::from(table.take(d.port).unwrap());
-    }
-    for r in raisers {
-        r.join().unwrap();
-    }
-    taken += drain(&table);
-    assert_eq!(taken, 2, "both raises delivered");
+    let table = table::<W>(config);
+    let spawn = |f: Box<dyn FnOnce(&PartitionEvents<W>) -> u64 + Send>| {
+        let t = table.clone();
+        thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(move || f(&t))
+            .unwrap()
+    };
+    let threads = [
+        spawn(Box::new(move |t| u64::from(raise(t, ports[0], None)))),
+        spawn(Box::new(move |t| u64::from(raise(t, ports[1], None)))),
+        spawn(Box::new(|t| {
+            t.deliver_next()
+                .map_or(0, |d| u64::from(t.take(d.port).unwrap()))
+        })),
+    ];
+    let results: Vec<u64> = threads.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(
+        results[0] + results[1] >= 1,
+        "someone signalled the partition"
+    );
+    assert_eq!(results[2] + drain(&table), 2, "both raises delivered");
     assert_eq!(table.next_deliverable(), None);
 }
 
-/// Two ISRs raise ports in the same word of one partition (racing on its ready word and
-/// on the summary word) while the partition delivers.
+/// Two ISRs raise two ports in the same word (racing on its ready word and on the
+/// summary word) while the partition delivers.
 #[test]
 fn loom_two_raisers_race_on_the_summary_word() {
-    loom::model(|| two_raisers::<1>(&SAME_WORD, [3, 9]));
+    check(|| two_raisers::<1>(&SAME_WORD, [3, 9]));
 }
 
-/// The same with the ports in different words: the raisers set different summary bits
-/// while the partition clears them.
+/// The same with the two ports in different words: different summary bits, set by the
+/// raisers while the partition clears them.
 #[test]
 fn loom_two_raisers_in_different_words() {
-    loom::model(|| {
-        // A two-word table of loom atomics needs more stack than loom's main coroutine.
-        let partition = thread::Builder::new()
-            .stack_size(4 << 20)
-            .spawn(|| two_raisers::<2>(&TWO_WORDS, [3, 70]))
-            .unwrap();
-        partition.join().unwrap();
+    check(|| {
+        // A two-word table of loom atomics overflows loom's main coroutine stack, so the
+        // scenario runs on a thread of its own; that leaves room for two more threads.
+        let scenario = thread::Builder::new().stack_size(STACK).spawn(|| {
+            let table = table::<2>(&TWO_WORDS);
+            let (first, second) = race(&table, |t| raise(t, 3, None), |t| raise(t, 70, None));
+            assert!(
+                first && second,
+                "different words: both ports became deliverable"
+            );
+            assert_eq!(drain(&table), 2, "both raises delivered");
+            assert_eq!(table.next_deliverable(), None);
+        });
+        scenario.unwrap().join().unwrap();
     });
 }
 
@@ -155,22 +217,21 @@ fn loom_two_raisers_in_different_words() {
 /// the reset only if an event raised after it is pending.
 #[test]
 fn loom_raise_vs_reset() {
-    loom::model(|| {
-        let table = Arc::new(PartitionEvents::<1>::new(&ONE_PORT).unwrap());
-        let _ = table.raise(port(5), None).unwrap();
-        let isr = {
-            let table = table.clone();
-            thread::spawn(move || {
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        raise(&table, 5, None);
+        let ((), discarded) = race(
+            &table,
+            |t| {
                 let ctx = Context {
                     vector: 0x30,
                     timestamp: 9,
                     ..Context::default()
                 };
-                let _ = table.raise(port(5), Some(&ctx)).unwrap();
-            })
-        };
-        let discarded = table.reset();
-        isr.join().unwrap();
+                raise(t, 5, Some(&ctx));
+            },
+            |t| t.reset(),
+        );
         let pending = table.status(port(5)).pending;
         assert_eq!(
             discarded + u64::from(pending),
@@ -209,19 +270,18 @@ fn context_for(k: u64) -> Context {
 /// is one whole context, never a mix of two.
 #[test]
 fn loom_context_publish_vs_read_is_never_torn() {
-    loom::model(|| {
-        let table = Arc::new(PartitionEvents::<1>::new(&ONE_PORT).unwrap());
-        let isr = {
-            let table = table.clone();
-            thread::spawn(move || {
-                let _ = table.raise(port(5), Some(&context_for(1))).unwrap();
-                let _ = table.raise(port(5), Some(&context_for(2))).unwrap();
-            })
-        };
-        let seen = table.context(port(5));
-        isr.join().unwrap();
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        let ((), seen) = race(
+            &table,
+            |t| {
+                raise(t, 5, Some(&context_for(1)));
+                raise(t, 5, Some(&context_for(2)));
+            },
+            |t| t.context(port(5)),
+        );
         match seen {
-            Ok(None) | Err(notify_core::Error::ContextBusy { .. }) => {}
+            Ok(None) | Err(Error::ContextBusy { .. }) => {}
             Ok(Some(ctx)) => assert!(
                 ctx == context_for(1) || ctx == context_for(2),
                 "torn context {ctx:?}"

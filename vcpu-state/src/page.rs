@@ -1,0 +1,374 @@
+//! The page shared with the guest: its `#[repr(C)]` layout and the kernel's side of it.
+//!
+//! The page is a struct of atomics. An adapter maps it onto the memory the guest sees
+//! (the hosted adapter onto shared memory, the x86 adapter onto a page of the partition's
+//! address space); this crate never needs `unsafe` to use it. The layout and the trust
+//! rules are documented on [`SharedPage`].
+
+mod bytes;
+mod guest;
+
+pub use guest::Guest;
+
+use crate::start::{CODE_NONE, StartReason};
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence, maybe_const_fn};
+use crate::time::GuestClock;
+
+/// Layout version of [`SharedPage`].
+pub const PAGE_VERSION: u32 = 1;
+
+/// Size of the shared page's layout in bytes.
+pub const PAGE_LEN: usize = 64;
+
+/// `upcall_mask` value that closes the vCPU (any nonzero value does).
+pub const MASKED: u8 = 1;
+
+/// `isr_level` value the guest-side close stores (any nonzero value closes).
+pub const ISR_LEVEL_DISABLED: u32 = 1;
+
+/// The page shared between the kernel and one partition.
+///
+/// # Layout, version 1 ([`PAGE_VERSION`]), 64 bytes, native byte order
+///
+/// | offset | size | field            | written by        | meaning |
+/// |-------:|-----:|------------------|-------------------|---------|
+/// | 0      | 4    | `version`        | kernel            | [`PAGE_VERSION`] |
+/// | 4      | 1    | `upcall_mask`    | guest (cli/sti); kernel on upcall entry and return | virtual interrupt flag, Xen's `evtchn_upcall_mask`: 0 = enabled, any other value = disabled |
+/// | 5      | 1    | `upcall_pending` | kernel sets; guest may clear | nonzero: an event became deliverable; the guest checks it after sti and asks for delivery |
+/// | 6      | 1    | `upcall_depth`   | kernel            | upcalls in progress (0 = not in an upcall handler) |
+/// | 7      | 1    | `start_reason`   | kernel            | 0 never started, 1 fresh, 2 cold restart, 3 warm restart ([`StartReason`]) |
+/// | 8      | 4    | `isr_level`      | guest             | RTEMS ISR level (`_CPU_ISR_Set_level`): 0 = enabled, any other value = disabled |
+/// | 12     | 4    | `start_cause`    | kernel            | health-monitor event code that caused the restart, 0 if none |
+/// | 16     | 8    | `clock_now`      | kernel            | kernel tick counter at the last entry |
+/// | 24     | 8    | `clock_given`    | kernel            | ticks given to the guest since it started, as of the last entry |
+/// | 32     | 8    | `clock_dropped`  | kernel            | ticks the catch-up policy dropped (collapse, bounded replay) since it started |
+/// | 40     | 8    | `window_end`     | kernel            | tick at which the current window ends |
+/// | 48     | 8    | `entries`        | kernel            | number of window entries since the partition started |
+/// | 56     | 8    | `reserved`       | kernel            | 0; room for version 2 |
+///
+/// The vCPU accepts upcalls (is *open*) when `upcall_mask == 0` and `isr_level == 0`. A
+/// guest may use either field: cli/sti is one store to `upcall_mask`, RTEMS's set-level
+/// one store to `isr_level`.
+///
+/// # Trust
+///
+/// The guest can write every byte of the page at any time. The kernel reads only
+/// `upcall_mask` and `isr_level`, and only to decide whether this partition is open; any
+/// value is valid and means "open" or "closed". Every other field is written by the kernel
+/// and never read back for a decision, so a guest that scribbles on the page hurts only
+/// its own delivery. The kernel's own state (upcall depth, idle, time) lives outside the
+/// page, in [`Vcpu`](crate::Vcpu) and [`TimeAccount`](crate::TimeAccount).
+#[repr(C)]
+#[derive(Debug)]
+pub struct SharedPage {
+    version: AtomicU32,
+    upcall_mask: AtomicU8,
+    upcall_pending: AtomicU8,
+    upcall_depth: AtomicU8,
+    start_reason: AtomicU8,
+    isr_level: AtomicU32,
+    start_cause: AtomicU32,
+    clock_now: AtomicU64,
+    clock_given: AtomicU64,
+    clock_dropped: AtomicU64,
+    window_end: AtomicU64,
+    entries: AtomicU64,
+    reserved: AtomicU64,
+}
+
+/// What [`SharedPage::signal`] found after flagging "upcall pending".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Signal {
+    /// The vCPU was open: if the partition is running, interrupt its CPU so the kernel
+    /// resumes it through [`Vcpu::resume`](crate::Vcpu::resume) and injects the upcall; if
+    /// it is not running, its next entry does.
+    Open,
+    /// The vCPU was closed: the guest sees "upcall pending" after its next sti.
+    Flagged,
+}
+
+impl SharedPage {
+    /// Offset of `version`.
+    pub const VERSION_OFFSET: usize = 0;
+    /// Offset of `upcall_mask`.
+    pub const UPCALL_MASK_OFFSET: usize = 4;
+    /// Offset of `upcall_pending`.
+    pub const UPCALL_PENDING_OFFSET: usize = 5;
+    /// Offset of `upcall_depth`.
+    pub const UPCALL_DEPTH_OFFSET: usize = 6;
+    /// Offset of `start_reason`.
+    pub const START_REASON_OFFSET: usize = 7;
+    /// Offset of `isr_level`.
+    pub const ISR_LEVEL_OFFSET: usize = 8;
+    /// Offset of `start_cause`.
+    pub const START_CAUSE_OFFSET: usize = 12;
+    /// Offset of `clock_now`.
+    pub const CLOCK_NOW_OFFSET: usize = 16;
+    /// Offset of `clock_given`.
+    pub const CLOCK_GIVEN_OFFSET: usize = 24;
+    /// Offset of `clock_dropped`.
+    pub const CLOCK_DROPPED_OFFSET: usize = 32;
+    /// Offset of `window_end`.
+    pub const WINDOW_END_OFFSET: usize = 40;
+    /// Offset of `entries`.
+    pub const ENTRIES_OFFSET: usize = 48;
+    /// Offset of `reserved`.
+    pub const RESERVED_OFFSET: usize = 56;
+
+    maybe_const_fn! {
+        /// A page as a partition finds it before its first start: current version,
+        /// interrupts disabled, nothing pending, never started.
+        #[must_use]
+        pub fn new() -> Self {
+            Self {
+                version: AtomicU32::new(PAGE_VERSION),
+                upcall_mask: AtomicU8::new(MASKED),
+                upcall_pending: AtomicU8::new(0),
+                upcall_depth: AtomicU8::new(0),
+                start_reason: AtomicU8::new(CODE_NONE),
+                isr_level: AtomicU32::new(0),
+                start_cause: AtomicU32::new(0),
+                clock_now: AtomicU64::new(0),
+                clock_given: AtomicU64::new(0),
+                clock_dropped: AtomicU64::new(0),
+                window_end: AtomicU64::new(0),
+                entries: AtomicU64::new(0),
+                reserved: AtomicU64::new(0),
+            }
+        }
+    }
+
+    /// The guest's side of the page.
+    #[must_use]
+    pub const fn guest(&self) -> Guest<'_> {
+        Guest::new(self)
+    }
+
+    // ---- kernel reads (untrusted values) ----
+
+    /// The vCPU accepts upcalls: `upcall_mask == 0 && isr_level == 0`. Any byte pattern
+    /// is a valid answer.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.upcall_mask.load(Ordering::Acquire) == 0 && self.isr_level.load(Ordering::Acquire) == 0
+    }
+
+    // ---- kernel writes ----
+
+    /// Tells the guest that an event became deliverable: sets "upcall pending", then reads
+    /// the flag. Callable from any CPU (an ISR that raised an event for this partition).
+    ///
+    /// Together with [`Guest::sti`] this is Dekker's protocol: the
+    /// kernel writes `upcall_pending` then reads the flag, the guest writes the flag then
+    /// reads `upcall_pending`, each with a sequentially consistent fence between, so at
+    /// least one of them sees the other: the guest sees "upcall pending" after its sti, or
+    /// this returns [`Signal::Open`] and the guest gets the upcall. Never neither.
+    pub fn signal(&self) -> Signal {
+        // Release: a guest that sees the flag also sees the event the caller raised.
+        self.upcall_pending.store(1, Ordering::Release);
+        fence(Ordering::SeqCst);
+        if self.is_open() {
+            Signal::Open
+        } else {
+            Signal::Flagged
+        }
+    }
+
+    /// Resets the page for a partition (re)start: current version, interrupts disabled,
+    /// ISR level 0, nothing pending, not in an upcall, the start reason, a zero clock.
+    pub fn reset(&self, reason: StartReason) {
+        let (code, cause) = reason.encode();
+        self.version.store(PAGE_VERSION, Ordering::Relaxed);
+        self.upcall_mask.store(MASKED, Ordering::Relaxed);
+        self.upcall_pending.store(0, Ordering::Relaxed);
+        self.upcall_depth.store(0, Ordering::Relaxed);
+        self.start_reason.store(code, Ordering::Relaxed);
+        self.isr_level.store(0, Ordering::Relaxed);
+        self.start_cause.store(cause, Ordering::Relaxed);
+        self.publish_clock(&GuestClock::default());
+        self.reserved.store(0, Ordering::Release);
+    }
+
+    /// Publishes the guest-visible clock (at entry, before the guest runs).
+    pub fn publish_clock(&self, clock: &GuestClock) {
+        self.clock_now.store(clock.now, Ordering::Relaxed);
+        self.clock_given.store(clock.given, Ordering::Relaxed);
+        self.clock_dropped.store(clock.dropped, Ordering::Relaxed);
+        self.window_end.store(clock.window_end, Ordering::Relaxed);
+        self.entries.store(clock.entries, Ordering::Release);
+    }
+
+    /// Kernel stores into the flag (the enable/disable hypercalls, upcall return).
+    pub(crate) fn store_mask(&self, masked: bool) {
+        self.upcall_mask.store(u8::from(masked), Ordering::Release);
+    }
+
+    /// Kernel stores into the ISR level (the set-level hypercall).
+    pub(crate) fn store_level(&self, level: u32) {
+        self.isr_level.store(level, Ordering::Release);
+    }
+
+    /// The ISR level as the guest left it (untrusted; only ever handed back to the guest).
+    pub(crate) fn level(&self) -> u32 {
+        self.isr_level.load(Ordering::Acquire)
+    }
+
+    /// Entry into an upcall at `depth`: the handler runs with the flag set (as an x86
+    /// interrupt gate clears IF) and "upcall pending" is consumed, since the handler
+    /// delivers everything deliverable. The clear comes before the handler scans its
+    /// ports, so a raise that the scan misses comes after the clear and sets the flag
+    /// again (the port's count, an AcqRel compare-and-swap in notify-core, orders the two;
+    /// see the loom model `loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event`).
+    pub(crate) fn begin_upcall(&self, depth: u8) {
+        self.upcall_mask.store(MASKED, Ordering::Relaxed);
+        self.upcall_depth.store(depth, Ordering::Relaxed);
+        self.upcall_pending.store(0, Ordering::Relaxed);
+    }
+
+    /// Re-publishes the kernel's upcall depth (at entry; the guest may have scribbled).
+    pub(crate) fn publish_depth(&self, depth: u8) {
+        self.upcall_depth.store(depth, Ordering::Relaxed);
+    }
+
+    /// Return from an upcall to `depth`, restoring the flag the upcall interrupted.
+    pub(crate) fn end_upcall(&self, depth: u8, masked: bool) {
+        self.upcall_depth.store(depth, Ordering::Relaxed);
+        self.store_mask(masked);
+    }
+
+    /// Sets "upcall pending" without reading the flag (the partition's own CPU, which
+    /// has just read it).
+    pub(crate) fn flag_pending(&self) {
+        self.upcall_pending.store(1, Ordering::Release);
+    }
+}
+
+impl Default for SharedPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// Loom's atomics are larger than the hardware's; the layout is only meaningful without it.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use core::mem::{align_of, offset_of, size_of};
+
+    use super::{PAGE_LEN, SharedPage};
+    use crate::start::StartReason;
+
+    #[test]
+    fn the_page_can_be_shared_between_cpus() {
+        const fn send_sync<T: Send + Sync>() {}
+        send_sync::<SharedPage>();
+        send_sync::<crate::Vcpu>();
+        send_sync::<crate::TimeAccount>();
+    }
+
+    #[test]
+    fn layout_matches_the_documented_offsets() {
+        assert_eq!(size_of::<SharedPage>(), PAGE_LEN);
+        assert_eq!(align_of::<SharedPage>(), 8);
+        assert_eq!(offset_of!(SharedPage, version), SharedPage::VERSION_OFFSET);
+        assert_eq!(
+            offset_of!(SharedPage, upcall_mask),
+            SharedPage::UPCALL_MASK_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, upcall_pending),
+            SharedPage::UPCALL_PENDING_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, upcall_depth),
+            SharedPage::UPCALL_DEPTH_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, start_reason),
+            SharedPage::START_REASON_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, isr_level),
+            SharedPage::ISR_LEVEL_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, start_cause),
+            SharedPage::START_CAUSE_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, clock_now),
+            SharedPage::CLOCK_NOW_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, clock_given),
+            SharedPage::CLOCK_GIVEN_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, clock_dropped),
+            SharedPage::CLOCK_DROPPED_OFFSET
+        );
+        assert_eq!(
+            offset_of!(SharedPage, window_end),
+            SharedPage::WINDOW_END_OFFSET
+        );
+        assert_eq!(offset_of!(SharedPage, entries), SharedPage::ENTRIES_OFFSET);
+        assert_eq!(
+            offset_of!(SharedPage, reserved),
+            SharedPage::RESERVED_OFFSET
+        );
+    }
+
+    #[test]
+    fn bytes_round_trip_field_by_field() {
+        let page = SharedPage::new();
+        let bytes: [u8; PAGE_LEN] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
+        page.write_bytes(&bytes);
+        assert_eq!(page.to_bytes(), bytes);
+        // The bytes land in the fields the offsets name.
+        assert_eq!(page.to_bytes()[SharedPage::UPCALL_MASK_OFFSET], bytes[4]);
+        assert_eq!(
+            page.level(),
+            u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])
+        );
+    }
+
+    #[test]
+    fn open_only_when_flag_and_level_are_both_zero() {
+        let page = SharedPage::new();
+        assert!(!page.is_open(), "a new page starts closed");
+        page.store_mask(false);
+        assert!(page.is_open());
+        page.store_level(0x8000_0000);
+        assert!(!page.is_open());
+        page.store_level(0);
+        let mut bytes = page.to_bytes();
+        bytes[SharedPage::UPCALL_MASK_OFFSET] = 0xff;
+        page.write_bytes(&bytes);
+        assert!(!page.is_open(), "any nonzero flag byte closes");
+    }
+
+    #[test]
+    fn reset_writes_every_field() {
+        let page = SharedPage::new();
+        page.write_bytes(&[0xa5; PAGE_LEN]);
+        page.reset(StartReason::WarmRestart { cause: 9 });
+        let fresh = SharedPage::new();
+        fresh.start_reason.store(3, crate::sync::Ordering::Relaxed);
+        fresh.start_cause.store(9, crate::sync::Ordering::Relaxed);
+        assert_eq!(page.to_bytes(), fresh.to_bytes());
+    }
+
+    #[test]
+    fn signal_reports_open_or_flagged_and_always_sets_pending() {
+        let page = SharedPage::new();
+        assert_eq!(page.signal(), super::Signal::Flagged);
+        assert!(page.guest().upcall_pending());
+        page.guest().clear_pending();
+        page.store_mask(false);
+        assert_eq!(page.signal(), super::Signal::Open);
+        assert!(page.guest().upcall_pending());
+        page.begin_upcall(1);
+        assert!(!page.guest().upcall_pending());
+        assert!(!page.is_open());
+    }
+}

@@ -1,0 +1,243 @@
+//! Unit tests of the upcall state machine, one transition at a time.
+
+use super::{Resume, Vcpu, upcall_due};
+use crate::error::Error;
+use crate::nesting::Nesting;
+use crate::page::SharedPage;
+use crate::start::StartReason;
+
+/// A started vCPU inside its window, with interrupts enabled and nothing pending.
+fn running(nesting: Nesting) -> (SharedPage, Vcpu) {
+    let page = SharedPage::new();
+    let mut vcpu = Vcpu::new(nesting);
+    vcpu.start(&page, StartReason::Fresh);
+    assert_eq!(vcpu.enter(&page, false), Ok(Resume::Run));
+    assert!(!page.guest().sti());
+    (page, vcpu)
+}
+
+#[test]
+fn due_needs_open_deliverable_and_room() {
+    assert!(upcall_due(true, true, 0, 1));
+    assert!(!upcall_due(false, true, 0, 1));
+    assert!(!upcall_due(true, false, 0, 1));
+    assert!(!upcall_due(true, true, 1, 1));
+    assert!(upcall_due(true, true, 1, 2));
+}
+
+#[test]
+fn deliverable_while_open_injects_an_upcall_that_runs_closed() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert!(vcpu.upcall_due(&page, true));
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert!(!page.is_open(), "the handler runs with the flag set");
+    assert_eq!(page.guest().upcall_depth(), 1);
+    assert_eq!(vcpu.upcalls(), 1);
+}
+
+#[test]
+fn deliverable_while_closed_only_sets_upcall_pending() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    page.guest().cli();
+    assert!(!vcpu.upcall_due(&page, true));
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Run));
+    assert!(page.guest().upcall_pending());
+    assert!(page.guest().sti(), "the guest finds it after sti");
+    assert_eq!(vcpu.deliver(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert!(
+        !page.guest().upcall_pending(),
+        "injection consumes the flag"
+    );
+}
+
+#[test]
+fn the_isr_level_closes_like_the_flag() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.close(&page), Ok(0));
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Run));
+    assert!(page.guest().upcall_pending());
+    assert_eq!(vcpu.open(&page, 0, true), Ok(Resume::Upcall { depth: 1 }));
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.set_level(&page, 7, true), Ok(Resume::Run));
+    assert_eq!(vcpu.close(&page), Ok(7));
+    assert_eq!(
+        vcpu.set_level(&page, 0, true),
+        Ok(Resume::Upcall { depth: 1 })
+    );
+}
+
+#[test]
+fn return_restores_the_flag_and_chains_the_next_upcall() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert_eq!(
+        vcpu.upcall_return(&page, true),
+        Ok(Resume::Upcall { depth: 1 })
+    );
+    assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
+    assert!(page.is_open(), "the interrupted context was open");
+    assert_eq!(vcpu.depth(), 0);
+    assert_eq!(page.guest().upcall_depth(), 0);
+}
+
+#[test]
+fn return_without_an_upcall_is_a_typed_error_that_changes_nothing() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    let (before, bytes) = (vcpu, page.to_bytes());
+    assert_eq!(vcpu.upcall_return(&page, true), Err(Error::NotInUpcall));
+    assert_eq!((vcpu, page.to_bytes()), (before, bytes));
+}
+
+#[test]
+fn no_nesting_by_default_even_if_the_handler_enables() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert!(!page.guest().sti());
+    assert!(!vcpu.upcall_due(&page, true));
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Run));
+    assert!(
+        page.guest().upcall_pending(),
+        "it is flagged for the handler"
+    );
+}
+
+#[test]
+fn bounded_nesting_stops_at_its_depth_and_unwinds() {
+    let (page, mut vcpu) = running(Nesting::bounded(3).unwrap());
+    for depth in 1..=3 {
+        assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth }));
+        let _ = page.guest().sti();
+    }
+    assert_eq!(
+        vcpu.resume(&page, true),
+        Ok(Resume::Run),
+        "depth 3 is the bound"
+    );
+    for depth in (0..3).rev() {
+        assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
+        assert_eq!(vcpu.depth(), depth);
+    }
+    assert_eq!(vcpu.upcall_return(&page, false), Err(Error::NotInUpcall));
+}
+
+#[test]
+fn flash_delivers_what_is_due_and_ends_disabled() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    page.guest().cli();
+    assert_eq!(vcpu.flash(&page, false), Ok(Resume::Run));
+    assert!(!page.is_open());
+    assert_eq!(vcpu.flash(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
+    assert!(
+        !page.is_open(),
+        "return from an upcall taken in a flash leaves it disabled"
+    );
+    // With the ISR level closed, a flash of the flag delivers nothing and flags it.
+    let _ = vcpu.close(&page).unwrap();
+    assert_eq!(vcpu.flash(&page, true), Ok(Resume::Run));
+    assert!(!page.is_open());
+    assert!(page.guest().upcall_pending());
+}
+
+#[test]
+fn enable_and_disable_by_hypercall() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.disable(&page), Ok(Resume::Run));
+    assert!(!page.is_open());
+    assert_eq!(vcpu.enable(&page, false), Ok(Resume::Run));
+    assert!(page.is_open());
+    let _ = vcpu.disable(&page).unwrap();
+    assert_eq!(vcpu.enable(&page, true), Ok(Resume::Upcall { depth: 1 }));
+}
+
+#[test]
+fn idle_gives_up_the_window_and_wakes_only_inside_a_window() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.idle(&page, false), Ok(Resume::Idle));
+    assert!(vcpu.is_idle());
+    assert_eq!(
+        vcpu.resume(&page, false),
+        Ok(Resume::Idle),
+        "nothing deliverable: still idle"
+    );
+    vcpu.exit().unwrap();
+    // An event outside the window: the kernel may not resume it.
+    assert_eq!(vcpu.resume(&page, true), Err(Error::OutsideWindow));
+    assert!(vcpu.is_idle());
+    // Next window, still nothing: it stays idle.
+    assert_eq!(vcpu.enter(&page, false), Ok(Resume::Idle));
+    vcpu.exit().unwrap();
+    // Next window, something deliverable: woken, and the upcall is injected.
+    assert_eq!(vcpu.enter(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert!(!vcpu.is_idle());
+}
+
+#[test]
+fn idle_with_something_deliverable_does_not_sleep() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.idle(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    assert!(!vcpu.is_idle());
+    let (page, mut vcpu) = running(Nesting::NONE);
+    page.guest().cli();
+    assert_eq!(vcpu.idle(&page, true), Ok(Resume::Run));
+    assert!(page.guest().upcall_pending());
+}
+
+#[test]
+fn guest_requests_outside_the_window_are_refused() {
+    let page = SharedPage::new();
+    let mut vcpu = Vcpu::default();
+    vcpu.start(&page, StartReason::Fresh);
+    let before = (vcpu, page.to_bytes());
+    assert_eq!(vcpu.deliver(&page, true), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.enable(&page, true), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.disable(&page), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.flash(&page, true), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.set_level(&page, 0, true), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.close(&page), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.idle(&page, false), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.upcall_return(&page, false), Err(Error::OutsideWindow));
+    assert_eq!(vcpu.exit(), Err(Error::NotInWindow));
+    assert_eq!((vcpu, page.to_bytes()), before);
+    assert!(!vcpu.upcall_due(&page, true));
+    assert_eq!(vcpu.enter(&page, false), Ok(Resume::Run));
+    assert_eq!(vcpu.enter(&page, false), Err(Error::AlreadyInWindow));
+}
+
+#[test]
+fn an_upcall_in_progress_survives_the_end_of_the_window() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    vcpu.exit().unwrap();
+    page.write_bytes(&[0; crate::PAGE_LEN]); // the guest scribbles the depth away
+    assert_eq!(
+        vcpu.enter(&page, true),
+        Ok(Resume::Run),
+        "still in its handler"
+    );
+    assert_eq!(
+        page.guest().upcall_depth(),
+        1,
+        "the kernel re-publishes its depth"
+    );
+    assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
+}
+
+#[test]
+fn start_forgets_upcalls_and_idle_and_resets_the_page() {
+    let (page, mut vcpu) = running(Nesting::NONE);
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+    vcpu.start(&page, StartReason::ColdRestart { cause: 3 });
+    assert_eq!(
+        (vcpu.depth(), vcpu.in_window(), vcpu.upcalls()),
+        (0, false, 0)
+    );
+    assert_eq!(
+        page.guest().start_reason(),
+        Some(StartReason::ColdRestart { cause: 3 })
+    );
+    assert!(
+        !page.is_open(),
+        "a started partition begins with interrupts disabled"
+    );
+}
