@@ -10,6 +10,7 @@
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::thread;
+use std::sync::atomic::AtomicUsize;
 use vcpu_state::{Nesting, Resume, SharedPage, Signal, StartReason, Vcpu};
 
 /// How the guest opens its vCPU.
@@ -21,8 +22,25 @@ enum Opening {
     RestoreLevel,
 }
 
-fn raise_vs_open(opening: Opening) {
+/// Runs a model and checks that loom explored more than one interleaving.
+///
+/// Each side of every race runs on a spawned thread and the main thread only joins: loom
+/// 0.7 does not explore interleavings of what the main thread does before a freshly
+/// spawned thread first runs.
+fn check(f: impl Fn() + Sync + Send + 'static) {
+    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = executions.clone();
     loom::model(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    let explored = executions.load(std::sync::atomic::Ordering::Relaxed);
+    println!("explored {explored} interleavings");
+    assert!(explored > 1, "the model explored a single interleaving");
+}
+
+fn raise_vs_open(opening: Opening) {
+    check(move || {
         // The partition runs inside its window with interrupts disabled, nothing pending.
         let page = Arc::new(SharedPage::new());
         let mut vcpu = Vcpu::new(Nesting::NONE);
@@ -48,19 +66,26 @@ fn raise_vs_open(opening: Opening) {
         };
 
         // CPU 0: the guest opens with one store and checks "upcall pending".
-        let seen = match opening {
-            Opening::Sti => page.guest().sti(),
-            Opening::RestoreLevel => page.guest().set_level(saved_level),
+        let guest = {
+            let (page, events) = (Arc::clone(&page), Arc::clone(&events));
+            thread::spawn(move || {
+                let seen = match opening {
+                    Opening::Sti => page.guest().sti(),
+                    Opening::RestoreLevel => page.guest().set_level(saved_level),
+                };
+                if seen {
+                    // What the flag announced is visible to the guest that saw it.
+                    assert_eq!(
+                        events.load(Ordering::Acquire),
+                        1,
+                        "pending seen before the event"
+                    );
+                }
+                seen
+            })
         };
-        if seen {
-            // What the flag announced is visible to the guest that saw it.
-            assert_eq!(
-                events.load(Ordering::Acquire),
-                1,
-                "pending seen before the event"
-            );
-        }
         let kicked = isr.join().unwrap();
+        let seen = guest.join().unwrap();
         assert!(
             seen || kicked,
             "lost wake-up: the guest saw nothing and the ISR saw it closed"
@@ -91,7 +116,7 @@ fn loom_raise_vs_isr_level_restore_never_loses_the_upcall() {
 /// for the guest to find, or the raise kicked the CPU.
 #[test]
 fn loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event() {
-    loom::model(|| {
+    check(|| {
         let page = Arc::new(SharedPage::new());
         let mut vcpu = Vcpu::new(Nesting::NONE);
         vcpu.start(&page, StartReason::Fresh);
@@ -110,9 +135,15 @@ fn loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event() {
 
         // CPU 0: the kernel injects an upcall for the first event; the handler takes
         // everything pending.
-        assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
-        let taken = events.swap(0, Ordering::AcqRel);
+        let kernel = {
+            let (page, events) = (Arc::clone(&page), Arc::clone(&events));
+            thread::spawn(move || {
+                assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+                events.swap(0, Ordering::AcqRel)
+            })
+        };
         let kicked = isr.join().unwrap();
+        let taken = kernel.join().unwrap();
         let pending = page.guest().upcall_pending();
         assert!(
             taken == 2 || pending || kicked,
