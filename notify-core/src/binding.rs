@@ -36,9 +36,7 @@ pub enum Mode {
 
 impl Mode {
     /// Counting with the largest maximum.
-    pub const COUNTING: Self = Self::Counting {
-        max: NonZeroU32::MAX,
-    };
+    pub const COUNTING: Self = Self::Counting { max: NonZeroU32::MAX };
 
     /// Highest pending count the mode allows.
     pub const fn max(self) -> u32 {
@@ -66,18 +64,12 @@ pub struct Binding {
 impl Binding {
     /// A counting binding with the largest maximum.
     pub const fn counting(source: Source) -> Self {
-        Self {
-            source,
-            mode: Mode::COUNTING,
-        }
+        Self { source, mode: Mode::COUNTING }
     }
 
     /// A coalescing binding.
     pub const fn coalescing(source: Source) -> Self {
-        Self {
-            source,
-            mode: Mode::Coalescing,
-        }
+        Self { source, mode: Mode::Coalescing }
     }
 
     // Packed form, kept in one atomic word per port:
@@ -152,19 +144,12 @@ pub struct PortConfig {
 impl PortConfig {
     /// An unmasked port bound as given.
     pub const fn new(port: u16, binding: Binding) -> Self {
-        Self {
-            port,
-            binding,
-            masked: false,
-        }
+        Self { port, binding, masked: false }
     }
 
     /// The same entry, starting masked.
     pub const fn masked(self) -> Self {
-        Self {
-            masked: true,
-            ..self
-        }
+        Self { masked: true, ..self }
     }
 }
 
@@ -183,13 +168,7 @@ mod tests {
             Source::Ping,
             Source::Lifecycle,
         ];
-        let modes = [
-            Mode::Coalescing,
-            Mode::COUNTING,
-            Mode::Counting {
-                max: NonZeroU32::MIN,
-            },
-        ];
+        let modes = [Mode::Coalescing, Mode::COUNTING, Mode::Counting { max: NonZeroU32::MIN }];
         for source in sources {
             for mode in modes {
                 let b = Binding { source, mode };

@@ -118,10 +118,8 @@ impl ContextCell {
         }
         // Orders the odd sequence before the data stores, for any reader that sees data.
         fence(Ordering::Release);
-        self.error_code
-            .store(u64::from(ctx.error_code), Ordering::Relaxed);
-        self.fault_address
-            .store(ctx.fault_address, Ordering::Relaxed);
+        self.error_code.store(u64::from(ctx.error_code), Ordering::Relaxed);
+        self.fault_address.store(ctx.fault_address, Ordering::Relaxed);
         self.timestamp.store(ctx.timestamp, Ordering::Relaxed);
         let done = (u64::from(ctx.sender.encode()) << 48)
             | (u64::from(ctx.vector) << 32)
@@ -174,12 +172,10 @@ impl ContextCell {
     /// Forgets the context (cold start). A writer racing the clear either lands before it
     /// (and is forgotten) or after it (and is the first context of the new run).
     pub(crate) fn clear(&self) {
-        let _ = self
-            .header
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
-                // A write in progress keeps its odd sequence and completes normally.
-                (h & 1 == 0).then_some(0)
-            });
+        let _ = self.header.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
+            // A write in progress keeps its odd sequence and completes normally.
+            (h & 1 == 0).then_some(0)
+        });
     }
 }
 

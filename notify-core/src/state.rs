@@ -37,11 +37,7 @@ pub(crate) struct RaiseStep {
 pub(crate) const fn raise_step(state: u64, n: u32, max: u32) -> RaiseStep {
     let room = max.saturating_sub(count(state));
     let accepted = if n < room { n } else { room };
-    RaiseStep {
-        next: state + accepted as u64,
-        accepted,
-        excess: n - accepted,
-    }
+    RaiseStep { next: state + accepted as u64, accepted, excess: n - accepted }
 }
 
 #[cfg(test)]
@@ -59,26 +55,12 @@ mod tests {
 
     #[test]
     fn raise_saturates_at_max_and_reports_the_excess() {
-        assert_eq!(
-            raise_step(BOUND, 3, 10),
-            RaiseStep {
-                next: BOUND | 3,
-                accepted: 3,
-                excess: 0
-            }
-        );
+        assert_eq!(raise_step(BOUND, 3, 10), RaiseStep { next: BOUND | 3, accepted: 3, excess: 0 });
         assert_eq!(
             raise_step(BOUND | 9, 3, 10),
-            RaiseStep {
-                next: BOUND | 10,
-                accepted: 1,
-                excess: 2
-            }
+            RaiseStep { next: BOUND | 10, accepted: 1, excess: 2 }
         );
         let full = raise_step(BOUND | u64::from(u32::MAX), 1, u32::MAX);
-        assert_eq!(
-            (count(full.next), full.accepted, full.excess),
-            (u32::MAX, 0, 1)
-        );
+        assert_eq!((count(full.next), full.accepted, full.excess), (u32::MAX, 0, 1));
     }
 }

@@ -48,7 +48,7 @@ pub enum End {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// Port entry `entry` of partition `partition` is invalid.
+    /// A port entry of partition `partition` is invalid (the error names the entry).
     Port {
         /// Partition index.
         partition: usize,
@@ -113,7 +113,22 @@ const fn binds_channel(config: &[PortConfig], port: u16, channel: usize) -> bool
 impl<const P: usize, const W: usize> EventTables<P, W> {
     maybe_const_fn! {
         /// Validates `config` and builds the tables in their configured state. Usable in a
-        /// `const`/`static` initializer, where an invalid configuration fails the build.
+        /// `const`/`static` initializer, where an invalid configuration fails the build:
+        ///
+        /// ```compile_fail,E0080
+        /// use notify_core::{Binding, EventTables, PortConfig, Source, TablesConfig};
+        ///
+        /// // Port 1 configured twice.
+        /// static P0: [PortConfig; 2] = [
+        ///     PortConfig::new(1, Binding::counting(Source::Timer)),
+        ///     PortConfig::new(1, Binding::counting(Source::Ping)),
+        /// ];
+        /// static CONFIG: TablesConfig<1> = TablesConfig { partitions: [&P0], channels: &[] };
+        /// static TABLES: EventTables<1> = match EventTables::new(&CONFIG) {
+        ///     Ok(tables) => tables,
+        ///     Err(_) => panic!("invalid event table configuration"),
+        /// };
+        /// ```
         ///
         /// # Errors
         /// The first [`ConfigError`] found, naming its entry.
@@ -142,14 +157,14 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         let mut p = 0;
         while p < P {
             let ports = config.partitions[p];
+            if let Err(error) = PartitionEvents::<W>::validate(ports) {
+                return Err(ConfigError::Port { partition: p, error });
+            }
             let mut entry = 0;
             while entry < ports.len() {
                 if let Source::Channel(c) = ports[entry].binding.source {
                     if c as usize >= config.channels.len() {
-                        return Err(ConfigError::UnknownChannel {
-                            partition: p,
-                            entry,
-                        });
+                        return Err(ConfigError::UnknownChannel { partition: p, entry });
                     }
                 }
                 entry += 1;
@@ -224,16 +239,8 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         let Some(ch) = self.channels.get(c as usize) else {
             return Err(Error::NotAChannel { port: port.raw() });
         };
-        if ch.source
-            != (Endpoint {
-                partition: caller.raw(),
-                port: port.raw(),
-            })
-        {
-            return Err(Error::NotChannelOwner {
-                channel: c,
-                caller: caller.raw(),
-            });
+        if ch.source != (Endpoint { partition: caller.raw(), port: port.raw() }) {
+            return Err(Error::NotChannelOwner { channel: c, caller: caller.raw() });
         }
         Ok(ChannelId(c))
     }
@@ -254,17 +261,9 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         let dst = self.channels[channel.index()].destination;
         let partition = PartitionId::new(u32::from(dst.partition))?;
         let dst_port = Port::new(u32::from(dst.port))?;
-        let context = Context {
-            sender: Sender::Partition(caller.raw()),
-            timestamp,
-            ..Context::default()
-        };
+        let context =
+            Context { sender: Sender::Partition(caller.raw()), timestamp, ..Context::default() };
         let raised = self.partition(partition).raise(dst_port, Some(&context))?;
-        Ok(Notified {
-            channel,
-            partition,
-            port: dst_port,
-            raised,
-        })
+        Ok(Notified { channel, partition, port: dst_port, raised })
     }
 }

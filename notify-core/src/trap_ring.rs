@@ -107,9 +107,7 @@ impl TrapRing {
     pub(crate) fn dropped(&self) -> u64 {
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
-        let behind = head
-            .saturating_sub(tail)
-            .saturating_sub(TRAP_RING_LEN as u64);
+        let behind = head.saturating_sub(tail).saturating_sub(TRAP_RING_LEN as u64);
         self.dropped.load(Ordering::Relaxed) + behind
     }
 
@@ -126,11 +124,7 @@ mod tests {
     use super::{Context, TRAP_RING_LEN, TrapRing};
 
     fn ctx(n: u64) -> Context {
-        Context {
-            timestamp: n,
-            fault_address: n * 3,
-            ..Context::default()
-        }
+        Context { timestamp: n, fault_address: n * 3, ..Context::default() }
     }
 
     #[test]

@@ -62,15 +62,9 @@ fn race<const W: usize, A: Send + 'static, B: Send + 'static>(
     cpu: impl FnOnce(&PartitionEvents<W>) -> B + Send + 'static,
 ) -> (A, B) {
     let t = table.clone();
-    let isr = thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || isr(&t))
-        .unwrap();
+    let isr = thread::Builder::new().stack_size(STACK).spawn(move || isr(&t)).unwrap();
     let t = table.clone();
-    let cpu = thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || cpu(&t))
-        .unwrap();
+    let cpu = thread::Builder::new().stack_size(STACK).spawn(move || cpu(&t)).unwrap();
     (isr.join().unwrap(), cpu.join().unwrap())
 }
 
@@ -99,16 +93,9 @@ fn loom_raise_vs_take() {
                 raise(t, 5, None);
                 raise(t, 5, None);
             },
-            |t| {
-                t.deliver_next()
-                    .map_or(0, |d| u64::from(t.take(d.port).unwrap()))
-            },
+            |t| t.deliver_next().map_or(0, |d| u64::from(t.take(d.port).unwrap())),
         );
-        assert_eq!(
-            taken + drain(&table),
-            2,
-            "every raise is taken exactly once"
-        );
+        assert_eq!(taken + drain(&table), 2, "every raise is taken exactly once");
         assert_eq!(table.pending_total(), 0);
         assert_eq!(table.stats().delivered, 2);
     });
@@ -128,11 +115,7 @@ fn loom_raise_vs_polling_take() {
             },
             |t| u64::from(t.take(port(5)).unwrap()),
         );
-        assert_eq!(
-            taken + drain(&table),
-            2,
-            "every raise is taken exactly once"
-        );
+        assert_eq!(taken + drain(&table), 2, "every raise is taken exactly once");
     });
 }
 
@@ -144,15 +127,8 @@ fn loom_raise_vs_unmask() {
         let table = table::<1>(&MASKED_PORT);
         let (raise_became, unmask_became) =
             race(&table, |t| raise(t, 5, None), |t| t.unmask(port(5)));
-        assert!(
-            raise_became ^ unmask_became,
-            "exactly one side signals the partition"
-        );
-        assert_eq!(
-            table.next_deliverable(),
-            Some(port(5)),
-            "the event is not lost"
-        );
+        assert!(raise_became ^ unmask_became, "exactly one side signals the partition");
+        assert_eq!(table.next_deliverable(), Some(port(5)), "the event is not lost");
     });
 }
 
@@ -162,24 +138,15 @@ fn two_raisers<const W: usize>(config: &'static [PortConfig], ports: [u32; 2]) {
     let table = table::<W>(config);
     let spawn = |f: Box<dyn FnOnce(&PartitionEvents<W>) -> u64 + Send>| {
         let t = table.clone();
-        thread::Builder::new()
-            .stack_size(STACK)
-            .spawn(move || f(&t))
-            .unwrap()
+        thread::Builder::new().stack_size(STACK).spawn(move || f(&t)).unwrap()
     };
     let threads = [
         spawn(Box::new(move |t| u64::from(raise(t, ports[0], None)))),
         spawn(Box::new(move |t| u64::from(raise(t, ports[1], None)))),
-        spawn(Box::new(|t| {
-            t.deliver_next()
-                .map_or(0, |d| u64::from(t.take(d.port).unwrap()))
-        })),
+        spawn(Box::new(|t| t.deliver_next().map_or(0, |d| u64::from(t.take(d.port).unwrap())))),
     ];
     let results: Vec<u64> = threads.into_iter().map(|h| h.join().unwrap()).collect();
-    assert!(
-        results[0] + results[1] >= 1,
-        "someone signalled the partition"
-    );
+    assert!(results[0] + results[1] >= 1, "someone signalled the partition");
     assert_eq!(results[2] + drain(&table), 2, "both raises delivered");
     assert_eq!(table.next_deliverable(), None);
 }
@@ -201,10 +168,7 @@ fn loom_two_raisers_in_different_words() {
         let scenario = thread::Builder::new().stack_size(STACK).spawn(|| {
             let table = table::<2>(&TWO_WORDS);
             let (first, second) = race(&table, |t| raise(t, 3, None), |t| raise(t, 70, None));
-            assert!(
-                first && second,
-                "different words: both ports became deliverable"
-            );
+            assert!(first && second, "different words: both ports became deliverable");
             assert_eq!(drain(&table), 2, "both raises delivered");
             assert_eq!(table.next_deliverable(), None);
         });
@@ -223,35 +187,19 @@ fn loom_raise_vs_reset() {
         let ((), discarded) = race(
             &table,
             |t| {
-                let ctx = Context {
-                    vector: 0x30,
-                    timestamp: 9,
-                    ..Context::default()
-                };
+                let ctx = Context { vector: 0x30, timestamp: 9, ..Context::default() };
                 raise(t, 5, Some(&ctx));
             },
             |t| t.reset(),
         );
         let pending = table.status(port(5)).pending;
-        assert_eq!(
-            discarded + u64::from(pending),
-            2,
-            "discarded + pending = raised"
-        );
+        assert_eq!(discarded + u64::from(pending), 2, "discarded + pending = raised");
         assert_eq!(table.stats().discarded, discarded);
         if pending == 0 {
-            assert_eq!(
-                table.context(port(5)).unwrap(),
-                None,
-                "no stale context leaks"
-            );
+            assert_eq!(table.context(port(5)).unwrap(), None, "no stale context leaks");
             assert_eq!(table.next_deliverable(), None);
         } else {
-            assert_eq!(
-                table.next_deliverable(),
-                Some(port(5)),
-                "the new event is found"
-            );
+            assert_eq!(table.next_deliverable(), Some(port(5)), "the new event is found");
         }
     });
 }
@@ -282,10 +230,9 @@ fn loom_context_publish_vs_read_is_never_torn() {
         );
         match seen {
             Ok(None) | Err(Error::ContextBusy { .. }) => {}
-            Ok(Some(ctx)) => assert!(
-                ctx == context_for(1) || ctx == context_for(2),
-                "torn context {ctx:?}"
-            ),
+            Ok(Some(ctx)) => {
+                assert!(ctx == context_for(1) || ctx == context_for(2), "torn context {ctx:?}")
+            }
             Err(e) => panic!("unexpected {e:?}"),
         }
         assert_eq!(table.context(port(5)).unwrap(), Some(context_for(2)));

@@ -22,9 +22,7 @@ const P: usize = 3;
 const LOGICAL: usize = 9;
 
 fn max(n: u32) -> Mode {
-    Mode::Counting {
-        max: core::num::NonZeroU32::new(n).expect("nonzero"),
-    }
+    Mode::Counting { max: core::num::NonZeroU32::new(n).expect("nonzero") }
 }
 
 /// The configuration, over logical ports `l` mapped through `map`.
@@ -48,24 +46,12 @@ fn config(map: [u16; LOGICAL]) -> TablesConfig<P> {
         port(1, Source::Ping, max(1)),
         port(2, Source::Line(0x23), Mode::Coalescing).masked(),
     ];
-    let end = |partition, l: usize| Endpoint {
-        partition,
-        port: map[l],
-    };
+    let end = |partition, l: usize| Endpoint { partition, port: map[l] };
     let channels = vec![
-        Channel {
-            source: end(1, 5),
-            destination: end(0, 2),
-        },
-        Channel {
-            source: end(2, 6),
-            destination: end(1, 7),
-        },
+        Channel { source: end(1, 5), destination: end(0, 2) },
+        Channel { source: end(2, 6), destination: end(1, 7) },
     ];
-    TablesConfig {
-        partitions: [p0.leak(), p1.leak(), p2.leak()],
-        channels: channels.leak(),
-    }
+    TablesConfig { partitions: [p0.leak(), p1.leak(), p2.leak()], channels: channels.leak() }
 }
 
 const MAP_64: [u16; LOGICAL] = [0, 1, 2, 3, 4, 5, 6, 7, 63];
@@ -78,51 +64,17 @@ static CONFIG_4096: LazyLock<&'static TablesConfig<P>> =
 
 #[derive(Clone, Debug)]
 enum Op {
-    Raise {
-        p: usize,
-        l: usize,
-        n: u32,
-        ctx: bool,
-    },
-    Notify {
-        p: usize,
-        l: usize,
-    },
-    Mask {
-        p: usize,
-        l: usize,
-    },
-    Unmask {
-        p: usize,
-        l: usize,
-    },
-    Begin {
-        p: usize,
-        l: usize,
-    },
-    DeliverNext {
-        p: usize,
-    },
-    Ack {
-        p: usize,
-        l: usize,
-    },
-    Take {
-        p: usize,
-        l: usize,
-    },
-    Bind {
-        p: usize,
-        l: usize,
-        coalescing: bool,
-    },
-    Unbind {
-        p: usize,
-        l: usize,
-    },
-    Reset {
-        p: usize,
-    },
+    Raise { p: usize, l: usize, n: u32, ctx: bool },
+    Notify { p: usize, l: usize },
+    Mask { p: usize, l: usize },
+    Unmask { p: usize, l: usize },
+    Begin { p: usize, l: usize },
+    DeliverNext { p: usize },
+    Ack { p: usize, l: usize },
+    Take { p: usize, l: usize },
+    Bind { p: usize, l: usize, coalescing: bool },
+    Unbind { p: usize, l: usize },
+    Reset { p: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -179,12 +131,8 @@ struct Model {
 
 impl Model {
     fn new(map: [u16; LOGICAL], config: &'static TablesConfig<P>) -> Self {
-        let mut model = Self {
-            map,
-            config,
-            partitions: vec![ModelPartition::default(); P],
-            clock: 0,
-        };
+        let mut model =
+            Self { map, config, partitions: vec![ModelPartition::default(); P], clock: 0 };
         for p in 0..P {
             model.partitions[p].ports = vec![ModelPort::default(); LOGICAL];
             model.configure(p);
@@ -193,10 +141,7 @@ impl Model {
     }
 
     fn logical(&self, port: u16) -> usize {
-        self.map
-            .iter()
-            .position(|&m| m == port)
-            .expect("configured ports are mapped")
+        self.map.iter().position(|&m| m == port).expect("configured ports are mapped")
     }
 
     fn configure(&mut self, p: usize) {
@@ -212,10 +157,7 @@ impl Model {
 
     fn next_deliverable(&self, p: usize) -> Option<u16> {
         let ports = &self.partitions[p].ports;
-        (0..LOGICAL)
-            .filter(|&l| ports[l].deliverable())
-            .map(|l| self.map[l])
-            .min()
+        (0..LOGICAL).filter(|&l| ports[l].deliverable()).map(|l| self.map[l]).min()
     }
 
     fn raise(
@@ -240,11 +182,8 @@ impl Model {
         let excess = n - accepted;
         port.count += accepted;
         part.raised += u64::from(n);
-        let (overflowed, coalesced) = if binding.mode.is_coalescing() {
-            (0, excess)
-        } else {
-            (excess, 0)
-        };
+        let (overflowed, coalesced) =
+            if binding.mode.is_coalescing() { (0, excess) } else { (excess, 0) };
         part.overflowed += u64::from(overflowed);
         part.coalesced += u64::from(coalesced);
         let became = !was && port.deliverable();
@@ -252,11 +191,7 @@ impl Model {
     }
 
     fn reset(&mut self, p: usize) -> u64 {
-        let discarded: u64 = self.partitions[p]
-            .ports
-            .iter()
-            .map(|s| u64::from(s.count))
-            .sum();
+        let discarded: u64 = self.partitions[p].ports.iter().map(|s| u64::from(s.count)).sum();
         self.partitions[p].discarded += discarded;
         self.configure(p);
         discarded
@@ -275,11 +210,7 @@ fn check<const W: usize>(tables: &EventTables<P, W>, model: &Model) {
             assert_eq!(s.binding, m.binding, "p{p} port {} binding", model.map[l]);
             assert_eq!(s.pending, m.count, "p{p} port {} count", model.map[l]);
             assert_eq!(s.masked, m.masked, "p{p} port {} mask", model.map[l]);
-            assert_eq!(
-                s.in_service, m.in_service,
-                "p{p} port {} in service",
-                model.map[l]
-            );
+            assert_eq!(s.in_service, m.in_service, "p{p} port {} in service", model.map[l]);
             if m.binding.is_some() {
                 assert_eq!(
                     real.context(port).unwrap(),
@@ -296,20 +227,8 @@ fn check<const W: usize>(tables: &EventTables<P, W>, model: &Model) {
         );
         let stats = real.stats();
         assert_eq!(
-            (
-                stats.raised,
-                stats.delivered,
-                stats.coalesced,
-                stats.overflowed,
-                stats.discarded
-            ),
-            (
-                mp.raised,
-                mp.delivered,
-                mp.coalesced,
-                mp.overflowed,
-                mp.discarded
-            ),
+            (stats.raised, stats.delivered, stats.coalesced, stats.overflowed, stats.discarded),
+            (mp.raised, mp.delivered, mp.coalesced, mp.overflowed, mp.discarded),
             "p{p} statistics"
         );
         // Nothing lost: the model's own count of raises is fully accounted for.
@@ -335,9 +254,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
                 fault_address: 0x1000 * model.clock,
                 timestamp: model.clock,
             });
-            let real = tables
-                .partition(pid(p))
-                .raise_many(port(l), n, context.as_ref());
+            let real = tables.partition(pid(p)).raise_many(port(l), n, context.as_ref());
             let expected = model.raise(p, l, n, context);
             let real = real.map(|r| (r.became_deliverable, r.overflowed, r.coalesced));
             assert_eq!(real, expected, "{op:?}");
@@ -349,16 +266,8 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let expected = match binding.map(|b| b.source) {
                 Some(Source::Channel(c)) => {
                     let ch = model.config.channels[c as usize];
-                    if ch.source
-                        != (Endpoint {
-                            partition: p as u16,
-                            port: raw,
-                        })
-                    {
-                        Err(Error::NotChannelOwner {
-                            channel: c,
-                            caller: p as u16,
-                        })
+                    if ch.source != (Endpoint { partition: p as u16, port: raw }) {
+                        Err(Error::NotChannelOwner { channel: c, caller: p as u16 })
                     } else {
                         let dst_p = ch.destination.partition as usize;
                         let dst_l = model.logical(ch.destination.port);
@@ -372,13 +281,8 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
                 }
                 _ => Err(Error::NotAChannel { port: raw }),
             };
-            let real = real.map(|r| {
-                (
-                    r.raised.became_deliverable,
-                    r.raised.overflowed,
-                    r.raised.coalesced,
-                )
-            });
+            let real = real
+                .map(|r| (r.raised.became_deliverable, r.raised.overflowed, r.raised.coalesced));
             assert_eq!(real, expected, "{op:?}");
         }
         Op::Mask { p, l } => {
@@ -435,11 +339,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             } else {
                 Err(Error::NotInService { port: raw })
             };
-            assert_eq!(
-                real.map(|a| (a.remaining, a.deliverable_again)),
-                expected,
-                "{op:?}"
-            );
+            assert_eq!(real.map(|a| (a.remaining, a.deliverable_again)), expected, "{op:?}");
         }
         Op::Take { p, l } => {
             let real = tables.partition(pid(p)).take(port(l));
@@ -461,10 +361,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let binding = if coalescing {
                 Binding::coalescing(Source::Line(0x40))
             } else {
-                Binding {
-                    source: Source::Line(0x41),
-                    mode: max(2),
-                }
+                Binding { source: Source::Line(0x41), mode: max(2) }
             };
             let real = tables.partition(pid(p)).bind(port(l), binding);
             let m = &mut model.partitions[p].ports[l];
@@ -483,10 +380,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let expected = if m.binding.is_some() {
                 let n = m.count;
                 part.discarded += u64::from(n);
-                *m = ModelPort {
-                    masked: m.masked,
-                    ..ModelPort::default()
-                };
+                *m = ModelPort { masked: m.masked, ..ModelPort::default() };
                 Ok(n)
             } else {
                 Err(Error::NotBound { port: model.map[l] })

@@ -107,9 +107,7 @@ fn main() {
         ("replay", CatchUpPolicy::Replay),
         (
             "bounded replay (max 1000)",
-            CatchUpPolicy::BoundedReplay {
-                max: NonZeroU32::new(1_000).unwrap(),
-            },
+            CatchUpPolicy::BoundedReplay { max: NonZeroU32::new(1_000).unwrap() },
         ),
     ];
     let (page, vcpu) = setup();

@@ -74,29 +74,17 @@ impl CatchUpPolicy {
             return CatchUp::UpToDate;
         };
         match self {
-            Self::Replay => CatchUp::Ticks {
-                ticks: m,
-                dropped: 0,
-            },
+            Self::Replay => CatchUp::Ticks { ticks: m, dropped: 0 },
             Self::Warp => CatchUp::Warp { delta: m },
-            Self::Collapse => CatchUp::Ticks {
-                ticks: NonZeroU64::MIN,
-                dropped: missed - 1,
-            },
+            Self::Collapse => CatchUp::Ticks { ticks: NonZeroU64::MIN, dropped: missed - 1 },
             Self::BoundedReplay { max } => {
                 let max = max.get() as u64;
                 if missed <= max {
-                    CatchUp::Ticks {
-                        ticks: m,
-                        dropped: 0,
-                    }
+                    CatchUp::Ticks { ticks: m, dropped: 0 }
                 } else {
                     // 1 + (max - 1): `max` as a `NonZeroU64`, in a const fn.
                     let ticks = NonZeroU64::MIN.saturating_add(max - 1);
-                    CatchUp::Ticks {
-                        ticks,
-                        dropped: missed - max,
-                    }
+                    CatchUp::Ticks { ticks, dropped: missed - max }
                 }
             }
         }
@@ -138,9 +126,7 @@ mod tests {
         CatchUpPolicy::Replay,
         CatchUpPolicy::Warp,
         CatchUpPolicy::Collapse,
-        CatchUpPolicy::BoundedReplay {
-            max: NonZeroU32::MIN,
-        },
+        CatchUpPolicy::BoundedReplay { max: NonZeroU32::MIN },
     ];
 
     #[test]
@@ -152,90 +138,33 @@ mod tests {
 
     #[test]
     fn replay_gives_every_missed_tick() {
-        assert_eq!(
-            CatchUpPolicy::Replay.apply(1),
-            CatchUp::Ticks {
-                ticks: nz(1),
-                dropped: 0
-            }
-        );
+        assert_eq!(CatchUpPolicy::Replay.apply(1), CatchUp::Ticks { ticks: nz(1), dropped: 0 });
         let huge = CatchUpPolicy::Replay.apply(u64::MAX);
-        assert_eq!(
-            huge,
-            CatchUp::Ticks {
-                ticks: nz(u64::MAX),
-                dropped: 0
-            }
-        );
+        assert_eq!(huge, CatchUp::Ticks { ticks: nz(u64::MAX), dropped: 0 });
     }
 
     #[test]
     fn warp_gives_one_event_carrying_the_delta() {
-        assert_eq!(
-            CatchUpPolicy::Warp.apply(1_000_000),
-            CatchUp::Warp {
-                delta: nz(1_000_000)
-            }
-        );
+        assert_eq!(CatchUpPolicy::Warp.apply(1_000_000), CatchUp::Warp { delta: nz(1_000_000) });
         assert_eq!(CatchUpPolicy::Warp.apply(1_000_000).given(), 1_000_000);
     }
 
     #[test]
     fn collapse_gives_one_late_tick_and_drops_the_rest() {
-        assert_eq!(
-            CatchUpPolicy::Collapse.apply(1),
-            CatchUp::Ticks {
-                ticks: nz(1),
-                dropped: 0
-            }
-        );
+        assert_eq!(CatchUpPolicy::Collapse.apply(1), CatchUp::Ticks { ticks: nz(1), dropped: 0 });
         let c = CatchUpPolicy::Collapse.apply(250);
-        assert_eq!(
-            c,
-            CatchUp::Ticks {
-                ticks: nz(1),
-                dropped: 249
-            }
-        );
+        assert_eq!(c, CatchUp::Ticks { ticks: nz(1), dropped: 249 });
         assert_eq!((c.given(), c.dropped()), (1, 249));
     }
 
     #[test]
     fn bounded_replay_gives_at_most_n_and_reports_the_rest() {
-        let policy = CatchUpPolicy::BoundedReplay {
-            max: NonZeroU32::new(5).unwrap(),
-        };
-        assert_eq!(
-            policy.apply(3),
-            CatchUp::Ticks {
-                ticks: nz(3),
-                dropped: 0
-            }
-        );
-        assert_eq!(
-            policy.apply(5),
-            CatchUp::Ticks {
-                ticks: nz(5),
-                dropped: 0
-            }
-        );
-        assert_eq!(
-            policy.apply(6),
-            CatchUp::Ticks {
-                ticks: nz(5),
-                dropped: 1
-            }
-        );
-        assert_eq!(
-            policy.apply(u64::MAX),
-            CatchUp::Ticks {
-                ticks: nz(5),
-                dropped: u64::MAX - 5
-            }
-        );
-        let wide = CatchUpPolicy::BoundedReplay {
-            max: NonZeroU32::MAX,
-        };
+        let policy = CatchUpPolicy::BoundedReplay { max: NonZeroU32::new(5).unwrap() };
+        assert_eq!(policy.apply(3), CatchUp::Ticks { ticks: nz(3), dropped: 0 });
+        assert_eq!(policy.apply(5), CatchUp::Ticks { ticks: nz(5), dropped: 0 });
+        assert_eq!(policy.apply(6), CatchUp::Ticks { ticks: nz(5), dropped: 1 });
+        assert_eq!(policy.apply(u64::MAX), CatchUp::Ticks { ticks: nz(5), dropped: u64::MAX - 5 });
+        let wide = CatchUpPolicy::BoundedReplay { max: NonZeroU32::MAX };
         assert_eq!(wide.apply(u64::from(u32::MAX) + 1).dropped(), 1);
     }
 

@@ -21,9 +21,7 @@ impl Nesting {
     /// [`Error::NestingOutOfRange`] for 0 or more than [`MAX_NESTING`].
     pub const fn bounded(max_depth: u8) -> Result<Self, Error> {
         if max_depth == 0 || max_depth > MAX_NESTING {
-            Err(Error::NestingOutOfRange {
-                requested: max_depth,
-            })
+            Err(Error::NestingOutOfRange { requested: max_depth })
         } else {
             Ok(Self(max_depth))
         }
@@ -50,19 +48,11 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         assert_eq!(Nesting::default().max_depth(), 1);
-        assert_eq!(
-            Nesting::bounded(0),
-            Err(Error::NestingOutOfRange { requested: 0 })
-        );
-        assert_eq!(
-            Nesting::bounded(MAX_NESTING).map(Nesting::max_depth),
-            Ok(MAX_NESTING)
-        );
+        assert_eq!(Nesting::bounded(0), Err(Error::NestingOutOfRange { requested: 0 }));
+        assert_eq!(Nesting::bounded(MAX_NESTING).map(Nesting::max_depth), Ok(MAX_NESTING));
         assert_eq!(
             Nesting::bounded(MAX_NESTING + 1),
-            Err(Error::NestingOutOfRange {
-                requested: MAX_NESTING + 1
-            })
+            Err(Error::NestingOutOfRange { requested: MAX_NESTING + 1 })
         );
     }
 }

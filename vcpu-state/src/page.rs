@@ -168,11 +168,7 @@ impl SharedPage {
         // Release: a guest that sees the flag also sees the event the caller raised.
         self.upcall_pending.store(1, Ordering::Release);
         fence(Ordering::SeqCst);
-        if self.is_open() {
-            Signal::Open
-        } else {
-            Signal::Flagged
-        }
+        if self.is_open() { Signal::Open } else { Signal::Flagged }
     }
 
     /// Resets the page for a partition (re)start: current version, interrupts disabled,
@@ -271,51 +267,18 @@ mod tests {
         assert_eq!(size_of::<SharedPage>(), PAGE_LEN);
         assert_eq!(align_of::<SharedPage>(), 8);
         assert_eq!(offset_of!(SharedPage, version), SharedPage::VERSION_OFFSET);
-        assert_eq!(
-            offset_of!(SharedPage, upcall_mask),
-            SharedPage::UPCALL_MASK_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, upcall_pending),
-            SharedPage::UPCALL_PENDING_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, upcall_depth),
-            SharedPage::UPCALL_DEPTH_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, start_reason),
-            SharedPage::START_REASON_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, isr_level),
-            SharedPage::ISR_LEVEL_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, start_cause),
-            SharedPage::START_CAUSE_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, clock_now),
-            SharedPage::CLOCK_NOW_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, clock_given),
-            SharedPage::CLOCK_GIVEN_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, clock_dropped),
-            SharedPage::CLOCK_DROPPED_OFFSET
-        );
-        assert_eq!(
-            offset_of!(SharedPage, window_end),
-            SharedPage::WINDOW_END_OFFSET
-        );
+        assert_eq!(offset_of!(SharedPage, upcall_mask), SharedPage::UPCALL_MASK_OFFSET);
+        assert_eq!(offset_of!(SharedPage, upcall_pending), SharedPage::UPCALL_PENDING_OFFSET);
+        assert_eq!(offset_of!(SharedPage, upcall_depth), SharedPage::UPCALL_DEPTH_OFFSET);
+        assert_eq!(offset_of!(SharedPage, start_reason), SharedPage::START_REASON_OFFSET);
+        assert_eq!(offset_of!(SharedPage, isr_level), SharedPage::ISR_LEVEL_OFFSET);
+        assert_eq!(offset_of!(SharedPage, start_cause), SharedPage::START_CAUSE_OFFSET);
+        assert_eq!(offset_of!(SharedPage, clock_now), SharedPage::CLOCK_NOW_OFFSET);
+        assert_eq!(offset_of!(SharedPage, clock_given), SharedPage::CLOCK_GIVEN_OFFSET);
+        assert_eq!(offset_of!(SharedPage, clock_dropped), SharedPage::CLOCK_DROPPED_OFFSET);
+        assert_eq!(offset_of!(SharedPage, window_end), SharedPage::WINDOW_END_OFFSET);
         assert_eq!(offset_of!(SharedPage, entries), SharedPage::ENTRIES_OFFSET);
-        assert_eq!(
-            offset_of!(SharedPage, reserved),
-            SharedPage::RESERVED_OFFSET
-        );
+        assert_eq!(offset_of!(SharedPage, reserved), SharedPage::RESERVED_OFFSET);
     }
 
     #[test]
@@ -326,10 +289,7 @@ mod tests {
         assert_eq!(page.to_bytes(), bytes);
         // The bytes land in the fields the offsets name.
         assert_eq!(page.to_bytes()[SharedPage::UPCALL_MASK_OFFSET], bytes[4]);
-        assert_eq!(
-            page.level(),
-            u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])
-        );
+        assert_eq!(page.level(), u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]));
     }
 
     #[test]

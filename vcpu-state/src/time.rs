@@ -128,16 +128,9 @@ impl TimeAccount {
         self.dropped += catch_up.dropped();
         self.accounted = now;
         self.entries += 1;
-        self.window = Some(Window {
-            entered: now,
-            end: now.saturating_add(budget),
-            overrun_reported: false,
-        });
-        Ok(Entry {
-            missed,
-            catch_up,
-            clock: self.clock(now),
-        })
+        self.window =
+            Some(Window { entered: now, end: now.saturating_add(budget), overrun_reported: false });
+        Ok(Entry { missed, catch_up, clock: self.clock(now) })
     }
 
     /// A kernel tick at `now` while the partition is inside its window.
@@ -176,11 +169,7 @@ impl TimeAccount {
         if overrun.is_some() {
             self.overruns += 1;
         }
-        Ok(Exit {
-            ran: now - window.entered,
-            ticks,
-            overrun,
-        })
+        Ok(Exit { ran: now - window.entered, ticks, overrun })
     }
 
     /// Ticks an entry at `now` would find missed (`None` if `now` is before the last
@@ -259,10 +248,7 @@ impl TimeAccount {
 
     fn since_checkpoint(&self, now: u64) -> Result<u64, Error> {
         now.checked_sub(self.accounted)
-            .ok_or(Error::ClockWentBackwards {
-                now,
-                accounted: self.accounted,
-            })
+            .ok_or(Error::ClockWentBackwards { now, accounted: self.accounted })
     }
 }
 

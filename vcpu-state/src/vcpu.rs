@@ -57,14 +57,7 @@ impl Vcpu {
     /// A vCPU outside its window, not idle, in no upcall.
     #[must_use]
     pub const fn new(nesting: Nesting) -> Self {
-        Self {
-            nesting,
-            depth: 0,
-            restore_masked: 0,
-            idle: false,
-            in_window: false,
-            upcalls: 0,
-        }
+        Self { nesting, depth: 0, restore_masked: 0, idle: false, in_window: false, upcalls: 0 }
     }
 
     /// (Re)starts the partition: the vCPU and its page return to their initial state
@@ -116,12 +109,7 @@ impl Vcpu {
     #[must_use]
     pub fn upcall_due(&self, page: &SharedPage, deliverable: bool) -> bool {
         self.in_window
-            && upcall_due(
-                page.is_open(),
-                deliverable,
-                self.depth,
-                self.nesting.max_depth(),
-            )
+            && upcall_due(page.is_open(), deliverable, self.depth, self.nesting.max_depth())
     }
 
     // ---- the guest's requests (hypercalls) ----
@@ -277,11 +265,7 @@ impl Vcpu {
     }
 
     fn check_window(&self) -> Result<(), Error> {
-        if self.in_window {
-            Ok(())
-        } else {
-            Err(Error::OutsideWindow)
-        }
+        if self.in_window { Ok(()) } else { Err(Error::OutsideWindow) }
     }
 
     /// The one decision every path ends in (inside the window). `restore_masked`: the
@@ -296,12 +280,7 @@ impl Vcpu {
         if !deliverable {
             return Resume::Run;
         }
-        if upcall_due(
-            page.is_open(),
-            deliverable,
-            self.depth,
-            self.nesting.max_depth(),
-        ) {
+        if upcall_due(page.is_open(), deliverable, self.depth, self.nesting.max_depth()) {
             self.restore_masked |= u8::from(restore_masked) << self.depth;
             self.depth += 1;
             self.upcalls += 1;

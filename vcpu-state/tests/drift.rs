@@ -42,9 +42,7 @@ fn policy() -> impl Strategy<Value = CatchUpPolicy> {
         Just(CatchUpPolicy::Replay),
         Just(CatchUpPolicy::Warp),
         Just(CatchUpPolicy::Collapse),
-        (1u32..=50).prop_map(|n| CatchUpPolicy::BoundedReplay {
-            max: NonZeroU32::new(n).unwrap()
-        }),
+        (1u32..=50).prop_map(|n| CatchUpPolicy::BoundedReplay { max: NonZeroU32::new(n).unwrap() }),
     ]
 }
 
@@ -52,25 +50,11 @@ fn slot(partitions: usize) -> impl Strategy<Value = Slot> {
     let owner = prop_oneof![1 => Just(None), 5 => (0..partitions).prop_map(Some)];
     let len = prop_oneof![9 => 1u64..=200, 1 => 1_000u64..=2_000_000];
     let late = prop_oneof![4 => Just(0u64), 1 => 1u64..=5];
-    (
-        owner,
-        len,
-        late,
-        prop::collection::vec(any::<u64>(), 0..6),
-        any::<bool>(),
-        any::<bool>(),
-    )
+    (owner, len, late, prop::collection::vec(any::<u64>(), 0..6), any::<bool>(), any::<bool>())
         .prop_map(|(owner, len, late, raw, handles_live, leaves_closed)| {
             let mut ticks: Vec<u64> = raw.iter().map(|r| r % (len + late + 1)).collect();
             ticks.sort_unstable();
-            Slot {
-                owner,
-                len,
-                late,
-                ticks,
-                handles_live,
-                leaves_closed,
-            }
+            Slot { owner, len, late, ticks, handles_live, leaves_closed }
         })
 }
 
@@ -81,11 +65,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             prop::collection::vec(slot(n), 1..=8),
             1usize..=10,
         )
-            .prop_map(|(partitions, frame, frames)| Scenario {
-                partitions,
-                frame,
-                frames,
-            })
+            .prop_map(|(partitions, frame, frames)| Scenario { partitions, frame, frames })
     })
 }
 
@@ -145,10 +125,7 @@ fn documented_drift(policy: CatchUpPolicy, gap: u64) -> u64 {
 /// entry if it is open, or "upcall pending" after its sti if it is closed.
 fn deliver_entry_events(p: &mut Partition) -> Result<(), String> {
     let deliverable = p.guest.has_pending();
-    let resume = p
-        .vcpu
-        .enter(&p.page, deliverable)
-        .map_err(|e| e.to_string())?;
+    let resume = p.vcpu.enter(&p.page, deliverable).map_err(|e| e.to_string())?;
     let resume = match resume {
         Resume::Run if deliverable => {
             if !p.page.guest().upcall_pending() {
@@ -157,9 +134,7 @@ fn deliver_entry_events(p: &mut Partition) -> Result<(), String> {
             if !p.page.guest().sti() {
                 return Err("sti did not report the pending upcall".into());
             }
-            p.vcpu
-                .deliver(&p.page, deliverable)
-                .map_err(|e| e.to_string())?
+            p.vcpu.deliver(&p.page, deliverable).map_err(|e| e.to_string())?
         }
         other => other,
     };
@@ -211,10 +186,7 @@ fn run(s: &Scenario) -> Result<(), String> {
             p.expected_drift += documented_drift(p.policy, gap);
             let entry = p.time.enter(now, slot.len).map_err(|e| e.to_string())?;
             if entry.missed != gap {
-                return Err(format!(
-                    "missed {} but the schedule says {gap}",
-                    entry.missed
-                ));
+                return Err(format!("missed {} but the schedule says {gap}", entry.missed));
             }
             p.guest.receive(entry.catch_up);
             p.page.publish_clock(&entry.clock);
@@ -250,10 +222,7 @@ fn run(s: &Scenario) -> Result<(), String> {
                     None
                 };
                 if tick.overrun != expect {
-                    return Err(format!(
-                        "tick overrun {:?}, expected {expect:?}",
-                        tick.overrun
-                    ));
+                    return Err(format!("tick overrun {:?}, expected {expect:?}", tick.overrun));
                 }
                 if slot.handles_live {
                     p.guest.handle();
@@ -314,12 +283,7 @@ fn drift_of_a_hand_worked_schedule() {
     ];
     for (p0, p1, drift0, drift1) in [
         (CatchUpPolicy::Replay, CatchUpPolicy::Warp, 0, 0),
-        (
-            CatchUpPolicy::Collapse,
-            CatchUpPolicy::Collapse,
-            99 + 29 + 29,
-            109 + 9 + 9,
-        ),
+        (CatchUpPolicy::Collapse, CatchUpPolicy::Collapse, 99 + 29 + 29, 109 + 9 + 9),
         (
             CatchUpPolicy::BoundedReplay { max },
             CatchUpPolicy::BoundedReplay { max },
@@ -327,11 +291,7 @@ fn drift_of_a_hand_worked_schedule() {
             90,
         ),
     ] {
-        let s = Scenario {
-            partitions: vec![(p0, 0), (p1, 0)],
-            frame: frame.clone(),
-            frames: 3,
-        };
+        let s = Scenario { partitions: vec![(p0, 0), (p1, 0)], frame: frame.clone(), frames: 3 };
         assert_eq!(run(&s), Ok(()));
         let mut t0 = TimeAccount::new(p0, 0);
         let mut t1 = TimeAccount::new(p1, 0);
@@ -344,16 +304,8 @@ fn drift_of_a_hand_worked_schedule() {
             now += 30;
             let _ = t1.exit(now).unwrap();
         }
-        assert_eq!(
-            (t0.dropped(), t1.dropped()),
-            (drift0, drift1),
-            "{p0:?} {p1:?}"
-        );
-        assert_eq!(
-            t0.given() + t0.dropped(),
-            now - 30,
-            "P0 last left at the start of P1's window"
-        );
+        assert_eq!((t0.dropped(), t1.dropped()), (drift0, drift1), "{p0:?} {p1:?}");
+        assert_eq!(t0.given() + t0.dropped(), now - 30, "P0 last left at the start of P1's window");
         assert_eq!(t1.given() + t1.dropped(), now);
     }
 }

@@ -75,29 +75,19 @@ fn raise_vs_open(opening: Opening) {
                 };
                 if seen {
                     // What the flag announced is visible to the guest that saw it.
-                    assert_eq!(
-                        events.load(Ordering::Acquire),
-                        1,
-                        "pending seen before the event"
-                    );
+                    assert_eq!(events.load(Ordering::Acquire), 1, "pending seen before the event");
                 }
                 seen
             })
         };
         let kicked = isr.join().unwrap();
         let seen = guest.join().unwrap();
-        assert!(
-            seen || kicked,
-            "lost wake-up: the guest saw nothing and the ISR saw it closed"
-        );
+        assert!(seen || kicked, "lost wake-up: the guest saw nothing and the ISR saw it closed");
 
         // Either way the partition's CPU now enters the kernel (the guest's deliver
         // request, or the kick) and the upcall is injected.
         let deliverable = events.load(Ordering::Acquire) > 0;
-        assert_eq!(
-            vcpu.deliver(&page, deliverable),
-            Ok(Resume::Upcall { depth: 1 })
-        );
+        assert_eq!(vcpu.deliver(&page, deliverable), Ok(Resume::Upcall { depth: 1 }));
     });
 }
 

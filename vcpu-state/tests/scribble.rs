@@ -72,11 +72,7 @@ enum Effect {
 }
 
 fn open(bytes: &[u8; PAGE_LEN]) -> bool {
-    let level = u32::from_ne_bytes(
-        bytes[SharedPage::ISR_LEVEL_OFFSET..][..4]
-            .try_into()
-            .unwrap(),
-    );
+    let level = u32::from_ne_bytes(bytes[SharedPage::ISR_LEVEL_OFFSET..][..4].try_into().unwrap());
     bytes[SharedPage::UPCALL_MASK_OFFSET] == 0 && level == 0
 }
 
@@ -92,12 +88,7 @@ impl Model {
             (Resume::Run, Effect::None)
         } else if open && self.restore.len() < usize::from(self.max) {
             self.restore.push(restore);
-            (
-                Resume::Upcall {
-                    depth: self.restore.len() as u8,
-                },
-                Effect::Injected,
-            )
+            (Resume::Upcall { depth: self.restore.len() as u8 }, Effect::Injected)
         } else {
             (Resume::Run, Effect::Flagged)
         }
@@ -107,20 +98,13 @@ impl Model {
 fn run(max: u8, ops: &[Op]) -> Result<(), String> {
     let page = SharedPage::new();
     let mut vcpu = Vcpu::new(Nesting::bounded(max).map_err(|e| e.to_string())?);
-    let mut model = Model {
-        max,
-        ..Model::default()
-    };
+    let mut model = Model { max, ..Model::default() };
     vcpu.start(&page, StartReason::Fresh);
     for (step, op) in ops.iter().enumerate() {
         let before = page.to_bytes();
         let is_open = open(&before);
         let level = u32::from_ne_bytes(before[8..12].try_into().unwrap());
-        let outside = if model.in_window {
-            None
-        } else {
-            Some(Err(Error::OutsideWindow))
-        };
+        let outside = if model.in_window { None } else { Some(Err(Error::OutsideWindow)) };
         // (actual, expected, effect)
         let (actual, expected, effect): (Result<Resume, Error>, Result<Resume, Error>, Effect) =
             match *op {
@@ -145,10 +129,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                 }
                 Op::Start => {
                     vcpu.start(&page, StartReason::WarmRestart { cause: step as u32 });
-                    model = Model {
-                        max,
-                        ..Model::default()
-                    };
+                    model = Model { max, ..Model::default() };
                     let fresh = SharedPage::new();
                     fresh.reset(StartReason::WarmRestart { cause: step as u32 });
                     if page.to_bytes() != fresh.to_bytes() {
@@ -157,26 +138,17 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     continue;
                 }
                 Op::Exit => {
-                    let expected = if model.in_window {
-                        Ok(())
-                    } else {
-                        Err(Error::NotInWindow)
-                    };
+                    let expected = if model.in_window { Ok(()) } else { Err(Error::NotInWindow) };
                     model.in_window = false;
                     let actual = vcpu.exit();
                     if actual != expected {
-                        return Err(format!(
-                            "step {step}: exit {actual:?}, expected {expected:?}"
-                        ));
+                        return Err(format!("step {step}: exit {actual:?}, expected {expected:?}"));
                     }
                     continue;
                 }
                 Op::Close => {
-                    let expected = if model.in_window {
-                        Ok(level)
-                    } else {
-                        Err(Error::OutsideWindow)
-                    };
+                    let expected =
+                        if model.in_window { Ok(level) } else { Err(Error::OutsideWindow) };
                     let actual = vcpu.close(&page);
                     if actual != expected {
                         return Err(format!(
@@ -283,16 +255,12 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                 }
             };
         if actual != expected {
-            return Err(format!(
-                "step {step} {op:?}: {actual:?}, model {expected:?}"
-            ));
+            return Err(format!("step {step} {op:?}: {actual:?}, model {expected:?}"));
         }
         // The kernel's own state is exactly the model's, whatever the page held.
         let state = (vcpu.depth() as usize, vcpu.is_idle(), vcpu.in_window());
         if state != (model.restore.len(), model.idle, model.in_window) || vcpu.depth() > max {
-            return Err(format!(
-                "step {step} {op:?}: vcpu {vcpu:?}, model {model:?}"
-            ));
+            return Err(format!("step {step} {op:?}: vcpu {vcpu:?}, model {model:?}"));
         }
         let after = page.to_bytes();
         let ok = match effect {
@@ -305,18 +273,12 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
             Effect::Flagged => after[SharedPage::UPCALL_PENDING_OFFSET] == 1,
         };
         if !ok {
-            return Err(format!(
-                "step {step} {op:?}: {effect:?} but the page holds {after:?}"
-            ));
+            return Err(format!("step {step} {op:?}: {effect:?} but the page holds {after:?}"));
         }
         // Whatever the bytes, the guest side reads them without panicking.
         let guest = page.guest();
-        let _ = (
-            guest.clock(),
-            guest.start_reason(),
-            guest.upcall_depth(),
-            guest.version_matches(),
-        );
+        let _ =
+            (guest.clock(), guest.start_reason(), guest.upcall_depth(), guest.version_matches());
     }
     Ok(())
 }

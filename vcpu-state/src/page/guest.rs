@@ -49,9 +49,7 @@ impl<'a> Guest<'a> {
     #[must_use]
     pub fn close(&self) -> u32 {
         let previous = self.page.isr_level.load(Ordering::Relaxed);
-        self.page
-            .isr_level
-            .store(ISR_LEVEL_DISABLED, Ordering::Relaxed);
+        self.page.isr_level.store(ISR_LEVEL_DISABLED, Ordering::Relaxed);
         previous
     }
 
@@ -169,10 +167,7 @@ mod tests {
         assert!(guest.version_matches());
         assert_eq!(guest.start_reason(), None);
         page.reset(StartReason::ColdRestart { cause: 4 });
-        assert_eq!(
-            guest.start_reason(),
-            Some(StartReason::ColdRestart { cause: 4 })
-        );
+        assert_eq!(guest.start_reason(), Some(StartReason::ColdRestart { cause: 4 }));
         page.write_bytes(&[0xff; crate::PAGE_LEN]);
         assert!(!guest.version_matches());
         assert_eq!(guest.start_reason(), None);

@@ -15,20 +15,9 @@ fn first_entry_misses_the_ticks_since_the_epoch() {
     let mut t = TimeAccount::new(CatchUpPolicy::Replay, 100);
     let e = t.enter(130, 10).unwrap();
     assert_eq!(e.missed, 30);
+    assert_eq!(e.catch_up, CatchUp::Ticks { ticks: nz(30), dropped: 0 });
     assert_eq!(
-        e.catch_up,
-        CatchUp::Ticks {
-            ticks: nz(30),
-            dropped: 0
-        }
-    );
-    assert_eq!(
-        (
-            e.clock.now,
-            e.clock.given,
-            e.clock.window_end,
-            e.clock.entries
-        ),
+        (e.clock.now, e.clock.given, e.clock.window_end, e.clock.entries),
         (130, 30, 140, 1)
     );
 }
@@ -38,31 +27,12 @@ fn live_ticks_are_given_and_the_gap_is_missed_at_the_next_entry() {
     let mut t = TimeAccount::new(CatchUpPolicy::Collapse, 0);
     assert_eq!(t.enter(0, 5).unwrap().catch_up, CatchUp::UpToDate);
     for now in 1..=5 {
-        assert_eq!(
-            t.tick(now).unwrap(),
-            Tick {
-                ticks: 1,
-                overrun: None
-            }
-        );
+        assert_eq!(t.tick(now).unwrap(), Tick { ticks: 1, overrun: None });
     }
-    assert_eq!(
-        t.exit(5).unwrap(),
-        Exit {
-            ran: 5,
-            ticks: 0,
-            overrun: None
-        }
-    );
+    assert_eq!(t.exit(5).unwrap(), Exit { ran: 5, ticks: 0, overrun: None });
     assert_eq!(t.missed_at(20), Some(15));
     let e = t.enter(20, 5).unwrap();
-    assert_eq!(
-        e.catch_up,
-        CatchUp::Ticks {
-            ticks: nz(1),
-            dropped: 14
-        }
-    );
+    assert_eq!(e.catch_up, CatchUp::Ticks { ticks: nz(1), dropped: 14 });
     assert_eq!((t.given(), t.dropped()), (6, 14));
     assert_eq!(t.given() + t.dropped(), 20 - t.epoch());
 }
@@ -73,13 +43,7 @@ fn a_million_missed_ticks_are_one_subtraction() {
     let mut t = TimeAccount::new(CatchUpPolicy::BoundedReplay { max }, 0);
     let e = t.enter(u64::MAX - 1, 1).unwrap();
     assert_eq!(e.missed, u64::MAX - 1);
-    assert_eq!(
-        e.catch_up,
-        CatchUp::Ticks {
-            ticks: nz(1000),
-            dropped: u64::MAX - 1001
-        }
-    );
+    assert_eq!(e.catch_up, CatchUp::Ticks { ticks: nz(1000), dropped: u64::MAX - 1001 });
     assert_eq!(t.exit(u64::MAX).unwrap().ticks, 1);
 }
 
@@ -88,43 +52,14 @@ fn overrun_is_reported_once_by_tick_and_in_full_at_exit() {
     let mut t = TimeAccount::new(CatchUpPolicy::Replay, 0);
     let _ = t.enter(10, 3).unwrap();
     assert_eq!(t.budget_left(11), Some(2));
-    assert_eq!(
-        t.tick(13).unwrap(),
-        Tick {
-            ticks: 3,
-            overrun: None
-        }
-    );
-    assert_eq!(
-        t.tick(14).unwrap(),
-        Tick {
-            ticks: 1,
-            overrun: Some(nz(1))
-        }
-    );
-    assert_eq!(
-        t.tick(15).unwrap(),
-        Tick {
-            ticks: 1,
-            overrun: None
-        }
-    );
+    assert_eq!(t.tick(13).unwrap(), Tick { ticks: 3, overrun: None });
+    assert_eq!(t.tick(14).unwrap(), Tick { ticks: 1, overrun: Some(nz(1)) });
+    assert_eq!(t.tick(15).unwrap(), Tick { ticks: 1, overrun: None });
     assert_eq!(t.budget_left(15), Some(0));
-    assert_eq!(
-        t.exit(17).unwrap(),
-        Exit {
-            ran: 7,
-            ticks: 2,
-            overrun: Some(nz(4))
-        }
-    );
+    assert_eq!(t.exit(17).unwrap(), Exit { ran: 7, ticks: 2, overrun: Some(nz(4)) });
     assert_eq!(t.overruns(), 1);
     let _ = t.enter(17, 3).unwrap();
-    assert_eq!(
-        t.exit(20).unwrap().overrun,
-        None,
-        "leaving exactly at the end is on time"
-    );
+    assert_eq!(t.exit(20).unwrap().overrun, None, "leaving exactly at the end is on time");
     assert_eq!(t.overruns(), 1);
 }
 
@@ -133,32 +68,14 @@ fn checkpoints_out_of_order_are_typed_errors_that_change_nothing() {
     let mut t = TimeAccount::new(CatchUpPolicy::Warp, 50);
     assert_eq!(t.tick(51), Err(Error::NotInWindow));
     assert_eq!(t.exit(51), Err(Error::NotInWindow));
-    assert_eq!(
-        t.enter(49, 1),
-        Err(Error::ClockWentBackwards {
-            now: 49,
-            accounted: 50
-        })
-    );
+    assert_eq!(t.enter(49, 1), Err(Error::ClockWentBackwards { now: 49, accounted: 50 }));
     let before = t;
     let _ = t.enter(60, 1).unwrap();
     assert_ne!(t, before);
     let inside = t;
     assert_eq!(t.enter(61, 1), Err(Error::AlreadyInWindow));
-    assert_eq!(
-        t.tick(59),
-        Err(Error::ClockWentBackwards {
-            now: 59,
-            accounted: 60
-        })
-    );
-    assert_eq!(
-        t.exit(59),
-        Err(Error::ClockWentBackwards {
-            now: 59,
-            accounted: 60
-        })
-    );
+    assert_eq!(t.tick(59), Err(Error::ClockWentBackwards { now: 59, accounted: 60 }));
+    assert_eq!(t.exit(59), Err(Error::ClockWentBackwards { now: 59, accounted: 60 }));
     assert_eq!(t, inside);
 }
 
@@ -167,29 +84,15 @@ fn restart_sets_a_new_epoch_and_keeps_the_policy() {
     let mut t = TimeAccount::new(CatchUpPolicy::Collapse, 0);
     let _ = t.enter(100, 1).unwrap();
     t.restart(500);
-    assert_eq!(
-        (t.epoch(), t.given(), t.dropped(), t.in_window()),
-        (500, 0, 0, false)
-    );
+    assert_eq!((t.epoch(), t.given(), t.dropped(), t.in_window()), (500, 0, 0, false));
     assert_eq!(t.policy(), CatchUpPolicy::Collapse);
-    assert_eq!(
-        t.enter(503, 1).unwrap().catch_up,
-        CatchUp::Ticks {
-            ticks: nz(1),
-            dropped: 2
-        }
-    );
+    assert_eq!(t.enter(503, 1).unwrap().catch_up, CatchUp::Ticks { ticks: nz(1), dropped: 2 });
 }
 
 #[test]
 fn warp_entry_gives_the_delta_in_one_event() {
     let mut t = TimeAccount::new(CatchUpPolicy::Warp, 0);
     let e = t.enter(1_000_000, 1).unwrap();
-    assert_eq!(
-        e.catch_up,
-        CatchUp::Warp {
-            delta: nz(1_000_000)
-        }
-    );
+    assert_eq!(e.catch_up, CatchUp::Warp { delta: nz(1_000_000) });
     assert_eq!((t.given(), t.dropped()), (1_000_000, 0));
 }

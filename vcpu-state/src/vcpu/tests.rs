@@ -44,10 +44,7 @@ fn deliverable_while_closed_only_sets_upcall_pending() {
     assert!(page.guest().upcall_pending());
     assert!(page.guest().sti(), "the guest finds it after sti");
     assert_eq!(vcpu.deliver(&page, true), Ok(Resume::Upcall { depth: 1 }));
-    assert!(
-        !page.guest().upcall_pending(),
-        "injection consumes the flag"
-    );
+    assert!(!page.guest().upcall_pending(), "injection consumes the flag");
 }
 
 #[test]
@@ -60,20 +57,14 @@ fn the_isr_level_closes_like_the_flag() {
     let (page, mut vcpu) = running(Nesting::NONE);
     assert_eq!(vcpu.set_level(&page, 7, true), Ok(Resume::Run));
     assert_eq!(vcpu.close(&page), Ok(7));
-    assert_eq!(
-        vcpu.set_level(&page, 0, true),
-        Ok(Resume::Upcall { depth: 1 })
-    );
+    assert_eq!(vcpu.set_level(&page, 0, true), Ok(Resume::Upcall { depth: 1 }));
 }
 
 #[test]
 fn return_restores_the_flag_and_chains_the_next_upcall() {
     let (page, mut vcpu) = running(Nesting::NONE);
     assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
-    assert_eq!(
-        vcpu.upcall_return(&page, true),
-        Ok(Resume::Upcall { depth: 1 })
-    );
+    assert_eq!(vcpu.upcall_return(&page, true), Ok(Resume::Upcall { depth: 1 }));
     assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
     assert!(page.is_open(), "the interrupted context was open");
     assert_eq!(vcpu.depth(), 0);
@@ -95,10 +86,7 @@ fn no_nesting_by_default_even_if_the_handler_enables() {
     assert!(!page.guest().sti());
     assert!(!vcpu.upcall_due(&page, true));
     assert_eq!(vcpu.resume(&page, true), Ok(Resume::Run));
-    assert!(
-        page.guest().upcall_pending(),
-        "it is flagged for the handler"
-    );
+    assert!(page.guest().upcall_pending(), "it is flagged for the handler");
 }
 
 #[test]
@@ -108,11 +96,7 @@ fn bounded_nesting_stops_at_its_depth_and_unwinds() {
         assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth }));
         let _ = page.guest().sti();
     }
-    assert_eq!(
-        vcpu.resume(&page, true),
-        Ok(Resume::Run),
-        "depth 3 is the bound"
-    );
+    assert_eq!(vcpu.resume(&page, true), Ok(Resume::Run), "depth 3 is the bound");
     for depth in (0..3).rev() {
         assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
         assert_eq!(vcpu.depth(), depth);
@@ -128,10 +112,7 @@ fn flash_delivers_what_is_due_and_ends_disabled() {
     assert!(!page.is_open());
     assert_eq!(vcpu.flash(&page, true), Ok(Resume::Upcall { depth: 1 }));
     assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
-    assert!(
-        !page.is_open(),
-        "return from an upcall taken in a flash leaves it disabled"
-    );
+    assert!(!page.is_open(), "return from an upcall taken in a flash leaves it disabled");
     // With the ISR level closed, a flash of the flag delivers nothing and flags it.
     let _ = vcpu.close(&page).unwrap();
     assert_eq!(vcpu.flash(&page, true), Ok(Resume::Run));
@@ -155,11 +136,7 @@ fn idle_gives_up_the_window_and_wakes_only_inside_a_window() {
     let (page, mut vcpu) = running(Nesting::NONE);
     assert_eq!(vcpu.idle(&page, false), Ok(Resume::Idle));
     assert!(vcpu.is_idle());
-    assert_eq!(
-        vcpu.resume(&page, false),
-        Ok(Resume::Idle),
-        "nothing deliverable: still idle"
-    );
+    assert_eq!(vcpu.resume(&page, false), Ok(Resume::Idle), "nothing deliverable: still idle");
     vcpu.exit().unwrap();
     // An event outside the window: the kernel may not resume it.
     assert_eq!(vcpu.resume(&page, true), Err(Error::OutsideWindow));
@@ -210,16 +187,8 @@ fn an_upcall_in_progress_survives_the_end_of_the_window() {
     assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
     vcpu.exit().unwrap();
     page.write_bytes(&[0; crate::PAGE_LEN]); // the guest scribbles the depth away
-    assert_eq!(
-        vcpu.enter(&page, true),
-        Ok(Resume::Run),
-        "still in its handler"
-    );
-    assert_eq!(
-        page.guest().upcall_depth(),
-        1,
-        "the kernel re-publishes its depth"
-    );
+    assert_eq!(vcpu.enter(&page, true), Ok(Resume::Run), "still in its handler");
+    assert_eq!(page.guest().upcall_depth(), 1, "the kernel re-publishes its depth");
     assert_eq!(vcpu.upcall_return(&page, false), Ok(Resume::Run));
 }
 
@@ -228,16 +197,7 @@ fn start_forgets_upcalls_and_idle_and_resets_the_page() {
     let (page, mut vcpu) = running(Nesting::NONE);
     assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
     vcpu.start(&page, StartReason::ColdRestart { cause: 3 });
-    assert_eq!(
-        (vcpu.depth(), vcpu.in_window(), vcpu.upcalls()),
-        (0, false, 0)
-    );
-    assert_eq!(
-        page.guest().start_reason(),
-        Some(StartReason::ColdRestart { cause: 3 })
-    );
-    assert!(
-        !page.is_open(),
-        "a started partition begins with interrupts disabled"
-    );
+    assert_eq!((vcpu.depth(), vcpu.in_window(), vcpu.upcalls()), (0, false, 0));
+    assert_eq!(page.guest().start_reason(), Some(StartReason::ColdRestart { cause: 3 }));
+    assert!(!page.is_open(), "a started partition begins with interrupts disabled");
 }

@@ -1,0 +1,90 @@
+//! The two-level ready index: a summary word over one ready word per 64 ports.
+//!
+//! The port state words are the truth; the index only says where to look. Two rules
+//! keep it from ever hiding a deliverable port:
+//! * whoever makes a port deliverable sets its ready bit afterwards, and the word's
+//!   summary bit if the ready word was empty;
+//! * whoever clears a ready or summary bit re-reads what the bit stands for afterwards
+//!   and sets the bit again if it is still needed.
+//!
+//! All of these are acquire-release read-modify-writes, so the re-read after a clear
+//! sees any raise whose set it overwrote. Bits left set for ports that are no longer
+//! deliverable are cleaned up by whoever meets them.
+
+use super::PartitionEvents;
+use crate::id::{PORTS_PER_WORD, Port};
+use crate::state;
+use crate::sync::Ordering;
+
+impl<const W: usize> PartitionEvents<W> {
+    /// Publishes that `port` became deliverable.
+    pub(super) fn mark_ready(&self, port: Port<W>) {
+        let w = port.word();
+        let before = self.ready[w].fetch_or(port.bit(), Ordering::AcqRel);
+        // A non-empty word already has its summary bit, or whoever emptied it is about
+        // to re-read the word (after our RMW) and set the bit again.
+        if before == 0 {
+            self.summary.fetch_or(1 << w, Ordering::AcqRel);
+        }
+    }
+
+    /// Clears `port`'s ready bit after an operation made it not deliverable, and the
+    /// word's summary bit if the word became empty.
+    pub(super) fn retire(&self, port: Port<W>) {
+        let w = port.word();
+        let left = self.ready[w].fetch_and(!port.bit(), Ordering::AcqRel) & !port.bit();
+        if state::deliverable(self.hot(port).state.load(Ordering::Acquire)) {
+            // Raised again since the operation that retired it.
+            self.mark_ready(port);
+        } else if left == 0 {
+            self.retire_word(w);
+        }
+    }
+
+    /// Clears summary bit `w`, then re-reads the word.
+    pub(super) fn retire_word(&self, w: usize) {
+        self.summary.fetch_and(!(1 << w), Ordering::AcqRel);
+        if self.ready[w].load(Ordering::Acquire) != 0 {
+            self.summary.fetch_or(1 << w, Ordering::AcqRel);
+        }
+    }
+
+    /// The deliverable port with the lowest number (the highest priority): bound,
+    /// pending, not masked, not in service. O(1) whatever `W`: the summary word, one
+    /// ready word and one state word, plus the clean-up of bits a racing operation left
+    /// behind.
+    pub fn next_deliverable(&self) -> Option<Port<W>> {
+        loop {
+            let summary = self.summary.load(Ordering::Acquire);
+            // An empty summary gives w = 64, past the last word: None.
+            let w = summary.trailing_zeros() as usize;
+            let mut ready = self.ready.get(w)?.load(Ordering::Acquire);
+            while ready != 0 {
+                let b = ready.trailing_zeros();
+                let hot = &self.hot[w][b as usize % PORTS_PER_WORD];
+                let port = Port::from_word_bit(w, b);
+                if state::deliverable(hot.state.load(Ordering::Acquire)) {
+                    return Some(port);
+                }
+                self.retire_stale(port);
+                ready &= ready - 1;
+            }
+            self.retire_stale_word(w);
+        }
+    }
+
+    // The clean-up of bits that `next_deliverable` finds stale, kept out of line so the
+    // lookup's common path stays short.
+
+    #[cold]
+    #[inline(never)]
+    fn retire_stale(&self, port: Port<W>) {
+        self.retire(port);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn retire_stale_word(&self, w: usize) {
+        self.retire_word(w);
+    }
+}

@@ -1,0 +1,301 @@
+//! One partition's event table: ports, the two-level ready index, callbacks, the trap
+//! ring and statistics.
+//!
+//! Every operation takes `&self` and is lock-free: raises come from ISRs on any CPU while
+//! the partition's own CPU delivers, masks and acknowledges. No operation loops over the
+//! ports except [`PartitionEvents::reset`] and the diagnostic sums.
+//!
+//! Layout: what the hot paths touch (the summary word, the ready words, and per port the
+//! state and binding words) sits in dense arrays, apart from what they do not (contexts
+//! and handlers), so a lookup over 4,096 ports touches three cache lines.
+
+mod index;
+mod lifecycle;
+mod service;
+
+use core::num::NonZeroU64;
+
+use crate::binding::{Binding, PortConfig};
+use crate::context::{Context, ContextCell, Read};
+use crate::error::Error;
+use crate::id::{MAX_PORT_WORDS, PORTS_PER_WORD, Port};
+use crate::state::{self, BOUND, MASKED};
+use crate::stats::{Counters, Stats};
+use crate::sync::{AtomicU64, Ordering, array_of, maybe_const_fn};
+use crate::trap_ring::TrapRing;
+
+pub use service::{Acknowledged, Delivery, Raised};
+
+/// A snapshot of one port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortStatus {
+    /// Its binding, if bound.
+    pub binding: Option<Binding>,
+    /// Pending count.
+    pub pending: u32,
+    /// Masked.
+    pub masked: bool,
+    /// In service.
+    pub in_service: bool,
+}
+
+/// What raise and delivery touch for a port.
+struct PortHot {
+    /// See [`crate::state`].
+    state: AtomicU64,
+    /// Packed [`Binding`], 0 when unbound.
+    binding: AtomicU64,
+}
+
+impl PortHot {
+    maybe_const_fn! {
+        fn new(state: u64, binding: u64) -> Self {
+            Self { state: AtomicU64::new(state), binding: AtomicU64::new(binding) }
+        }
+    }
+}
+
+/// The rest of a port.
+struct PortCold {
+    /// Handler entry for this port, 0 for none.
+    handler: AtomicU64,
+    context: ContextCell,
+}
+
+impl PortCold {
+    maybe_const_fn! {
+        fn new() -> Self {
+            Self { handler: AtomicU64::new(0), context: ContextCell::new() }
+        }
+    }
+}
+
+/// The event table of one partition with `64 * W` ports (`W` from 1 to 64).
+///
+/// Made from a static port configuration; [`reset`](Self::reset) returns to it.
+pub struct PartitionEvents<const W: usize = 1> {
+    /// Bit `w` set: word `w` may hold a deliverable port. Never clear while word `w` has a
+    /// ready bit set (once the operation that set it has returned).
+    summary: AtomicU64,
+    /// Bit `b` of word `w` set: port `64 * w + b` may be deliverable. Never clear while
+    /// that port is deliverable (once the operation that made it so has returned).
+    ready: [AtomicU64; W],
+    hot: [[PortHot; PORTS_PER_WORD]; W],
+    cold: [[PortCold; PORTS_PER_WORD]; W],
+    upcall_entry: AtomicU64,
+    fault_handler: AtomicU64,
+    counters: Counters,
+    traps: TrapRing,
+    config: &'static [PortConfig],
+}
+
+/// Why a partition's port configuration was refused; `entry` indexes the configuration
+/// slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PortConfigError {
+    /// `W` is 0 or more than 64 (4,096 ports).
+    PortWords,
+    /// The entry names a port at or past `64 * W`.
+    PortOutOfRange {
+        /// Index of the entry.
+        entry: usize,
+    },
+    /// The entry names a port an earlier entry already configured.
+    DuplicatePort {
+        /// Index of the entry.
+        entry: usize,
+    },
+}
+
+impl<const W: usize> PartitionEvents<W> {
+    /// Number of ports.
+    pub const PORTS: usize = W * PORTS_PER_WORD;
+
+    /// Checks a port configuration without building anything.
+    ///
+    /// # Errors
+    /// A [`PortConfigError`] naming the first bad entry.
+    pub const fn validate(config: &[PortConfig]) -> Result<(), PortConfigError> {
+        if W == 0 || W > MAX_PORT_WORDS {
+            return Err(PortConfigError::PortWords);
+        }
+        let mut seen = [0u64; W];
+        let mut entry = 0;
+        while entry < config.len() {
+            let port = config[entry].port as usize;
+            if port >= Self::PORTS {
+                return Err(PortConfigError::PortOutOfRange { entry });
+            }
+            let (w, bit) = (port / PORTS_PER_WORD, 1u64 << (port % PORTS_PER_WORD));
+            if seen[w] & bit != 0 {
+                return Err(PortConfigError::DuplicatePort { entry });
+            }
+            seen[w] |= bit;
+            entry += 1;
+        }
+        Ok(())
+    }
+
+    maybe_const_fn! {
+        /// Builds the table in its configured state: the configured ports bound (and
+        /// masked where configured), nothing pending. Usable in a `static` initializer.
+        ///
+        /// # Errors
+        /// A [`PortConfigError`] naming the first bad entry.
+        pub fn new(config: &'static [PortConfig]) -> Result<Self, PortConfigError> {
+            if let Err(e) = Self::validate(config) {
+                return Err(e);
+            }
+            let mut table = Self::empty();
+            table.config = config;
+            let mut entry = 0;
+            while entry < config.len() {
+                let c = config[entry];
+                let port = c.port as usize;
+                let state = BOUND | if c.masked { MASKED } else { 0 };
+                table.hot[port / PORTS_PER_WORD][port % PORTS_PER_WORD] =
+                    PortHot::new(state, c.binding.pack());
+                entry += 1;
+            }
+            Ok(table)
+        }
+    }
+
+    maybe_const_fn! {
+        /// A table with no port configured (every port unbound).
+        pub fn empty() -> Self {
+            Self {
+                summary: AtomicU64::new(0),
+                ready: array_of![AtomicU64::new(0); W],
+                hot: array_of![array_of![PortHot::new(0, 0); PORTS_PER_WORD]; W],
+                cold: array_of![array_of![PortCold::new(); PORTS_PER_WORD]; W],
+                upcall_entry: AtomicU64::new(0),
+                fault_handler: AtomicU64::new(0),
+                counters: Counters::new(),
+                traps: TrapRing::new(),
+                config: &[],
+            }
+        }
+    }
+
+    fn hot(&self, port: Port<W>) -> &PortHot {
+        &self.hot[port.word()][port.index() % PORTS_PER_WORD]
+    }
+
+    fn cold(&self, port: Port<W>) -> &PortCold {
+        &self.cold[port.word()][port.index() % PORTS_PER_WORD]
+    }
+
+    fn is_bound(&self, port: Port<W>) -> Result<(), Error> {
+        if self.hot(port).state.load(Ordering::Acquire) & BOUND == 0 {
+            Err(Error::NotBound { port: port.raw() })
+        } else {
+            Ok(())
+        }
+    }
+
+    // ---- contexts and traps ----
+
+    /// The latest context raised on `port`; `None` if none was raised since the port was
+    /// bound or reset.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`], or [`Error::ContextBusy`] when writers kept the context
+    /// changing through every retry (try again).
+    pub fn context(&self, port: Port<W>) -> Result<Option<Context>, Error> {
+        self.is_bound(port)?;
+        match self.cold(port).context.read() {
+            Read::Context(ctx, _) => Ok(Some(ctx)),
+            Read::Empty => Ok(None),
+            Read::Busy => Err(Error::ContextBusy { port: port.raw() }),
+        }
+    }
+
+    /// Records a trap's context in the trap ring (the oldest record is dropped, and
+    /// counted, when the ring is full). Returns `false` if this record was dropped.
+    pub fn push_trap(&self, context: &Context) -> bool {
+        self.traps.push(context)
+    }
+
+    /// The oldest unread trap record. Single reader: the partition's consumer side.
+    pub fn pop_trap(&self) -> Option<Context> {
+        self.traps.pop()
+    }
+
+    /// Unread trap records.
+    pub fn trap_count(&self) -> u64 {
+        self.traps.len()
+    }
+
+    // ---- callbacks ----
+
+    /// Sets (or with `None` clears) the partition's upcall entry. The address is not
+    /// checked here: validating it against the partition's memory is the caller's job.
+    pub fn set_upcall_entry(&self, entry: Option<NonZeroU64>) {
+        self.upcall_entry.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+    }
+
+    /// The partition's upcall entry.
+    pub fn upcall_entry(&self) -> Option<NonZeroU64> {
+        NonZeroU64::new(self.upcall_entry.load(Ordering::Acquire))
+    }
+
+    /// Sets (or clears) the partition's fault handler.
+    pub fn set_fault_handler(&self, entry: Option<NonZeroU64>) {
+        self.fault_handler.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+    }
+
+    /// The partition's fault handler.
+    pub fn fault_handler(&self) -> Option<NonZeroU64> {
+        NonZeroU64::new(self.fault_handler.load(Ordering::Acquire))
+    }
+
+    /// Sets (or clears) the handler an upcall for `port` enters directly.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`].
+    pub fn set_port_handler(&self, port: Port<W>, entry: Option<NonZeroU64>) -> Result<(), Error> {
+        self.is_bound(port)?;
+        self.cold(port).handler.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+        Ok(())
+    }
+
+    // ---- inspection ----
+
+    /// A snapshot of `port`.
+    pub fn status(&self, port: Port<W>) -> PortStatus {
+        let hot = self.hot(port);
+        let s = hot.state.load(Ordering::Acquire);
+        PortStatus {
+            binding: if s & BOUND != 0 {
+                Binding::unpack(hot.binding.load(Ordering::Acquire))
+            } else {
+                None
+            },
+            pending: state::count(s),
+            masked: s & MASKED != 0,
+            in_service: s & state::IN_SERVICE != 0,
+        }
+    }
+
+    /// Events pending over all ports (a diagnostic: O(ports)).
+    pub fn pending_total(&self) -> u64 {
+        self.hot
+            .iter()
+            .flatten()
+            .map(|p| u64::from(state::count(p.state.load(Ordering::Acquire))))
+            .sum()
+    }
+
+    /// Cumulative statistics since construction (resets do not clear them). O(ports):
+    /// `raised` is the sum of the outcomes (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(self.pending_total(), self.traps.dropped())
+    }
+
+    /// The static configuration this table resets to.
+    pub fn config(&self) -> &'static [PortConfig] {
+        self.config
+    }
+}

@@ -1,0 +1,252 @@
+//! Raising (any CPU) and consuming (the partition's side): raise, begin service,
+//! acknowledge, take, mask and unmask. Each is one compare-and-swap on the port's state
+//! word, then the matching update of the ready index.
+
+use core::num::NonZeroU64;
+
+use super::PartitionEvents;
+use crate::binding::Binding;
+use crate::context::Context;
+use crate::error::Error;
+use crate::id::Port;
+use crate::state::{self, BOUND, COUNT, IN_SERVICE, MASKED};
+use crate::sync::Ordering;
+
+/// What a raise did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Raised {
+    /// The port went from not deliverable to deliverable: the partition should be told
+    /// (upcall, or "upcall pending" if its virtual interrupt flag is clear).
+    pub became_deliverable: bool,
+    /// Raises refused because a counting port was at its maximum. These are lost and the
+    /// caller must report them to the health monitor.
+    pub overflowed: u32,
+    /// Raises merged into an already pending coalescing port.
+    pub coalesced: u32,
+}
+
+/// A port taken into service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery<const W: usize> {
+    /// The port.
+    pub port: Port<W>,
+    /// Its pending count when service began.
+    pub pending: u32,
+    /// The handler registered for this port, if any; otherwise the partition's upcall
+    /// entry is the one to enter.
+    pub handler: Option<NonZeroU64>,
+}
+
+/// What an acknowledge did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Events still pending on the port.
+    pub remaining: u32,
+    /// The port is deliverable again (more events arrived, it is not masked).
+    pub deliverable_again: bool,
+}
+
+impl<const W: usize> PartitionEvents<W> {
+    /// Raises one event on `port`, publishing `context` as the port's latest context.
+    /// Lock-free; callable from an ISR on any CPU.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`] if the port has no binding (nothing changed, nothing
+    /// counted).
+    pub fn raise(&self, port: Port<W>, context: Option<&Context>) -> Result<Raised, Error> {
+        self.raise_many(port, 1, context)
+    }
+
+    /// Raises `n` events at once (a clock replaying missed ticks). Events past a counting
+    /// port's maximum are overflowed; past a coalescing port's single pending event they
+    /// are coalesced. `n == 0` changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`] if the port has no binding.
+    pub fn raise_many(
+        &self,
+        port: Port<W>,
+        n: u32,
+        context: Option<&Context>,
+    ) -> Result<Raised, Error> {
+        let hot = self.hot(port);
+        let mut current = hot.state.load(Ordering::Acquire);
+        if current & BOUND == 0 {
+            return Err(Error::NotBound { port: port.raw() });
+        }
+        if n == 0 {
+            return Ok(Raised::default());
+        }
+        // The context goes first, so whoever sees the new count also sees this context or
+        // a later one.
+        if let Some(ctx) = context {
+            if !self.cold(port).context.publish(ctx) {
+                self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let binding = hot.binding.load(Ordering::Acquire);
+        let max = Binding::packed_max(binding);
+        let step = loop {
+            if current & BOUND == 0 {
+                return Err(Error::NotBound { port: port.raw() });
+            }
+            let step = state::raise_step(current, n, max);
+            match hot.state.compare_exchange_weak(
+                current,
+                step.next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break step,
+                Err(actual) => current = actual,
+            }
+        };
+        let mut raised = Raised::default();
+        if step.excess > 0 {
+            let excess = u64::from(step.excess);
+            if Binding::packed_coalescing(binding) {
+                raised.coalesced = step.excess;
+                self.counters.coalesced.fetch_add(excess, Ordering::Relaxed);
+            } else {
+                raised.overflowed = step.excess;
+                self.counters.overflowed.fetch_add(excess, Ordering::Relaxed);
+            }
+        }
+        if !state::deliverable(current) && state::deliverable(step.next) {
+            self.mark_ready(port);
+            raised.became_deliverable = true;
+        }
+        Ok(raised)
+    }
+
+    /// Takes `port` into service: its handler runs; further events on it wait, counted,
+    /// until [`acknowledge`](Self::acknowledge) or [`take`](Self::take).
+    ///
+    /// # Errors
+    /// [`Error::NotBound`], [`Error::NothingPending`], [`Error::Masked`] or
+    /// [`Error::AlreadyInService`]; the port is unchanged.
+    pub fn begin_service(&self, port: Port<W>) -> Result<Delivery<W>, Error> {
+        let raw = port.raw();
+        let before = self.update(port, |s| {
+            if s & BOUND == 0 {
+                Err(Error::NotBound { port: raw })
+            } else if state::count(s) == 0 {
+                Err(Error::NothingPending { port: raw })
+            } else if s & MASKED != 0 {
+                Err(Error::Masked { port: raw })
+            } else if s & IN_SERVICE != 0 {
+                Err(Error::AlreadyInService { port: raw })
+            } else {
+                Ok(s | IN_SERVICE)
+            }
+        })?;
+        self.retire(port);
+        Ok(Delivery {
+            port,
+            pending: state::count(before),
+            handler: NonZeroU64::new(self.cold(port).handler.load(Ordering::Acquire)),
+        })
+    }
+
+    /// Finds the next deliverable port and takes it into service.
+    pub fn deliver_next(&self) -> Option<Delivery<W>> {
+        loop {
+            let port = self.next_deliverable()?;
+            // A failure means another CPU changed the port since the lookup: look again.
+            if let Ok(delivery) = self.begin_service(port) {
+                return Some(delivery);
+            }
+        }
+    }
+
+    /// Acknowledges one event of a port in service: its count drops by one and service
+    /// ends; if more are pending the port is deliverable again.
+    ///
+    /// # Errors
+    /// [`Error::NotInService`]; the port is unchanged.
+    pub fn acknowledge(&self, port: Port<W>) -> Result<Acknowledged, Error> {
+        let raw = port.raw();
+        let one = |s| u64::from(state::count(s) > 0);
+        let before = self.update(port, |s| {
+            if s & IN_SERVICE == 0 {
+                Err(Error::NotInService { port: raw })
+            } else {
+                Ok((s & !IN_SERVICE) - one(s))
+            }
+        })?;
+        self.counters.delivered.fetch_add(one(before), Ordering::Relaxed);
+        let after = (before & !IN_SERVICE) - one(before);
+        let deliverable_again = state::deliverable(after);
+        if deliverable_again {
+            self.mark_ready(port);
+        }
+        Ok(Acknowledged { remaining: state::count(after), deliverable_again })
+    }
+
+    /// Takes the whole pending count of a port at once (a clock catching up, or a
+    /// partition polling a masked port) and ends its service. Returns the count.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`]; the port is unchanged.
+    pub fn take(&self, port: Port<W>) -> Result<u32, Error> {
+        let raw = port.raw();
+        let before = self.update(port, |s| {
+            if s & BOUND == 0 {
+                Err(Error::NotBound { port: raw })
+            } else {
+                Ok(s & !(COUNT | IN_SERVICE))
+            }
+        })?;
+        let taken = state::count(before);
+        self.counters.delivered.fetch_add(u64::from(taken), Ordering::Relaxed);
+        if state::deliverable(before) {
+            self.retire(port);
+        }
+        Ok(taken)
+    }
+
+    /// Masks a port (bound or not): events keep counting but are not delivered until
+    /// it is unmasked.
+    pub fn mask(&self, port: Port<W>) {
+        let before = self.update_infallible(port, |s| s | MASKED);
+        if state::deliverable(before) {
+            self.retire(port);
+        }
+    }
+
+    /// Unmasks a port. Whatever was raised while it was masked becomes deliverable now;
+    /// returns whether the port became deliverable.
+    pub fn unmask(&self, port: Port<W>) -> bool {
+        let before = self.update_infallible(port, |s| s & !MASKED);
+        let became = !state::deliverable(before) && state::deliverable(before & !MASKED);
+        if became {
+            self.mark_ready(port);
+        }
+        became
+    }
+
+    /// Compare-and-swap loop on a port's state; returns the state it replaced.
+    pub(super) fn update(
+        &self,
+        port: Port<W>,
+        mut f: impl FnMut(u64) -> Result<u64, Error>,
+    ) -> Result<u64, Error> {
+        let cell = &self.hot(port).state;
+        let mut current = cell.load(Ordering::Acquire);
+        loop {
+            let next = f(current)?;
+            match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(before) => return Ok(before),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// [`update`](Self::update) for a change that always applies.
+    pub(super) fn update_infallible(&self, port: Port<W>, f: impl Fn(u64) -> u64) -> u64 {
+        let cell = &self.hot(port).state;
+        let result = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s)));
+        result.unwrap_or_else(|s| s)
+    }
+}

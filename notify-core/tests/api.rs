@@ -1,0 +1,244 @@
+//! Behaviour of the event tables, one feature at a time.
+
+use core::num::{NonZeroU32, NonZeroU64};
+
+use notify_core::{
+    Binding, Channel, ConfigError, Context, End, Endpoint, EventTables, Mode, PartitionEvents,
+    PartitionId, Port, PortConfig, PortConfigError, Sender, Source, TRAP_RING_LEN, TablesConfig,
+};
+
+fn port<const W: usize>(raw: u32) -> Port<W> {
+    Port::new(raw).unwrap()
+}
+
+fn counting(source: Source, max: u32) -> Binding {
+    Binding { source, mode: Mode::Counting { max: NonZeroU32::new(max).unwrap() } }
+}
+
+const fn assert_send_sync<T: Send + Sync>() {}
+const _: () = assert_send_sync::<EventTables<4, 64>>();
+const _: () = assert_send_sync::<PartitionEvents<1>>();
+
+static LINES: [PortConfig; 4] = [
+    PortConfig::new(1, Binding::counting(Source::Timer)),
+    PortConfig::new(2, Binding::coalescing(Source::Line(0x21))),
+    PortConfig::new(
+        3,
+        Binding {
+            source: Source::Line(0x22),
+            mode: Mode::Counting { max: NonZeroU32::MIN.saturating_add(2) },
+        },
+    ),
+    PortConfig::new(9, Binding::counting(Source::Trap(0))).masked(),
+];
+
+#[test]
+fn counting_ports_saturate_and_report_overflow() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let p = port(3);
+    let first = t.raise_many(p, 2, None).unwrap();
+    assert!(first.became_deliverable);
+    assert_eq!(first.overflowed, 0);
+    let second = t.raise_many(p, 4, None).unwrap();
+    assert!(!second.became_deliverable, "already deliverable");
+    assert_eq!((second.overflowed, second.coalesced), (3, 0));
+    assert_eq!(t.status(p).pending, 3);
+    let s = t.stats();
+    assert_eq!((s.raised, s.overflowed), (6, 3));
+    assert_eq!(t.take(p).unwrap(), 3);
+    assert_eq!(t.stats().delivered, 3);
+}
+
+#[test]
+fn coalescing_ports_keep_one_pending_event() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let p = port(2);
+    assert!(t.raise(p, None).unwrap().became_deliverable);
+    let again = t.raise_many(p, 3, None).unwrap();
+    assert_eq!((again.coalesced, again.overflowed), (3, 0));
+    assert_eq!(t.status(p).pending, 1);
+    assert_eq!(t.stats().coalesced, 3);
+}
+
+#[test]
+fn zero_raises_change_nothing() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    assert_eq!(t.raise_many(port(1), 0, None).unwrap(), Default::default());
+    assert_eq!(t.stats().raised, 0);
+    assert_eq!(t.next_deliverable(), None);
+}
+
+#[test]
+fn delivery_is_lowest_port_first_and_skips_masked_and_in_service() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    for raw in [9, 3, 2, 1] {
+        let _ = t.raise(port(raw), None).unwrap();
+    }
+    // Port 9 is masked: never offered.
+    let order: Vec<u16> = std::iter::from_fn(|| t.deliver_next().map(|d| d.port.raw())).collect();
+    assert_eq!(order, [1, 2, 3], "priority order, masked port 9 left out");
+    // All three are in service now: a new event on port 1 waits.
+    let _ = t.raise(port(1), None).unwrap();
+    assert_eq!(t.next_deliverable(), None);
+    let ack = t.acknowledge(port(1)).unwrap();
+    assert_eq!((ack.remaining, ack.deliverable_again), (1, true));
+    assert_eq!(t.next_deliverable(), Some(port(1)));
+    // Unmasking port 9 delivers what was raised while masked.
+    assert!(t.unmask(port(9)));
+    let _ = t.deliver_next().unwrap();
+    let d = t.deliver_next().unwrap();
+    assert_eq!(d.port, port(9));
+}
+
+#[test]
+fn next_deliverable_spans_all_4096_ports() {
+    static HIGH: [PortConfig; 3] = [
+        PortConfig::new(4095, Binding::counting(Source::Timer)),
+        PortConfig::new(2048, Binding::counting(Source::Line(1))),
+        PortConfig::new(64, Binding::counting(Source::Line(2))),
+    ];
+    let t = Box::new(PartitionEvents::<64>::new(&HIGH).unwrap());
+    let _ = t.raise(port(4095), None).unwrap();
+    assert_eq!(t.next_deliverable(), Some(port(4095)));
+    let _ = t.raise(port(2048), None).unwrap();
+    let _ = t.raise(port(64), None).unwrap();
+    let order: Vec<u16> = std::iter::from_fn(|| t.deliver_next().map(|d| d.port.raw())).collect();
+    assert_eq!(order, [64, 2048, 4095]);
+}
+
+#[test]
+fn deliveries_carry_the_port_handler_and_contexts_the_latest_raise() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let entry = NonZeroU64::new(0x40_1000);
+    t.set_port_handler(port(3), entry).unwrap();
+    t.set_upcall_entry(NonZeroU64::new(0x40_0000));
+    t.set_fault_handler(NonZeroU64::new(0x40_2000));
+    let ctx = |ts| Context { vector: 0x22, timestamp: ts, ..Context::default() };
+    assert_eq!(t.context(port(3)).unwrap(), None);
+    let _ = t.raise(port(3), Some(&ctx(5))).unwrap();
+    let _ = t.raise(port(3), Some(&ctx(6))).unwrap();
+    let d = t.deliver_next().unwrap();
+    assert_eq!((d.port, d.pending, d.handler), (port(3), 2, entry));
+    assert_eq!(t.context(port(3)).unwrap(), Some(ctx(6)));
+    let _ = t.raise(port(1), None).unwrap();
+    assert_eq!(t.deliver_next().unwrap().handler, None, "no handler: use the upcall entry");
+    assert_eq!(t.upcall_entry(), NonZeroU64::new(0x40_0000));
+    assert_eq!(t.fault_handler(), NonZeroU64::new(0x40_2000));
+}
+
+#[test]
+fn trap_ring_keeps_the_newest_and_counts_the_dropped() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let trap = |n: u64| Context { vector: 14, fault_address: n, ..Context::default() };
+    let total = TRAP_RING_LEN as u64 + 5;
+    for n in 0..total {
+        assert!(t.push_trap(&trap(n)));
+    }
+    assert_eq!(t.trap_count(), TRAP_RING_LEN as u64);
+    assert_eq!(t.stats().traps_dropped, 5);
+    let kept: Vec<u64> = std::iter::from_fn(|| t.pop_trap().map(|c| c.fault_address)).collect();
+    assert_eq!(kept, (5..total).collect::<Vec<_>>());
+}
+
+#[test]
+fn reset_returns_to_the_configuration_and_accounts_for_everything() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let _ = t.raise_many(port(1), 4, Some(&Context::default())).unwrap();
+    let _ = t.raise(port(9), None).unwrap();
+    let _ = t.deliver_next().unwrap();
+    t.unmask(port(9));
+    t.mask(port(2));
+    t.unbind(port(3)).unwrap();
+    t.bind(port(30), counting(Source::Line(0x40), 8)).unwrap();
+    let _ = t.raise(port(30), None).unwrap();
+    t.set_upcall_entry(NonZeroU64::new(0x1000));
+    assert!(t.push_trap(&Context::default()));
+
+    assert_eq!(t.reset(), 4 + 1 + 1, "timer, trap port and runtime port discarded");
+    for c in &LINES {
+        let s = t.status(port(u32::from(c.port)));
+        assert_eq!(s.binding, Some(c.binding), "port {} rebound", c.port);
+        assert_eq!((s.pending, s.masked, s.in_service), (0, c.masked, false));
+        assert_eq!(t.context(port(u32::from(c.port))).unwrap(), None, "no stale context");
+    }
+    assert_eq!(t.status(port(30)).binding, None, "runtime binding removed");
+    assert_eq!((t.upcall_entry(), t.pop_trap(), t.next_deliverable()), (None, None, None));
+    let s = t.stats();
+    assert_eq!(s.raised, s.delivered + s.discarded + s.overflowed + s.coalesced);
+}
+
+#[test]
+fn notify_raises_the_destination_with_the_sender() {
+    static A: [PortConfig; 1] = [PortConfig::new(7, Binding::counting(Source::Channel(0)))];
+    static B: [PortConfig; 1] = [PortConfig::new(2, Binding::counting(Source::Channel(0)))];
+    static CH: [Channel; 1] = [Channel {
+        source: Endpoint { partition: 0, port: 7 },
+        destination: Endpoint { partition: 1, port: 2 },
+    }];
+    static CONFIG: TablesConfig<2> = TablesConfig { partitions: [&A, &B], channels: &CH };
+    let t = EventTables::<2>::new(&CONFIG).unwrap();
+    let (p0, p1) = (PartitionId::new(0).unwrap(), PartitionId::new(1).unwrap());
+    let n = t.notify(p0, port(7), 33).unwrap();
+    assert_eq!((n.partition, n.port, n.channel.index()), (p1, port(2), 0));
+    assert!(n.raised.became_deliverable);
+    let ctx = t.partition(p1).context(port(2)).unwrap().unwrap();
+    assert_eq!((ctx.sender, ctx.timestamp), (Sender::Partition(0), 33));
+    assert_eq!(t.partition(p0).next_deliverable(), None, "the sender is not raised");
+    assert_eq!(t.channel_ends(n.channel), CH[0]);
+}
+
+#[test]
+fn configuration_errors_name_the_entry() {
+    fn check<const P: usize>(config: TablesConfig<P>, expected: ConfigError) {
+        let config: &'static TablesConfig<P> = Box::leak(Box::new(config));
+        assert_eq!(EventTables::<P>::validate(config), Err(expected));
+        assert_eq!(EventTables::<P>::new(config).err(), Some(expected));
+    }
+    fn ports(entries: &[(u16, Binding)]) -> &'static [PortConfig] {
+        entries.iter().map(|&(p, b)| PortConfig::new(p, b)).collect::<Vec<_>>().leak()
+    }
+    /// (partition, port) of one end.
+    type Pair = (u16, u16);
+    fn channels(list: &[(Pair, Pair)]) -> &'static [Channel] {
+        let end = |(partition, port)| Endpoint { partition, port };
+        list.iter()
+            .map(|&(s, d)| Channel { source: end(s), destination: end(d) })
+            .collect::<Vec<_>>()
+            .leak()
+    }
+    let timer = Binding::counting(Source::Timer);
+    let ch = Binding::counting(Source::Channel(0));
+    check(
+        TablesConfig { partitions: [ports(&[(1, timer), (64, timer)])], channels: &[] },
+        ConfigError::Port { partition: 0, error: PortConfigError::PortOutOfRange { entry: 1 } },
+    );
+    check(
+        TablesConfig { partitions: [&[], ports(&[(3, timer), (3, timer)])], channels: &[] },
+        ConfigError::Port { partition: 1, error: PortConfigError::DuplicatePort { entry: 1 } },
+    );
+    check(
+        TablesConfig { partitions: [ports(&[(2, timer), (3, ch)])], channels: &[] },
+        ConfigError::UnknownChannel { partition: 0, entry: 1 },
+    );
+    check(
+        TablesConfig { partitions: [ports(&[(3, ch)])], channels: channels(&[((0, 3), (5, 0))]) },
+        ConfigError::ChannelPartition { channel: 0, end: End::Destination },
+    );
+    // A channel to a port the destination does not have bound to it (a missing port).
+    check(
+        TablesConfig {
+            partitions: [ports(&[(3, ch)]), ports(&[(9, timer)])],
+            channels: channels(&[((0, 3), (1, 9))]),
+        },
+        ConfigError::ChannelPort { channel: 0, end: End::Destination },
+    );
+    check(
+        TablesConfig {
+            partitions: [&[], ports(&[(9, ch)])],
+            channels: channels(&[((0, 4), (1, 9))]),
+        },
+        ConfigError::ChannelPort { channel: 0, end: End::Source },
+    );
+    assert_eq!(PartitionEvents::<0>::new(&[]).err(), Some(PortConfigError::PortWords));
+    assert_eq!(PartitionEvents::<65>::validate(&[]), Err(PortConfigError::PortWords));
+}
