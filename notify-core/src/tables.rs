@@ -132,7 +132,7 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         ///
         /// # Errors
         /// The first [`ConfigError`] found, naming its entry.
-        pub fn new(config: &'static TablesConfig<P>) -> Result<Self, ConfigError> {
+        pub fn new(config: &TablesConfig<P>) -> Result<Self, ConfigError> {
             if let Err(e) = Self::validate(config) {
                 return Err(e);
             }
