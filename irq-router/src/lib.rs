@@ -1,9 +1,15 @@
 //! # irq-router
 //!
-//! **Skeleton.** This crate will hold the static system configuration and the engine
-//! that composes `notify-core` and `vcpu-state`: vector fan-out, EOI policy, storm
-//! budgets, traps, the health monitor, partition lifecycle and hypercall decoding. It is
-//! filled by the irq-router issue; it has no API yet.
+//! The engine of the interrupt-virtualization subsystem: the static system configuration
+//! and (arriving with the rest of the irq-router issue) the functional core that composes
+//! `notify-core` and `vcpu-state`: vector fan-out, EOI policy, storm budgets, traps, the
+//! health monitor, partition lifecycle and hypercall decoding.
+//!
+//! Work in progress: [`config`] (the configuration and its validation) is complete; the
+//! engine is not written yet.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod config;

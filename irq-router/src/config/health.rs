@@ -1,0 +1,110 @@
+//! Health-monitor event kinds, actions and the per-partition table mapping one to the
+//! other. Events have a type and no level.
+
+/// The kinds of error the health monitor knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum HmKind {
+    /// A trap (exception) in the partition.
+    Trap = 0,
+    /// A trap while the partition was already handling a trap.
+    TrapInTrap = 1,
+    /// A counting port saturated: events lost.
+    PendingOverflow = 2,
+    /// A line or channel exceeded its budget for the major frame.
+    Storm = 3,
+    /// A level line's acknowledgement did not come within its timeout.
+    AckTimeout = 4,
+    /// The partition did not answer a ping within its bound.
+    PingMissed = 5,
+    /// A hypercall that could not be decoded or was refused.
+    IllegalHypercall = 6,
+    /// The partition declared an error itself (`exec_stop_error`).
+    PartitionError = 7,
+    /// The partition ran past the end of its window.
+    WindowOverrun = 8,
+    /// An upcall could not be injected (no entry, or its stack outside the partition).
+    UpcallFault = 9,
+}
+
+impl HmKind {
+    /// Number of kinds.
+    pub const COUNT: usize = 10;
+
+    /// Every kind, in order.
+    pub const ALL: [Self; Self::COUNT] = [
+        Self::Trap,
+        Self::TrapInTrap,
+        Self::PendingOverflow,
+        Self::Storm,
+        Self::AckTimeout,
+        Self::PingMissed,
+        Self::IllegalHypercall,
+        Self::PartitionError,
+        Self::WindowOverrun,
+        Self::UpcallFault,
+    ];
+}
+
+/// What the health monitor does about an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HmAction {
+    /// Log it only.
+    Ignore,
+    /// Tell the partition: a trap goes to its fault handler, anything else to its error
+    /// port.
+    Deliver,
+    /// Restart the partition keeping its memory (ARINC 653 warm start).
+    WarmStart,
+    /// Restart the partition from scratch (cold start): its event state goes back to
+    /// the configuration.
+    ColdStart,
+    /// Stop the partition (idle mode) until the module restarts.
+    Idle,
+    /// Stop the whole module.
+    StopModule,
+}
+
+/// A partition's health-monitor table: one action per event kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HmTable([HmAction; HmKind::COUNT]);
+
+impl HmTable {
+    /// Every event just logged.
+    pub const IGNORE_ALL: Self = Self([HmAction::Ignore; HmKind::COUNT]);
+
+    /// Every kind mapped to `action`.
+    pub const fn all(action: HmAction) -> Self {
+        Self([action; HmKind::COUNT])
+    }
+
+    /// The same table with `kind` mapped to `action`.
+    #[must_use]
+    pub const fn on(self, kind: HmKind, action: HmAction) -> Self {
+        let mut actions = self.0;
+        actions[kind as usize] = action;
+        Self(actions)
+    }
+
+    /// The action for `kind`.
+    pub const fn action(&self, kind: HmKind) -> HmAction {
+        self.0[kind as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HmAction, HmKind, HmTable};
+
+    #[test]
+    fn kinds_index_the_table_in_order() {
+        for (i, kind) in HmKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+            let table = HmTable::IGNORE_ALL.on(kind, HmAction::ColdStart);
+            for other in HmKind::ALL {
+                let expected = if other == kind { HmAction::ColdStart } else { HmAction::Ignore };
+                assert_eq!(table.action(other), expected);
+            }
+        }
+    }
+}
