@@ -13,3 +13,4 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod config;
+pub mod hypercall;
