@@ -168,6 +168,31 @@ mod tests {
         assert_eq!(wide.apply(u64::from(u32::MAX) + 1).dropped(), 1);
     }
 
+    /// Drift worked by hand at the edges of each policy: m = 1, m = N, m = N + 1.
+    #[test]
+    fn drift_at_the_edges_worked_by_hand() {
+        // Collapse: m missed, 1 given, m - 1 dropped.
+        for (missed, dropped) in [(1, 0), (2, 1), (3, 2), (1_000_000, 999_999)] {
+            let c = CatchUpPolicy::Collapse.apply(missed);
+            assert_eq!(c, CatchUp::Ticks { ticks: nz(1), dropped }, "collapse, m = {missed}");
+        }
+        // Bounded replay, N = 1: everything past the first is dropped.
+        let one = CatchUpPolicy::BoundedReplay { max: NonZeroU32::MIN };
+        assert_eq!(one.apply(1), CatchUp::Ticks { ticks: nz(1), dropped: 0 });
+        assert_eq!(one.apply(2), CatchUp::Ticks { ticks: nz(1), dropped: 1 });
+        // Bounded replay, N = 4: m = 1, m = N, m = N + 1, m = 2N.
+        let four = CatchUpPolicy::BoundedReplay { max: NonZeroU32::new(4).unwrap() };
+        assert_eq!(four.apply(1), CatchUp::Ticks { ticks: nz(1), dropped: 0 });
+        assert_eq!(four.apply(4), CatchUp::Ticks { ticks: nz(4), dropped: 0 });
+        assert_eq!(four.apply(5), CatchUp::Ticks { ticks: nz(4), dropped: 1 });
+        assert_eq!(four.apply(8), CatchUp::Ticks { ticks: nz(4), dropped: 4 });
+        // N = u32::MAX: m = N exactly replays all, m = N + 1 drops one.
+        let wide = CatchUpPolicy::BoundedReplay { max: NonZeroU32::MAX };
+        let n = u64::from(u32::MAX);
+        assert_eq!(wide.apply(n), CatchUp::Ticks { ticks: nz(n), dropped: 0 });
+        assert_eq!(wide.apply(n + 1), CatchUp::Ticks { ticks: nz(n), dropped: 1 });
+    }
+
     #[test]
     fn given_plus_dropped_is_always_the_missed_count() {
         for policy in ALL {

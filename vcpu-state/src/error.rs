@@ -15,13 +15,13 @@ pub enum Error {
     },
     /// Return from an upcall while no upcall is in progress (the partition's mistake).
     NotInUpcall,
-    /// A guest-side operation or a resume while the partition is outside its window. An
-    /// idle partition is only ever woken inside its own window.
+    /// An operation that needs the partition inside its window while it is outside: a
+    /// guest request, a resume (an idle partition is only ever woken inside its own
+    /// window), a tick or an exit (a scheduler mistake). A restart ends the window, so
+    /// this is also what hypercalls get between a restart and the next entry.
     OutsideWindow,
     /// Entry of a partition that is already inside its window (a scheduler mistake).
     AlreadyInWindow,
-    /// A tick or exit for a partition that is not inside its window (a scheduler mistake).
-    NotInWindow,
     /// The kernel tick counter is behind what this partition has already been accounted
     /// (a clock that went backwards, or checkpoints handed in out of order).
     ClockWentBackwards {
@@ -41,7 +41,6 @@ impl fmt::Display for Error {
             Self::NotInUpcall => f.write_str("return from upcall while not in an upcall"),
             Self::OutsideWindow => f.write_str("partition is outside its window"),
             Self::AlreadyInWindow => f.write_str("partition is already inside its window"),
-            Self::NotInWindow => f.write_str("partition is not inside its window"),
             Self::ClockWentBackwards { now, accounted } => {
                 write!(f, "tick {now} is before accounted tick {accounted}")
             }

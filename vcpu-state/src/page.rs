@@ -11,7 +11,7 @@ mod guest;
 pub use guest::Guest;
 
 use crate::start::{CODE_NONE, StartReason};
-use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence, maybe_const_fn};
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering, maybe_const_fn};
 use crate::time::GuestClock;
 
 /// Layout version of [`SharedPage`].
@@ -74,18 +74,6 @@ pub struct SharedPage {
     window_end: AtomicU64,
     entries: AtomicU64,
     reserved: AtomicU64,
-}
-
-/// What [`SharedPage::signal`] found after flagging "upcall pending".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum Signal {
-    /// The vCPU was open: if the partition is running, interrupt its CPU so the kernel
-    /// resumes it through [`Vcpu::resume`](crate::Vcpu::resume) and injects the upcall; if
-    /// it is not running, its next entry does.
-    Open,
-    /// The vCPU was closed: the guest sees "upcall pending" after its next sti.
-    Flagged,
 }
 
 impl SharedPage {
@@ -156,21 +144,6 @@ impl SharedPage {
 
     // ---- kernel writes ----
 
-    /// Tells the guest that an event became deliverable: sets "upcall pending", then reads
-    /// the flag. Callable from any CPU (an ISR that raised an event for this partition).
-    ///
-    /// Together with [`Guest::sti`] this is Dekker's protocol: the
-    /// kernel writes `upcall_pending` then reads the flag, the guest writes the flag then
-    /// reads `upcall_pending`, each with a sequentially consistent fence between, so at
-    /// least one of them sees the other: the guest sees "upcall pending" after its sti, or
-    /// this returns [`Signal::Open`] and the guest gets the upcall. Never neither.
-    pub fn signal(&self) -> Signal {
-        // Release: a guest that sees the flag also sees the event the caller raised.
-        self.upcall_pending.store(1, Ordering::Release);
-        fence(Ordering::SeqCst);
-        if self.is_open() { Signal::Open } else { Signal::Flagged }
-    }
-
     /// Resets the page for a partition (re)start: current version, interrupts disabled,
     /// ISR level 0, nothing pending, not in an upcall, the start reason, a zero clock.
     pub fn reset(&self, reason: StartReason) {
@@ -233,8 +206,9 @@ impl SharedPage {
         self.store_mask(masked);
     }
 
-    /// Sets "upcall pending" without reading the flag (the partition's own CPU, which
-    /// has just read it).
+    /// Sets "upcall pending" (Release: a guest that sees it also sees the event raised
+    /// before it). [`Doorbell::signal`](crate::Doorbell::signal) on any CPU, and the
+    /// partition's own CPU when an event is deliverable but no upcall is due.
     pub(crate) fn flag_pending(&self) {
         self.upcall_pending.store(1, Ordering::Release);
     }
@@ -248,87 +222,4 @@ impl Default for SharedPage {
 
 // Loom's atomics are larger than the hardware's; the layout is only meaningful without it.
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use core::mem::{align_of, offset_of, size_of};
-
-    use super::{PAGE_LEN, SharedPage};
-    use crate::start::StartReason;
-
-    #[test]
-    fn the_page_can_be_shared_between_cpus() {
-        const fn send_sync<T: Send + Sync>() {}
-        send_sync::<SharedPage>();
-        send_sync::<crate::Vcpu>();
-        send_sync::<crate::TimeAccount>();
-    }
-
-    #[test]
-    fn layout_matches_the_documented_offsets() {
-        assert_eq!(size_of::<SharedPage>(), PAGE_LEN);
-        assert_eq!(align_of::<SharedPage>(), 8);
-        assert_eq!(offset_of!(SharedPage, version), SharedPage::VERSION_OFFSET);
-        assert_eq!(offset_of!(SharedPage, upcall_mask), SharedPage::UPCALL_MASK_OFFSET);
-        assert_eq!(offset_of!(SharedPage, upcall_pending), SharedPage::UPCALL_PENDING_OFFSET);
-        assert_eq!(offset_of!(SharedPage, upcall_depth), SharedPage::UPCALL_DEPTH_OFFSET);
-        assert_eq!(offset_of!(SharedPage, start_reason), SharedPage::START_REASON_OFFSET);
-        assert_eq!(offset_of!(SharedPage, isr_level), SharedPage::ISR_LEVEL_OFFSET);
-        assert_eq!(offset_of!(SharedPage, start_cause), SharedPage::START_CAUSE_OFFSET);
-        assert_eq!(offset_of!(SharedPage, clock_now), SharedPage::CLOCK_NOW_OFFSET);
-        assert_eq!(offset_of!(SharedPage, clock_given), SharedPage::CLOCK_GIVEN_OFFSET);
-        assert_eq!(offset_of!(SharedPage, clock_dropped), SharedPage::CLOCK_DROPPED_OFFSET);
-        assert_eq!(offset_of!(SharedPage, window_end), SharedPage::WINDOW_END_OFFSET);
-        assert_eq!(offset_of!(SharedPage, entries), SharedPage::ENTRIES_OFFSET);
-        assert_eq!(offset_of!(SharedPage, reserved), SharedPage::RESERVED_OFFSET);
-    }
-
-    #[test]
-    fn bytes_round_trip_field_by_field() {
-        let page = SharedPage::new();
-        let bytes: [u8; PAGE_LEN] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
-        page.write_bytes(&bytes);
-        assert_eq!(page.to_bytes(), bytes);
-        // The bytes land in the fields the offsets name.
-        assert_eq!(page.to_bytes()[SharedPage::UPCALL_MASK_OFFSET], bytes[4]);
-        assert_eq!(page.level(), u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]));
-    }
-
-    #[test]
-    fn open_only_when_flag_and_level_are_both_zero() {
-        let page = SharedPage::new();
-        assert!(!page.is_open(), "a new page starts closed");
-        page.store_mask(false);
-        assert!(page.is_open());
-        page.store_level(0x8000_0000);
-        assert!(!page.is_open());
-        page.store_level(0);
-        let mut bytes = page.to_bytes();
-        bytes[SharedPage::UPCALL_MASK_OFFSET] = 0xff;
-        page.write_bytes(&bytes);
-        assert!(!page.is_open(), "any nonzero flag byte closes");
-    }
-
-    #[test]
-    fn reset_writes_every_field() {
-        let page = SharedPage::new();
-        page.write_bytes(&[0xa5; PAGE_LEN]);
-        page.reset(StartReason::WarmRestart { cause: 9 });
-        let fresh = SharedPage::new();
-        fresh.start_reason.store(3, crate::sync::Ordering::Relaxed);
-        fresh.start_cause.store(9, crate::sync::Ordering::Relaxed);
-        assert_eq!(page.to_bytes(), fresh.to_bytes());
-    }
-
-    #[test]
-    fn signal_reports_open_or_flagged_and_always_sets_pending() {
-        let page = SharedPage::new();
-        assert_eq!(page.signal(), super::Signal::Flagged);
-        assert!(page.guest().upcall_pending());
-        page.guest().clear_pending();
-        page.store_mask(false);
-        assert_eq!(page.signal(), super::Signal::Open);
-        assert!(page.guest().upcall_pending());
-        page.begin_upcall(1);
-        assert!(!page.guest().upcall_pending());
-        assert!(!page.is_open());
-    }
-}
+mod tests;

@@ -51,9 +51,11 @@ pub struct Tick {
     /// Times to raise the timer port: the ticks since the last checkpoint (1 when the
     /// kernel calls this on every tick).
     pub ticks: u64,
-    /// Set once, at the first tick past the end of the window: the partition overran by
-    /// this many ticks. The kernel should preempt it; [`Exit`] gives the final figure.
-    pub overrun: Option<NonZeroU64>,
+    /// Set once per window, at the first tick past its end (by this many ticks): preempt
+    /// the partition now. A scheduling signal, *not* the overrun report: the one
+    /// health-monitor report of an overrun is [`Exit::overrun`], exactly one per window
+    /// that ends late, whether or not a tick saw it first.
+    pub preempt: Option<NonZeroU64>,
 }
 
 /// What exit decided.
@@ -65,7 +67,8 @@ pub struct Exit {
     /// Ticks since the last tick checkpoint: raise the timer port this many times (they
     /// happened while it ran, so they are given, not caught up).
     pub ticks: u64,
-    /// Ticks past the end of the window: an overrun, for the health monitor.
+    /// Ticks past the end of the window: an overrun. The one report of it, for the
+    /// health monitor (see [`Tick::preempt`]); counted in [`TimeAccount::overruns`].
     pub overrun: Option<NonZeroU64>,
 }
 
@@ -73,12 +76,15 @@ pub struct Exit {
 struct Window {
     entered: u64,
     end: u64,
-    overrun_reported: bool,
+    /// A tick already said to preempt.
+    preempted: bool,
 }
 
 /// The time account of one partition. Owned by the scheduler of the partition's CPU
-/// (`&mut self`); every operation is O(1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (`&mut self`); every operation is O(1). `Clone` but not `Copy`: a copy is a second
+/// account, never made by accident. [`Partition`](crate::Partition) keeps it in step with
+/// the partition's [`Vcpu`](crate::Vcpu).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimeAccount {
     policy: CatchUpPolicy,
     epoch: u64,
@@ -108,7 +114,9 @@ impl TimeAccount {
     }
 
     /// Restarts the account at kernel tick `now` (a partition cold or warm start): its
-    /// time is 0 again, outside its window.
+    /// time is 0 again, and it is outside its window (a restart ends the window, as
+    /// [`Vcpu::start`](crate::Vcpu::start) does; the kernel enters it again to let it use
+    /// the rest of its window).
     pub const fn restart(&mut self, now: u64) {
         *self = Self::new(self.policy, now);
     }
@@ -129,37 +137,37 @@ impl TimeAccount {
         self.accounted = now;
         self.entries += 1;
         self.window =
-            Some(Window { entered: now, end: now.saturating_add(budget), overrun_reported: false });
+            Some(Window { entered: now, end: now.saturating_add(budget), preempted: false });
         Ok(Entry { missed, catch_up, clock: self.clock(now) })
     }
 
     /// A kernel tick at `now` while the partition is inside its window.
     ///
     /// # Errors
-    /// [`Error::NotInWindow`] or [`Error::ClockWentBackwards`]; nothing changes.
+    /// [`Error::OutsideWindow`] or [`Error::ClockWentBackwards`]; nothing changes.
     pub fn tick(&mut self, now: u64) -> Result<Tick, Error> {
         let Some(mut window) = self.window else {
-            return Err(Error::NotInWindow);
+            return Err(Error::OutsideWindow);
         };
         let ticks = self.since_checkpoint(now)?;
         self.given += ticks;
         self.accounted = now;
-        let mut overrun = None;
-        if !window.overrun_reported {
-            overrun = NonZeroU64::new(now.saturating_sub(window.end));
-            window.overrun_reported = overrun.is_some();
+        let mut preempt = None;
+        if !window.preempted {
+            preempt = NonZeroU64::new(now.saturating_sub(window.end));
+            window.preempted = preempt.is_some();
         }
         self.window = Some(window);
-        Ok(Tick { ticks, overrun })
+        Ok(Tick { ticks, preempt })
     }
 
     /// Exit checkpoint at kernel tick `now`.
     ///
     /// # Errors
-    /// [`Error::NotInWindow`] or [`Error::ClockWentBackwards`]; nothing changes.
+    /// [`Error::OutsideWindow`] or [`Error::ClockWentBackwards`]; nothing changes.
     pub fn exit(&mut self, now: u64) -> Result<Exit, Error> {
         let Some(window) = self.window else {
-            return Err(Error::NotInWindow);
+            return Err(Error::OutsideWindow);
         };
         let ticks = self.since_checkpoint(now)?;
         self.given += ticks;

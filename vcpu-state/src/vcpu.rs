@@ -1,27 +1,44 @@
 //! The upcall state machine of one partition's virtual CPU.
 //!
-//! The kernel's state (upcalls in progress, idle, inside the window) lives here, outside
-//! the shared page; from the page the kernel reads only whether the vCPU is open. Every
-//! operation returns a [`Resume`]: what the kernel must do when it returns to the guest.
-//! `deliverable` is always the caller's answer to "does the partition have a deliverable
-//! event?" (irq-router asks notify-core).
+//! The kernel's state (upcalls in progress, idle, inside the window) lives here and in
+//! the partition's [`Doorbell`], outside the shared page; from the page the kernel reads
+//! only whether the vCPU is open. Every operation returns a [`Resume`]: what the kernel
+//! must do when it returns to the guest.
 //!
-//! An upcall is due when the vCPU is open, something is deliverable, the partition is not
-//! idle-and-outside-its-window, and fewer upcalls than the [`Nesting`] allows are in
-//! progress. When something is deliverable but no upcall is due, "upcall pending" is set
-//! in the page for the guest to find after its sti.
+//! `deliverable` is always a closure answering "does the partition have a deliverable
+//! event?" (irq-router asks notify-core's `next_deliverable()`). It is called at most
+//! once, *after* the operation has stored what it changes (the flag, the ISR level, the
+//! run state) and after a sequentially consistent fence, so an event raised on another
+//! CPU at any moment is either seen by the closure or seen by the raiser's
+//! [`Doorbell::signal`] (see [`Doorbell`] for the protocol). Never compute it
+//! beforehand and hand in a stale answer: `|| deliverable_now` reintroduces the lost
+//! wake-up this API exists to prevent.
+//!
+//! An upcall is due when the vCPU is open, something is deliverable, and fewer upcalls
+//! than the [`Nesting`] allows are in progress. When something is deliverable but no
+//! upcall is due, "upcall pending" is set in the page for the guest to find after its sti
+//! ([`Resume::Flagged`]).
 
+use crate::doorbell::Doorbell;
 use crate::error::Error;
-use crate::nesting::Nesting;
+use crate::nesting::{MAX_NESTING, Nesting};
 use crate::page::SharedPage;
 use crate::start::StartReason;
+use crate::sync::{Ordering, fence};
+
+// `Vcpu::restore_masked` keeps one bit per nesting level in a `u8`.
+const _: () = assert!(MAX_NESTING as u32 <= u8::BITS);
 
 /// What the kernel does when it returns to the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub enum Resume {
-    /// Resume the guest where it was.
+    /// Resume the guest where it was: nothing is deliverable.
     Run,
+    /// Resume the guest where it was: something is deliverable but no upcall is due (the
+    /// vCPU is closed, or the nesting bound is reached), so "upcall pending" is now set in
+    /// the page for the guest to find after its sti (or at its upcall return).
+    Flagged,
     /// Inject an upcall (build the frame, enter the upcall entry). The vCPU has recorded
     /// it: the flag is set for the handler and `depth` upcalls are now in progress.
     Upcall {
@@ -40,8 +57,19 @@ pub const fn upcall_due(open: bool, deliverable: bool, depth: u8, max_depth: u8)
 }
 
 /// The kernel's side of one partition's virtual CPU. Owned by the partition's CPU
-/// (`&mut self`); the only cross-CPU path is [`SharedPage::signal`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (`&mut self`); the only cross-CPU path is [`Doorbell::signal`]. Always used with the
+/// same [`SharedPage`] and [`Doorbell`]. `Clone` but not `Copy`: a copy is a second vCPU,
+/// never made by accident.
+///
+/// Every decision takes `deliverable: impl FnOnce() -> bool`, called at most once, after
+/// the operation stored what it changes and after a sequentially consistent fence (the
+/// opener's side of the [`Doorbell`] protocol). Pass a closure that asks the event table
+/// then (`|| table.next_deliverable().is_some()`), never a value read beforehand.
+///
+/// [`Partition`](crate::Partition) ties a `Vcpu` to its
+/// [`TimeAccount`](crate::TimeAccount) so that both enter and leave the window together;
+/// use [`enter`](Self::enter) and [`exit`](Self::exit) directly only without one.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vcpu {
     nesting: Nesting,
     depth: u8,
@@ -61,9 +89,17 @@ impl Vcpu {
     }
 
     /// (Re)starts the partition: the vCPU and its page return to their initial state
-    /// (interrupts disabled, nothing pending) and the page records `reason`.
-    pub fn start(&mut self, page: &SharedPage, reason: StartReason) {
+    /// (interrupts disabled, nothing pending, no upcall, not idle) and the page records
+    /// `reason`.
+    ///
+    /// A restart *ends the current window*: the vCPU is outside its window afterwards and
+    /// every hypercall returns [`Error::OutsideWindow`] until the next
+    /// [`enter`](Self::enter). A kernel that lets a restarted partition use the rest of
+    /// its window enters it again at once, with the budget that is left
+    /// ([`Partition::start`](crate::Partition::start) does the same for its time account).
+    pub fn start(&mut self, page: &SharedPage, bell: &Doorbell, reason: StartReason) {
         *self = Self::new(self.nesting);
+        bell.set_outside();
         page.reset(reason);
     }
 
@@ -71,165 +107,58 @@ impl Vcpu {
     /// deliverable; an upcall is injected if due.
     ///
     /// # Errors
-    /// [`Error::AlreadyInWindow`]; nothing changes.
-    pub fn enter(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
+    /// [`Error::AlreadyInWindow`]; nothing changes and `deliverable` is not called.
+    pub fn enter(
+        &mut self,
+        page: &SharedPage,
+        bell: &Doorbell,
+        deliverable: impl FnOnce() -> bool,
+    ) -> Result<Resume, Error> {
         if self.in_window {
             return Err(Error::AlreadyInWindow);
         }
         self.in_window = true;
+        bell.set_inside(self.idle);
         page.publish_depth(self.depth);
-        Ok(self.decide(page, deliverable, false))
+        Ok(self.settle(page, bell, deliverable, false))
     }
 
     /// Exit from the partition's window. An upcall in progress stays in progress; an idle
     /// partition stays idle until an event is deliverable inside a later window.
     ///
     /// # Errors
-    /// [`Error::NotInWindow`].
-    pub fn exit(&mut self) -> Result<(), Error> {
-        if !self.in_window {
-            return Err(Error::NotInWindow);
-        }
+    /// [`Error::OutsideWindow`].
+    pub fn exit(&mut self, bell: &Doorbell) -> Result<(), Error> {
+        self.check_window()?;
         self.in_window = false;
+        bell.set_outside();
         Ok(())
     }
 
     /// Return to the guest inside its window after the kernel ran (an interrupt, a kick
-    /// from [`Signal::Open`](crate::Signal::Open), a tick): wakes an idle partition if
-    /// something is deliverable, injects an upcall if due.
+    /// from [`Signal::Open`](crate::Signal::Open) or [`Signal::Wake`](crate::Signal::Wake),
+    /// a tick): wakes an idle partition if something is deliverable, injects an upcall if
+    /// due.
     ///
     /// # Errors
     /// [`Error::OutsideWindow`]: a partition is never woken outside its window.
-    pub fn resume(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
+    pub fn resume(
+        &mut self,
+        page: &SharedPage,
+        bell: &Doorbell,
+        deliverable: impl FnOnce() -> bool,
+    ) -> Result<Resume, Error> {
         self.check_window()?;
-        Ok(self.decide(page, deliverable, false))
+        Ok(self.settle(page, bell, deliverable, false))
     }
 
-    /// Whether an upcall is due now (no side effects).
+    /// Whether an upcall is due now, for a `deliverable` the caller already has (no side
+    /// effects, no fence: a snapshot, for statistics and scheduling hints, never a
+    /// substitute for the operations below).
     #[must_use]
     pub fn upcall_due(&self, page: &SharedPage, deliverable: bool) -> bool {
         self.in_window
             && upcall_due(page.is_open(), deliverable, self.depth, self.nesting.max_depth())
-    }
-
-    // ---- the guest's requests (hypercalls) ----
-
-    /// The guest saw "upcall pending" after sti and asks for delivery.
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn deliver(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
-        self.resume(page, deliverable)
-    }
-
-    /// Enable interrupts (sti by hypercall, for guests that do not store to the page).
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn enable(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
-        self.check_window()?;
-        page.store_mask(false);
-        Ok(self.decide(page, deliverable, false))
-    }
-
-    /// Disable interrupts (cli by hypercall).
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn disable(&mut self, page: &SharedPage) -> Result<Resume, Error> {
-        self.check_window()?;
-        page.store_mask(true);
-        Ok(Resume::Run)
-    }
-
-    /// Flash: enable, deliver what is due, disable. If an upcall is injected, its return
-    /// leaves interrupts disabled; otherwise they are disabled at once.
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn flash(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
-        self.check_window()?;
-        page.store_mask(false);
-        let resume = self.decide(page, deliverable, true);
-        if !matches!(resume, Resume::Upcall { .. }) {
-            page.store_mask(true);
-        }
-        Ok(resume)
-    }
-
-    /// RTEMS's `_CPU_ISR_Set_level(level)` by hypercall: 0 opens, anything else closes.
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn set_level(
-        &mut self,
-        page: &SharedPage,
-        level: u32,
-        deliverable: bool,
-    ) -> Result<Resume, Error> {
-        self.check_window()?;
-        page.store_level(level);
-        Ok(self.decide(page, deliverable, false))
-    }
-
-    /// RTEMS's `_CPU_ISR_Disable(level)` by hypercall (close): sets the level to
-    /// [`ISR_LEVEL_DISABLED`](crate::ISR_LEVEL_DISABLED) and returns the level to restore
-    /// with [`open`](Self::open).
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn close(&mut self, page: &SharedPage) -> Result<u32, Error> {
-        self.check_window()?;
-        let previous = page.level();
-        page.store_level(crate::page::ISR_LEVEL_DISABLED);
-        Ok(previous)
-    }
-
-    /// RTEMS's `_CPU_ISR_Enable(level)` by hypercall (open): restores the level
-    /// [`close`](Self::close) returned.
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn open(
-        &mut self,
-        page: &SharedPage,
-        level: u32,
-        deliverable: bool,
-    ) -> Result<Resume, Error> {
-        self.set_level(page, level, deliverable)
-    }
-
-    /// Idle: give up the rest of the window until an event is deliverable. If something
-    /// is deliverable already, the partition does not sleep.
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`].
-    pub fn idle(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
-        self.check_window()?;
-        if deliverable {
-            return Ok(self.decide(page, deliverable, false));
-        }
-        self.idle = true;
-        Ok(Resume::Idle)
-    }
-
-    /// Return from the innermost upcall: the flag is restored to what the upcall
-    /// interrupted, and the next upcall is injected at once if due.
-    ///
-    /// # Errors
-    /// [`Error::OutsideWindow`], or [`Error::NotInUpcall`] if no upcall is in progress
-    /// (the partition's mistake); nothing changes.
-    pub fn upcall_return(&mut self, page: &SharedPage, deliverable: bool) -> Result<Resume, Error> {
-        self.check_window()?;
-        if self.depth == 0 {
-            return Err(Error::NotInUpcall);
-        }
-        self.depth -= 1;
-        let bit = 1 << self.depth;
-        let masked = self.restore_masked & bit != 0;
-        self.restore_masked &= !bit;
-        page.end_upcall(self.depth, masked);
-        Ok(self.decide(page, deliverable, false))
     }
 
     // ---- state ----
@@ -268,14 +197,26 @@ impl Vcpu {
         if self.in_window { Ok(()) } else { Err(Error::OutsideWindow) }
     }
 
-    /// The one decision every path ends in (inside the window). `restore_masked`: the
-    /// flag an injected upcall's return must restore.
-    fn decide(&mut self, page: &SharedPage, deliverable: bool, restore_masked: bool) -> Resume {
+    /// The one decision every path ends in (inside the window), after the caller stored
+    /// what it changed. `restore_masked`: the flag an injected upcall's return must
+    /// restore.
+    fn settle(
+        &mut self,
+        page: &SharedPage,
+        bell: &Doorbell,
+        deliverable: impl FnOnce() -> bool,
+        restore_masked: bool,
+    ) -> Resume {
+        // The opener's half of the protocol (see `Doorbell`): what this operation stored
+        // (flag, level, run state) is ordered before the read of the event tables.
+        fence(Ordering::SeqCst);
+        let deliverable = deliverable();
         if self.idle {
             if !deliverable {
                 return Resume::Idle;
             }
             self.idle = false;
+            bell.set_inside(false);
         }
         if !deliverable {
             return Resume::Run;
@@ -288,7 +229,7 @@ impl Vcpu {
             Resume::Upcall { depth: self.depth }
         } else {
             page.flag_pending();
-            Resume::Run
+            Resume::Flagged
         }
     }
 }
@@ -298,6 +239,8 @@ impl Default for Vcpu {
         Self::new(Nesting::NONE)
     }
 }
+
+mod requests;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

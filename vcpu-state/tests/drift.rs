@@ -9,7 +9,8 @@ use proptest::prelude::{
     Just, ProptestConfig, Strategy, any, prop, prop_assert, prop_oneof, proptest,
 };
 use vcpu_state::{
-    CatchUp, CatchUpPolicy, Nesting, Resume, SharedPage, StartReason, TimeAccount, Vcpu,
+    CatchUp, CatchUpPolicy, Doorbell, Nesting, Partition, Resume, SharedPage, StartReason,
+    TimeAccount,
 };
 
 /// One window (or spare time) of the major frame.
@@ -99,12 +100,12 @@ impl GuestModel {
     }
 }
 
-struct Partition {
+struct Part {
     policy: CatchUpPolicy,
     epoch: u64,
     page: SharedPage,
-    vcpu: Vcpu,
-    time: TimeAccount,
+    bell: Doorbell,
+    cpu: Partition,
     guest: GuestModel,
     /// Tick of the last exit (or the epoch): the schedule's own record, not the account's.
     last_left: u64,
@@ -121,27 +122,34 @@ fn documented_drift(policy: CatchUpPolicy, gap: u64) -> u64 {
     }
 }
 
-/// Delivers the guest's pending entry events the way a guest gets them: an upcall at
-/// entry if it is open, or "upcall pending" after its sti if it is closed.
-fn deliver_entry_events(p: &mut Partition) -> Result<(), String> {
-    let deliverable = p.guest.has_pending();
-    let resume = p.vcpu.enter(&p.page, deliverable).map_err(|e| e.to_string())?;
-    let resume = match resume {
-        Resume::Run if deliverable => {
-            if !p.page.guest().upcall_pending() {
-                return Err("closed guest with a deliverable event and no upcall pending".into());
+/// Enters the window and delivers the guest's pending entry events the way a guest gets
+/// them: an upcall at entry if it is open, or "upcall pending" after its sti if it is
+/// closed. Returns what entry missed.
+fn enter_and_handle(p: &mut Part, now: u64, budget: u64) -> Result<u64, String> {
+    let Part { page, bell, cpu, guest, .. } = p;
+    let entered = cpu
+        .enter(page, bell, now, budget, |entry| {
+            guest.receive(entry.catch_up);
+            guest.has_pending()
+        })
+        .map_err(|e| e.to_string())?;
+    let deliverable = guest.has_pending();
+    let resume = match entered.resume {
+        Resume::Flagged => {
+            if !deliverable || !page.guest().upcall_pending() {
+                return Err("flagged without a deliverable event or upcall pending".into());
             }
-            if !p.page.guest().sti() {
+            if !page.guest().sti() {
                 return Err("sti did not report the pending upcall".into());
             }
-            p.vcpu.deliver(&p.page, deliverable).map_err(|e| e.to_string())?
+            cpu.vcpu_mut().deliver(page, bell, || guest.has_pending()).map_err(|e| e.to_string())?
         }
         other => other,
     };
     match resume {
         Resume::Upcall { depth: 1 } => {
-            p.guest.handle();
-            let after = p.vcpu.upcall_return(&p.page, p.guest.has_pending());
+            guest.handle();
+            let after = cpu.vcpu_mut().upcall_return(page, bell, || guest.has_pending());
             if after != Ok(Resume::Run) {
                 return Err(format!("return from upcall: {after:?}"));
             }
@@ -149,24 +157,24 @@ fn deliver_entry_events(p: &mut Partition) -> Result<(), String> {
         Resume::Run if !deliverable => {}
         other => return Err(format!("unexpected {other:?}, deliverable {deliverable}")),
     }
-    Ok(())
+    Ok(entered.entry.missed)
 }
 
 fn run(s: &Scenario) -> Result<(), String> {
     let start = 100;
-    let mut parts: Vec<Partition> = s
+    let mut parts: Vec<Part> = s
         .partitions
         .iter()
         .map(|&(policy, epoch)| {
-            let page = SharedPage::new();
-            let mut vcpu = Vcpu::new(Nesting::NONE);
-            vcpu.start(&page, StartReason::Fresh);
-            Partition {
+            let (page, bell) = (SharedPage::new(), Doorbell::new());
+            let mut cpu = Partition::new(policy, Nesting::NONE, epoch);
+            let _ = cpu.start(&page, &bell, epoch, StartReason::Fresh);
+            Part {
                 policy,
                 epoch,
                 page,
-                vcpu,
-                time: TimeAccount::new(policy, epoch),
+                bell,
+                cpu,
                 guest: GuestModel::default(),
                 last_left: epoch,
                 expected_drift: 0,
@@ -184,13 +192,10 @@ fn run(s: &Scenario) -> Result<(), String> {
             // Entry.
             let gap = now - p.last_left;
             p.expected_drift += documented_drift(p.policy, gap);
-            let entry = p.time.enter(now, slot.len).map_err(|e| e.to_string())?;
-            if entry.missed != gap {
-                return Err(format!("missed {} but the schedule says {gap}", entry.missed));
+            let missed = enter_and_handle(p, now, slot.len)?;
+            if missed != gap {
+                return Err(format!("missed {missed} but the schedule says {gap}"));
             }
-            p.guest.receive(entry.catch_up);
-            p.page.publish_clock(&entry.clock);
-            deliver_entry_events(p)?;
             // The property: after handling its entry events, the guest's time is the
             // kernel's time minus exactly the documented drift.
             let kernel_time = now - p.epoch;
@@ -213,7 +218,7 @@ fn run(s: &Scenario) -> Result<(), String> {
             let end = now + slot.len;
             let mut overrun_seen = false;
             for &offset in &slot.ticks {
-                let tick = p.time.tick(now + offset).map_err(|e| e.to_string())?;
+                let tick = p.cpu.tick(now + offset).map_err(|e| e.to_string())?;
                 p.guest.timer_pending += tick.ticks;
                 let expect = if !overrun_seen && now + offset > end {
                     overrun_seen = true;
@@ -221,8 +226,8 @@ fn run(s: &Scenario) -> Result<(), String> {
                 } else {
                     None
                 };
-                if tick.overrun != expect {
-                    return Err(format!("tick overrun {:?}, expected {expect:?}", tick.overrun));
+                if tick.preempt != expect {
+                    return Err(format!("tick preempt {:?}, expected {expect:?}", tick.preempt));
                 }
                 if slot.handles_live {
                     p.guest.handle();
@@ -230,7 +235,7 @@ fn run(s: &Scenario) -> Result<(), String> {
             }
             // Exit, `late` ticks past the end of the window.
             let left = end + slot.late;
-            let exit = p.time.exit(left).map_err(|e| e.to_string())?;
+            let exit = p.cpu.exit(&p.bell, left).map_err(|e| e.to_string())?;
             p.guest.timer_pending += exit.ticks;
             if exit.ran != slot.len + slot.late || exit.overrun != NonZeroU64::new(slot.late) {
                 return Err(format!("exit {exit:?} for {slot:?}"));
@@ -238,7 +243,6 @@ fn run(s: &Scenario) -> Result<(), String> {
             if slot.leaves_closed {
                 p.page.guest().cli();
             }
-            p.vcpu.exit().map_err(|e| e.to_string())?;
             p.last_left = left;
             now = left;
         }
@@ -307,5 +311,42 @@ fn drift_of_a_hand_worked_schedule() {
         assert_eq!((t0.dropped(), t1.dropped()), (drift0, drift1), "{p0:?} {p1:?}");
         assert_eq!(t0.given() + t0.dropped(), now - 30, "P0 last left at the start of P1's window");
         assert_eq!(t1.given() + t1.dropped(), now);
+    }
+}
+
+/// Drift at the edges of the policies, worked by hand: gaps of exactly 1, N and N + 1.
+#[test]
+fn drift_at_one_n_and_n_plus_one_missed_ticks() {
+    // Frame: P0 runs 1 tick, P1 runs `len` ticks; three frames; both start at tick 100,
+    // when the schedule starts. P0 misses 0, then `len`, `len`; P1 misses 1, 1, 1.
+    let four = CatchUpPolicy::BoundedReplay { max: NonZeroU32::new(4).unwrap() };
+    for (policy, len, drift0, drift1) in [
+        (four, 4, 0, 0),                        // m = N: all replayed; m = 1: nothing dropped
+        (four, 5, 1 + 1, 0),                    // m = N + 1: one dropped per entry
+        (CatchUpPolicy::Collapse, 1, 0, 0),     // m = 1: the one late tick is the tick
+        (CatchUpPolicy::Collapse, 4, 3 + 3, 0), // m = 4: one given, three dropped
+    ] {
+        let slot = |owner, len| Slot {
+            owner: Some(owner),
+            len,
+            late: 0,
+            ticks: vec![],
+            handles_live: true,
+            leaves_closed: false,
+        };
+        let frame = vec![slot(0, 1), slot(1, len)];
+        let s = Scenario { partitions: vec![(policy, 100), (policy, 100)], frame, frames: 3 };
+        assert_eq!(run(&s), Ok(()));
+        let (mut t0, mut t1) = (TimeAccount::new(policy, 100), TimeAccount::new(policy, 100));
+        let mut now = 100;
+        for _ in 0..3 {
+            let _ = t0.enter(now, 1).unwrap();
+            now += 1;
+            let _ = t0.exit(now).unwrap();
+            let _ = t1.enter(now, len).unwrap();
+            now += len;
+            let _ = t1.exit(now).unwrap();
+        }
+        assert_eq!((t0.dropped(), t1.dropped()), (drift0, drift1), "{policy:?}, len {len}");
     }
 }

@@ -1,8 +1,17 @@
 //! loom models of the one protocol that crosses CPUs: an ISR on one CPU raising an event
-//! for a partition while the partition, on its own CPU, re-enables interrupts with a
-//! single store into the shared page. The guest either sees "upcall pending" after
-//! opening, or the raise sees it open and kicks its CPU so the kernel injects the upcall;
-//! never neither.
+//! for a partition (raise, then `Doorbell::signal`) while the partition's own CPU opens
+//! the vCPU, enters its window or idles (store, fence, then read what is deliverable).
+//!
+//! * raise vs the guest's sti or level restore: the guest either sees "upcall pending"
+//!   after opening, or the raise sees it open and kicks its CPU;
+//! * raise vs the kernel's own opening (enable, open by set-level, upcall return) and vs
+//!   entry: the kernel either finds the event deliverable, or the raise sees the vCPU open
+//!   and inside its window and kicks its CPU;
+//! * raise vs idle: idle either finds the event and does not sleep, or the raise sees it
+//!   idle and wakes it;
+//! * raise vs upcall injection: the second event is taken, flagged or kicked.
+//!
+//! Never neither.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom-vcpu cargo test --release -p vcpu-state --test loom`
 #![cfg(loom)]
@@ -11,7 +20,9 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::thread;
 use std::sync::atomic::AtomicUsize;
-use vcpu_state::{Nesting, Resume, SharedPage, Signal, StartReason, Vcpu};
+use vcpu_state::{
+    CatchUpPolicy, Doorbell, Nesting, Partition, Resume, SharedPage, Signal, StartReason, Vcpu,
+};
 
 /// How the guest opens its vCPU.
 #[derive(Clone, Copy)]
@@ -39,12 +50,26 @@ fn check(f: impl Fn() + Sync + Send + 'static) {
     assert!(explored > 1, "the model explored a single interleaving");
 }
 
+/// CPU 1: an ISR raises an event for the partition (notify-core's raise is a
+/// compare-and-swap with AcqRel ordering), then rings its doorbell. Returns the signal.
+fn raiser(
+    page: &Arc<SharedPage>,
+    bell: &Arc<Doorbell>,
+    events: &Arc<AtomicU32>,
+) -> thread::JoinHandle<Signal> {
+    let (page, bell, events) = (Arc::clone(page), Arc::clone(bell), Arc::clone(events));
+    thread::spawn(move || {
+        events.fetch_add(1, Ordering::AcqRel);
+        bell.signal(&page)
+    })
+}
+
 fn raise_vs_open(opening: Opening) {
     check(move || {
         // The partition runs inside its window with interrupts disabled, nothing pending.
-        let page = Arc::new(SharedPage::new());
+        let (page, bell) = (Arc::new(SharedPage::new()), Arc::new(Doorbell::new()));
         let mut vcpu = Vcpu::new(Nesting::NONE);
-        vcpu.start(&page, StartReason::Fresh);
+        vcpu.start(&page, &bell, StartReason::Fresh);
         let saved_level = match opening {
             Opening::Sti => 0,
             Opening::RestoreLevel => {
@@ -52,18 +77,12 @@ fn raise_vs_open(opening: Opening) {
                 page.guest().close()
             }
         };
-        assert_eq!(vcpu.enter(&page, false), Ok(Resume::Run));
+        assert_eq!(vcpu.enter(&page, &bell, || false), Ok(Resume::Run));
         // Stands in for notify-core's pending count of the raised port.
         let events = Arc::new(AtomicU32::new(0));
 
         // CPU 1: an ISR raises the event, then signals the partition.
-        let isr = {
-            let (page, events) = (Arc::clone(&page), Arc::clone(&events));
-            thread::spawn(move || {
-                events.fetch_add(1, Ordering::Release);
-                page.signal() == Signal::Open
-            })
-        };
+        let isr = raiser(&page, &bell, &events);
 
         // CPU 0: the guest opens with one store and checks "upcall pending".
         let guest = {
@@ -80,14 +99,14 @@ fn raise_vs_open(opening: Opening) {
                 seen
             })
         };
-        let kicked = isr.join().unwrap();
+        let kicked = isr.join().unwrap() == Signal::Open;
         let seen = guest.join().unwrap();
         assert!(seen || kicked, "lost wake-up: the guest saw nothing and the ISR saw it closed");
 
         // Either way the partition's CPU now enters the kernel (the guest's deliver
         // request, or the kick) and the upcall is injected.
-        let deliverable = events.load(Ordering::Acquire) > 0;
-        assert_eq!(vcpu.deliver(&page, deliverable), Ok(Resume::Upcall { depth: 1 }));
+        let deliverable = || events.load(Ordering::Acquire) > 0;
+        assert_eq!(vcpu.deliver(&page, &bell, deliverable), Ok(Resume::Upcall { depth: 1 }));
     });
 }
 
@@ -107,37 +126,173 @@ fn loom_raise_vs_isr_level_restore_never_loses_the_upcall() {
 #[test]
 fn loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event() {
     check(|| {
-        let page = Arc::new(SharedPage::new());
+        let (page, bell) = (Arc::new(SharedPage::new()), Arc::new(Doorbell::new()));
         let mut vcpu = Vcpu::new(Nesting::NONE);
-        vcpu.start(&page, StartReason::Fresh);
+        vcpu.start(&page, &bell, StartReason::Fresh);
         assert!(!page.guest().sti());
-        assert_eq!(vcpu.enter(&page, false), Ok(Resume::Run));
+        assert_eq!(vcpu.enter(&page, &bell, || false), Ok(Resume::Run));
         let events = Arc::new(AtomicU32::new(1));
 
-        let isr = {
-            let (page, events) = (Arc::clone(&page), Arc::clone(&events));
-            thread::spawn(move || {
-                // notify-core's raise is a compare-and-swap with AcqRel ordering.
-                events.fetch_add(1, Ordering::AcqRel);
-                page.signal() == Signal::Open
-            })
-        };
+        let isr = raiser(&page, &bell, &events);
 
         // CPU 0: the kernel injects an upcall for the first event; the handler takes
         // everything pending.
         let kernel = {
-            let (page, events) = (Arc::clone(&page), Arc::clone(&events));
+            let (page, bell, events) = (Arc::clone(&page), Arc::clone(&bell), Arc::clone(&events));
             thread::spawn(move || {
-                assert_eq!(vcpu.resume(&page, true), Ok(Resume::Upcall { depth: 1 }));
+                assert_eq!(vcpu.resume(&page, &bell, || true), Ok(Resume::Upcall { depth: 1 }));
                 events.swap(0, Ordering::AcqRel)
             })
         };
-        let kicked = isr.join().unwrap();
+        let kicked = isr.join().unwrap() == Signal::Open;
         let taken = kernel.join().unwrap();
         let pending = page.guest().upcall_pending();
         assert!(
             taken == 2 || pending || kicked,
             "the second event was neither taken, flagged, nor kicked"
         );
+    });
+}
+
+/// How the kernel itself opens the vCPU, on the partition's CPU.
+#[derive(Clone, Copy)]
+enum KernelOpening {
+    /// The enable hypercall (sti for guests that do not store to the page).
+    Enable,
+    /// RTEMS's `_CPU_ISR_Enable(level)` by hypercall, after a close.
+    Open,
+    /// Return from an upcall that interrupted an open context.
+    UpcallReturn,
+}
+
+/// The kernel opens the vCPU while an ISR raises: the kernel's `deliverable`, asked after
+/// its store and fence, finds the event, or the raise finds the vCPU open (inside its
+/// window) and kicks the CPU. Never neither.
+fn raise_vs_kernel_open(opening: KernelOpening) {
+    check(move || {
+        let (page, bell) = (Arc::new(SharedPage::new()), Arc::new(Doorbell::new()));
+        let mut vcpu = Vcpu::new(Nesting::NONE);
+        vcpu.start(&page, &bell, StartReason::Fresh);
+        assert_eq!(vcpu.enter(&page, &bell, || false), Ok(Resume::Run));
+        let mut level = 0;
+        match opening {
+            KernelOpening::Enable => {}
+            KernelOpening::Open => {
+                assert_eq!(vcpu.enable(&page, &bell, || false), Ok(Resume::Run));
+                level = vcpu.close(&page).unwrap();
+            }
+            KernelOpening::UpcallReturn => {
+                assert!(!page.guest().sti());
+                // An upcall for an earlier event, whose handler has taken it.
+                assert_eq!(vcpu.resume(&page, &bell, || true), Ok(Resume::Upcall { depth: 1 }));
+            }
+        }
+        assert!(!page.is_open());
+        let events = Arc::new(AtomicU32::new(0));
+
+        let isr = raiser(&page, &bell, &events);
+        let kernel = {
+            let (page, bell, events) = (Arc::clone(&page), Arc::clone(&bell), Arc::clone(&events));
+            thread::spawn(move || {
+                let deliverable = || events.load(Ordering::Acquire) > 0;
+                let resume = match opening {
+                    KernelOpening::Enable => vcpu.enable(&page, &bell, deliverable),
+                    KernelOpening::Open => vcpu.open(&page, &bell, level, deliverable),
+                    KernelOpening::UpcallReturn => vcpu.upcall_return(&page, &bell, deliverable),
+                };
+                (vcpu, resume.unwrap())
+            })
+        };
+        let signal = isr.join().unwrap();
+        let (mut vcpu, resume) = kernel.join().unwrap();
+        let kicked = signal == Signal::Open;
+        assert!(
+            matches!(resume, Resume::Upcall { .. }) || kicked,
+            "lost wake-up: the kernel opened with {resume:?} and the ISR saw {signal:?}"
+        );
+        if kicked && resume == Resume::Run {
+            // The kick: the kernel resumes the partition and injects the upcall.
+            let deliverable = || events.load(Ordering::Acquire) > 0;
+            assert_eq!(vcpu.resume(&page, &bell, deliverable), Ok(Resume::Upcall { depth: 1 }));
+        }
+    });
+}
+
+#[test]
+fn loom_raise_vs_enable_never_loses_the_upcall() {
+    raise_vs_kernel_open(KernelOpening::Enable);
+}
+
+#[test]
+fn loom_raise_vs_open_by_set_level_never_loses_the_upcall() {
+    raise_vs_kernel_open(KernelOpening::Open);
+}
+
+#[test]
+fn loom_raise_vs_upcall_return_never_loses_the_upcall() {
+    raise_vs_kernel_open(KernelOpening::UpcallReturn);
+}
+
+/// Entry (the whole path: time, clock, run state, fence, events) while an ISR raises for
+/// the partition, whose guest left its window open: entry finds the event, or the raise
+/// sees the partition inside its window and open and kicks its CPU.
+#[test]
+fn loom_raise_vs_entry_never_loses_the_upcall() {
+    check(|| {
+        let (page, bell) = (Arc::new(SharedPage::new()), Arc::new(Doorbell::new()));
+        let mut partition = Partition::new(CatchUpPolicy::Replay, Nesting::NONE, 0);
+        let _ = partition.start(&page, &bell, 0, StartReason::Fresh);
+        assert!(!page.guest().sti(), "the guest left its last window open");
+        let events = Arc::new(AtomicU32::new(0));
+
+        let isr = raiser(&page, &bell, &events);
+        let kernel = {
+            let (page, bell, events) = (Arc::clone(&page), Arc::clone(&bell), Arc::clone(&events));
+            thread::spawn(move || {
+                let entered =
+                    partition.enter(&page, &bell, 0, 10, |_| events.load(Ordering::Acquire) > 0);
+                entered.unwrap().resume
+            })
+        };
+        let signal = isr.join().unwrap();
+        let resume = kernel.join().unwrap();
+        assert!(
+            matches!(resume, Resume::Upcall { .. }) || signal == Signal::Open,
+            "lost wake-up: entry decided {resume:?} and the ISR saw {signal:?}"
+        );
+    });
+}
+
+/// Idle while an ISR raises: idle finds the event and does not sleep, or the raise sees
+/// the partition idle inside its window and wakes it.
+#[test]
+fn loom_raise_vs_idle_never_loses_the_wake_up() {
+    check(|| {
+        let (page, bell) = (Arc::new(SharedPage::new()), Arc::new(Doorbell::new()));
+        let mut vcpu = Vcpu::new(Nesting::NONE);
+        vcpu.start(&page, &bell, StartReason::Fresh);
+        assert_eq!(vcpu.enter(&page, &bell, || false), Ok(Resume::Run));
+        let events = Arc::new(AtomicU32::new(0));
+
+        let isr = raiser(&page, &bell, &events);
+        let kernel = {
+            let (page, bell, events) = (Arc::clone(&page), Arc::clone(&bell), Arc::clone(&events));
+            thread::spawn(move || {
+                let resume = vcpu.idle(&page, &bell, || events.load(Ordering::Acquire) > 0);
+                (vcpu, resume.unwrap())
+            })
+        };
+        let signal = isr.join().unwrap();
+        let (mut vcpu, resume) = kernel.join().unwrap();
+        assert!(
+            resume != Resume::Idle || signal == Signal::Wake,
+            "lost wake-up: the partition sleeps and the ISR saw {signal:?}"
+        );
+        if signal == Signal::Wake {
+            // The wake: the kernel resumes the partition, which is awake and flagged.
+            let deliverable = || events.load(Ordering::Acquire) > 0;
+            assert_eq!(vcpu.resume(&page, &bell, deliverable), Ok(Resume::Flagged));
+            assert!(!vcpu.is_idle());
+        }
     });
 }

@@ -8,8 +8,8 @@ use proptest::prelude::{
     Just, ProptestConfig, Strategy, any, prop, prop_assert, prop_assert_eq, prop_oneof, proptest,
 };
 use vcpu_state::{
-    CatchUpPolicy, Error, MASKED, Nesting, PAGE_LEN, Resume, SharedPage, Signal, StartReason,
-    TimeAccount, Vcpu,
+    CatchUpPolicy, Doorbell, Error, MASKED, Nesting, PAGE_LEN, Partition, Resume, SharedPage,
+    Signal, StartReason, Vcpu,
 };
 
 #[derive(Clone, Debug)]
@@ -90,16 +90,16 @@ impl Model {
             self.restore.push(restore);
             (Resume::Upcall { depth: self.restore.len() as u8 }, Effect::Injected)
         } else {
-            (Resume::Run, Effect::Flagged)
+            (Resume::Flagged, Effect::Flagged)
         }
     }
 }
 
 fn run(max: u8, ops: &[Op]) -> Result<(), String> {
-    let page = SharedPage::new();
+    let (page, bell) = (SharedPage::new(), Doorbell::new());
     let mut vcpu = Vcpu::new(Nesting::bounded(max).map_err(|e| e.to_string())?);
     let mut model = Model { max, ..Model::default() };
-    vcpu.start(&page, StartReason::Fresh);
+    vcpu.start(&page, &bell, StartReason::Fresh);
     for (step, op) in ops.iter().enumerate() {
         let before = page.to_bytes();
         let is_open = open(&before);
@@ -119,16 +119,20 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     continue;
                 }
                 Op::Signal => {
-                    let s = page.signal();
-                    if (s == Signal::Open) != is_open
-                        || page.to_bytes()[SharedPage::UPCALL_PENDING_OFFSET] != 1
-                    {
-                        return Err(format!("step {step}: signal {s:?} on open={is_open}"));
+                    let s = bell.signal(&page);
+                    let expected = match (model.in_window, model.idle, is_open) {
+                        (false, _, _) => Signal::Later,
+                        (true, true, _) => Signal::Wake,
+                        (true, false, true) => Signal::Open,
+                        (true, false, false) => Signal::Flagged,
+                    };
+                    if s != expected || page.to_bytes()[SharedPage::UPCALL_PENDING_OFFSET] != 1 {
+                        return Err(format!("step {step}: signal {s:?}, expected {expected:?}"));
                     }
                     continue;
                 }
                 Op::Start => {
-                    vcpu.start(&page, StartReason::WarmRestart { cause: step as u32 });
+                    vcpu.start(&page, &bell, StartReason::WarmRestart { cause: step as u32 });
                     model = Model { max, ..Model::default() };
                     let fresh = SharedPage::new();
                     fresh.reset(StartReason::WarmRestart { cause: step as u32 });
@@ -138,9 +142,9 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     continue;
                 }
                 Op::Exit => {
-                    let expected = if model.in_window { Ok(()) } else { Err(Error::NotInWindow) };
+                    let expected = if model.in_window { Ok(()) } else { Err(Error::OutsideWindow) };
                     model.in_window = false;
-                    let actual = vcpu.exit();
+                    let actual = vcpu.exit(&bell);
                     if actual != expected {
                         return Err(format!("step {step}: exit {actual:?}, expected {expected:?}"));
                     }
@@ -158,7 +162,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     continue;
                 }
                 Op::Enter(d) => {
-                    let actual = vcpu.enter(&page, d);
+                    let actual = vcpu.enter(&page, &bell, || d);
                     if model.in_window {
                         (actual, Err(Error::AlreadyInWindow), Effect::None)
                     } else {
@@ -169,9 +173,9 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                 }
                 Op::Resume(d) | Op::Deliver(d) => {
                     let actual = if matches!(op, Op::Resume(_)) {
-                        vcpu.resume(&page, d)
+                        vcpu.resume(&page, &bell, || d)
                     } else {
-                        vcpu.deliver(&page, d)
+                        vcpu.deliver(&page, &bell, || d)
                     };
                     match outside {
                         Some(e) => (actual, e, Effect::None),
@@ -182,7 +186,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     }
                 }
                 Op::Enable(d) => {
-                    let actual = vcpu.enable(&page, d);
+                    let actual = vcpu.enable(&page, &bell, || d);
                     match outside {
                         Some(e) => (actual, e, Effect::None),
                         None => {
@@ -196,7 +200,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     (actual, outside.unwrap_or(Ok(Resume::Run)), Effect::None)
                 }
                 Op::Flash(d) => {
-                    let actual = vcpu.flash(&page, d);
+                    let actual = vcpu.flash(&page, &bell, || d);
                     match outside {
                         Some(e) => (actual, e, Effect::None),
                         None => {
@@ -206,7 +210,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     }
                 }
                 Op::SetLevel(l, d) => {
-                    let actual = vcpu.set_level(&page, l, d);
+                    let actual = vcpu.set_level(&page, &bell, l, || d);
                     match outside {
                         Some(e) => (actual, e, Effect::None),
                         None => {
@@ -217,7 +221,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     }
                 }
                 Op::Idle(d) => {
-                    let actual = vcpu.idle(&page, d);
+                    let actual = vcpu.idle(&page, &bell, || d);
                     match outside {
                         Some(e) => (actual, e, Effect::None),
                         None if d => {
@@ -231,7 +235,7 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
                     }
                 }
                 Op::Return(d) => {
-                    let actual = vcpu.upcall_return(&page, d);
+                    let actual = vcpu.upcall_return(&page, &bell, || d);
                     match outside {
                         Some(e) => (actual, e, Effect::None),
                         None => match model.restore.pop() {
@@ -259,7 +263,11 @@ fn run(max: u8, ops: &[Op]) -> Result<(), String> {
         }
         // The kernel's own state is exactly the model's, whatever the page held.
         let state = (vcpu.depth() as usize, vcpu.is_idle(), vcpu.in_window());
-        if state != (model.restore.len(), model.idle, model.in_window) || vcpu.depth() > max {
+        let raisers_see = (bell.in_window(), bell.is_idle());
+        if state != (model.restore.len(), model.idle, model.in_window)
+            || raisers_see != (model.in_window, model.idle && model.in_window)
+            || vcpu.depth() > max
+        {
             return Err(format!("step {step} {op:?}: vcpu {vcpu:?}, model {model:?}"));
         }
         let after = page.to_bytes();
@@ -295,29 +303,71 @@ proptest! {
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
     }
 
-    /// The time account never reads the page: a scribble between checkpoints changes
-    /// nothing it decides, and the published clock is rewritten at every entry.
+    /// The real entry path over a scribbled page: [`Partition::enter`] republishes the
+    /// clock and the upcall depth whatever the guest wrote, its time decisions and state
+    /// are exactly those of a twin whose page is never touched, and the only thing the
+    /// scribble changes is whether this guest gets its upcall now or finds it flagged.
     #[test]
-    fn scribbled_page_does_not_touch_time(
+    fn scribbled_page_gets_the_kernels_clock_and_leaves_kernel_state_alone(
+        policy in prop_oneof![
+            Just(CatchUpPolicy::Replay),
+            Just(CatchUpPolicy::Warp),
+            Just(CatchUpPolicy::Collapse),
+            Just(CatchUpPolicy::BoundedReplay { max: core::num::NonZeroU32::new(7).unwrap() }),
+        ],
         bytes in prop::collection::vec(any::<u8>(), PAGE_LEN * 4),
-        gaps in prop::collection::vec((0u64..1_000_000, 1u64..1_000), 1..20),
+        windows in prop::collection::vec(
+            (0u64..1_000_000, 1u64..1_000, 0u64..3, any::<bool>(), 0usize..4),
+            1..20,
+        ),
     ) {
-        let page = SharedPage::new();
-        let mut scribbled = TimeAccount::new(CatchUpPolicy::Collapse, 0);
-        let mut clean = scribbled;
+        let (page, bell) = (SharedPage::new(), Doorbell::new());
+        let (clean_page, clean_bell) = (SharedPage::new(), Doorbell::new());
+        let mut scribbled = Partition::new(policy, Nesting::NONE, 0);
+        let mut clean = scribbled.clone();
+        let _ = scribbled.start(&page, &bell, 0, StartReason::Fresh);
+        let _ = clean.start(&clean_page, &clean_bell, 0, StartReason::Fresh);
         let mut now = 0;
-        for (i, &(gap, len)) in gaps.iter().enumerate() {
+        for &(gap, len, late, deliverable, chunk) in &windows {
             now += gap;
-            let chunk = &bytes[(i % 4) * PAGE_LEN..][..PAGE_LEN];
-            page.write_bytes(&chunk.try_into().unwrap());
-            let entry = scribbled.enter(now, len).unwrap();
-            prop_assert_eq!(entry, clean.enter(now, len).unwrap());
-            page.publish_clock(&entry.clock);
-            prop_assert_eq!(page.guest().clock(), entry.clock);
-            page.write_bytes(&chunk.try_into().unwrap());
-            now += len;
-            prop_assert_eq!(scribbled.exit(now).unwrap(), clean.exit(now).unwrap());
+            let chunk: [u8; PAGE_LEN] = bytes[chunk * PAGE_LEN..][..PAGE_LEN].try_into().unwrap();
+            page.write_bytes(&chunk);
+            let entered = scribbled.enter(&page, &bell, now, len, |_| deliverable).unwrap();
+            let twin = clean.enter(&clean_page, &clean_bell, now, len, |_| deliverable).unwrap();
+            prop_assert_eq!(entered.entry, twin.entry);
+            // The page holds what the kernel says, not what the guest wrote.
+            prop_assert_eq!(page.guest().clock(), entered.entry.clock);
+            prop_assert_eq!(page.guest().clock(), scribbled.time().clock(now));
+            prop_assert_eq!(page.guest().upcall_depth(), scribbled.vcpu().depth());
+            let after = page.to_bytes();
+            let clean_after = clean_page.to_bytes();
+            let kernel = SharedPage::CLOCK_NOW_OFFSET..SharedPage::RESERVED_OFFSET;
+            prop_assert_eq!(&after[kernel.clone()], &clean_after[kernel]);
+            // The decision reads only the two documented fields.
+            let expected = match (deliverable, open(&chunk)) {
+                (false, _) => Resume::Run,
+                (true, true) => Resume::Upcall { depth: 1 },
+                (true, false) => Resume::Flagged,
+            };
+            prop_assert_eq!(entered.resume, expected);
+            if let Resume::Upcall { .. } = entered.resume {
+                // The handler takes the event and returns.
+                let back = scribbled.vcpu_mut().upcall_return(&page, &bell, || false);
+                prop_assert_eq!(back, Ok(Resume::Run));
+            }
+            page.write_bytes(&chunk);
+            now += len + late;
+            let exit = scribbled.exit(&bell, now).unwrap();
+            prop_assert_eq!(exit, clean.exit(&clean_bell, now).unwrap());
+            prop_assert_eq!(exit.overrun.map_or(0, |o| o.get()), late);
+            // Kernel state: identical to the twin's, whatever the page held.
+            prop_assert_eq!(scribbled.time(), clean.time());
+            prop_assert_eq!(scribbled.vcpu().depth(), clean.vcpu().depth());
+            prop_assert_eq!(scribbled.in_window(), clean.in_window());
+            prop_assert_eq!(
+                (bell.in_window(), bell.is_idle()),
+                (clean_bell.in_window(), clean_bell.is_idle())
+            );
         }
-        prop_assert_eq!(scribbled, clean);
     }
 }

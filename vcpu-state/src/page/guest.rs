@@ -35,8 +35,8 @@ impl<'a> Guest<'a> {
 
     /// sti: one store to the flag, then the check Xen guests make. Returns `true` when
     /// the vCPU is now open and "upcall pending" is set: the guest must ask for delivery
-    /// ([`Vcpu::deliver`](crate::Vcpu::deliver)). See [`SharedPage::signal`] for why no
-    /// wake-up is lost.
+    /// ([`Vcpu::deliver`](crate::Vcpu::deliver)). See [`Doorbell`](crate::Doorbell) for why
+    /// no wake-up is lost.
     #[must_use = "an upcall pending after sti must be asked for"]
     pub fn sti(&self) -> bool {
         self.page.upcall_mask.store(0, Ordering::Relaxed);
@@ -119,7 +119,7 @@ impl<'a> Guest<'a> {
 
     /// The second half of sti: a sequentially consistent fence between the store that
     /// opened the vCPU and the read of "upcall pending" (Dekker's protocol with
-    /// [`SharedPage::signal`]).
+    /// [`Doorbell::signal`](crate::Doorbell::signal)).
     fn pending_after_opening(&self) -> bool {
         fence(Ordering::SeqCst);
         self.page.is_open() && self.upcall_pending()
@@ -128,16 +128,24 @@ impl<'a> Guest<'a> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::page::{ISR_LEVEL_DISABLED, SharedPage, Signal};
+    use crate::doorbell::{Doorbell, Signal};
+    use crate::page::{ISR_LEVEL_DISABLED, SharedPage};
     use crate::start::StartReason;
+
+    /// A doorbell of a partition running inside its window.
+    fn running() -> Doorbell {
+        let bell = Doorbell::new();
+        bell.set_inside(false);
+        bell
+    }
 
     #[test]
     fn sti_reports_pending_only_when_it_opened() {
-        let page = SharedPage::new();
+        let (page, bell) = (SharedPage::new(), running());
         let guest = page.guest();
         assert!(!guest.sti(), "nothing pending");
         guest.cli();
-        assert_eq!(page.signal(), Signal::Flagged);
+        assert_eq!(bell.signal(&page), Signal::Flagged);
         assert!(guest.sti(), "the flagged event is seen after sti");
         let previous = guest.close();
         assert_eq!(previous, 0);
@@ -149,12 +157,12 @@ mod tests {
 
     #[test]
     fn flash_delivers_only_when_pending_and_ends_closed() {
-        let page = SharedPage::new();
+        let (page, bell) = (SharedPage::new(), running());
         let guest = page.guest();
         let mut delivered = 0;
         guest.flash(|| delivered += 1);
         assert_eq!(delivered, 0);
-        assert_eq!(page.signal(), Signal::Flagged);
+        assert_eq!(bell.signal(&page), Signal::Flagged);
         guest.flash(|| delivered += 1);
         assert_eq!(delivered, 1);
         assert!(!guest.is_open());

@@ -27,7 +27,7 @@ fn live_ticks_are_given_and_the_gap_is_missed_at_the_next_entry() {
     let mut t = TimeAccount::new(CatchUpPolicy::Collapse, 0);
     assert_eq!(t.enter(0, 5).unwrap().catch_up, CatchUp::UpToDate);
     for now in 1..=5 {
-        assert_eq!(t.tick(now).unwrap(), Tick { ticks: 1, overrun: None });
+        assert_eq!(t.tick(now).unwrap(), Tick { ticks: 1, preempt: None });
     }
     assert_eq!(t.exit(5).unwrap(), Exit { ran: 5, ticks: 0, overrun: None });
     assert_eq!(t.missed_at(20), Some(15));
@@ -52,9 +52,9 @@ fn overrun_is_reported_once_by_tick_and_in_full_at_exit() {
     let mut t = TimeAccount::new(CatchUpPolicy::Replay, 0);
     let _ = t.enter(10, 3).unwrap();
     assert_eq!(t.budget_left(11), Some(2));
-    assert_eq!(t.tick(13).unwrap(), Tick { ticks: 3, overrun: None });
-    assert_eq!(t.tick(14).unwrap(), Tick { ticks: 1, overrun: Some(nz(1)) });
-    assert_eq!(t.tick(15).unwrap(), Tick { ticks: 1, overrun: None });
+    assert_eq!(t.tick(13).unwrap(), Tick { ticks: 3, preempt: None });
+    assert_eq!(t.tick(14).unwrap(), Tick { ticks: 1, preempt: Some(nz(1)) });
+    assert_eq!(t.tick(15).unwrap(), Tick { ticks: 1, preempt: None });
     assert_eq!(t.budget_left(15), Some(0));
     assert_eq!(t.exit(17).unwrap(), Exit { ran: 7, ticks: 2, overrun: Some(nz(4)) });
     assert_eq!(t.overruns(), 1);
@@ -66,13 +66,13 @@ fn overrun_is_reported_once_by_tick_and_in_full_at_exit() {
 #[test]
 fn checkpoints_out_of_order_are_typed_errors_that_change_nothing() {
     let mut t = TimeAccount::new(CatchUpPolicy::Warp, 50);
-    assert_eq!(t.tick(51), Err(Error::NotInWindow));
-    assert_eq!(t.exit(51), Err(Error::NotInWindow));
+    assert_eq!(t.tick(51), Err(Error::OutsideWindow));
+    assert_eq!(t.exit(51), Err(Error::OutsideWindow));
     assert_eq!(t.enter(49, 1), Err(Error::ClockWentBackwards { now: 49, accounted: 50 }));
-    let before = t;
+    let before = t.clone();
     let _ = t.enter(60, 1).unwrap();
     assert_ne!(t, before);
-    let inside = t;
+    let inside = t.clone();
     assert_eq!(t.enter(61, 1), Err(Error::AlreadyInWindow));
     assert_eq!(t.tick(59), Err(Error::ClockWentBackwards { now: 59, accounted: 60 }));
     assert_eq!(t.exit(59), Err(Error::ClockWentBackwards { now: 59, accounted: 60 }));
@@ -95,4 +95,21 @@ fn warp_entry_gives_the_delta_in_one_event() {
     let e = t.enter(1_000_000, 1).unwrap();
     assert_eq!(e.catch_up, CatchUp::Warp { delta: nz(1_000_000) });
     assert_eq!((t.given(), t.dropped()), (1_000_000, 0));
+}
+
+#[test]
+fn each_late_window_is_reported_exactly_once_at_exit() {
+    let mut t = TimeAccount::new(CatchUpPolicy::Replay, 0);
+    // Late without any tick seeing it: exit still reports it.
+    let _ = t.enter(0, 5).unwrap();
+    assert_eq!(t.exit(8).unwrap().overrun, Some(nz(3)));
+    // Late with ticks that said to preempt: exit reports it once, ticks never do.
+    let _ = t.enter(8, 5).unwrap();
+    let preempts = (9..=16).filter(|&now| t.tick(now).unwrap().preempt.is_some()).count();
+    assert_eq!(preempts, 1);
+    assert_eq!(t.exit(16).unwrap().overrun, Some(nz(3)));
+    // On time: no report.
+    let _ = t.enter(16, 5).unwrap();
+    assert_eq!(t.exit(21).unwrap().overrun, None);
+    assert_eq!(t.overruns(), 2, "one per late window");
 }
