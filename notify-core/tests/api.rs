@@ -242,3 +242,16 @@ fn configuration_errors_name_the_entry() {
     assert_eq!(PartitionEvents::<0>::new(&[]).err(), Some(PortConfigError::PortWords));
     assert_eq!(PartitionEvents::<65>::validate(&[]), Err(PortConfigError::PortWords));
 }
+
+#[test]
+fn cancelled_service_leaves_the_event_pending_and_deliverable() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let _ = t.raise_many(port(3), 2, None).unwrap();
+    let d = t.deliver_next().unwrap();
+    assert_eq!(t.next_deliverable(), None);
+    assert_eq!(t.cancel_service(d.port), Ok(true));
+    assert_eq!(t.status(port(3)).pending, 2, "nothing consumed");
+    assert_eq!(t.next_deliverable(), Some(port(3)));
+    assert_eq!(t.cancel_service(port(3)), Err(notify_core::Error::NotInService { port: 3 }));
+    assert_eq!(t.stats().delivered, 0);
+}

@@ -72,6 +72,7 @@ enum Op {
     DeliverNext { p: usize },
     Ack { p: usize, l: usize },
     Take { p: usize, l: usize },
+    Cancel { p: usize, l: usize },
     Bind { p: usize, l: usize, coalescing: bool },
     Unbind { p: usize, l: usize },
     Reset { p: usize },
@@ -90,6 +91,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => p.clone().prop_map(|p| Op::DeliverNext { p }),
         3 => (p.clone(), l.clone()).prop_map(|(p, l)| Op::Ack { p, l }),
         2 => (p.clone(), l.clone()).prop_map(|(p, l)| Op::Take { p, l }),
+        1 => (p.clone(), l.clone()).prop_map(|(p, l)| Op::Cancel { p, l }),
         1 => (p.clone(), l.clone(), any::<bool>())
             .prop_map(|(p, l, coalescing)| Op::Bind { p, l, coalescing }),
         1 => (p.clone(), l).prop_map(|(p, l)| Op::Unbind { p, l }),
@@ -354,6 +356,17 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
                 Ok(n)
             } else {
                 Err(Error::NotBound { port: raw })
+            };
+            assert_eq!(real, expected, "{op:?}");
+        }
+        Op::Cancel { p, l } => {
+            let real = tables.partition(pid(p)).cancel_service(port(l));
+            let m = &mut model.partitions[p].ports[l];
+            let expected = if m.in_service {
+                m.in_service = false;
+                Ok(m.deliverable())
+            } else {
+                Err(Error::NotInService { port: model.map[l] })
             };
             assert_eq!(real, expected, "{op:?}");
         }

@@ -184,6 +184,28 @@ impl<const W: usize> PartitionEvents<W> {
         Ok(Acknowledged { remaining: state::count(after), deliverable_again })
     }
 
+    /// Ends the service of a port without consuming its event (the upcall that was to
+    /// deliver it could not be injected): it is deliverable again unless masked. Returns
+    /// whether it became deliverable.
+    ///
+    /// # Errors
+    /// [`Error::NotInService`]; the port is unchanged.
+    pub fn cancel_service(&self, port: Port<W>) -> Result<bool, Error> {
+        let raw = port.raw();
+        let before = self.update(port, |s| {
+            if s & IN_SERVICE == 0 {
+                Err(Error::NotInService { port: raw })
+            } else {
+                Ok(s & !IN_SERVICE)
+            }
+        })?;
+        let again = state::deliverable(before & !IN_SERVICE);
+        if again {
+            self.mark_ready(port);
+        }
+        Ok(again)
+    }
+
     /// Takes the whole pending count of a port at once (a clock catching up, or a
     /// partition polling a masked port) and ends its service. Returns the count.
     ///
