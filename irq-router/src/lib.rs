@@ -12,5 +12,16 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(not(loom))]
+pub mod adapter;
 pub mod config;
+#[cfg(not(loom))]
+mod engine;
+#[cfg(not(loom))]
+pub mod health;
 pub mod hypercall;
+mod level;
+mod sync;
+
+#[cfg(not(loom))]
+pub use engine::{Mode, Router, Trap};

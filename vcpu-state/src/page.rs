@@ -179,7 +179,8 @@ impl SharedPage {
     }
 
     /// The ISR level as the guest left it (untrusted; only ever handed back to the guest).
-    pub(crate) fn level(&self) -> u32 {
+    #[must_use]
+    pub fn level(&self) -> u32 {
         self.isr_level.load(Ordering::Acquire)
     }
 

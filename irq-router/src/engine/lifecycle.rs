@@ -1,0 +1,313 @@
+//! The health monitor's decisions and the partition lifecycle: events looked up in the
+//! partition's table, traps, restarts, idle, module stop, and the ping.
+
+use notify_core::{Context, PartitionId, Port};
+use vcpu_state::StartReason;
+
+use super::{Mode, NOBODY, PartitionState, Router};
+use crate::adapter::{KernelAdapter, StartMode, Upcall};
+use crate::config::{HmAction, HmKind};
+use crate::health::HmRecord;
+use crate::sync::Ordering;
+
+/// A trap (exception) raised by a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Trap {
+    /// Exception vector.
+    pub vector: u8,
+    /// Error code (0 if the exception pushes none).
+    pub error_code: u32,
+    /// Faulting address (page faults) or faulting instruction.
+    pub address: u64,
+}
+
+/// Health-monitor actions that need the partition's own state, deferred when an event
+/// is seen while that state is held: the action (bits 8..16, by severity) and the kind.
+const fn defer_code(action: HmAction, kind: HmKind) -> u64 {
+    let rank = match action {
+        HmAction::WarmStart => 1,
+        HmAction::ColdStart => 2,
+        HmAction::Idle => 3,
+        _ => 0,
+    };
+    (rank << 8) | kind as u64
+}
+
+fn undefer(code: u64) -> Option<(HmAction, HmKind)> {
+    let action = match code >> 8 {
+        1 => HmAction::WarmStart,
+        2 => HmAction::ColdStart,
+        3 => HmAction::Idle,
+        _ => return None,
+    };
+    let kind = HmKind::ALL.get((code & 0xff) as usize)?;
+    Some((action, *kind))
+}
+
+impl<const P: usize, const W: usize> Router<P, W> {
+    /// A health-monitor event about partition `p`, from a path that does not hold its
+    /// state. Actions that need the state wait for the partition's next entry, exit,
+    /// hypercall or trap if another path holds it now.
+    pub(super) fn partition_event(
+        &self,
+        p: usize,
+        kind: HmKind,
+        detail: u64,
+        extra: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        if let Some(mut state) = self.partitions[p].try_lock() {
+            self.partition_event_locked(p, &mut state, kind, detail, extra, adapter);
+            return;
+        }
+        let action = self.config.partitions[p].health.action(kind);
+        match action {
+            HmAction::WarmStart | HmAction::ColdStart | HmAction::Idle => {
+                self.deferred[p].fetch_max(defer_code(action, kind), Ordering::AcqRel);
+            }
+            HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
+                self.stateless_action(p, kind, action, detail, extra, adapter);
+            }
+        }
+        let tick = adapter.now();
+        self.record(
+            HmRecord { tick, partition: Some(p as u16), kind, action, detail, extra },
+            adapter,
+        );
+    }
+
+    /// A health-monitor event about partition `p`, holding its state.
+    pub(super) fn partition_event_locked(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        kind: HmKind,
+        detail: u64,
+        extra: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let action = self.config.partitions[p].health.action(kind);
+        let extra = match action {
+            HmAction::WarmStart => self.restart(p, state, StartMode::Warm, kind, adapter),
+            HmAction::ColdStart => self.restart(p, state, StartMode::Cold, kind, adapter),
+            HmAction::Idle => {
+                self.make_idle(p, state, adapter);
+                extra
+            }
+            HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
+                self.stateless_action(p, kind, action, detail, extra, adapter);
+                extra
+            }
+        };
+        let tick = adapter.now();
+        self.record(
+            HmRecord { tick, partition: Some(p as u16), kind, action, detail, extra },
+            adapter,
+        );
+    }
+
+    /// Applies an action deferred by [`partition_event`](Self::partition_event).
+    pub(super) fn apply_deferred(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let code = self.deferred[p].swap(0, Ordering::AcqRel);
+        match undefer(code) {
+            Some((HmAction::WarmStart, kind)) => {
+                self.restart(p, state, StartMode::Warm, kind, adapter);
+            }
+            Some((HmAction::ColdStart, kind)) => {
+                self.restart(p, state, StartMode::Cold, kind, adapter);
+            }
+            Some((HmAction::Idle, _)) => self.make_idle(p, state, adapter),
+            _ => {}
+        }
+    }
+
+    /// Ignore, deliver to the error port, or stop the module.
+    fn stateless_action(
+        &self,
+        p: usize,
+        kind: HmKind,
+        action: HmAction,
+        detail: u64,
+        extra: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        match action {
+            HmAction::Deliver => {
+                let (Some(port), Ok(id)) =
+                    (self.config.partitions[p].error_port, PartitionId::<P>::new(p as u32))
+                else {
+                    return;
+                };
+                let Ok(port) = Port::<W>::new(u32::from(port)) else { return };
+                let context = Context {
+                    vector: kind as u16,
+                    error_code: detail as u32,
+                    fault_address: extra,
+                    timestamp: adapter.now(),
+                    ..Context::default()
+                };
+                if let Ok(raised) = self.events.partition(id).raise(port, Some(&context)) {
+                    if raised.became_deliverable {
+                        self.signal(p, adapter);
+                    }
+                }
+            }
+            HmAction::StopModule => {
+                self.stopped.store(1, Ordering::Release);
+                adapter.stop_module();
+            }
+            _ => {}
+        }
+    }
+
+    /// Restarts partition `p`. A cold start resets its event tables to the configuration
+    /// (what was pending is discarded and counted: returned, for the record). Either way
+    /// its vCPU, page, time account and mode start over and the window it was in ends.
+    fn restart(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        mode: StartMode,
+        kind: HmKind,
+        adapter: &mut impl KernelAdapter,
+    ) -> u64 {
+        let now = adapter.now();
+        let cause = kind as u32 + 1;
+        let (discarded, reason, new_mode) = match mode {
+            StartMode::Cold => {
+                let discarded = match PartitionId::<P>::new(p as u32) {
+                    Ok(id) => self.events.partition(id).reset(),
+                    Err(_) => 0,
+                };
+                (discarded, StartReason::ColdRestart { cause }, Mode::ColdStart)
+            }
+            StartMode::Warm => (0, StartReason::WarmRestart { cause }, Mode::WarmStart),
+        };
+        let _ = state.cpu.start(self.pages[p], &self.bells[p], now, reason);
+        state.mode = new_mode;
+        state.start_reason = reason;
+        state.in_trap = false;
+        state.ping_due = None;
+        let _ =
+            self.running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
+        adapter.restart(p as u16, mode);
+        discarded
+    }
+
+    fn make_idle(&self, p: usize, state: &mut PartitionState, adapter: &mut impl KernelAdapter) {
+        state.mode = Mode::Idle;
+        let _ =
+            self.running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
+        adapter.idle(p as u16);
+    }
+
+    /// A trap in partition `p`. It is recorded in the partition's trap ring; its table
+    /// decides (a trap while its fault handler runs is a [`HmKind::TrapInTrap`]). To
+    /// deliver it, the fault handler is entered with the vector, error code and address;
+    /// without a fault handler, or if the upcall cannot be built, that is a
+    /// [`HmKind::UpcallFault`] in turn.
+    pub fn on_trap(&self, p: PartitionId<P>, trap: Trap, adapter: &mut impl KernelAdapter) {
+        let i = p.index();
+        let mut state = self.partitions[i].lock();
+        self.apply_deferred(i, &mut state, adapter);
+        let table = self.events.partition(p);
+        let context = Context {
+            vector: u16::from(trap.vector),
+            error_code: trap.error_code,
+            fault_address: trap.address,
+            timestamp: adapter.now(),
+            ..Context::default()
+        };
+        let _ = table.push_trap(&context);
+        let kind = if state.in_trap { HmKind::TrapInTrap } else { HmKind::Trap };
+        let action = self.config.partitions[i].health.action(kind);
+        if action != HmAction::Deliver {
+            self.partition_event_locked(
+                i,
+                &mut state,
+                kind,
+                u64::from(trap.vector),
+                trap.address,
+                adapter,
+            );
+            return;
+        }
+        let tick = adapter.now();
+        let record = HmRecord {
+            tick,
+            partition: Some(i as u16),
+            kind,
+            action,
+            detail: u64::from(trap.vector),
+            extra: trap.address,
+        };
+        self.record(record, adapter);
+        let Some(entry) = table.fault_handler() else {
+            self.partition_event_locked(
+                i,
+                &mut state,
+                HmKind::UpcallFault,
+                0,
+                trap.address,
+                adapter,
+            );
+            return;
+        };
+        let upcall = Upcall { entry, port: None, pending: 0, context };
+        match adapter.inject_upcall(i as u16, &upcall) {
+            Ok(()) => state.in_trap = true,
+            Err(fault) => self.partition_event_locked(
+                i,
+                &mut state,
+                HmKind::UpcallFault,
+                fault as u64,
+                entry.get(),
+                adapter,
+            ),
+        }
+    }
+
+    /// The ping of partition `p` at `now`: a missed answer is a health-monitor event; a
+    /// ping that is due is raised on its ping port.
+    pub(super) fn ping(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        now: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let Some(ping) = self.config.partitions[p].ping else { return };
+        if state.ping_due.is_some_and(|due| now > due) {
+            state.ping_due = None;
+            self.partition_event_locked(p, state, HmKind::PingMissed, now, 0, adapter);
+        }
+        if now < state.next_ping || state.ping_due.is_some() {
+            return;
+        }
+        state.next_ping = now.saturating_add(ping.interval);
+        state.ping_due = Some(now.saturating_add(ping.bound));
+        let (Ok(id), Ok(port)) =
+            (PartitionId::<P>::new(p as u32), Port::<W>::new(u32::from(ping.port)))
+        else {
+            return;
+        };
+        let context = Context { timestamp: now, ..Context::default() };
+        if let Ok(raised) = self.events.partition(id).raise(port, Some(&context)) {
+            if raised.overflowed > 0 {
+                self.partition_event_locked(
+                    p,
+                    state,
+                    HmKind::PendingOverflow,
+                    u64::from(ping.port),
+                    1,
+                    adapter,
+                );
+            }
+        }
+    }
+}

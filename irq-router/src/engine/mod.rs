@@ -1,0 +1,249 @@
+//! The engine: one [`Router`] per module, shared by every CPU.
+//!
+//! Each entry point takes an event (a hardware interrupt, a tick, a window boundary, a
+//! trap, a hypercall) and asks the kernel, through its [`KernelAdapter`], for what must
+//! happen. It never touches hardware itself.
+//!
+//! Concurrency: the event tables are lock-free, so a hardware interrupt on any CPU raises
+//! ports without a lock. What belongs to one partition's CPU (its vCPU, time account,
+//! lifecycle) sits behind a per-partition spin lock that only that CPU's paths take;
+//! a path that finds it held (an interrupt that arrived while the kernel was working for
+//! the partition) does not wait: it leaves the event flagged, and the holder re-checks
+//! before it returns to the partition.
+
+mod budget;
+mod dispatch;
+mod irq;
+mod lifecycle;
+mod schedule;
+
+pub use lifecycle::Trap;
+
+use spin::Mutex;
+
+use notify_core::{EventTables, PartitionId};
+use vcpu_state::{Doorbell, Nesting, Partition, SharedPage, StartReason};
+
+use crate::adapter::KernelAdapter;
+use crate::config::{ConfigError, SystemConfig, Trigger};
+use crate::health::{HmLog, HmRecord};
+use crate::level::LevelLine;
+use crate::sync::{AtomicU64, Ordering};
+
+use budget::Budget;
+
+/// ARINC 653 operating mode of a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Stopped until the module restarts.
+    Idle,
+    /// Initializing after a cold start.
+    ColdStart,
+    /// Initializing after a warm start.
+    WarmStart,
+    /// Running normally.
+    Normal,
+}
+
+/// What belongs to one partition's CPU.
+pub(crate) struct PartitionState {
+    pub(crate) cpu: Partition,
+    pub(crate) mode: Mode,
+    /// Its fault handler is running (a trap now is a trap in a trap).
+    pub(crate) in_trap: bool,
+    /// Tick of the next ping, and the tick by which the pending one must be answered.
+    pub(crate) next_ping: u64,
+    pub(crate) ping_due: Option<u64>,
+    /// Why it last started (the kernel's copy: the page's is the guest's to scribble on).
+    pub(crate) start_reason: StartReason,
+}
+
+/// Number of vectors.
+const VECTORS: usize = 256;
+/// `route_of` value for a vector without a route.
+const NO_ROUTE: u16 = u16::MAX;
+/// `running` value when no partition is running.
+const NOBODY: u64 = u64::MAX;
+
+/// The engine for `P` partitions of `64 * W` ports each.
+pub struct Router<const P: usize, const W: usize = 1> {
+    config: SystemConfig<P>,
+    events: EventTables<P, W>,
+    partitions: [Mutex<PartitionState>; P],
+    pages: [&'static SharedPage; P],
+    bells: [Doorbell; P],
+    /// Route index of each vector, `NO_ROUTE` if none.
+    route_of: [u16; VECTORS],
+    /// Acknowledgement state of each vector's level line.
+    levels: [LevelLine; VECTORS],
+    /// Raises of each vector's line in the current major frame.
+    line_budgets: [Budget; VECTORS],
+    /// Notifies through each channel in the current major frame.
+    channel_budgets: [Budget; crate::config::MAX_CHANNELS],
+    /// Vectors masked for a storm until the end of the frame (bitmap).
+    storm_masked: [AtomicU64; VECTORS / 64],
+    /// The major frame `on_tick` last saw.
+    frame: AtomicU64,
+    /// Earliest level-line acknowledgement deadline.
+    next_ack_deadline: AtomicU64,
+    /// The partition inside its window on this module's CPU, or `NOBODY`.
+    running: AtomicU64,
+    /// 1 once the health monitor stopped the module.
+    stopped: AtomicU64,
+    /// Health-monitor actions waiting for each partition's state (see `lifecycle`).
+    deferred: [AtomicU64; P],
+    log: HmLog,
+}
+
+impl<const P: usize, const W: usize> Router<P, W> {
+    /// Validates `config` and builds the engine, every partition started fresh at tick 0
+    /// and outside its window. `pages[p]` is the page shared with partition `p` (the
+    /// adapter maps it into the partition). Usable in a `static` initializer.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] of the configuration, naming its entry.
+    pub const fn new(
+        config: SystemConfig<P>,
+        pages: [&'static SharedPage; P],
+    ) -> Result<Self, ConfigError> {
+        if let Err(e) = config.validate::<W>() {
+            return Err(e);
+        }
+        let events = match EventTables::new(&config.tables()) {
+            Ok(events) => events,
+            Err(e) => return Err(ConfigError::Events(e)),
+        };
+        let mut route_of = [NO_ROUTE; VECTORS];
+        let mut r = 0;
+        while r < config.routes.len() {
+            route_of[config.routes[r].vector as usize] = r as u16;
+            r += 1;
+        }
+        let partitions = {
+            let mut states = [const { Mutex::new(PartitionState::EMPTY) }; P];
+            let mut p = 0;
+            while p < P {
+                let c = &config.partitions[p];
+                states[p] = Mutex::new(PartitionState {
+                    cpu: Partition::new(c.catch_up, Nesting::NONE, 0),
+                    mode: Mode::ColdStart,
+                    in_trap: false,
+                    next_ping: match c.ping {
+                        Some(ping) => ping.interval,
+                        None => u64::MAX,
+                    },
+                    ping_due: None,
+                    start_reason: StartReason::Fresh,
+                });
+                p += 1;
+            }
+            states
+        };
+        Ok(Self {
+            config,
+            events,
+            partitions,
+            pages,
+            bells: [const { Doorbell::new() }; P],
+            route_of,
+            levels: [const { LevelLine::new() }; VECTORS],
+            line_budgets: [const { Budget::new() }; VECTORS],
+            channel_budgets: [const { Budget::new() }; crate::config::MAX_CHANNELS],
+            storm_masked: [const { AtomicU64::new(0) }; VECTORS / 64],
+            frame: AtomicU64::new(0),
+            next_ack_deadline: AtomicU64::new(u64::MAX),
+            running: AtomicU64::new(NOBODY),
+            stopped: AtomicU64::new(0),
+            deferred: [const { AtomicU64::new(0) }; P],
+            log: HmLog::new(),
+        })
+    }
+
+    /// Publishes every partition's start reason (`Fresh`) in its page. Call once before
+    /// the first window.
+    pub fn start(&self) {
+        for p in 0..P {
+            let mut state = self.partitions[p].lock();
+            let _ = state.cpu.start(self.pages[p], &self.bells[p], 0, StartReason::Fresh);
+        }
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &SystemConfig<P> {
+        &self.config
+    }
+
+    /// The event tables (for inspection; partitions act on them through hypercalls).
+    pub const fn events(&self) -> &EventTables<P, W> {
+        &self.events
+    }
+
+    /// Partition `p`'s mode.
+    pub fn mode(&self, p: PartitionId<P>) -> Mode {
+        self.partitions[p.index()].lock().mode
+    }
+
+    /// Partition `p`'s vCPU and time account (a copy, for inspection).
+    pub fn partition_cpu(&self, p: PartitionId<P>) -> Partition {
+        self.partitions[p.index()].lock().cpu.clone()
+    }
+
+    /// The partition inside its window, if any.
+    pub fn running(&self) -> Option<PartitionId<P>> {
+        let raw = self.running.load(Ordering::Acquire);
+        u32::try_from(raw).ok().and_then(|r| PartitionId::new(r).ok())
+    }
+
+    /// Whether the module was stopped by the health monitor.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire) != 0
+    }
+
+    /// Copies the health-monitor ring (oldest first) into `out`; returns how many.
+    pub fn health_log(&self, out: &mut [HmRecord]) -> usize {
+        self.log.copy_to(out)
+    }
+
+    /// Health-monitor records ever made, and those lost from the ring.
+    pub fn health_counts(&self) -> (u64, u64) {
+        (self.log.total(), self.log.dropped())
+    }
+
+    /// Whether `vector` is a level line (for the acknowledgement path).
+    fn is_level(&self, vector: u8) -> bool {
+        self.route(vector).is_some_and(|r| matches!(r.trigger, Trigger::Level))
+    }
+
+    fn route(&self, vector: u8) -> Option<&'static crate::config::Route> {
+        let index = self.route_of[vector as usize];
+        let routes: &'static [crate::config::Route] = self.config.routes;
+        routes.get(index as usize)
+    }
+
+    fn frame_of(&self, now: u64) -> u64 {
+        now / self.config.schedule.major_frame
+    }
+
+    /// Runs `f` on partition `p`'s state if no one else on this CPU holds it.
+    fn with_state<R>(&self, p: usize, f: impl FnOnce(&mut PartitionState) -> R) -> Option<R> {
+        self.partitions[p].try_lock().map(|mut state| f(&mut state))
+    }
+
+    /// Records a health-monitor event in the ring and the kernel's log.
+    fn record(&self, record: HmRecord, adapter: &mut impl KernelAdapter) {
+        self.log.push(record);
+        adapter.log(&record);
+    }
+}
+
+impl PartitionState {
+    /// Placeholder replaced in [`Router::new`] before use.
+    const EMPTY: Self = Self {
+        cpu: Partition::new(vcpu_state::CatchUpPolicy::Replay, Nesting::NONE, 0),
+        mode: Mode::Idle,
+        in_trap: false,
+        next_ping: u64::MAX,
+        ping_due: None,
+        start_reason: StartReason::Fresh,
+    };
+}

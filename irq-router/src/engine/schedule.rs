@@ -1,0 +1,224 @@
+//! Time and windows: the kernel's tick, partition entry and exit, and the upcall
+//! decision that follows each.
+
+use notify_core::{Context, PartitionId, Port};
+use vcpu_state::{CatchUp, Resume};
+
+use super::{NOBODY, PartitionState, Router};
+use crate::adapter::{KernelAdapter, Upcall};
+use crate::config::HmKind;
+use crate::level::Unmask;
+use crate::sync::Ordering;
+
+impl<const P: usize, const W: usize> Router<P, W> {
+    /// The kernel's clock tick at `now`. Costs the same whatever the number of
+    /// partitions: only the running partition is given its tick (the others are caught
+    /// up when they next enter), plus the end-of-frame and acknowledgement-timeout checks,
+    /// which touch only the lines concerned.
+    pub fn on_tick(&self, now: u64, adapter: &mut impl KernelAdapter) {
+        self.frame_boundary(now, adapter);
+        if now >= self.next_ack_deadline.load(Ordering::Acquire) {
+            self.expire_acknowledgements(now, adapter);
+        }
+        let running = self.running.load(Ordering::Acquire);
+        let Ok(p) = usize::try_from(running) else { return };
+        if p >= P {
+            return;
+        }
+        // Held: the kernel is working for the partition on this CPU; the tick is not
+        // lost, the next checkpoint counts it.
+        let _ = self.with_state(p, |state| {
+            if let Ok(tick) = state.cpu.tick(now) {
+                self.give_ticks(p, tick.ticks, now, adapter);
+            }
+            self.settle(p, state, adapter);
+        });
+    }
+
+    /// At the first tick of a new major frame, lines masked for a storm are unmasked.
+    fn frame_boundary(&self, now: u64, adapter: &mut impl KernelAdapter) {
+        let frame = self.frame_of(now);
+        if self.frame.swap(frame, Ordering::AcqRel) == frame {
+            return;
+        }
+        for (w, word) in self.storm_masked.iter().enumerate() {
+            let mut masked = word.swap(0, Ordering::AcqRel);
+            while masked != 0 {
+                let bit = masked.trailing_zeros();
+                adapter.unmask_line((w * 64) as u8 + bit as u8);
+                masked &= masked - 1;
+            }
+        }
+    }
+
+    /// Level lines whose acknowledgements are overdue: each missing one is a
+    /// health-monitor event, and the line is unmasked anyway.
+    fn expire_acknowledgements(&self, now: u64, adapter: &mut impl KernelAdapter) {
+        self.next_ack_deadline.store(u64::MAX, Ordering::Release);
+        for route in self.config.routes {
+            let level = &self.levels[route.vector as usize];
+            let (late, unmask) = level.expire(now);
+            let mut late = late;
+            while late != 0 {
+                let p = late.trailing_zeros() as usize;
+                self.partition_event(p, HmKind::AckTimeout, u64::from(route.vector), 0, adapter);
+                late &= late - 1;
+            }
+            if unmask == Unmask::Now {
+                adapter.unmask_line(route.vector);
+            }
+            if level.owing() != 0 {
+                // Still waiting (its deadline is later): keep watching it.
+                self.next_ack_deadline
+                    .fetch_min(now.saturating_add(route.ack_timeout), Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Raises partition `p`'s timer port `ticks` times.
+    fn give_ticks(&self, p: usize, ticks: u64, now: u64, adapter: &mut impl KernelAdapter) {
+        let (Some(port), Ok(id)) =
+            (self.config.partitions[p].timer_port, PartitionId::<P>::new(p as u32))
+        else {
+            return;
+        };
+        let Ok(port) = Port::<W>::new(u32::from(port)) else { return };
+        let context = Context { timestamp: now, ..Context::default() };
+        let mut left = ticks;
+        while left > 0 {
+            let n = u32::try_from(left).unwrap_or(u32::MAX);
+            left -= u64::from(n);
+            if let Ok(raised) = self.events.partition(id).raise_many(port, n, Some(&context)) {
+                if raised.overflowed > 0 {
+                    let lost = u64::from(raised.overflowed);
+                    self.partition_event(
+                        p,
+                        HmKind::PendingOverflow,
+                        u64::from(port.raw()),
+                        lost,
+                        adapter,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Partition `p` enters its window at `now` for `budget` ticks: missed ticks are
+    /// given by its catch-up policy, the clock published, pings and deferred
+    /// health-monitor actions handled, and an upcall injected if one is due.
+    pub fn on_partition_entry(
+        &self,
+        p: PartitionId<P>,
+        now: u64,
+        budget: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let i = p.index();
+        let mut state = self.partitions[i].lock();
+        let page = self.pages[i];
+        let entered = state.cpu.enter(page, &self.bells[i], now, budget, |entry| {
+            match entry.catch_up {
+                CatchUp::UpToDate => {}
+                CatchUp::Ticks { ticks, dropped: _ } => {
+                    self.give_ticks(i, ticks.get(), now, adapter)
+                }
+                // One event; the guest reads the delta from the clock in its page.
+                CatchUp::Warp { delta: _ } => self.give_ticks(i, 1, now, adapter),
+            }
+            self.events.partition(p).next_deliverable().is_some()
+        });
+        if entered.is_err() {
+            return;
+        }
+        self.running.store(i as u64, Ordering::Release);
+        self.ping(i, &mut state, now, adapter);
+        self.settle(i, &mut state, adapter);
+    }
+
+    /// Partition `p` leaves its window at `now`: the ticks of its last stretch are given,
+    /// a window overrun is a health-monitor event.
+    pub fn on_partition_exit(&self, p: PartitionId<P>, now: u64, adapter: &mut impl KernelAdapter) {
+        let i = p.index();
+        let mut state = self.partitions[i].lock();
+        let _ =
+            self.running.compare_exchange(i as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
+        let Ok(exit) = state.cpu.exit(&self.bells[i], now) else { return };
+        self.give_ticks(i, exit.ticks, now, adapter);
+        if let Some(overrun) = exit.overrun {
+            self.partition_event_locked(
+                i,
+                &mut state,
+                HmKind::WindowOverrun,
+                overrun.get(),
+                0,
+                adapter,
+            );
+        }
+    }
+
+    /// Partition `p` is running and something may be deliverable: the upcall decision,
+    /// unless the kernel is already working for it on this CPU (then that path decides
+    /// before it returns to the partition).
+    pub(super) fn resume(&self, p: usize, adapter: &mut impl KernelAdapter) {
+        let _ = self.with_state(p, |state| self.settle(p, state, adapter));
+    }
+
+    /// The upcall decision for partition `p`, holding its state: if an upcall is due, the
+    /// next deliverable port is taken into service and the upcall injected.
+    pub(super) fn settle(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let Ok(id) = PartitionId::<P>::new(p as u32) else { return };
+        let table = self.events.partition(id);
+        if table.upcall_entry().is_none() {
+            // Nothing to enter yet: events stay pending until the guest registers.
+            return;
+        }
+        let decision = state
+            .cpu
+            .vcpu_mut()
+            .resume(self.pages[p], &self.bells[p], || table.next_deliverable().is_some());
+        if let Ok(Resume::Upcall { .. }) = decision {
+            self.inject(p, state, adapter);
+        }
+    }
+
+    /// Delivers the next deliverable port of `p` through an upcall.
+    pub(super) fn inject(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let Ok(id) = PartitionId::<P>::new(p as u32) else { return };
+        let table = self.events.partition(id);
+        let page = self.pages[p];
+        let bell = &self.bells[p];
+        let (Some(delivery), Some(entry)) = (table.deliver_next(), table.upcall_entry()) else {
+            // Another CPU took the event meanwhile: end the upcall the vCPU recorded.
+            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+            return;
+        };
+        let upcall = Upcall {
+            entry: delivery.handler.unwrap_or(entry),
+            port: Some(delivery.port.raw()),
+            pending: delivery.pending,
+            context: table.context(delivery.port).ok().flatten().unwrap_or_default(),
+        };
+        if let Err(fault) = adapter.inject_upcall(p as u16, &upcall) {
+            let _ = table.cancel_service(delivery.port);
+            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+            self.partition_event_locked(
+                p,
+                state,
+                HmKind::UpcallFault,
+                fault as u64,
+                entry.get(),
+                adapter,
+            );
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Health-monitor records and the engine's fixed log ring.
+//!
+//! Every event the health monitor sees becomes one [`HmRecord`]: written to the kernel's
+//! log through the adapter and kept in a ring of the last [`HM_LOG_LEN`] records. When the
+//! ring is full the oldest record is dropped and counted; a record that arrives while
+//! another CPU holds the ring is not waited for either: it is counted as dropped (the
+//! kernel's log still got it).
+
+use heapless::Deque;
+use spin::Mutex;
+
+use crate::config::{HmAction, HmKind};
+
+/// Records kept in the engine's ring.
+pub const HM_LOG_LEN: usize = 64;
+
+/// One health-monitor event and what was done about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HmRecord {
+    /// Kernel tick.
+    pub tick: u64,
+    /// The partition concerned (`None` for module-level events).
+    pub partition: Option<u16>,
+    /// What happened.
+    pub kind: HmKind,
+    /// What the partition's table said to do.
+    pub action: HmAction,
+    /// Kind-specific detail: the trap vector, the port, the vector of a line, the number
+    /// of events lost or discarded, the error code, the ticks overrun.
+    pub detail: u64,
+    /// A second detail: the events discarded by a cold start this event caused, or the
+    /// faulting address of a trap.
+    pub extra: u64,
+}
+
+/// The ring of recent records.
+pub(crate) struct HmLog {
+    ring: Mutex<Deque<HmRecord, HM_LOG_LEN>>,
+    dropped: crate::sync::AtomicU64,
+    total: crate::sync::AtomicU64,
+}
+
+impl HmLog {
+    pub(crate) const fn new() -> Self {
+        Self {
+            ring: Mutex::new(Deque::new()),
+            dropped: crate::sync::AtomicU64::new(0),
+            total: crate::sync::AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn push(&self, record: HmRecord) {
+        use crate::sync::Ordering::Relaxed;
+        self.total.fetch_add(1, Relaxed);
+        let Some(mut ring) = self.ring.try_lock() else {
+            self.dropped.fetch_add(1, Relaxed);
+            return;
+        };
+        if ring.is_full() {
+            ring.pop_front();
+            self.dropped.fetch_add(1, Relaxed);
+        }
+        // Cannot fail: a slot was just freed if the ring was full.
+        let _ = ring.push_back(record);
+    }
+
+    /// Copies the records (oldest first) into `out`; returns how many.
+    pub(crate) fn copy_to(&self, out: &mut [HmRecord]) -> usize {
+        let ring = self.ring.lock();
+        let mut n = 0;
+        for (slot, record) in out.iter_mut().zip(ring.iter()) {
+            *slot = *record;
+            n += 1;
+        }
+        n
+    }
+
+    /// Records lost from the ring (overwritten or contended).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(crate::sync::Ordering::Relaxed)
+    }
+
+    /// Records ever pushed.
+    pub(crate) fn total(&self) -> u64 {
+        self.total.load(crate::sync::Ordering::Relaxed)
+    }
+}
