@@ -64,7 +64,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let table = self.events.partition(p);
         let page = self.pages[i];
         let bell = &self.bells[i];
-        let deliverable = || table.next_deliverable().is_some();
+        let deliverable = || self.upcall_wanted(i);
         match request {
             Request::AbiVersion => Ok(ABI_VERSION),
             Request::RequestIrq { vector, port } => {
@@ -176,7 +176,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
     }
 
     /// Carries out a vCPU decision taken by a call.
-    fn follow(
+    pub(super) fn follow(
         &self,
         p: usize,
         state: &mut PartitionState,

@@ -125,14 +125,13 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 // One event; the guest reads the delta from the clock in its page.
                 CatchUp::Warp { delta: _ } => self.give_ticks(i, 1, now, adapter),
             }
-            self.events.partition(p).next_deliverable().is_some()
+            self.upcall_wanted(i)
         });
-        if entered.is_err() {
-            return;
-        }
+        let Ok(entered) = entered else { return };
         self.running.store(i as u64, Ordering::Release);
+        self.apply_deferred(i, &mut state, adapter);
         self.ping(i, &mut state, now, adapter);
-        self.settle(i, &mut state, adapter);
+        self.follow(i, &mut state, entered.resume, adapter);
     }
 
     /// Partition `p` leaves its window at `now`: the ticks of its last stretch are given,
@@ -184,6 +183,14 @@ impl<const P: usize, const W: usize> Router<P, W> {
         if let Ok(Resume::Upcall { .. }) = decision {
             self.inject(p, state, adapter);
         }
+    }
+
+    /// Whether partition `p` has something deliverable and an upcall entry to deliver it
+    /// to (without one, events stay pending until the guest registers it).
+    pub(super) fn upcall_wanted(&self, p: usize) -> bool {
+        let Ok(id) = PartitionId::<P>::new(p as u32) else { return false };
+        let table = self.events.partition(id);
+        table.upcall_entry().is_some() && table.next_deliverable().is_some()
     }
 
     /// Delivers the next deliverable port of `p` through an upcall.
