@@ -276,7 +276,11 @@ fn an_unanswered_ping_is_a_health_monitor_event() {
     let mut adapter = Adapter::new();
     boot(&router, &mut adapter);
     run(&router, &mut adapter, 0, 2 * FRAME);
-    assert_eq!(router.call(pid(0), Request::PingAnswer, &mut adapter), Ok(1));
+    assert_eq!(router.call(pid(0), Request::PingAnswer, &mut adapter), Ok(0));
+    assert_eq!(
+        router.call(pid(0), Request::PingAnswer, &mut adapter),
+        Err(ErrorCode::NothingPending)
+    );
     run(&router, &mut adapter, 2 * FRAME, 4 * FRAME);
     assert!(records(&actions(&mut adapter)).iter().all(|r| r.kind != HmKind::PingMissed));
     // A partition without a ping cannot answer one.

@@ -165,12 +165,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 self.follow(i, state, resume, adapter);
                 Ok(0)
             }
-            Request::PingAnswer => match (self.config.partitions[i].ping, state.ping_due) {
+            Request::PingAnswer => match (self.config.partitions[i].ping, state.ping_due.take()) {
                 (None, _) => Err(ErrorCode::NotConfigured),
-                (Some(_), due) => {
-                    state.ping_due = None;
-                    Ok(u64::from(due.is_some()))
-                }
+                (Some(_), None) => Err(ErrorCode::NothingPending),
+                (Some(_), Some(_)) => Ok(0),
             },
         }
     }

@@ -90,6 +90,8 @@ pub struct Router<const P: usize, const W: usize = 1> {
     running: AtomicU64,
     /// 1 once the health monitor stopped the module.
     stopped: AtomicU64,
+    /// Tick up to which each running partition was given its ticks (see `on_tick`).
+    last_tick: [AtomicU64; P],
     /// Health-monitor actions waiting for each partition's state (see `lifecycle`).
     deferred: [AtomicU64; P],
     log: HmLog,
@@ -154,6 +156,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             next_ack_deadline: AtomicU64::new(u64::MAX),
             running: AtomicU64::new(NOBODY),
             stopped: AtomicU64::new(0),
+            last_tick: [const { AtomicU64::new(0) }; P],
             deferred: [const { AtomicU64::new(0) }; P],
             log: HmLog::new(),
         })

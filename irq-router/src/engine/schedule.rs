@@ -1,7 +1,7 @@
 //! Time and windows: the kernel's tick, partition entry and exit, and the upcall
 //! decision that follows each.
 
-use notify_core::{Context, PartitionId, Port};
+use notify_core::{PartitionId, Port};
 use vcpu_state::{CatchUp, Resume};
 
 use super::{NOBODY, PartitionState, Router};
@@ -25,20 +25,24 @@ impl<const P: usize, const W: usize> Router<P, W> {
         if p >= P {
             return;
         }
-        // Held: the kernel is working for the partition on this CPU; the tick is not
-        // lost, the next checkpoint counts it.
-        let _ = self.with_state(p, |state| {
-            if let Ok(tick) = state.cpu.tick(now) {
-                self.give_ticks(p, tick.ticks, now, adapter);
-            }
-            self.settle(p, state, adapter);
-        });
+        // The running partition's ticks since its last tick or its entry. No lock: only
+        // this CPU's tick and the partition's own entry and exit write `last_tick`, and
+        // its time account is settled at exit (`now - entry` given in all).
+        let last = self.last_tick[p].load(Ordering::Acquire);
+        if now > last {
+            self.last_tick[p].store(now, Ordering::Release);
+            // The doorbell protocol decides the upcall if the timer port became
+            // deliverable; a tick into an already pending port costs one raise.
+            self.give_ticks(p, now - last, true, adapter);
+        }
     }
 
     /// At the first tick of a new major frame, lines masked for a storm are unmasked.
     fn frame_boundary(&self, now: u64, adapter: &mut impl KernelAdapter) {
         let frame = self.frame_of(now);
-        if self.frame.swap(frame, Ordering::AcqRel) == frame {
+        if self.frame.load(Ordering::Acquire) == frame
+            || self.frame.swap(frame, Ordering::AcqRel) == frame
+        {
             return;
         }
         for (w, word) in self.storm_masked.iter().enumerate() {
@@ -75,30 +79,33 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
-    /// Raises partition `p`'s timer port `ticks` times.
-    fn give_ticks(&self, p: usize, ticks: u64, now: u64, adapter: &mut impl KernelAdapter) {
+    /// Raises partition `p`'s timer port `ticks` times; with `signal`, tells the
+    /// partition if the port became deliverable (entry and exit decide themselves).
+    fn give_ticks(&self, p: usize, ticks: u64, signal: bool, adapter: &mut impl KernelAdapter) {
         let (Some(port), Ok(id)) =
             (self.config.partitions[p].timer_port, PartitionId::<P>::new(p as u32))
         else {
             return;
         };
         let Ok(port) = Port::<W>::new(u32::from(port)) else { return };
-        let context = Context { timestamp: now, ..Context::default() };
+        // No context: the guest's clock is in its page.
         let mut left = ticks;
         while left > 0 {
             let n = u32::try_from(left).unwrap_or(u32::MAX);
             left -= u64::from(n);
-            if let Ok(raised) = self.events.partition(id).raise_many(port, n, Some(&context)) {
-                if raised.overflowed > 0 {
-                    let lost = u64::from(raised.overflowed);
-                    self.partition_event(
-                        p,
-                        HmKind::PendingOverflow,
-                        u64::from(port.raw()),
-                        lost,
-                        adapter,
-                    );
-                }
+            let Ok(raised) = self.events.partition(id).raise_many(port, n, None) else { return };
+            if raised.overflowed > 0 {
+                let lost = u64::from(raised.overflowed);
+                self.partition_event(
+                    p,
+                    HmKind::PendingOverflow,
+                    u64::from(port.raw()),
+                    lost,
+                    adapter,
+                );
+            }
+            if raised.became_deliverable && signal {
+                self.signal(p, adapter);
             }
         }
     }
@@ -120,14 +127,15 @@ impl<const P: usize, const W: usize> Router<P, W> {
             match entry.catch_up {
                 CatchUp::UpToDate => {}
                 CatchUp::Ticks { ticks, dropped: _ } => {
-                    self.give_ticks(i, ticks.get(), now, adapter)
+                    self.give_ticks(i, ticks.get(), false, adapter)
                 }
                 // One event; the guest reads the delta from the clock in its page.
-                CatchUp::Warp { delta: _ } => self.give_ticks(i, 1, now, adapter),
+                CatchUp::Warp { delta: _ } => self.give_ticks(i, 1, false, adapter),
             }
             self.upcall_wanted(i)
         });
         let Ok(entered) = entered else { return };
+        self.last_tick[i].store(now, Ordering::Release);
         self.running.store(i as u64, Ordering::Release);
         self.apply_deferred(i, &mut state, adapter);
         self.ping(i, &mut state, now, adapter);
@@ -142,7 +150,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let _ =
             self.running.compare_exchange(i as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         let Ok(exit) = state.cpu.exit(&self.bells[i], now) else { return };
-        self.give_ticks(i, exit.ticks, now, adapter);
+        // The time account gives `now - entry` in all; on_tick gave all but the last
+        // stretch.
+        let last = self.last_tick[i].swap(now, Ordering::AcqRel);
+        self.give_ticks(i, exit.ticks.min(now.saturating_sub(last)), false, adapter);
         if let Some(overrun) = exit.overrun {
             self.partition_event_locked(
                 i,

@@ -1,0 +1,257 @@
+//! Timing benchmark of the engine's hot paths, as ratios measured in one run (A B A B
+//! interleaved batches, median of the per-round ratios), and the callgrind workload for
+//! the instruction count of an interrupt up to the upcall decision.
+//!
+//! ```text
+//! cargo bench -p irq-router --bench engine                 # timings
+//! cargo bench -p irq-router --bench engine --no-run         # then, for callgrind:
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!     --toggle-collect='*workload_irq_to_upcall*' $BIN callgrind
+//! ```
+#![allow(missing_docs, reason = "benchmark binary")]
+
+use std::hint::black_box;
+use std::num::NonZeroU64;
+use std::time::Instant;
+
+use irq_router::Router;
+use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
+use irq_router::config::{
+    HmTable, PartitionConfig, Route, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet,
+    Window,
+};
+use irq_router::health::HmRecord;
+use irq_router::hypercall::Request;
+use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
+use vcpu_state::{CatchUpPolicy, SharedPage};
+
+const VECTOR: u8 = 0x30;
+const BATCH: u32 = 20_000;
+const ROUNDS: usize = 41;
+
+/// An adapter that does nothing: the engine's own cost only.
+struct Null {
+    now: u64,
+    upcalls: u64,
+}
+
+impl KernelAdapter for Null {
+    fn now(&self) -> u64 {
+        self.now
+    }
+    fn kernel_handler(&mut self, _: u8) {}
+    fn eoi(&mut self, _: u8) {}
+    fn mask_line(&mut self, _: u8) {}
+    fn unmask_line(&mut self, _: u8) {}
+    fn inject_upcall(&mut self, _: u16, upcall: &Upcall) -> Result<(), UpcallFault> {
+        self.upcalls += u64::from(black_box(upcall).pending);
+        Ok(())
+    }
+    fn kick(&mut self, _: u16) {}
+    fn wait(&mut self, _: u16) {}
+    fn user_range(&self, _: u16, _: u64, _: u64) -> bool {
+        true
+    }
+    fn console_write(&mut self, _: u16, _: u64, len: u64) -> u64 {
+        len
+    }
+    fn restart(&mut self, _: u16, _: StartMode) {}
+    fn idle(&mut self, _: u16) {}
+    fn stop_module(&mut self) {}
+    fn log(&mut self, _: &HmRecord) {}
+}
+
+static LINE_PORTS: [PortConfig; 2] = [
+    PortConfig::new(0, Binding::counting(Source::Timer)),
+    PortConfig::new(1, Binding::counting(Source::Line(VECTOR as u16))),
+];
+static TIMER_PORTS: [PortConfig; 1] = [PortConfig::new(0, Binding::counting(Source::Timer))];
+static TARGET: [Target; 1] = [Target { partition: 0, port: 1 }];
+static ROUTES: [Route; 1] = [Route {
+    vector: VECTOR,
+    sharing: Sharing::Exclusive,
+    trigger: Trigger::Edge,
+    kernel_first: false,
+    targets: &TARGET,
+    budget: None,
+    ack_timeout: 0,
+}];
+
+/// `P` partitions, one tick-long window each; partition 0 owns the exclusive line and
+/// is running with an upcall entry registered.
+fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
+    let windows: &'static [Window] = (0..P)
+        .map(|p| Window { partition: p as u16, start: p as u64 * 1000, length: 1000 })
+        .collect::<Vec<_>>()
+        .leak();
+    let partitions = core::array::from_fn(|p| PartitionConfig {
+        name: "p",
+        ports: if p == 0 { &LINE_PORTS } else { &TIMER_PORTS },
+        timer_port: Some(0),
+        error_port: None,
+        catch_up: CatchUpPolicy::Replay,
+        vectors: if p == 0 { VectorSet::EMPTY.with(VECTOR) } else { VectorSet::EMPTY },
+        channels: 0,
+        ping: None,
+        health: HmTable::IGNORE_ALL,
+    });
+    let config = SystemConfig {
+        partitions,
+        schedule: Schedule { major_frame: P as u64 * 1000, windows },
+        routes: &ROUTES,
+        clock_vector: None,
+        channels: &[],
+        channel_budgets: &[],
+    };
+    let pages: &'static [SharedPage] = (0..P).map(|_| SharedPage::new()).collect::<Vec<_>>().leak();
+    let router = Box::new(Router::new(config, core::array::from_fn(|p| &pages[p])).expect("valid"));
+    router.start();
+    let p0 = PartitionId::new(0).expect("exists");
+    router.events().partition(p0).set_upcall_entry(NonZeroU64::new(0x40_0000));
+    let mut adapter = Null { now: 0, upcalls: 0 };
+    router.on_partition_entry(p0, 0, 1000, &mut adapter);
+    if open {
+        let _ = pages[0].guest().sti();
+    }
+    router
+}
+
+fn batch(f: &mut dyn FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..BATCH {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn compare(name: &str, a_name: &str, a: &mut dyn FnMut(), b_name: &str, b: &mut dyn FnMut()) {
+    batch(a);
+    batch(b);
+    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let x = batch(a);
+        let y = batch(b);
+        ta.push(x);
+        tb.push(y);
+        ratio.push(x / y);
+    }
+    println!(
+        "{name:<40} {a_name} {:>8.2} ns | {b_name} {:>8.2} ns | ratio {:.2}",
+        median(ta),
+        median(tb),
+        median(ratio)
+    );
+}
+
+/// What POK's meta handler did: every interrupt walks every partition's handler table,
+/// every tick increments every partition's counters.
+struct PokBaseline {
+    partitions: Vec<PokPartition>,
+}
+
+struct PokPartition {
+    handlers: [(u8, usize); 4],
+    pending: [u64; 64],
+    ticks: u64,
+}
+
+impl PokBaseline {
+    fn new(p: usize) -> Self {
+        let partitions = (0..p)
+            .map(|i| PokPartition {
+                handlers: [
+                    (if i == 0 { VECTOR } else { 0xff }, 1),
+                    (0xfe, 2),
+                    (0xfd, 3),
+                    (0xfc, 4),
+                ],
+                pending: [0; 64],
+                ticks: 0,
+            })
+            .collect();
+        Self { partitions }
+    }
+
+    fn irq(&mut self, vector: u8) {
+        for p in &mut self.partitions {
+            for &(v, port) in &p.handlers {
+                if v == vector {
+                    p.pending[port] += 1;
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        for p in &mut self.partitions {
+            p.ticks += 1;
+            p.pending[0] += 1;
+        }
+    }
+}
+
+/// An interrupt on the running partition's exclusive line with its vCPU open, through
+/// to the injected upcall; the handler's take and upcall return happen outside.
+#[inline(never)]
+fn workload_irq_to_upcall(router: &Router<64, 1>, adapter: &mut Null) {
+    router.on_hardware_irq(black_box(VECTOR), adapter);
+}
+
+fn callgrind() {
+    let router = system::<64>(true);
+    let mut adapter = Null { now: 1, upcalls: 0 };
+    let p0 = PartitionId::new(0).expect("exists");
+    let port = Port::new(1).expect("in range");
+    for _ in 0..1000 {
+        workload_irq_to_upcall(&router, &mut adapter);
+        let _ = router.call(p0, Request::TakeCount { port }, &mut adapter);
+        let _ = router.call(p0, Request::UpcallReturn, &mut adapter);
+    }
+    println!("1000 interrupts, {} events delivered by upcall", adapter.upcalls);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "callgrind") {
+        callgrind();
+        return;
+    }
+    // Interrupts on an exclusive line of a running partition (port already pending:
+    // the steady state of a burst), 64 partitions configured vs 2.
+    let (large, small) = (system::<64>(false), system::<2>(false));
+    let mut a = Null { now: 1, upcalls: 0 };
+    let mut b = Null { now: 1, upcalls: 0 };
+    let mut irq_large = || large.on_hardware_irq(black_box(VECTOR), &mut a);
+    let mut irq_small = || small.on_hardware_irq(black_box(VECTOR), &mut b);
+    compare("exclusive IRQ", "64 partitions", &mut irq_large, "2 partitions", &mut irq_small);
+
+    // Ticks with partition 0 running, 64 partitions vs 2.
+    let (mut ta, mut tb) = (1u64, 1u64);
+    let mut tick_large = || {
+        ta += 1;
+        large.on_tick(ta, &mut Null { now: ta, upcalls: 0 });
+    };
+    let mut tick_small = || {
+        tb += 1;
+        small.on_tick(tb, &mut Null { now: tb, upcalls: 0 });
+    };
+    compare("on_tick", "64 partitions", &mut tick_large, "2 partitions", &mut tick_small);
+
+    // Against POK's meta handler at 64 partitions.
+    let mut pok = PokBaseline::new(64);
+    let mut irq_router = || large.on_hardware_irq(black_box(VECTOR), &mut a);
+    let mut irq_pok = || pok.irq(black_box(VECTOR));
+    compare("IRQ vs POK meta handler, 64", "router", &mut irq_router, "POK", &mut irq_pok);
+    let mut pok = PokBaseline::new(64);
+    let mut tick_router = || {
+        ta += 1;
+        large.on_tick(ta, &mut Null { now: ta, upcalls: 0 });
+    };
+    let mut tick_pok = || pok.tick();
+    compare("tick vs POK meta handler, 64", "router", &mut tick_router, "POK", &mut tick_pok);
+    black_box(pok.partitions.iter().map(|p| p.ticks + p.pending[1]).sum::<u64>());
+}
