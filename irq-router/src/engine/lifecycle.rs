@@ -201,6 +201,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
 
     fn make_idle(&self, p: usize, state: &mut PartitionState, adapter: &mut impl KernelAdapter) {
         state.mode = Mode::Idle;
+        // Its window ends now: no upcall reaches it any more.
+        let _ = state.cpu.exit(&self.bells[p], adapter.now());
         let _ =
             self.running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         adapter.idle(p as u16);

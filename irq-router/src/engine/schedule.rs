@@ -122,6 +122,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
     ) {
         let i = p.index();
         let mut state = self.partitions[i].lock();
+        if state.mode == super::Mode::Idle {
+            // Stopped by its health monitor until the module restarts: it does not run.
+            return;
+        }
         let page = self.pages[i];
         let entered = state.cpu.enter(page, &self.bells[i], now, budget, |entry| {
             match entry.catch_up {
