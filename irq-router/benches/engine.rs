@@ -5,8 +5,9 @@
 //! ```text
 //! cargo bench -p irq-router --bench engine                 # timings
 //! cargo bench -p irq-router --bench engine --no-run         # then, for callgrind:
-//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
-//!     --toggle-collect='*workload_irq_to_upcall*' $BIN callgrind
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out --toggle-collect='*workload_*' \
+//!     $BIN callgrind
+//! callgrind_annotate --inclusive=yes /tmp/cg.out | grep 'engine.rs:engine::workload_'
 //! ```
 #![allow(missing_docs, reason = "benchmark binary")]
 
@@ -202,9 +203,68 @@ fn workload_irq_to_upcall(router: &Router<64, 1>, adapter: &mut Null) {
     router.on_hardware_irq(black_box(VECTOR), adapter);
 }
 
+/// 1,000 interrupts on the exclusive line of a running partition (port already pending).
+fn irqs<const P: usize>(router: &Router<P, 1>, adapter: &mut Null) {
+    for _ in 0..1000 {
+        router.on_hardware_irq(black_box(VECTOR), adapter);
+    }
+}
+
+/// 1,000 ticks of a running partition.
+fn ticks<const P: usize>(router: &Router<P, 1>, from: u64) {
+    for now in from..from + 1000 {
+        router.on_tick(now, &mut Null { now, upcalls: 0 });
+    }
+}
+
+#[inline(never)]
+fn workload_irq_64(router: &Router<64, 1>, adapter: &mut Null) {
+    irqs(router, adapter);
+}
+
+#[inline(never)]
+fn workload_irq_2(router: &Router<2, 1>, adapter: &mut Null) {
+    irqs(router, adapter);
+}
+
+#[inline(never)]
+fn workload_tick_64(router: &Router<64, 1>) {
+    ticks(router, 2);
+}
+
+#[inline(never)]
+fn workload_tick_2(router: &Router<2, 1>) {
+    ticks(router, 2);
+}
+
+/// 1,000 interrupts through POK's meta handler.
+#[inline(never)]
+fn workload_pok_irq(pok: &mut PokBaseline) {
+    for _ in 0..1000 {
+        pok.irq(black_box(VECTOR));
+    }
+}
+
+/// 1,000 ticks through POK's meta handler.
+#[inline(never)]
+fn workload_pok_tick(pok: &mut PokBaseline) {
+    for _ in 0..1000 {
+        pok.tick();
+    }
+}
+
 fn callgrind() {
-    let router = system::<64>(true);
+    let (large, small) = (system::<64>(false), system::<2>(false));
     let mut adapter = Null { now: 1, upcalls: 0 };
+    workload_irq_64(&large, &mut adapter);
+    workload_irq_2(&small, &mut adapter);
+    workload_tick_64(&large);
+    workload_tick_2(&small);
+    let mut pok = PokBaseline::new(64);
+    workload_pok_irq(&mut pok);
+    workload_pok_tick(&mut pok);
+    black_box(pok.partitions.iter().map(|p| p.ticks).sum::<u64>());
+    let router = system::<64>(true);
     let p0 = PartitionId::new(0).expect("exists");
     let port = Port::new(1).expect("in range");
     for _ in 0..1000 {
