@@ -332,3 +332,24 @@ fn an_overflow_is_delivered_to_the_error_port() {
     let context = table.context(port(ERRORS)).unwrap().unwrap();
     assert_eq!(context.vector, HmKind::PendingOverflow as u16);
 }
+
+#[test]
+fn an_idle_partition_is_woken_by_an_event_in_its_window() {
+    let (router, pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let _ = pages[0].guest().sti();
+    // Nothing pending for the handler: take the boot-time timer events first.
+    let _ = router.events().partition(pid(0)).take(port(TIMER));
+    actions(&mut adapter);
+    assert_eq!(router.call(pid(0), Request::Idle, &mut adapter), Ok(0));
+    assert_eq!(actions(&mut adapter), [Action::Wait(0)]);
+    adapter.now = 1;
+    router.on_hardware_irq(SHARED, &mut adapter);
+    // The interrupt arrived on the CPU idling for it: the idle ends with the upcall.
+    let up = upcalls(&actions(&mut adapter), 0);
+    assert_eq!(up.iter().map(|u| u.port).collect::<Vec<_>>(), [Some(SHARED_PORT)]);
+    // Resuming again finds nothing new to do (one upcall at a time).
+    router.on_resume(pid(0), &mut adapter);
+    assert!(upcalls(&actions(&mut adapter), 0).is_empty());
+}

@@ -170,6 +170,16 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
+    /// The kernel is about to return to partition `p` after a [`KernelAdapter::kick`] (or
+    /// any other interruption): the upcall decision is taken again, and an idle partition
+    /// with something deliverable wakes. Nothing happens outside its window.
+    pub fn on_resume(&self, p: PartitionId<P>, adapter: &mut impl KernelAdapter) {
+        let i = p.index();
+        let mut state = self.partitions[i].lock();
+        self.apply_deferred(i, &mut state, adapter);
+        self.settle(i, &mut state, adapter);
+    }
+
     /// Partition `p` is running and something may be deliverable: the upcall decision,
     /// unless the kernel is already working for it on this CPU (then that path decides
     /// before it returns to the partition).
