@@ -1,18 +1,19 @@
 //! Health-monitor records and the engine's fixed log ring.
 //!
 //! Every event the health monitor sees becomes one [`HmRecord`]: written to the kernel's
-//! log through the adapter and kept in a ring of the last [`HM_LOG_LEN`] records. When the
-//! ring is full the oldest record is dropped and counted; a record that arrives while
-//! another CPU holds the ring is not waited for either: it is counted as dropped (the
-//! kernel's log still got it).
+//! log through the adapter and kept in a ring of the last [`HM_LOG_LEN`] records. Each
+//! partition has its own ring (so one partition's errors can never push another's out)
+//! and the module has one for events of no partition. When a ring is full the oldest
+//! record is dropped and counted; a record that arrives while another CPU holds the ring
+//! is not waited for either: it is counted as dropped (the kernel's log still got it).
 
 use heapless::Deque;
 use spin::Mutex;
 
 use crate::config::{HmAction, HmKind};
 
-/// Records kept in the engine's ring.
-pub const HM_LOG_LEN: usize = 64;
+/// Records kept in each ring (one per partition, one for the module).
+pub const HM_LOG_LEN: usize = 32;
 
 /// One health-monitor event and what was done about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,7 +34,7 @@ pub struct HmRecord {
     pub extra: u64,
 }
 
-/// The ring of recent records.
+/// A ring of recent records.
 pub(crate) struct HmLog {
     ring: Mutex<Deque<HmRecord, HM_LOG_LEN>>,
     dropped: crate::sync::AtomicU64,

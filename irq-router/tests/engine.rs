@@ -305,8 +305,9 @@ fn a_window_overrun_and_a_declared_error_reach_the_health_monitor() {
         (declared[0].partition, declared[0].kind, declared[0].detail),
         (Some(2), HmKind::PartitionError, 77)
     );
-    let (total, dropped) = router.health_counts();
-    assert_eq!((total, dropped), (2, 0));
+    assert_eq!(router.health_counts(Some(pid(0))), (1, 0));
+    assert_eq!(router.health_counts(Some(pid(2))), (1, 0));
+    assert_eq!(router.health_counts(None), (0, 0));
 }
 
 #[test]

@@ -262,7 +262,7 @@ impl Harness {
                 };
                 let answer = self.router.call(pid(tp), request, &mut self.adapter);
                 let m = &mut self.model.ports[i];
-                let expected = if m.unbound && take {
+                let expected = if m.unbound {
                     Err(ErrorCode::NotBound)
                 } else if take {
                     let n = m.count;
@@ -286,8 +286,14 @@ impl Harness {
                 } else {
                     Request::Unmask { port: port(q) }
                 };
-                let _ = self.router.call(pid(tp), request, &mut self.adapter);
-                self.model.ports[i].masked = mask;
+                let answer = self.router.call(pid(tp), request, &mut self.adapter);
+                let m = &mut self.model.ports[i];
+                if m.unbound {
+                    assert_eq!(answer, Err(ErrorCode::NotBound), "{op:?}");
+                } else {
+                    assert!(answer.is_ok(), "{op:?}: {answer:?}");
+                    m.masked = mask;
+                }
             }
             Op::UpcallReturn => {
                 opens = true;

@@ -156,7 +156,7 @@ fn consumer_operations_on_unbound_or_idle_ports_are_refused() {
         |t| part(t).set_port_handler(unbound, core::num::NonZeroU64::new(0x1000)),
         Error::NotBound { port: 40 },
     );
-    refused(&t, |t| part(t).acknowledge(unbound), Error::NotInService { port: 40 });
+    refused(&t, |t| part(t).acknowledge(unbound), Error::NotBound { port: 40 });
 
     let timer = port(0);
     refused(&t, |t| part(t).begin_service(timer), Error::NothingPending { port: 0 });

@@ -332,7 +332,9 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let raw = model.map[l];
             let part = &mut model.partitions[p];
             let m = &mut part.ports[l];
-            let expected = if m.in_service {
+            let expected = if m.binding.is_none() {
+                Err(Error::NotBound { port: raw })
+            } else if m.in_service {
                 m.in_service = false;
                 let one = m.count.min(1);
                 m.count -= one;

@@ -117,10 +117,14 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 Ok(u64::from(taken))
             }
             Request::Mask { port } => {
+                table.status(port).binding.ok_or(ErrorCode::NotBound)?;
                 table.mask(port);
                 Ok(0)
             }
-            Request::Unmask { port } => Ok(u64::from(table.unmask(port))),
+            Request::Unmask { port } => {
+                table.status(port).binding.ok_or(ErrorCode::NotBound)?;
+                Ok(u64::from(table.unmask(port)))
+            }
             Request::Notify { port } => self.notify(p, port, adapter),
             Request::ReadClock => Ok(state.cpu.time().clock(adapter.now()).given),
             Request::RegisterUpcall { entry } => {

@@ -94,7 +94,10 @@ pub struct Router<const P: usize, const W: usize = 1> {
     last_tick: [AtomicU64; P],
     /// Health-monitor actions waiting for each partition's state (see `lifecycle`).
     deferred: [AtomicU64; P],
-    log: HmLog,
+    /// Health-monitor records of each partition.
+    logs: [HmLog; P],
+    /// Health-monitor records of no partition (line storms).
+    module_log: HmLog,
 }
 
 impl<const P: usize, const W: usize> Router<P, W> {
@@ -158,7 +161,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
             stopped: AtomicU64::new(0),
             last_tick: [const { AtomicU64::new(0) }; P],
             deferred: [const { AtomicU64::new(0) }; P],
-            log: HmLog::new(),
+            logs: [const { HmLog::new() }; P],
+            module_log: HmLog::new(),
         })
     }
 
@@ -202,14 +206,24 @@ impl<const P: usize, const W: usize> Router<P, W> {
         self.stopped.load(Ordering::Acquire) != 0
     }
 
-    /// Copies the health-monitor ring (oldest first) into `out`; returns how many.
-    pub fn health_log(&self, out: &mut [HmRecord]) -> usize {
-        self.log.copy_to(out)
+    /// Copies partition `p`'s health-monitor ring (or with `None` the module's), oldest
+    /// first, into `out`; returns how many.
+    pub fn health_log(&self, p: Option<PartitionId<P>>, out: &mut [HmRecord]) -> usize {
+        self.log_of(p).copy_to(out)
     }
 
-    /// Health-monitor records ever made, and those lost from the ring.
-    pub fn health_counts(&self) -> (u64, u64) {
-        (self.log.total(), self.log.dropped())
+    /// Health-monitor records ever made for partition `p` (or with `None` the module),
+    /// and those lost from its ring.
+    pub fn health_counts(&self, p: Option<PartitionId<P>>) -> (u64, u64) {
+        let log = self.log_of(p);
+        (log.total(), log.dropped())
+    }
+
+    fn log_of(&self, p: Option<PartitionId<P>>) -> &HmLog {
+        match p {
+            Some(p) => &self.logs[p.index()],
+            None => &self.module_log,
+        }
     }
 
     /// Whether `vector` is a level line (for the acknowledgement path).
@@ -234,7 +248,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
 
     /// Records a health-monitor event in the ring and the kernel's log.
     fn record(&self, record: HmRecord, adapter: &mut impl KernelAdapter) {
-        self.log.push(record);
+        let ring = record.partition.and_then(|p| self.logs.get(usize::from(p)));
+        ring.unwrap_or(&self.module_log).push(record);
         adapter.log(&record);
     }
 }

@@ -164,12 +164,14 @@ impl<const W: usize> PartitionEvents<W> {
     /// ends; if more are pending the port is deliverable again.
     ///
     /// # Errors
-    /// [`Error::NotInService`]; the port is unchanged.
+    /// [`Error::NotBound`] or [`Error::NotInService`]; the port is unchanged.
     pub fn acknowledge(&self, port: Port<W>) -> Result<Acknowledged, Error> {
         let raw = port.raw();
         let one = |s| u64::from(state::count(s) > 0);
         let before = self.update(port, |s| {
-            if s & IN_SERVICE == 0 {
+            if s & BOUND == 0 {
+                Err(Error::NotBound { port: raw })
+            } else if s & IN_SERVICE == 0 {
                 Err(Error::NotInService { port: raw })
             } else {
                 Ok((s & !IN_SERVICE) - one(s))
