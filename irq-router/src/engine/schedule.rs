@@ -195,16 +195,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
         state: &mut PartitionState,
         adapter: &mut impl KernelAdapter,
     ) {
-        let Ok(id) = PartitionId::<P>::new(p as u32) else { return };
-        let table = self.events.partition(id);
-        if table.upcall_entry().is_none() {
-            // Nothing to enter yet: events stay pending until the guest registers.
-            return;
-        }
-        let decision = state
-            .cpu
-            .vcpu_mut()
-            .resume(self.pages[p], &self.bells[p], || table.next_deliverable().is_some());
+        let decision =
+            state.cpu.vcpu_mut().resume(self.pages[p], &self.bells[p], || self.upcall_wanted(p));
         if let Ok(Resume::Upcall { .. }) = decision {
             self.inject(p, state, adapter);
         }
