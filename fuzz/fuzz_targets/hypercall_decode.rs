@@ -1,51 +1,11 @@
-//! Fuzz target: arbitrary bytes as the registers of a hypercall, decoded for a partition
-//! with one bitmap word (64 ports) and with 64 (4,096 ports).
+//! Fuzz target: arbitrary bytes as hypercall registers through decode and encode (see
+//! `system_tests::fuzz_checks::hypercall_decode`).
 //!
-//! * decoding never panics, whatever the registers;
-//! * every call that decodes is canonical: re-encoding it gives exactly the registers;
-//! * every refusal maps to a status code, and every answer survives encode/decode.
-//!
-//! Run: `cargo fuzz run hypercall_decode --sanitizer none -- -max_total_time=60` (in
-//! `fuzz/`).
+//! The check is a library function so that `cargo test` replays the seeds on stable.
+//! Run (in `fuzz/`): `cargo fuzz run hypercall_decode --sanitizer none corpus/hypercall_decode seeds/hypercall_decode`
+//! (new inputs go to the gitignored `corpus/`, the committed seeds are read too).
 #![no_main]
 
-use irq_router::hypercall::{
-    CallNumber, ErrorCode, HypercallError, HypercallResult, RawCall, decode, decode_reply, encode,
-    encode_request,
-};
 use libfuzzer_sys::fuzz_target;
 
-/// Five little-endian 64-bit registers (number, then the four arguments); missing bytes
-/// are zero, so short inputs still reach the calls with reserved registers zero.
-fn raw_call(data: &[u8]) -> RawCall {
-    let mut words = [0u64; 5];
-    for (word, chunk) in words.iter_mut().zip(data.chunks(8)) {
-        let mut bytes = [0u8; 8];
-        bytes[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_le_bytes(bytes);
-    }
-    let [number, a0, a1, a2, a3] = words;
-    RawCall { number, args: [a0, a1, a2, a3] }
-}
-
-fn check<const W: usize>(raw: &RawCall) {
-    let result: HypercallResult = match decode::<W>(raw) {
-        Ok(request) => {
-            assert_eq!(encode_request(&request), *raw, "not canonical: {request:?}");
-            Ok(raw.number)
-        }
-        Err(error) => {
-            if let HypercallError::UnknownCall { number } = error {
-                assert!(CallNumber::from_raw(number).is_none());
-            }
-            Err(ErrorCode::from(error))
-        }
-    };
-    assert_eq!(decode_reply(encode(result)), Some(result));
-}
-
-fuzz_target!(|data: &[u8]| {
-    let raw = raw_call(data);
-    check::<1>(&raw);
-    check::<64>(&raw);
-});
+fuzz_target!(|data: &[u8]| system_tests::fuzz_checks::hypercall_decode(data));
