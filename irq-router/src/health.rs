@@ -29,9 +29,29 @@ pub struct HmRecord {
     /// Kind-specific detail: the trap vector, the port, the vector of a line, the number
     /// of events lost or discarded, the error code, the ticks overrun.
     pub detail: u64,
-    /// A second detail: the events discarded by a cold start this event caused, or the
-    /// faulting address of a trap.
+    /// A second detail: the faulting address of a trap, the events lost by an overflow,
+    /// the entry of an upcall that could not be built.
     pub extra: u64,
+    /// Events pending when the restart this event caused reset the partition's event
+    /// tables (a cold start), or that a detach discarded: accounted for here.
+    pub discarded: u64,
+}
+
+impl HmRecord {
+    pub(crate) const fn new(
+        tick: u64,
+        partition: Option<usize>,
+        kind: HmKind,
+        action: HmAction,
+        detail: u64,
+        extra: u64,
+    ) -> Self {
+        let partition = match partition {
+            Some(p) => Some(p as u16),
+            None => None,
+        };
+        Self { tick, partition, kind, action, detail, extra, discarded: 0 }
+    }
 }
 
 /// A ring of recent records.

@@ -75,6 +75,11 @@ impl LevelLine {
         if late == 0 { (0, Unmask::No) } else { (late, Unmask::Now) }
     }
 
+    /// The tick by which the current firing's acknowledgements are due.
+    pub(crate) fn deadline(&self) -> u64 {
+        self.deadline.load(Ordering::Acquire)
+    }
+
     /// Partitions that still owe an acknowledgement.
     pub(crate) fn owing(&self) -> u64 {
         self.owing.load(Ordering::Acquire)

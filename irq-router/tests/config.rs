@@ -332,3 +332,23 @@ fn port_mistakes_come_from_the_event_tables_with_their_entry() {
         }),
     );
 }
+
+#[test]
+fn a_level_line_needs_coalescing_ports() {
+    let mut routes = ROUTES.to_vec();
+    routes[0].targets = leak(vec![Target { partition: 0, port: DEVICE }]);
+    let counting = leak(vec![
+        PortConfig::new(TIMER, Binding::counting(Source::Timer)),
+        PortConfig::new(DEVICE, Binding::counting(Source::Line(0x21))),
+        PortConfig::new(ERRORS, Binding::counting(Source::Lifecycle)),
+        PortConfig::new(PING, Binding::coalescing(Source::Ping)),
+        PortConfig::new(CHANNEL, Binding::counting(Source::Channel(0))),
+    ]);
+    rejects(
+        broken(|c| {
+            c.routes = leak(routes);
+            c.partitions[0].ports = counting;
+        }),
+        ConfigError::Route { entry: 0, error: RouteError::LevelPortCounts { target: 0 } },
+    );
+}

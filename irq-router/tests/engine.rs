@@ -245,7 +245,11 @@ fn a_cold_start_discards_pending_events_and_tells_the_guest_why() {
     let done = actions(&mut adapter);
     assert!(done.contains(&Action::Restart(1, StartMode::Cold)));
     let record = records(&done)[0];
-    assert_eq!((record.kind, record.action, record.extra), (HmKind::Trap, HmAction::ColdStart, 2));
+    assert_eq!(
+        (record.kind, record.action, record.discarded),
+        (HmKind::Trap, HmAction::ColdStart, 2)
+    );
+    assert_eq!(record.extra, 0x50_0000, "the faulting address");
     let table = router.events().partition(pid(1));
     assert_eq!(table.status(port(SHARED_PORT)).pending, 0, "nothing stale");
     assert_eq!(table.context(port(SHARED_PORT)), Ok(None), "no stale context");
@@ -353,4 +357,36 @@ fn an_idle_partition_is_woken_by_an_event_in_its_window() {
     // Resuming again finds nothing new to do (one upcall at a time).
     router.on_resume(pid(0), &mut adapter);
     assert!(upcalls(&actions(&mut adapter), 0).is_empty());
+}
+
+#[test]
+fn each_partitions_health_ring_keeps_its_newest_records_and_counts_the_dropped() {
+    let (router, _pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let ring = irq_router::health::HM_LOG_LEN as u64;
+    for code in 0..ring + 8 {
+        assert_eq!(
+            router.call(pid(2), Request::ExecStopError { code: code as u32 }, &mut adapter),
+            Ok(0)
+        );
+    }
+    assert_eq!(router.health_counts(Some(pid(2))), (ring + 8, 8));
+    let blank = irq_router::health::HmRecord {
+        tick: 0,
+        partition: None,
+        kind: HmKind::Trap,
+        action: HmAction::Ignore,
+        detail: 0,
+        extra: 0,
+        discarded: 0,
+    };
+    let mut out = vec![blank; ring as usize];
+    let n = router.health_log(Some(pid(2)), &mut out);
+    assert_eq!(n as u64, ring);
+    let details: Vec<u64> = out.iter().map(|r| r.detail).collect();
+    assert_eq!(details, (8..ring + 8).collect::<Vec<_>>(), "the oldest were dropped");
+    // The other partitions' rings are untouched, and the kernel's log got every record.
+    assert_eq!(router.health_counts(Some(pid(0))), (0, 0));
+    assert_eq!(records(&actions(&mut adapter)).len() as u64, ring + 8);
 }

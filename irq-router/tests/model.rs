@@ -262,7 +262,10 @@ impl Harness {
                 };
                 let answer = self.router.call(pid(tp), request, &mut self.adapter);
                 let m = &mut self.model.ports[i];
-                let expected = if m.unbound {
+                let expected = if self.model.idle[tp] {
+                    // Stopped by its health monitor: its calls belong to a run that is over.
+                    Err(ErrorCode::OutsideWindow)
+                } else if m.unbound {
                     Err(ErrorCode::NotBound)
                 } else if take {
                     let n = m.count;
@@ -288,7 +291,9 @@ impl Harness {
                 };
                 let answer = self.router.call(pid(tp), request, &mut self.adapter);
                 let m = &mut self.model.ports[i];
-                if m.unbound {
+                if self.model.idle[tp] {
+                    assert_eq!(answer, Err(ErrorCode::OutsideWindow), "{op:?}");
+                } else if m.unbound {
                     assert_eq!(answer, Err(ErrorCode::NotBound), "{op:?}");
                 } else {
                     assert!(answer.is_ok(), "{op:?}: {answer:?}");
@@ -333,9 +338,11 @@ impl Harness {
                             (true, true) => Err(ErrorCode::NotBound),
                             (false, false) => Err(ErrorCode::AlreadyBound),
                             (true, false) => {
-                                m.discarded += u64::from(m.count);
+                                // Handed back to the caller: the answer is the count.
+                                let n = m.count;
+                                m.discarded += u64::from(n);
                                 (m.count, m.in_service, m.unbound) = (0, false, true);
-                                Ok(0)
+                                Ok(u64::from(n))
                             }
                             (false, true) => {
                                 m.unbound = false;
@@ -411,6 +418,14 @@ impl Harness {
                     }
                     self.model.epoch[q] = self.model.now;
                     self.model.in_upcall[q] = false;
+                    if mode == StartMode::Warm {
+                        // The new run ends the service of the old run's upcalls.
+                        for (i, &(tp, _, _)) in TRACKED.iter().enumerate() {
+                            if tp == q {
+                                self.model.ports[i].in_service = false;
+                            }
+                        }
+                    }
                     if mode == StartMode::Cold {
                         self.model.cold_start(q);
                         let record = actions.iter().find_map(|a| match a {
@@ -424,7 +439,7 @@ impl Harness {
                         });
                         if let Some(record) = record {
                             assert_eq!(
-                                record.extra, pending_before[q],
+                                record.discarded, pending_before[q],
                                 "the log accounts for every discarded event"
                             );
                         }

@@ -111,6 +111,7 @@ fn snapshot(router: &System, pages: &[SharedPage; P], adapter: &Adapter) -> Snap
             action: irq_router::config::HmAction::Ignore,
             detail: 0,
             extra: 0,
+            discarded: 0,
         }; HM_LOG_LEN];
         let n = router.health_log(scope, &mut ring);
         ring[..n].to_vec()
@@ -284,7 +285,11 @@ fn mid_run(running: usize) -> World {
     );
     assert_eq!(router.call(pid(0), Request::Mask { port: port(ERRORS) }, &mut adapter), Ok(0));
     run(&router, &mut adapter, 2, WINDOW + 2);
-    assert_eq!(router.call(pid(1), Request::DetachIrq { vector: SHARED }, &mut adapter), Ok(0));
+    assert_eq!(
+        router.call(pid(1), Request::DetachIrq { vector: SHARED }, &mut adapter),
+        Ok(2),
+        "the two pending events are handed back"
+    );
     run(&router, &mut adapter, WINDOW + 2, 2 * WINDOW + 2);
     assert_eq!(router.call(pid(2), Request::EnableIrqs, &mut adapter), Ok(0));
     let target = FRAME + running as u64 * WINDOW + 4;
@@ -687,6 +692,7 @@ fn try_hostile(world: &mut World, p: usize, case: &Case) -> Result<(), String> {
             action: CONFIG.partitions[p].health.action(HmKind::IllegalHypercall),
             detail: case.raw.number,
             extra: 0,
+            discarded: 0,
         };
         expected.partitions[p].health_counts.0 += 1;
         expected.partitions[p].log.push(record);

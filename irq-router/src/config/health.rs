@@ -17,7 +17,8 @@ pub enum HmKind {
     AckTimeout = 4,
     /// The partition did not answer a ping within its bound.
     PingMissed = 5,
-    /// A hypercall that could not be decoded or was refused.
+    /// A hypercall whose registers could not be decoded (a call refused for its
+    /// arguments is answered with its error, not reported).
     IllegalHypercall = 6,
     /// The partition declared an error itself (`exec_stop_error`).
     PartitionError = 7,

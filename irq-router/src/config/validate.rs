@@ -124,6 +124,12 @@ pub enum RouteError {
     },
     /// A level line with a zero acknowledgement timeout.
     ZeroAckTimeout,
+    /// Target `target` of a level line names a counting port: a level line's event is a
+    /// state, acknowledged as one, so its ports must coalesce.
+    LevelPortCounts {
+        /// Index in the route's `targets`.
+        target: usize,
+    },
 }
 
 /// The source `port` is bound to in `ports`.
@@ -136,6 +142,18 @@ const fn source_of(ports: &[PortConfig], port: u16) -> Option<Source> {
         i += 1;
     }
     None
+}
+
+/// Whether `port` is configured as a coalescing port in `ports`.
+const fn coalesces(ports: &[PortConfig], port: u16) -> bool {
+    let mut i = 0;
+    while i < ports.len() {
+        if ports[i].port == port {
+            return ports[i].binding.mode.is_coalescing();
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Whether `port` is bound to exactly `source` (sources compared field by field, in const).
@@ -307,6 +325,9 @@ impl<const P: usize> SystemConfig<P> {
             }
             if !bound_to(part.ports, t.port, Source::Line(vector as u16)) {
                 return Err(RouteError::PortNotBound { target });
+            }
+            if matches!(route.trigger, Trigger::Level) && !coalesces(part.ports, t.port) {
+                return Err(RouteError::LevelPortCounts { target });
             }
             let mut other = 0;
             while other < target {

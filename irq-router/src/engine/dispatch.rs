@@ -45,7 +45,11 @@ impl<const P: usize, const W: usize> Router<P, W> {
     ) -> HypercallResult {
         let i = p.index();
         let mut state = self.partitions[i].lock();
-        self.apply_deferred(i, &mut state, adapter);
+        if self.apply_deferred(i, &mut state, adapter) || state.mode == Mode::Idle {
+            // Restarted or stopped since it made the call: the call belongs to a run that
+            // is over.
+            return Err(ErrorCode::OutsideWindow);
+        }
         let result = self.dispatch(p, &mut state, request, adapter);
         if self.running.load(Ordering::Acquire) == i as u64 {
             self.settle(i, &mut state, adapter);
@@ -74,9 +78,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
             }
             Request::DetachIrq { vector } => {
                 let port = self.target_port(i, vector).ok_or(ErrorCode::PermissionDenied)?;
-                table.unbind(port)?;
+                // What was pending is handed back: the answer is its count.
+                let discarded = table.unbind(port)?;
                 self.owes_nothing(vector, i, adapter);
-                Ok(0)
+                Ok(u64::from(discarded))
             }
             Request::EnableIrqs => {
                 if matches!(state.mode, Mode::ColdStart | Mode::WarmStart) {
@@ -113,7 +118,9 @@ impl<const P: usize, const W: usize> Router<P, W> {
             }
             Request::TakeCount { port } => {
                 let taken = table.take(port)?;
-                self.acknowledged_line(table, i, port, adapter);
+                if taken > 0 {
+                    self.acknowledged_line(table, i, port, adapter);
+                }
                 Ok(u64::from(taken))
             }
             Request::Mask { port } => {
@@ -126,7 +133,13 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 Ok(u64::from(table.unmask(port)))
             }
             Request::Notify { port } => self.notify(p, port, adapter),
-            Request::ReadClock => Ok(state.cpu.time().clock(adapter.now()).given),
+            Request::ReadClock => {
+                // Inside the window the ticks since entry count too.
+                let now = adapter.now();
+                let time = state.cpu.time();
+                let running = if time.in_window() { time.missed_at(now).unwrap_or(0) } else { 0 };
+                Ok(time.given() + running)
+            }
             Request::RegisterUpcall { entry } => {
                 self.check_code(i, entry, adapter)?;
                 table.set_upcall_entry(entry);
@@ -172,7 +185,21 @@ impl<const P: usize, const W: usize> Router<P, W> {
             Request::PingAnswer => match (self.config.partitions[i].ping, state.ping_due.take()) {
                 (None, _) => Err(ErrorCode::NotConfigured),
                 (Some(_), None) => Err(ErrorCode::NothingPending),
-                (Some(_), Some(_)) => Ok(0),
+                (Some(_), Some(due)) => {
+                    let now = adapter.now();
+                    if now > due {
+                        // Too late: as good as silence.
+                        self.partition_event_locked(
+                            i,
+                            state,
+                            HmKind::PingMissed,
+                            now,
+                            due,
+                            adapter,
+                        );
+                    }
+                    Ok(0)
+                }
             },
         }
     }
@@ -230,7 +257,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
-    fn owes_nothing(&self, vector: u8, p: usize, adapter: &mut impl KernelAdapter) {
+    pub(super) fn owes_nothing(&self, vector: u8, p: usize, adapter: &mut impl KernelAdapter) {
         if self.is_level(vector) {
             self.line_acknowledged(vector, p, adapter);
         }

@@ -25,6 +25,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
     pub fn on_hardware_irq(&self, vector: u8, adapter: &mut impl KernelAdapter) {
         let now = adapter.now();
         if self.config.clock_vector == Some(vector) {
+            adapter.kernel_handler(vector);
             self.on_tick(now, adapter);
             adapter.eoi(vector);
             return;
@@ -44,14 +45,14 @@ impl<const P: usize, const W: usize> Router<P, W> {
                         .fetch_or(1 << (vector % 64), Ordering::AcqRel);
                     adapter.mask_line(vector);
                     adapter.eoi(vector);
-                    let record = HmRecord {
-                        tick: now,
-                        partition: None,
-                        kind: HmKind::Storm,
-                        action: HmAction::Ignore,
-                        detail: u64::from(vector),
-                        extra: u64::from(limit.get()),
-                    };
+                    let record = HmRecord::new(
+                        now,
+                        None,
+                        HmKind::Storm,
+                        HmAction::Ignore,
+                        u64::from(vector),
+                        u64::from(limit.get()),
+                    );
                     self.record(record, adapter);
                     return;
                 }

@@ -61,6 +61,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             return;
         }
         let action = self.config.partitions[p].health.action(kind);
+        // (An idled partition's deferred action is dropped when it is applied.)
         match action {
             HmAction::WarmStart | HmAction::ColdStart | HmAction::Idle => {
                 self.deferred[p].fetch_max(defer_code(action, kind), Ordering::AcqRel);
@@ -69,14 +70,11 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 self.stateless_action(p, kind, action, detail, extra, adapter);
             }
         }
-        let tick = adapter.now();
-        self.record(
-            HmRecord { tick, partition: Some(p as u16), kind, action, detail, extra },
-            adapter,
-        );
+        self.record(HmRecord::new(adapter.now(), Some(p), kind, action, detail, extra), adapter);
     }
 
-    /// A health-monitor event about partition `p`, holding its state.
+    /// A health-monitor event about partition `p`, holding its state. A partition its
+    /// health monitor idled stays idle: later events about it are only logged.
     pub(super) fn partition_event_locked(
         &self,
         p: usize,
@@ -86,44 +84,56 @@ impl<const P: usize, const W: usize> Router<P, W> {
         extra: u64,
         adapter: &mut impl KernelAdapter,
     ) {
-        let action = self.config.partitions[p].health.action(kind);
-        let extra = match action {
-            HmAction::WarmStart => self.restart(p, state, StartMode::Warm, kind, adapter),
-            HmAction::ColdStart => self.restart(p, state, StartMode::Cold, kind, adapter),
-            HmAction::Idle => {
-                self.make_idle(p, state, adapter);
-                extra
+        let action = match self.config.partitions[p].health.action(kind) {
+            _ if state.mode == Mode::Idle => HmAction::Ignore,
+            action => action,
+        };
+        let mut record = HmRecord::new(adapter.now(), Some(p), kind, action, detail, extra);
+        match action {
+            HmAction::WarmStart => {
+                record.discarded = self.restart(p, state, StartMode::Warm, kind, adapter);
             }
+            HmAction::ColdStart => {
+                record.discarded = self.restart(p, state, StartMode::Cold, kind, adapter);
+            }
+            HmAction::Idle => self.make_idle(p, state, adapter),
             HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
                 self.stateless_action(p, kind, action, detail, extra, adapter);
-                extra
             }
-        };
-        let tick = adapter.now();
-        self.record(
-            HmRecord { tick, partition: Some(p as u16), kind, action, detail, extra },
-            adapter,
-        );
+        }
+        self.record(record, adapter);
     }
 
-    /// Applies an action deferred by [`partition_event`](Self::partition_event).
+    /// Applies an action deferred by [`partition_event`](Self::partition_event) (its
+    /// record was written then; a cold start's discards get a record of their own).
+    /// Returns whether the partition was restarted or idled: the caller's business with
+    /// its previous run is over.
     pub(super) fn apply_deferred(
         &self,
         p: usize,
         state: &mut PartitionState,
         adapter: &mut impl KernelAdapter,
-    ) {
+    ) -> bool {
         let code = self.deferred[p].swap(0, Ordering::AcqRel);
-        match undefer(code) {
-            Some((HmAction::WarmStart, kind)) => {
-                self.restart(p, state, StartMode::Warm, kind, adapter);
-            }
-            Some((HmAction::ColdStart, kind)) => {
-                self.restart(p, state, StartMode::Cold, kind, adapter);
-            }
-            Some((HmAction::Idle, _)) => self.make_idle(p, state, adapter),
-            _ => {}
+        let Some((action, kind)) = undefer(code) else { return false };
+        if state.mode == Mode::Idle {
+            return false;
         }
+        match action {
+            HmAction::Idle => self.make_idle(p, state, adapter),
+            HmAction::ColdStart | HmAction::WarmStart => {
+                let mode =
+                    if action == HmAction::ColdStart { StartMode::Cold } else { StartMode::Warm };
+                let discarded = self.restart(p, state, mode, kind, adapter);
+                if discarded > 0 {
+                    let mut record = HmRecord::new(adapter.now(), Some(p), kind, action, 0, 0);
+                    record.discarded = discarded;
+                    self.record(record, adapter);
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Ignore, deliver to the error port, or stop the module.
@@ -188,6 +198,19 @@ impl<const P: usize, const W: usize> Router<P, W> {
             }
             StartMode::Warm => (0, StartReason::WarmRestart { cause }, Mode::WarmStart),
         };
+        if mode == StartMode::Warm {
+            // The new run knows nothing of the old run's upcalls: end their service.
+            if let Ok(id) = PartitionId::<P>::new(p as u32) {
+                let table = self.events.partition(id);
+                for raw in 0..notify_core::PartitionEvents::<W>::PORTS as u32 {
+                    if let Ok(port) = Port::<W>::new(raw) {
+                        let _ = table.cancel_service(port);
+                    }
+                }
+            }
+        }
+        self.release_lines(p, adapter);
+        self.deferred[p].store(0, Ordering::Release);
         let _ = state.cpu.start(self.pages[p], &self.bells[p], now, reason);
         state.mode = new_mode;
         state.start_reason = reason;
@@ -201,11 +224,23 @@ impl<const P: usize, const W: usize> Router<P, W> {
 
     fn make_idle(&self, p: usize, state: &mut PartitionState, adapter: &mut impl KernelAdapter) {
         state.mode = Mode::Idle;
-        // Its window ends now: no upcall reaches it any more.
+        // Its window ends now: no upcall reaches it any more, and it owes nothing.
         let _ = state.cpu.exit(&self.bells[p], adapter.now());
+        self.release_lines(p, adapter);
+        self.deferred[p].store(0, Ordering::Release);
         let _ =
             self.running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         adapter.idle(p as u16);
+    }
+
+    /// Partition `p` no longer owes an acknowledgement on any level line (it restarted
+    /// or was idled: what it owed will never come).
+    fn release_lines(&self, p: usize, adapter: &mut impl KernelAdapter) {
+        for route in self.config.routes {
+            if route.targets.iter().any(|t| usize::from(t.partition) == p) {
+                self.owes_nothing(route.vector, p, adapter);
+            }
+        }
     }
 
     /// A trap in partition `p`. It is recorded in the partition's trap ring; its table
@@ -217,6 +252,22 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let i = p.index();
         let mut state = self.partitions[i].lock();
         self.apply_deferred(i, &mut state, adapter);
+        self.trap_locked(p, &mut state, trap, adapter);
+        // Events that arrived meanwhile (unless the fault handler now runs: settle waits
+        // for its return).
+        if self.running.load(Ordering::Acquire) == i as u64 {
+            self.settle(i, &mut state, adapter);
+        }
+    }
+
+    fn trap_locked(
+        &self,
+        p: PartitionId<P>,
+        state: &mut PartitionState,
+        trap: Trap,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let i = p.index();
         let table = self.events.partition(p);
         let context = Context {
             vector: u16::from(trap.vector),
@@ -228,10 +279,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let _ = table.push_trap(&context);
         let kind = if state.in_trap { HmKind::TrapInTrap } else { HmKind::Trap };
         let action = self.config.partitions[i].health.action(kind);
-        if action != HmAction::Deliver {
+        if action != HmAction::Deliver || state.mode == Mode::Idle {
             self.partition_event_locked(
                 i,
-                &mut state,
+                state,
                 kind,
                 u64::from(trap.vector),
                 trap.address,
@@ -239,25 +290,17 @@ impl<const P: usize, const W: usize> Router<P, W> {
             );
             return;
         }
-        let tick = adapter.now();
-        let record = HmRecord {
-            tick,
-            partition: Some(i as u16),
+        let record = HmRecord::new(
+            adapter.now(),
+            Some(i),
             kind,
             action,
-            detail: u64::from(trap.vector),
-            extra: trap.address,
-        };
+            u64::from(trap.vector),
+            trap.address,
+        );
         self.record(record, adapter);
         let Some(entry) = table.fault_handler() else {
-            self.partition_event_locked(
-                i,
-                &mut state,
-                HmKind::UpcallFault,
-                0,
-                trap.address,
-                adapter,
-            );
+            self.partition_event_locked(i, state, HmKind::UpcallFault, 0, trap.address, adapter);
             return;
         };
         let upcall = Upcall { entry, port: None, pending: 0, context };
@@ -265,7 +308,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             Ok(()) => state.in_trap = true,
             Err(fault) => self.partition_event_locked(
                 i,
-                &mut state,
+                state,
                 HmKind::UpcallFault,
                 fault as u64,
                 entry.get(),

@@ -73,8 +73,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             }
             if level.owing() != 0 {
                 // Still waiting (its deadline is later): keep watching it.
-                self.next_ack_deadline
-                    .fetch_min(now.saturating_add(route.ack_timeout), Ordering::AcqRel);
+                self.next_ack_deadline.fetch_min(level.deadline(), Ordering::AcqRel);
             }
         }
     }
@@ -122,6 +121,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
     ) {
         let i = p.index();
         let mut state = self.partitions[i].lock();
+        // Deferred health-monitor actions and the ping come first: they may restart the
+        // partition (it then enters fresh) or idle it.
+        self.apply_deferred(i, &mut state, adapter);
+        self.ping(i, &mut state, now, adapter);
         if state.mode == super::Mode::Idle {
             // Stopped by its health monitor until the module restarts: it does not run.
             return;
@@ -141,8 +144,6 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let Ok(entered) = entered else { return };
         self.last_tick[i].store(now, Ordering::Release);
         self.running.store(i as u64, Ordering::Release);
-        self.apply_deferred(i, &mut state, adapter);
-        self.ping(i, &mut state, now, adapter);
         self.follow(i, &mut state, entered.resume, adapter);
     }
 
@@ -175,9 +176,12 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// with something deliverable wakes. Nothing happens outside its window.
     pub fn on_resume(&self, p: PartitionId<P>, adapter: &mut impl KernelAdapter) {
         let i = p.index();
-        let mut state = self.partitions[i].lock();
-        self.apply_deferred(i, &mut state, adapter);
-        self.settle(i, &mut state, adapter);
+        // Held: the kernel was interrupted while working for the partition on this CPU;
+        // that path decides before it returns to the partition.
+        let _ = self.with_state(i, |state| {
+            self.apply_deferred(i, state, adapter);
+            self.settle(i, state, adapter);
+        });
     }
 
     /// Partition `p` is running and something may be deliverable: the upcall decision,
@@ -195,6 +199,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
         state: &mut PartitionState,
         adapter: &mut impl KernelAdapter,
     ) {
+        if state.in_trap || state.mode == super::Mode::Idle {
+            // The fault handler runs (its return is the upcall return), or it is stopped.
+            return;
+        }
         let decision =
             state.cpu.vcpu_mut().resume(self.pages[p], &self.bells[p], || self.upcall_wanted(p));
         if let Ok(Resume::Upcall { .. }) = decision {
@@ -221,7 +229,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let table = self.events.partition(id);
         let page = self.pages[p];
         let bell = &self.bells[p];
-        let (Some(delivery), Some(entry)) = (table.deliver_next(), table.upcall_entry()) else {
+        let taken = table.upcall_entry().and_then(|entry| Some((table.deliver_next()?, entry)));
+        let Some((delivery, entry)) = taken else {
             // Another CPU took the event meanwhile: end the upcall the vCPU recorded.
             let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
             return;

@@ -159,7 +159,8 @@ fn names_a_real_entry<const P: usize>(config: &SystemConfig<P>, error: ConfigErr
                 RouteError::UnknownPartition { target }
                 | RouteError::NotPermitted { target }
                 | RouteError::PortNotBound { target }
-                | RouteError::DuplicateTarget { target } => Some(target),
+                | RouteError::DuplicateTarget { target }
+                | RouteError::LevelPortCounts { target } => Some(target),
                 RouteError::ExclusiveShared => {
                     assert!(route.targets.len() > 1);
                     None
@@ -174,6 +175,11 @@ fn names_a_real_entry<const P: usize>(config: &SystemConfig<P>, error: ConfigErr
                 let t = route.targets.get(target).expect("target in range");
                 if let RouteError::UnknownPartition { .. } = error {
                     assert!(usize::from(t.partition) >= P);
+                }
+                if let RouteError::LevelPortCounts { .. } = error {
+                    let ports = parts.get(usize::from(t.partition)).expect("partition").ports;
+                    let port = ports.iter().find(|c| c.port == t.port).expect("configured");
+                    assert!(!port.binding.mode.is_coalescing(), "{error:?}");
                 }
             }
         }
