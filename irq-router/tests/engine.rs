@@ -390,3 +390,48 @@ fn each_partitions_health_ring_keeps_its_newest_records_and_counts_the_dropped()
     assert_eq!(router.health_counts(Some(pid(0))), (0, 0));
     assert_eq!(records(&actions(&mut adapter)).len() as u64, ring + 8);
 }
+
+#[test]
+fn a_restarted_partition_owes_its_level_lines_nothing() {
+    let (router, pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let _ = pages[0].guest().sti();
+    adapter.now = 1;
+    router.on_hardware_irq(LEVEL, &mut adapter);
+    // Partition 1 owes an acknowledgement, then its table cold-starts it on a trap.
+    router.on_trap(pid(1), Trap { vector: 13, error_code: 0, address: 0x50_0000 }, &mut adapter);
+    actions(&mut adapter);
+    // Partition 0's acknowledgement is then the last one: the line is unmasked at once.
+    assert_eq!(
+        router.call(pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
+        Ok(0)
+    );
+    assert!(actions(&mut adapter).contains(&Action::Unmask(LEVEL)));
+    // And nobody is reported late afterwards.
+    run(&router, &mut adapter, 1, 20);
+    assert!(records(&actions(&mut adapter)).iter().all(|r| r.kind != HmKind::AckTimeout));
+}
+
+#[test]
+fn an_idled_partition_stays_idle() {
+    let (router, _pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    // Partition 2's table idles it on a trap.
+    router.on_trap(pid(2), Trap { vector: 6, error_code: 0, address: 0x60_0000 }, &mut adapter);
+    assert!(actions(&mut adapter).contains(&Action::Idle(2)));
+    assert_eq!(router.mode(pid(2)), Mode::Idle);
+    // Its calls are refused, its windows are not entered, later events only logged.
+    assert_eq!(
+        router.call(pid(2), Request::EnableIrqs, &mut adapter),
+        Err(ErrorCode::OutsideWindow)
+    );
+    run(&router, &mut adapter, 0, 2 * FRAME);
+    let done = actions(&mut adapter);
+    assert!(!done.iter().any(|a| matches!(a, Action::Upcall(2, _) | Action::Restart(2, _))));
+    router.on_trap(pid(2), Trap { vector: 6, error_code: 0, address: 0x60_0000 }, &mut adapter);
+    let record = records(&actions(&mut adapter))[0];
+    assert_eq!((record.partition, record.action), (Some(2), HmAction::Ignore));
+    assert_eq!(router.mode(pid(2)), Mode::Idle);
+}
