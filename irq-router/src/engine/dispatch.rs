@@ -132,7 +132,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 table.status(port).binding.ok_or(ErrorCode::NotBound)?;
                 Ok(u64::from(table.unmask(port)))
             }
-            Request::Notify { port } => self.notify(p, port, adapter),
+            Request::Notify { port } => self.notify(p, state, port, adapter),
             Request::ReadClock => {
                 // Inside the window the ticks since entry count too.
                 let now = adapter.now();
@@ -280,10 +280,13 @@ impl<const P: usize, const W: usize> Router<P, W> {
 
     /// Partition `p` notifies through its channel source `port`, within the channel's
     /// budget for the frame; past it, the channel is refused until the next frame and
-    /// the sender's health monitor hears of the storm.
+    /// the sender's health monitor hears of the storm. Events the destination loses to
+    /// an overflow are the sender's storm too: a sender cannot set off the receiver's
+    /// health monitor.
     fn notify(
         &self,
         p: PartitionId<P>,
+        state: &mut PartitionState,
         port: Port<W>,
         adapter: &mut impl KernelAdapter,
     ) -> HypercallResult {
@@ -299,7 +302,14 @@ impl<const P: usize, const W: usize> Router<P, W> {
             match self.channel_budgets[c].charge(self.frame_of(now), budget.raises.get()) {
                 Charge::Within => {}
                 Charge::Exceeded => {
-                    self.partition_event(p.index(), HmKind::Storm, c as u64, 0, adapter);
+                    self.partition_event_locked(
+                        p.index(),
+                        state,
+                        HmKind::Storm,
+                        c as u64,
+                        0,
+                        adapter,
+                    );
                     return Err(ErrorCode::OverBudget);
                 }
                 Charge::Over => return Err(ErrorCode::OverBudget),
@@ -308,14 +318,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let notified = self.events.notify(p, port, now)?;
         let dst = notified.partition.index();
         if notified.raised.overflowed > 0 {
+            // The sender flooded the channel: its storm, with the events the destination
+            // lost (counted in the destination's overflow statistics).
             let lost = u64::from(notified.raised.overflowed);
-            self.partition_event(
-                dst,
-                HmKind::PendingOverflow,
-                u64::from(notified.port.raw()),
-                lost,
-                adapter,
-            );
+            self.partition_event_locked(p.index(), state, HmKind::Storm, c as u64, lost, adapter);
         }
         if notified.raised.became_deliverable {
             self.signal(dst, adapter);
