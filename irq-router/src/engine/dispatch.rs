@@ -5,7 +5,6 @@
 use core::num::NonZeroU64;
 
 use notify_core::{Binding, PartitionEvents, PartitionId, Port, Source};
-use vcpu_state::Resume;
 
 use super::budget::Charge;
 use super::{Mode, PartitionState, Router};
@@ -201,21 +200,6 @@ impl<const P: usize, const W: usize> Router<P, W> {
                     Ok(0)
                 }
             },
-        }
-    }
-
-    /// Carries out a vCPU decision taken by a call.
-    pub(super) fn follow(
-        &self,
-        p: usize,
-        state: &mut PartitionState,
-        resume: Resume,
-        adapter: &mut impl KernelAdapter,
-    ) {
-        match resume {
-            Resume::Upcall { .. } => self.inject(p, state, adapter),
-            Resume::Idle => adapter.wait(p as u16),
-            Resume::Run | Resume::Flagged => {}
         }
     }
 

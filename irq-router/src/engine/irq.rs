@@ -3,7 +3,6 @@
 //! deliverable.
 
 use notify_core::{Context, PartitionId, Port};
-use vcpu_state::Signal;
 
 use super::Router;
 use super::budget::Charge;
@@ -118,21 +117,6 @@ impl<const P: usize, const W: usize> Router<P, W> {
     pub(super) fn line_acknowledged(&self, vector: u8, p: usize, adapter: &mut impl KernelAdapter) {
         if self.levels[vector as usize].acknowledged(p) == Unmask::Now {
             adapter.unmask_line(vector);
-        }
-    }
-
-    /// Tells partition `p` that one of its ports became deliverable: interrupt its CPU,
-    /// wake it, or leave the flag for it to find (the doorbell protocol of vcpu-state).
-    pub(super) fn signal(&self, p: usize, adapter: &mut impl KernelAdapter) {
-        match self.bells[p].signal(self.pages[p]) {
-            Signal::Open | Signal::Wake => {
-                if self.running.load(Ordering::Acquire) == p as u64 {
-                    self.resume(p, adapter);
-                } else {
-                    adapter.kick(p as u16);
-                }
-            }
-            Signal::Flagged | Signal::Later => {}
         }
     }
 }

@@ -1,25 +1,14 @@
 //! The health monitor's decisions and the partition lifecycle: events looked up in the
-//! partition's table, traps, restarts, idle, module stop, and the ping.
+//! partition's table, restarts, idle and module stop.
 
 use notify_core::{Context, PartitionId, Port};
 use vcpu_state::StartReason;
 
 use super::{Mode, NOBODY, PartitionState, Router};
-use crate::adapter::{KernelAdapter, StartMode, Upcall};
+use crate::adapter::{KernelAdapter, StartMode};
 use crate::config::{HmAction, HmKind};
 use crate::health::HmRecord;
 use crate::sync::Ordering;
-
-/// A trap (exception) raised by a partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Trap {
-    /// Exception vector.
-    pub vector: u8,
-    /// Error code (0 if the exception pushes none).
-    pub error_code: u32,
-    /// Faulting address (page faults) or faulting instruction.
-    pub address: u64,
-}
 
 /// Health-monitor actions that need the partition's own state, deferred when an event
 /// is seen while that state is held: the action (bits 8..16, by severity) and the kind.
@@ -239,119 +228,6 @@ impl<const P: usize, const W: usize> Router<P, W> {
         for route in self.config.routes {
             if route.targets.iter().any(|t| usize::from(t.partition) == p) {
                 self.owes_nothing(route.vector, p, adapter);
-            }
-        }
-    }
-
-    /// A trap in partition `p`. It is recorded in the partition's trap ring; its table
-    /// decides (a trap while its fault handler runs is a [`HmKind::TrapInTrap`]). To
-    /// deliver it, the fault handler is entered with the vector, error code and address;
-    /// without a fault handler, or if the upcall cannot be built, that is a
-    /// [`HmKind::UpcallFault`] in turn.
-    pub fn on_trap(&self, p: PartitionId<P>, trap: Trap, adapter: &mut impl KernelAdapter) {
-        let i = p.index();
-        let mut state = self.partitions[i].lock();
-        self.apply_deferred(i, &mut state, adapter);
-        self.trap_locked(p, &mut state, trap, adapter);
-        // Events that arrived meanwhile (unless the fault handler now runs: settle waits
-        // for its return).
-        if self.running.load(Ordering::Acquire) == i as u64 {
-            self.settle(i, &mut state, adapter);
-        }
-    }
-
-    fn trap_locked(
-        &self,
-        p: PartitionId<P>,
-        state: &mut PartitionState,
-        trap: Trap,
-        adapter: &mut impl KernelAdapter,
-    ) {
-        let i = p.index();
-        let table = self.events.partition(p);
-        let context = Context {
-            vector: u16::from(trap.vector),
-            error_code: trap.error_code,
-            fault_address: trap.address,
-            timestamp: adapter.now(),
-            ..Context::default()
-        };
-        let _ = table.push_trap(&context);
-        let kind = if state.in_trap { HmKind::TrapInTrap } else { HmKind::Trap };
-        let action = self.config.partitions[i].health.action(kind);
-        if action != HmAction::Deliver || state.mode == Mode::Idle {
-            self.partition_event_locked(
-                i,
-                state,
-                kind,
-                u64::from(trap.vector),
-                trap.address,
-                adapter,
-            );
-            return;
-        }
-        let record = HmRecord::new(
-            adapter.now(),
-            Some(i),
-            kind,
-            action,
-            u64::from(trap.vector),
-            trap.address,
-        );
-        self.record(record, adapter);
-        let Some(entry) = table.fault_handler() else {
-            self.partition_event_locked(i, state, HmKind::UpcallFault, 0, trap.address, adapter);
-            return;
-        };
-        let upcall = Upcall { entry, port: None, pending: 0, context };
-        match adapter.inject_upcall(i as u16, &upcall) {
-            Ok(()) => state.in_trap = true,
-            Err(fault) => self.partition_event_locked(
-                i,
-                state,
-                HmKind::UpcallFault,
-                fault as u64,
-                entry.get(),
-                adapter,
-            ),
-        }
-    }
-
-    /// The ping of partition `p` at `now`: a missed answer is a health-monitor event; a
-    /// ping that is due is raised on its ping port.
-    pub(super) fn ping(
-        &self,
-        p: usize,
-        state: &mut PartitionState,
-        now: u64,
-        adapter: &mut impl KernelAdapter,
-    ) {
-        let Some(ping) = self.config.partitions[p].ping else { return };
-        if state.ping_due.is_some_and(|due| now > due) {
-            state.ping_due = None;
-            self.partition_event_locked(p, state, HmKind::PingMissed, now, 0, adapter);
-        }
-        if now < state.next_ping || state.ping_due.is_some() {
-            return;
-        }
-        state.next_ping = now.saturating_add(ping.interval);
-        state.ping_due = Some(now.saturating_add(ping.bound));
-        let (Ok(id), Ok(port)) =
-            (PartitionId::<P>::new(p as u32), Port::<W>::new(u32::from(ping.port)))
-        else {
-            return;
-        };
-        let context = Context { timestamp: now, ..Context::default() };
-        if let Ok(raised) = self.events.partition(id).raise(port, Some(&context)) {
-            if raised.overflowed > 0 {
-                self.partition_event_locked(
-                    p,
-                    state,
-                    HmKind::PendingOverflow,
-                    u64::from(ping.port),
-                    1,
-                    adapter,
-                );
             }
         }
     }

@@ -16,8 +16,10 @@ mod dispatch;
 mod irq;
 mod lifecycle;
 mod schedule;
+mod trap;
+mod upcall;
 
-pub use lifecycle::Trap;
+pub use trap::Trap;
 
 use spin::Mutex;
 

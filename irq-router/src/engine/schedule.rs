@@ -1,11 +1,11 @@
 //! Time and windows: the kernel's tick, partition entry and exit, and the upcall
 //! decision that follows each.
 
-use notify_core::{PartitionId, Port};
-use vcpu_state::{CatchUp, Resume};
+use notify_core::{Context, PartitionId, Port};
+use vcpu_state::CatchUp;
 
 use super::{NOBODY, PartitionState, Router};
-use crate::adapter::{KernelAdapter, Upcall};
+use crate::adapter::KernelAdapter;
 use crate::config::HmKind;
 use crate::level::Unmask;
 use crate::sync::Ordering;
@@ -184,74 +184,42 @@ impl<const P: usize, const W: usize> Router<P, W> {
         });
     }
 
-    /// Partition `p` is running and something may be deliverable: the upcall decision,
-    /// unless the kernel is already working for it on this CPU (then that path decides
-    /// before it returns to the partition).
-    pub(super) fn resume(&self, p: usize, adapter: &mut impl KernelAdapter) {
-        let _ = self.with_state(p, |state| self.settle(p, state, adapter));
-    }
-
-    /// The upcall decision for partition `p`, holding its state: if an upcall is due, the
-    /// next deliverable port is taken into service and the upcall injected.
-    pub(super) fn settle(
+    /// The ping of partition `p` at `now`: a missed answer is a health-monitor event; a
+    /// ping that is due is raised on its ping port.
+    pub(super) fn ping(
         &self,
         p: usize,
         state: &mut PartitionState,
+        now: u64,
         adapter: &mut impl KernelAdapter,
     ) {
-        if state.in_trap || state.mode == super::Mode::Idle {
-            // The fault handler runs (its return is the upcall return), or it is stopped.
+        let Some(ping) = self.config.partitions[p].ping else { return };
+        if state.ping_due.is_some_and(|due| now > due) {
+            state.ping_due = None;
+            self.partition_event_locked(p, state, HmKind::PingMissed, now, 0, adapter);
+        }
+        if now < state.next_ping || state.ping_due.is_some() {
             return;
         }
-        let decision =
-            state.cpu.vcpu_mut().resume(self.pages[p], &self.bells[p], || self.upcall_wanted(p));
-        if let Ok(Resume::Upcall { .. }) = decision {
-            self.inject(p, state, adapter);
-        }
-    }
-
-    /// Whether partition `p` has something deliverable and an upcall entry to deliver it
-    /// to (without one, events stay pending until the guest registers it).
-    pub(super) fn upcall_wanted(&self, p: usize) -> bool {
-        let Ok(id) = PartitionId::<P>::new(p as u32) else { return false };
-        let table = self.events.partition(id);
-        table.upcall_entry().is_some() && table.next_deliverable().is_some()
-    }
-
-    /// Delivers the next deliverable port of `p` through an upcall.
-    pub(super) fn inject(
-        &self,
-        p: usize,
-        state: &mut PartitionState,
-        adapter: &mut impl KernelAdapter,
-    ) {
-        let Ok(id) = PartitionId::<P>::new(p as u32) else { return };
-        let table = self.events.partition(id);
-        let page = self.pages[p];
-        let bell = &self.bells[p];
-        let taken = table.upcall_entry().and_then(|entry| Some((table.deliver_next()?, entry)));
-        let Some((delivery, entry)) = taken else {
-            // Another CPU took the event meanwhile: end the upcall the vCPU recorded.
-            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+        state.next_ping = now.saturating_add(ping.interval);
+        state.ping_due = Some(now.saturating_add(ping.bound));
+        let (Ok(id), Ok(port)) =
+            (PartitionId::<P>::new(p as u32), Port::<W>::new(u32::from(ping.port)))
+        else {
             return;
         };
-        let upcall = Upcall {
-            entry: delivery.handler.unwrap_or(entry),
-            port: Some(delivery.port.raw()),
-            pending: delivery.pending,
-            context: table.context(delivery.port).ok().flatten().unwrap_or_default(),
-        };
-        if let Err(fault) = adapter.inject_upcall(p as u16, &upcall) {
-            let _ = table.cancel_service(delivery.port);
-            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
-            self.partition_event_locked(
-                p,
-                state,
-                HmKind::UpcallFault,
-                fault as u64,
-                entry.get(),
-                adapter,
-            );
+        let context = Context { timestamp: now, ..Context::default() };
+        if let Ok(raised) = self.events.partition(id).raise(port, Some(&context)) {
+            if raised.overflowed > 0 {
+                self.partition_event_locked(
+                    p,
+                    state,
+                    HmKind::PendingOverflow,
+                    u64::from(ping.port),
+                    1,
+                    adapter,
+                );
+            }
         }
     }
 }

@@ -1,0 +1,114 @@
+//! The upcall: telling a partition that an event became deliverable (the doorbell
+//! protocol of vcpu-state), the vCPU's decision, and injecting the upcall for the next
+//! deliverable port.
+
+use notify_core::PartitionId;
+use vcpu_state::{Resume, Signal};
+
+use super::{PartitionState, Router};
+use crate::adapter::{KernelAdapter, Upcall};
+use crate::config::HmKind;
+use crate::sync::Ordering;
+
+impl<const P: usize, const W: usize> Router<P, W> {
+    /// Tells partition `p` that one of its ports became deliverable: interrupt its CPU,
+    /// wake it, or leave the flag for it to find (the doorbell protocol of vcpu-state).
+    pub(super) fn signal(&self, p: usize, adapter: &mut impl KernelAdapter) {
+        match self.bells[p].signal(self.pages[p]) {
+            Signal::Open | Signal::Wake => {
+                if self.running.load(Ordering::Acquire) == p as u64 {
+                    self.resume(p, adapter);
+                } else {
+                    adapter.kick(p as u16);
+                }
+            }
+            Signal::Flagged | Signal::Later => {}
+        }
+    }
+
+    /// Partition `p` is running and something may be deliverable: the upcall decision,
+    /// unless the kernel is already working for it on this CPU (then that path decides
+    /// before it returns to the partition).
+    pub(super) fn resume(&self, p: usize, adapter: &mut impl KernelAdapter) {
+        let _ = self.with_state(p, |state| self.settle(p, state, adapter));
+    }
+
+    /// The upcall decision for partition `p`, holding its state: if an upcall is due, the
+    /// next deliverable port is taken into service and the upcall injected.
+    pub(super) fn settle(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        if state.in_trap || state.mode == super::Mode::Idle {
+            // The fault handler runs (its return is the upcall return), or it is stopped.
+            return;
+        }
+        let decision =
+            state.cpu.vcpu_mut().resume(self.pages[p], &self.bells[p], || self.upcall_wanted(p));
+        if let Ok(Resume::Upcall { .. }) = decision {
+            self.inject(p, state, adapter);
+        }
+    }
+
+    /// Whether partition `p` has something deliverable and an upcall entry to deliver it
+    /// to (without one, events stay pending until the guest registers it).
+    pub(super) fn upcall_wanted(&self, p: usize) -> bool {
+        let Ok(id) = PartitionId::<P>::new(p as u32) else { return false };
+        let table = self.events.partition(id);
+        table.upcall_entry().is_some() && table.next_deliverable().is_some()
+    }
+
+    /// Delivers the next deliverable port of `p` through an upcall.
+    pub(super) fn inject(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let Ok(id) = PartitionId::<P>::new(p as u32) else { return };
+        let table = self.events.partition(id);
+        let page = self.pages[p];
+        let bell = &self.bells[p];
+        let taken = table.upcall_entry().and_then(|entry| Some((table.deliver_next()?, entry)));
+        let Some((delivery, entry)) = taken else {
+            // Another CPU took the event meanwhile: end the upcall the vCPU recorded.
+            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+            return;
+        };
+        let upcall = Upcall {
+            entry: delivery.handler.unwrap_or(entry),
+            port: Some(delivery.port.raw()),
+            pending: delivery.pending,
+            context: table.context(delivery.port).ok().flatten().unwrap_or_default(),
+        };
+        if let Err(fault) = adapter.inject_upcall(p as u16, &upcall) {
+            let _ = table.cancel_service(delivery.port);
+            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+            self.partition_event_locked(
+                p,
+                state,
+                HmKind::UpcallFault,
+                fault as u64,
+                entry.get(),
+                adapter,
+            );
+        }
+    }
+
+    /// Carries out a vCPU decision taken by a call.
+    pub(super) fn follow(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        resume: Resume,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        match resume {
+            Resume::Upcall { .. } => self.inject(p, state, adapter),
+            Resume::Idle => adapter.wait(p as u16),
+            Resume::Run | Resume::Flagged => {}
+        }
+    }
+}
