@@ -1,0 +1,442 @@
+//! The C entry points.
+//!
+//! Common rules: a handle is checked by address against the pool (anything else is
+//! `IRQ_STATUS_BAD_HANDLE`, never dereferenced); a partition number must be below the
+//! configuration's partition count (`IRQ_STATUS_BAD_PARTITION`); an out-pointer that is
+//! NULL or misaligned is `IRQ_STATUS_NULL_POINTER` and is written only on success. The
+//! entry points may be called from any CPU, also concurrently (the contexts are those
+//! of irq-router: `irq_router_hardware_irq` and `irq_router_tick` from interrupt
+//! context; the partition calls on the partition's CPU with interrupts disabled).
+
+use core::ffi::{c_char, c_void};
+
+use irq_router::Mode;
+use irq_router::Trap;
+use irq_router::config::{HmAction, HmKind};
+use irq_router::health::HmRecord;
+use irq_router::hypercall::RawCall;
+use notify_core::PartitionId;
+
+use crate::config::IrqSystemConfig;
+use crate::ops::{CAdapter, IrqHmRecord, IrqKernelOps, Ops};
+use crate::pool::{Claim, CloseError, InUse, IrqRouter, Storage, close};
+use crate::status::{IrqConfigError, IrqConfigErrorKind, IrqStatus};
+use crate::{IRQ_HM_LOG_LEN, IRQ_MAX_PARTITIONS};
+
+/// `irq_router_mode`: stopped until the module restarts.
+pub const IRQ_MODE_IDLE: u8 = 0;
+/// `irq_router_mode`: initializing after a cold start.
+pub const IRQ_MODE_COLD_START: u8 = 1;
+/// `irq_router_mode`: initializing after a warm start.
+pub const IRQ_MODE_WARM_START: u8 = 2;
+/// `irq_router_mode`: running normally.
+pub const IRQ_MODE_NORMAL: u8 = 3;
+
+type Pid = PartitionId<IRQ_MAX_PARTITIONS>;
+
+/// Filler of the buffer `irq_router_health_log` copies the ring into.
+const EMPTY_RECORD: HmRecord = HmRecord {
+    tick: 0,
+    partition: None,
+    kind: HmKind::Trap,
+    action: HmAction::Ignore,
+    detail: 0,
+    extra: 0,
+    discarded: 0,
+};
+
+/// Runs `f` on the live router behind `handle`.
+fn with<R>(
+    handle: *const IrqRouter,
+    f: impl FnOnce(&Storage) -> Result<R, IrqStatus>,
+) -> Result<R, IrqStatus> {
+    let router = InUse::new(handle).ok_or(IrqStatus::BadHandle)?;
+    f(router.storage())
+}
+
+/// Partition `raw` of the router's configuration.
+fn partition(storage: &Storage, raw: u32) -> Result<Pid, IrqStatus> {
+    if raw as usize >= storage.partitions {
+        return Err(IrqStatus::BadPartition);
+    }
+    Pid::new(raw).map_err(|_| IrqStatus::BadPartition)
+}
+
+/// Partition `raw`, or with -1 none (the module).
+fn partition_or_module(storage: &Storage, raw: i32) -> Result<Option<Pid>, IrqStatus> {
+    match raw {
+        -1 => Ok(None),
+        raw => {
+            partition(storage, u32::try_from(raw).map_err(|_| IrqStatus::BadPartition)?).map(Some)
+        }
+    }
+}
+
+/// `ptr`, if it may be written as one `T`.
+fn out<T>(ptr: *mut T) -> Result<*mut T, IrqStatus> {
+    if ptr.is_null() || !ptr.is_aligned() { Err(IrqStatus::NullPointer) } else { Ok(ptr) }
+}
+
+fn status(result: Result<(), IrqStatus>) -> IrqStatus {
+    match result {
+        Ok(()) => IrqStatus::Ok,
+        Err(status) => status,
+    }
+}
+
+/// Creates a router from `config`, calling the kernel through `ops`, and stores its
+/// handle in `*router`. The configuration and the table are copied: they may be freed
+/// when this returns. Every partition starts fresh at tick 0, outside its window; call
+/// `irq_router_start` before the first window.
+///
+/// Returns `IRQ_STATUS_INVALID_CONFIG` (or `IRQ_STATUS_MISSING_OPERATION` for a NULL
+/// function in `ops`) with `*error` naming the entry, `IRQ_STATUS_POOL_EXHAUSTED` when
+/// `IRQ_MAX_ROUTERS` routers exist, `IRQ_STATUS_NULL_POINTER` for a NULL `config`,
+/// `ops` or `router`. `error` may be NULL; if not, it is always written
+/// (`IRQ_CONFIG_ERROR_KIND_NONE` on success).
+///
+/// The engine is built on the stack before it is moved into its slot: this call needs
+/// a few tens of KiB of stack (see the README); the other entry points need little.
+///
+/// # Safety
+/// 1. `config`, `ops`, `router` and `error` are NULL or valid for reads (`config`,
+///    `ops`) or writes (`router`, `error`) of their type.
+/// 2. Every array in `config` is NULL or holds its count of entries, each name is NULL
+///    or NUL-terminated, each ping NULL or valid, for the duration of the call.
+/// 3. A non-NULL `shared_page` is `IRQ_PAGE_SIZE` writable bytes that stay valid, and
+///    are not used by the kernel other than as the shared page, until
+///    `irq_router_destroy` of this router returns.
+/// 4. Each function in `ops` has the documented signature and may be called, with
+///    `ops->ctx`, from inside any library call on this router, on any CPU that makes
+///    one.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_create(
+    config: *const IrqSystemConfig,
+    ops: *const IrqKernelOps,
+    router: *mut *mut IrqRouter,
+    error: *mut IrqConfigError,
+) -> IrqStatus {
+    let error = if error.is_null() || !error.is_aligned() { None } else { Some(error) };
+    let report = |e: IrqConfigError| {
+        if let Some(error) = error {
+            // SAFETY: not NULL, aligned, and writable by contract 1.
+            unsafe { error.write(e) };
+        }
+    };
+    report(IrqConfigError::NONE);
+    let Ok(router) = out(router) else { return IrqStatus::NullPointer };
+    if config.is_null() || !config.is_aligned() || ops.is_null() || !ops.is_aligned() {
+        return IrqStatus::NullPointer;
+    }
+    // SAFETY: not NULL, aligned, readable by contract 1; copied out at once.
+    let (config, ops) = unsafe { (config.read(), ops.read()) };
+    let ops = match Ops::new(&ops) {
+        Ok(ops) => ops,
+        Err(e) => {
+            report(e);
+            return IrqStatus::MissingOperation;
+        }
+    };
+    let Some(claim) = Claim::new() else { return IrqStatus::PoolExhausted };
+    // SAFETY: contracts 2 and 3 are the ones `build` asks for.
+    match unsafe { crate::convert::build(&claim, &config, ops) } {
+        Ok(()) => {
+            let handle = claim.publish();
+            // SAFETY: checked by `out`, writable by contract 1.
+            unsafe { router.write(handle) };
+            IrqStatus::Ok
+        }
+        Err(e) => {
+            report(e);
+            IrqStatus::InvalidConfig
+        }
+    }
+}
+
+/// Destroys a router and frees its slot. `IRQ_STATUS_BUSY` if another call on it is in
+/// progress (nothing is destroyed: try again), `IRQ_STATUS_BAD_HANDLE` if it is not a
+/// live router. Afterwards the handle is refused by every function.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_destroy(router: *mut IrqRouter) -> IrqStatus {
+    match close(router) {
+        Ok(()) => IrqStatus::Ok,
+        Err(CloseError::BadHandle) => IrqStatus::BadHandle,
+        Err(CloseError::Busy) => IrqStatus::Busy,
+    }
+}
+
+/// Publishes every partition's start reason (fresh) in its page. Call once before the
+/// first window.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_start(router: *mut IrqRouter) -> IrqStatus {
+    status(with(router, |s| {
+        s.engine.start();
+        Ok(())
+    }))
+}
+
+/// A hardware interrupt on `vector` (0 to 255), on any CPU: the clock's vector is the
+/// kernel's tick; a routed vector runs the kernel-first handler, the storm budget, the
+/// fan-out to every target partition and the EOI or mask of the line; an unrouted one
+/// is only acknowledged.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_hardware_irq(router: *mut IrqRouter, vector: u32) -> IrqStatus {
+    status(with(router, |s| {
+        let vector = u8::try_from(vector).map_err(|_| IrqStatus::OutOfRange)?;
+        s.engine.on_hardware_irq(vector, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// The kernel's clock tick at `now`, for a kernel whose clock is not a routed vector
+/// (with `clock_vector` configured, `irq_router_hardware_irq` does this).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_tick(router: *mut IrqRouter, now: u64) -> IrqStatus {
+    status(with(router, |s| {
+        s.engine.on_tick(now, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// `partition` enters its window at `now` for `budget` ticks: missed ticks given by its
+/// catch-up policy, the clock published in its page, an upcall injected if one is due.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_partition_entry(
+    router: *mut IrqRouter,
+    partition: u32,
+    now: u64,
+    budget: u64,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let p = self::partition(s, partition)?;
+        s.engine.on_partition_entry(p, now, budget, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// `partition` leaves its window at `now`.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_partition_exit(
+    router: *mut IrqRouter,
+    partition: u32,
+    now: u64,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let p = self::partition(s, partition)?;
+        s.engine.on_partition_exit(p, now, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// The kernel is about to return to `partition` after a `kick` (or any other
+/// interruption): the upcall decision is taken again.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_resume(router: *mut IrqRouter, partition: u32) -> IrqStatus {
+    status(with(router, |s| {
+        let p = self::partition(s, partition)?;
+        s.engine.on_resume(p, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// A trap (exception `vector`, 0 to 255) in `partition`: recorded, and its
+/// health-monitor table decides (deliver to its fault handler, restart, idle, ...).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_router_trap(
+    router: *mut IrqRouter,
+    partition: u32,
+    vector: u32,
+    error_code: u32,
+    address: u64,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let p = self::partition(s, partition)?;
+        let vector = u8::try_from(vector).map_err(|_| IrqStatus::OutOfRange)?;
+        s.engine.on_trap(p, Trap { vector, error_code, address }, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// A hypercall of `partition` with the registers the kernel read (untrusted: any value
+/// is answered, a call that does not decode is also a health-monitor event). The answer
+/// goes to `*status` (0 or an `IRQ_HC_STATUS_*`) and `*value`, the two registers the
+/// kernel writes back.
+///
+/// # Safety
+/// `status` and `value` are NULL or valid for writes of a `uint64_t`.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments, reason = "the registers of a call, as C kernels pass them")]
+pub unsafe extern "C" fn irq_router_hypercall(
+    router: *mut IrqRouter,
+    partition: u32,
+    number: u64,
+    arg0: u64,
+    arg1: u64,
+    arg2: u64,
+    arg3: u64,
+    status: *mut u64,
+    value: *mut u64,
+) -> IrqStatus {
+    self::status(with(router, |s| {
+        let (status, value) = (out(status)?, out(value)?);
+        let p = self::partition(s, partition)?;
+        let raw = RawCall { number, args: [arg0, arg1, arg2, arg3] };
+        let [answer_status, answer_value] = s.engine.hypercall(p, &raw, &mut CAdapter(&s.ops));
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe {
+            status.write(answer_status);
+            value.write(answer_value);
+        }
+        Ok(())
+    }))
+}
+
+/// The page shared with `partition` (`IRQ_PAGE_SIZE` bytes; the one given in the
+/// configuration, or the library's): map it into the partition. Valid until the router
+/// is destroyed.
+///
+/// # Safety
+/// `page` is NULL or valid for writes of a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_shared_page(
+    router: *mut IrqRouter,
+    partition: u32,
+    page: *mut *mut c_void,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let page_out = out(page)?;
+        let p = self::partition(s, partition)?;
+        // The page is a struct of atomics: the guest's stores through this pointer are
+        // what it is for, and the kernel reads it as untrusted.
+        let ptr = core::ptr::from_ref(s.shared[p.index()]).cast_mut().cast::<c_void>();
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe { page_out.write(ptr) };
+        Ok(())
+    }))
+}
+
+/// `partition`'s ARINC 653 mode (`IRQ_MODE_*`) into `*mode`.
+///
+/// # Safety
+/// `mode` is NULL or valid for writes of a `uint8_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_mode(
+    router: *mut IrqRouter,
+    partition: u32,
+    mode: *mut u8,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let mode_out = out(mode)?;
+        let p = self::partition(s, partition)?;
+        let mode = match s.engine.mode(p) {
+            Mode::Idle => IRQ_MODE_IDLE,
+            Mode::ColdStart => IRQ_MODE_COLD_START,
+            Mode::WarmStart => IRQ_MODE_WARM_START,
+            Mode::Normal => IRQ_MODE_NORMAL,
+        };
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe { mode_out.write(mode) };
+        Ok(())
+    }))
+}
+
+/// Whether the health monitor stopped the module: 1 or 0 into `*stopped`.
+///
+/// # Safety
+/// `stopped` is NULL or valid for writes of a `uint8_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_stopped(router: *mut IrqRouter, stopped: *mut u8) -> IrqStatus {
+    status(with(router, |s| {
+        let stopped_out = out(stopped)?;
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe { stopped_out.write(u8::from(s.engine.stopped())) };
+        Ok(())
+    }))
+}
+
+/// Copies the last health-monitor records of `partition` (or with -1 the module's),
+/// oldest first, into `records[0..capacity]`; their number into `*count` (at most
+/// `IRQ_HM_LOG_LEN`).
+///
+/// # Safety
+/// `records` is NULL (with `capacity` 0) or valid for writes of `capacity` records;
+/// `count` is NULL or valid for writes of a `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_health_log(
+    router: *mut IrqRouter,
+    partition: i32,
+    records: *mut IrqHmRecord,
+    capacity: usize,
+    count: *mut usize,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let count_out = out(count)?;
+        let records = if capacity == 0 { None } else { Some(out(records)?) };
+        let p = partition_or_module(s, partition)?;
+        let mut ring = [EMPTY_RECORD; IRQ_HM_LOG_LEN];
+        let n = s.engine.health_log(p, &mut ring).min(capacity);
+        if let Some(records) = records {
+            for (i, record) in ring[..n].iter().enumerate() {
+                // SAFETY: `i < n <= capacity`, and `records` is valid for `capacity`
+                // records by this function's contract (aligned: checked by `out`).
+                unsafe { records.add(i).write(IrqHmRecord::from_record(record)) };
+            }
+        }
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe { count_out.write(n) };
+        Ok(())
+    }))
+}
+
+/// Health-monitor records ever made for `partition` (or with -1 the module) into
+/// `*total`, and those lost from its ring into `*dropped`.
+///
+/// # Safety
+/// `total` and `dropped` are NULL or valid for writes of a `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_health_counts(
+    router: *mut IrqRouter,
+    partition: i32,
+    total: *mut u64,
+    dropped: *mut u64,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let (total_out, dropped_out) = (out(total)?, out(dropped)?);
+        let p = partition_or_module(s, partition)?;
+        let (t, d) = s.engine.health_counts(p);
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe {
+            total_out.write(t);
+            dropped_out.write(d);
+        }
+        Ok(())
+    }))
+}
+
+/// The name of status `status` (`"IRQ_STATUS_OK"`, ...), a static NUL-terminated
+/// string; `"IRQ_STATUS_UNKNOWN"` for a value that is no status.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_status_name(status: i32) -> *const c_char {
+    const ALL: [IrqStatus; 9] = [
+        IrqStatus::Ok,
+        IrqStatus::NullPointer,
+        IrqStatus::BadHandle,
+        IrqStatus::BadPartition,
+        IrqStatus::OutOfRange,
+        IrqStatus::PoolExhausted,
+        IrqStatus::Busy,
+        IrqStatus::InvalidConfig,
+        IrqStatus::MissingOperation,
+    ];
+    ALL.iter().find(|s| **s as i32 == status).map_or(c"IRQ_STATUS_UNKNOWN", |s| s.name()).as_ptr()
+}
+
+/// The name of configuration error kind `kind` (`"IRQ_CONFIG_ERROR_KIND_TIMER_PORT"`,
+/// ...), a static NUL-terminated string; `"IRQ_CONFIG_ERROR_KIND_UNKNOWN"` for a value
+/// that is no kind.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_config_error_name(kind: i32) -> *const c_char {
+    IrqConfigErrorKind::from_raw(kind)
+        .map_or(c"IRQ_CONFIG_ERROR_KIND_UNKNOWN", IrqConfigErrorKind::name)
+        .as_ptr()
+}

@@ -1,0 +1,321 @@
+//! The guest's side of the hypercall ABI (`docs/hypercalls.md` of irq-router), for C:
+//! call numbers and answer statuses as constants named after the RTEMS-on-POK
+//! paravirtualization layer (`_CPU_Virtual_Irq_request`, `_CPU_Virtual_Interrupts_flash`,
+//! `_CPU_Virtual_exec_stop_error`, ...), the shared page's layout, and helpers that put
+//! a call into its registers. A guest that does not link this library uses the
+//! constants only; the numbers never change (tests check them against irq-router).
+//!
+//! The transport is the kernel's: it reads `number` and `args[0..4]` from the trapping
+//! partition's registers (on x86-64 `rax`, `rdi`, `rsi`, `rdx`, `r10`), passes them to
+//! `irq_router_hypercall`, and writes the answer's status and value back (`rax`, `rdx`).
+
+use vcpu_state::SharedPage;
+
+/// `abi_version`: the ABI version the kernel speaks (answers 1).
+pub const IRQ_HC_ABI_VERSION: u64 = 0;
+/// `irq_request(vector, port)`: bind a hardware vector to one of the caller's ports.
+pub const IRQ_HC_IRQ_REQUEST: u64 = 1;
+/// `irq_detach(vector)`: unbind a vector; answers the events discarded.
+pub const IRQ_HC_IRQ_DETACH: u64 = 2;
+/// `interrupts_enable`: set the virtual interrupt flag (sti).
+pub const IRQ_HC_INTERRUPTS_ENABLE: u64 = 3;
+/// `interrupts_disable`: clear the virtual interrupt flag (cli).
+pub const IRQ_HC_INTERRUPTS_DISABLE: u64 = 4;
+/// `interrupts_flash`: enable, deliver what is due, disable.
+pub const IRQ_HC_INTERRUPTS_FLASH: u64 = 5;
+/// `interrupts_set_level(level)`: RTEMS's ISR level; answers the previous one.
+pub const IRQ_HC_INTERRUPTS_SET_LEVEL: u64 = 6;
+/// `idle`: give up the rest of the window until an event is deliverable.
+pub const IRQ_HC_IDLE: u64 = 7;
+/// `acknowledge(port)`: end service of one event; answers the events still pending.
+pub const IRQ_HC_ACKNOWLEDGE: u64 = 8;
+/// `take_count(port)`: end service taking the whole count; answers it.
+pub const IRQ_HC_TAKE_COUNT: u64 = 9;
+/// `mask(port)`.
+pub const IRQ_HC_MASK: u64 = 10;
+/// `unmask(port)`: answers 1 if the port became deliverable.
+pub const IRQ_HC_UNMASK: u64 = 11;
+/// `notify(port)`: notify the channel whose source end is the caller's port.
+pub const IRQ_HC_NOTIFY: u64 = 12;
+/// `clock_read`: the partition's clock, in ticks.
+pub const IRQ_HC_CLOCK_READ: u64 = 13;
+/// `register_upcall(entry)`: set (or with 0 clear) the upcall entry point.
+pub const IRQ_HC_REGISTER_UPCALL: u64 = 14;
+/// `register_fault_handler(entry)`: set (or with 0 clear) the fault handler.
+pub const IRQ_HC_REGISTER_FAULT_HANDLER: u64 = 15;
+/// `register_port_handler(port, entry)`: set (or with 0 clear) one port's handler.
+pub const IRQ_HC_REGISTER_PORT_HANDLER: u64 = 16;
+/// `console_write(address, length)`: at most `IRQ_HC_CONSOLE_WRITE_MAX` bytes; answers
+/// the bytes written.
+pub const IRQ_HC_CONSOLE_WRITE: u64 = 17;
+/// `exec_stop_error(code)`: declare an error to the health monitor (ARINC 653).
+pub const IRQ_HC_EXEC_STOP_ERROR: u64 = 18;
+/// `start_reason`: why the partition runs (code in bits 32..40, cause in 0..32).
+pub const IRQ_HC_START_REASON: u64 = 19;
+/// `upcall_return`: return from an upcall (or the fault handler) to the interrupted
+/// context.
+pub const IRQ_HC_UPCALL_RETURN: u64 = 20;
+/// `ping_answer`: answer the health monitor's ping.
+pub const IRQ_HC_PING_ANSWER: u64 = 21;
+
+/// Most bytes one `IRQ_HC_CONSOLE_WRITE` writes.
+pub const IRQ_HC_CONSOLE_WRITE_MAX: u64 = 256;
+
+/// Answer status: success.
+pub const IRQ_HC_STATUS_SUCCESS: u64 = 0;
+/// Answer status: no such call.
+pub const IRQ_HC_STATUS_UNKNOWN_CALL: u64 = 1;
+/// Answer status: an argument register the call does not read was not zero.
+pub const IRQ_HC_STATUS_RESERVED_ARGUMENT: u64 = 2;
+/// Answer status: a port, vector or 32-bit value out of range.
+pub const IRQ_HC_STATUS_INVALID_ARGUMENT: u64 = 3;
+/// Answer status: a buffer too long, wrapping, or not the partition's memory.
+pub const IRQ_HC_STATUS_BAD_ADDRESS: u64 = 4;
+/// Answer status: the configuration does not allow it.
+pub const IRQ_HC_STATUS_PERMISSION_DENIED: u64 = 5;
+/// Answer status: the port has no binding.
+pub const IRQ_HC_STATUS_NOT_BOUND: u64 = 6;
+/// Answer status: already bound.
+pub const IRQ_HC_STATUS_ALREADY_BOUND: u64 = 7;
+/// Answer status: the port is not in service.
+pub const IRQ_HC_STATUS_NOT_IN_SERVICE: u64 = 8;
+/// Answer status: nothing pending.
+pub const IRQ_HC_STATUS_NOTHING_PENDING: u64 = 9;
+/// Answer status: the port is masked.
+pub const IRQ_HC_STATUS_MASKED: u64 = 10;
+/// Answer status: the port is already in service.
+pub const IRQ_HC_STATUS_ALREADY_IN_SERVICE: u64 = 11;
+/// Answer status: the port is not a channel's source end.
+pub const IRQ_HC_STATUS_NOT_A_CHANNEL: u64 = 12;
+/// Answer status: a transient conflict; retry.
+pub const IRQ_HC_STATUS_BUSY: u64 = 13;
+/// Answer status: outside the partition's window.
+pub const IRQ_HC_STATUS_OUTSIDE_WINDOW: u64 = 14;
+/// Answer status: upcall return outside an upcall.
+pub const IRQ_HC_STATUS_NOT_IN_UPCALL: u64 = 15;
+/// Answer status: the line or channel is over its budget.
+pub const IRQ_HC_STATUS_OVER_BUDGET: u64 = 16;
+/// Answer status: the configuration gives the partition no such thing.
+pub const IRQ_HC_STATUS_NOT_CONFIGURED: u64 = 17;
+/// Answer status: failed for a reason without a code.
+pub const IRQ_HC_STATUS_FAILED: u64 = 18;
+
+/// Size of the page shared with a partition.
+pub const IRQ_PAGE_SIZE: usize = 64;
+/// Offset of `upcall_mask` (`uint8_t`): 0 = virtual interrupts enabled (the guest's
+/// sti is one store of 0, cli one store of 1).
+pub const IRQ_PAGE_UPCALL_MASK_OFFSET: usize = 4;
+/// Offset of `upcall_pending` (`uint8_t`): nonzero when an event became deliverable while
+/// closed; check after sti and ask for delivery (`IRQ_HC_INTERRUPTS_FLASH`).
+pub const IRQ_PAGE_UPCALL_PENDING_OFFSET: usize = 5;
+/// Offset of `start_reason` (`uint8_t`): 1 fresh, 2 cold restart, 3 warm restart.
+pub const IRQ_PAGE_START_REASON_OFFSET: usize = 7;
+/// Offset of `isr_level` (`uint32_t`): RTEMS's ISR level, 0 = enabled.
+pub const IRQ_PAGE_ISR_LEVEL_OFFSET: usize = 8;
+/// Offset of `clock_now` (`uint64_t`): the kernel tick at the last entry.
+pub const IRQ_PAGE_CLOCK_NOW_OFFSET: usize = 16;
+/// Offset of `clock_given` (`uint64_t`): ticks given to the guest as of the last entry.
+pub const IRQ_PAGE_CLOCK_GIVEN_OFFSET: usize = 24;
+
+// The header's constants are literals (cbindgen evaluates no paths): checked here.
+const _: () = {
+    assert!(IRQ_HC_CONSOLE_WRITE_MAX == irq_router::hypercall::CONSOLE_WRITE_MAX);
+    assert!(IRQ_PAGE_SIZE == vcpu_state::PAGE_LEN);
+    assert!(IRQ_PAGE_SIZE == core::mem::size_of::<SharedPage>());
+    assert!(core::mem::align_of::<SharedPage>() == 8);
+    assert!(IRQ_PAGE_UPCALL_MASK_OFFSET == SharedPage::UPCALL_MASK_OFFSET);
+    assert!(IRQ_PAGE_UPCALL_PENDING_OFFSET == SharedPage::UPCALL_PENDING_OFFSET);
+    assert!(IRQ_PAGE_START_REASON_OFFSET == SharedPage::START_REASON_OFFSET);
+    assert!(IRQ_PAGE_ISR_LEVEL_OFFSET == SharedPage::ISR_LEVEL_OFFSET);
+    assert!(IRQ_PAGE_CLOCK_NOW_OFFSET == SharedPage::CLOCK_NOW_OFFSET);
+    assert!(IRQ_PAGE_CLOCK_GIVEN_OFFSET == SharedPage::CLOCK_GIVEN_OFFSET);
+};
+
+/// The registers of one call: the number and four arguments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqRawCall {
+    /// The call number (`IRQ_HC_*`).
+    pub number: u64,
+    /// The argument registers, in order; those a call does not read must be zero.
+    pub args: [u64; 4],
+}
+
+const fn call(number: u64, a0: u64, a1: u64) -> IrqRawCall {
+    IrqRawCall { number, args: [a0, a1, 0, 0] }
+}
+
+/// The registers of `irq_request(vector, port)` (RTEMS `_CPU_Virtual_Irq_request`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_irq_request(vector: u32, port: u32) -> IrqRawCall {
+    call(IRQ_HC_IRQ_REQUEST, u64::from(vector), u64::from(port))
+}
+
+/// The registers of `irq_detach(vector)` (RTEMS `_CPU_Virtual_Irq_detach`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_irq_detach(vector: u32) -> IrqRawCall {
+    call(IRQ_HC_IRQ_DETACH, u64::from(vector), 0)
+}
+
+/// The registers of `interrupts_enable` (RTEMS `_CPU_Virtual_Interrupts_enable`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_interrupts_enable() -> IrqRawCall {
+    call(IRQ_HC_INTERRUPTS_ENABLE, 0, 0)
+}
+
+/// The registers of `interrupts_disable` (RTEMS `_CPU_Virtual_Interrupts_disable`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_interrupts_disable() -> IrqRawCall {
+    call(IRQ_HC_INTERRUPTS_DISABLE, 0, 0)
+}
+
+/// The registers of `interrupts_flash` (RTEMS `_CPU_Virtual_Interrupts_flash`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_interrupts_flash() -> IrqRawCall {
+    call(IRQ_HC_INTERRUPTS_FLASH, 0, 0)
+}
+
+/// The registers of `idle` (RTEMS `_CPU_Virtual_idle_thread`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_idle() -> IrqRawCall {
+    call(IRQ_HC_IDLE, 0, 0)
+}
+
+/// The registers of `exec_stop_error(code)` (RTEMS `_CPU_Virtual_exec_stop_error`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_exec_stop_error(code: u32) -> IrqRawCall {
+    call(IRQ_HC_EXEC_STOP_ERROR, u64::from(code), 0)
+}
+
+/// The registers of `clock_read` (the BSP's virtual clock read).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_clock_read() -> IrqRawCall {
+    call(IRQ_HC_CLOCK_READ, 0, 0)
+}
+
+/// The registers of `console_write(address, length)` (the BSP's `_BSP_Virtual_Char_write`).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_console_write(address: u64, length: u64) -> IrqRawCall {
+    call(IRQ_HC_CONSOLE_WRITE, address, length)
+}
+
+/// The registers of `acknowledge(port)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_acknowledge(port: u32) -> IrqRawCall {
+    call(IRQ_HC_ACKNOWLEDGE, u64::from(port), 0)
+}
+
+/// The registers of `take_count(port)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_take_count(port: u32) -> IrqRawCall {
+    call(IRQ_HC_TAKE_COUNT, u64::from(port), 0)
+}
+
+/// The registers of `notify(port)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_notify(port: u32) -> IrqRawCall {
+    call(IRQ_HC_NOTIFY, u64::from(port), 0)
+}
+
+/// The registers of `register_upcall(entry)` (0 clears it).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_register_upcall(entry: u64) -> IrqRawCall {
+    call(IRQ_HC_REGISTER_UPCALL, entry, 0)
+}
+
+/// The registers of `register_fault_handler(entry)` (0 clears it).
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_register_fault_handler(entry: u64) -> IrqRawCall {
+    call(IRQ_HC_REGISTER_FAULT_HANDLER, entry, 0)
+}
+
+/// The registers of `upcall_return`.
+#[unsafe(no_mangle)]
+pub extern "C" fn irq_hc_encode_upcall_return() -> IrqRawCall {
+    call(IRQ_HC_UPCALL_RETURN, 0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use irq_router::hypercall::{CallNumber, ErrorCode};
+
+    use super::{
+        IRQ_HC_ABI_VERSION, IRQ_HC_ACKNOWLEDGE, IRQ_HC_CLOCK_READ, IRQ_HC_CONSOLE_WRITE,
+        IRQ_HC_EXEC_STOP_ERROR, IRQ_HC_IDLE, IRQ_HC_INTERRUPTS_DISABLE, IRQ_HC_INTERRUPTS_ENABLE,
+        IRQ_HC_INTERRUPTS_FLASH, IRQ_HC_INTERRUPTS_SET_LEVEL, IRQ_HC_IRQ_DETACH,
+        IRQ_HC_IRQ_REQUEST, IRQ_HC_MASK, IRQ_HC_NOTIFY, IRQ_HC_PING_ANSWER,
+        IRQ_HC_REGISTER_FAULT_HANDLER, IRQ_HC_REGISTER_PORT_HANDLER, IRQ_HC_REGISTER_UPCALL,
+        IRQ_HC_START_REASON, IRQ_HC_TAKE_COUNT, IRQ_HC_UNMASK, IRQ_HC_UPCALL_RETURN,
+    };
+
+    #[test]
+    fn call_numbers_are_the_abi() {
+        let ours = [
+            IRQ_HC_ABI_VERSION,
+            IRQ_HC_IRQ_REQUEST,
+            IRQ_HC_IRQ_DETACH,
+            IRQ_HC_INTERRUPTS_ENABLE,
+            IRQ_HC_INTERRUPTS_DISABLE,
+            IRQ_HC_INTERRUPTS_FLASH,
+            IRQ_HC_INTERRUPTS_SET_LEVEL,
+            IRQ_HC_IDLE,
+            IRQ_HC_ACKNOWLEDGE,
+            IRQ_HC_TAKE_COUNT,
+            IRQ_HC_MASK,
+            IRQ_HC_UNMASK,
+            IRQ_HC_NOTIFY,
+            IRQ_HC_CLOCK_READ,
+            IRQ_HC_REGISTER_UPCALL,
+            IRQ_HC_REGISTER_FAULT_HANDLER,
+            IRQ_HC_REGISTER_PORT_HANDLER,
+            IRQ_HC_CONSOLE_WRITE,
+            IRQ_HC_EXEC_STOP_ERROR,
+            IRQ_HC_START_REASON,
+            IRQ_HC_UPCALL_RETURN,
+            IRQ_HC_PING_ANSWER,
+        ];
+        assert_eq!(ours.len(), CallNumber::COUNT);
+        for (ours, call) in ours.into_iter().zip(CallNumber::ALL) {
+            assert_eq!(ours, call.raw(), "{}", call.name());
+        }
+    }
+
+    #[test]
+    fn statuses_are_the_abi() {
+        use super::{
+            IRQ_HC_STATUS_ALREADY_BOUND, IRQ_HC_STATUS_ALREADY_IN_SERVICE,
+            IRQ_HC_STATUS_BAD_ADDRESS, IRQ_HC_STATUS_BUSY, IRQ_HC_STATUS_FAILED,
+            IRQ_HC_STATUS_INVALID_ARGUMENT, IRQ_HC_STATUS_MASKED, IRQ_HC_STATUS_NOT_A_CHANNEL,
+            IRQ_HC_STATUS_NOT_BOUND, IRQ_HC_STATUS_NOT_CONFIGURED, IRQ_HC_STATUS_NOT_IN_SERVICE,
+            IRQ_HC_STATUS_NOT_IN_UPCALL, IRQ_HC_STATUS_NOTHING_PENDING,
+            IRQ_HC_STATUS_OUTSIDE_WINDOW, IRQ_HC_STATUS_OVER_BUDGET,
+            IRQ_HC_STATUS_PERMISSION_DENIED, IRQ_HC_STATUS_RESERVED_ARGUMENT,
+            IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL,
+        };
+        assert_eq!(IRQ_HC_STATUS_SUCCESS, irq_router::hypercall::SUCCESS);
+        let ours = [
+            IRQ_HC_STATUS_UNKNOWN_CALL,
+            IRQ_HC_STATUS_RESERVED_ARGUMENT,
+            IRQ_HC_STATUS_INVALID_ARGUMENT,
+            IRQ_HC_STATUS_BAD_ADDRESS,
+            IRQ_HC_STATUS_PERMISSION_DENIED,
+            IRQ_HC_STATUS_NOT_BOUND,
+            IRQ_HC_STATUS_ALREADY_BOUND,
+            IRQ_HC_STATUS_NOT_IN_SERVICE,
+            IRQ_HC_STATUS_NOTHING_PENDING,
+            IRQ_HC_STATUS_MASKED,
+            IRQ_HC_STATUS_ALREADY_IN_SERVICE,
+            IRQ_HC_STATUS_NOT_A_CHANNEL,
+            IRQ_HC_STATUS_BUSY,
+            IRQ_HC_STATUS_OUTSIDE_WINDOW,
+            IRQ_HC_STATUS_NOT_IN_UPCALL,
+            IRQ_HC_STATUS_OVER_BUDGET,
+            IRQ_HC_STATUS_NOT_CONFIGURED,
+            IRQ_HC_STATUS_FAILED,
+        ];
+        assert_eq!(ours.len(), ErrorCode::COUNT);
+        for (ours, code) in ours.into_iter().zip(ErrorCode::ALL) {
+            assert_eq!(ours, code.raw(), "{}", code.name());
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The C API called from Rust as a C kernel would: bad pointers, bad handles, values out
+//! of range and invalid configurations give error codes naming the entry; the pool is
+//! fixed and its slots are reused.
+
+use core::ffi::{CStr, c_void};
+use core::ptr;
+use std::sync::{Mutex, MutexGuard};
+
+use irq_capi::{
+    IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HM_KIND_COUNT,
+    IRQ_MAX_PORTS, IRQ_MAX_ROUTERS, IRQ_NO_PORT, IRQ_NO_VECTOR, IRQ_PORT_COUNTING,
+    IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER, IRQ_TRIGGER_EDGE, IRQ_UPCALL_OK,
+    IrqChannel, IrqConfigError, IrqConfigErrorKind, IrqConfigTable, IrqHmRecord, IrqKernelOps,
+    IrqPartitionConfig, IrqPortConfig, IrqRoute, IrqRouter, IrqStatus, IrqSystemConfig, IrqTarget,
+    IrqUpcall, IrqWindow,
+};
+
+/// The pool is one per process: tests that create routers take turns.
+static POOL: Mutex<()> = Mutex::new(());
+
+fn pool() -> MutexGuard<'static, ()> {
+    POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+extern "C" fn now(_: *mut c_void) -> u64 {
+    0
+}
+extern "C" fn vector_op(_: *mut c_void, _: u8) {}
+extern "C" fn partition_op(_: *mut c_void, _: u16) {}
+extern "C" fn inject(_: *mut c_void, _: u16, _: *const IrqUpcall) -> i32 {
+    IRQ_UPCALL_OK
+}
+extern "C" fn user_range(_: *mut c_void, _: u16, _: u64, _: u64) -> i32 {
+    1
+}
+extern "C" fn console(_: *mut c_void, _: u16, _: u64, len: u64) -> u64 {
+    len
+}
+extern "C" fn restart(_: *mut c_void, _: u16, _: u8) {}
+extern "C" fn stop(_: *mut c_void) {}
+extern "C" fn log(_: *mut c_void, _: *const IrqHmRecord) {}
+
+const OPS: IrqKernelOps = IrqKernelOps {
+    ctx: ptr::null_mut(),
+    now: Some(now),
+    kernel_handler: Some(vector_op),
+    eoi: Some(vector_op),
+    mask: Some(vector_op),
+    unmask: Some(vector_op),
+    inject_upcall: Some(inject),
+    kick: Some(partition_op),
+    wait: Some(partition_op),
+    user_range: Some(user_range),
+    console_write: Some(console),
+    restart: Some(restart),
+    idle: Some(partition_op),
+    stop_module: Some(stop),
+    log: Some(log),
+};
+
+const SHARED: u16 = 0x23;
+
+static PORTS: [IrqPortConfig; 2] = [
+    IrqPortConfig {
+        port: 0,
+        source: IRQ_SOURCE_TIMER,
+        mode: IRQ_PORT_COUNTING,
+        source_id: 0,
+        masked: 0,
+        max: 0,
+    },
+    IrqPortConfig {
+        port: 1,
+        source: IRQ_SOURCE_LINE,
+        mode: IRQ_PORT_COUNTING,
+        source_id: SHARED,
+        masked: 0,
+        max: 0,
+    },
+];
+static WINDOWS: [IrqWindow; 2] = [
+    IrqWindow { partition: 0, start: 0, length: 10 },
+    IrqWindow { partition: 1, start: 10, length: 10 },
+];
+static TARGETS: [IrqTarget; 2] =
+    [IrqTarget { partition: 0, port: 1 }, IrqTarget { partition: 1, port: 1 }];
+
+fn partition(ports: &[IrqPortConfig]) -> IrqPartitionConfig {
+    IrqPartitionConfig {
+        name: c"part".as_ptr(),
+        ports: ports.as_ptr(),
+        port_count: ports.len() as u32,
+        timer_port: 0,
+        error_port: IRQ_NO_PORT,
+        catch_up: IRQ_CATCH_UP_REPLAY,
+        catch_up_max: 0,
+        vectors: [1 << SHARED, 0, 0, 0],
+        channels: 0,
+        ping: ptr::null(),
+        health: [0; IRQ_HM_KIND_COUNT],
+        shared_page: ptr::null_mut(),
+    }
+}
+
+fn route(targets: &[IrqTarget]) -> IrqRoute {
+    IrqRoute {
+        vector: SHARED,
+        sharing: IRQ_SHARING_SHARED,
+        trigger: IRQ_TRIGGER_EDGE,
+        kernel_first: 0,
+        targets: targets.as_ptr(),
+        target_count: targets.len() as u32,
+        budget: 0,
+        ack_timeout: 0,
+    }
+}
+
+fn system(partitions: &[IrqPartitionConfig], routes: &[IrqRoute]) -> IrqSystemConfig {
+    IrqSystemConfig {
+        partitions: partitions.as_ptr(),
+        partition_count: partitions.len() as u32,
+        major_frame: 20,
+        windows: WINDOWS.as_ptr(),
+        window_count: 2,
+        routes: routes.as_ptr(),
+        route_count: routes.len() as u32,
+        clock_vector: IRQ_NO_VECTOR,
+        channels: ptr::null(),
+        channel_count: 0,
+        channel_budgets: ptr::null(),
+        channel_budget_count: 0,
+    }
+}
+
+/// Creates a router; the status and the error.
+fn create(
+    config: &IrqSystemConfig,
+    ops: &IrqKernelOps,
+) -> (IrqStatus, *mut IrqRouter, IrqConfigError) {
+    let mut router = ptr::null_mut();
+    let mut error = IrqConfigError {
+        kind: IrqConfigErrorKind::Other,
+        table: IrqConfigTable::Operations,
+        partition: 7,
+        entry: 7,
+        index: 7,
+    };
+    // SAFETY: every pointer is valid for the call: `config`'s arrays are alive in the
+    // caller, the out-pointers are locals.
+    let status = unsafe { irq_capi::irq_router_create(config, ops, &mut router, &mut error) };
+    (status, router, error)
+}
+
+fn valid() -> (IrqStatus, *mut IrqRouter, IrqConfigError) {
+    let parts = [partition(&PORTS), partition(&PORTS)];
+    let routes = [route(&TARGETS)];
+    create(&system(&parts, &routes), &OPS)
+}
+
+fn name(ptr: *const core::ffi::c_char) -> &'static str {
+    // SAFETY: the library's names are static NUL-terminated strings.
+    unsafe { CStr::from_ptr(ptr) }.to_str().unwrap()
+}
+
+#[test]
+fn capi_null_pointers_and_foreign_handles_are_errors_not_crashes() {
+    let _pool = pool();
+    let mut router = ptr::null_mut();
+    let mut error = IrqConfigError {
+        kind: IrqConfigErrorKind::Other,
+        table: IrqConfigTable::Routes,
+        partition: 3,
+        entry: 3,
+        index: 3,
+    };
+    // SAFETY: NULL pointers are allowed; the out-pointers are locals.
+    let status = unsafe { irq_capi::irq_router_create(ptr::null(), &OPS, &mut router, &mut error) };
+    assert_eq!(status, IrqStatus::NullPointer);
+    assert_eq!(error.kind, IrqConfigErrorKind::None, "the error is always written");
+    // SAFETY: as above.
+    let status = unsafe {
+        irq_capi::irq_router_create(ptr::null(), ptr::null(), ptr::null_mut(), ptr::null_mut())
+    };
+    assert_eq!(status, IrqStatus::NullPointer);
+
+    // A handle that is none of the pool's is refused without being dereferenced.
+    let mut not_a_router = [0u8; 64];
+    let foreign = not_a_router.as_mut_ptr().cast::<IrqRouter>();
+    for handle in [ptr::null_mut(), foreign, ptr::dangling_mut::<IrqRouter>()] {
+        assert_eq!(irq_capi::irq_router_hardware_irq(handle, 0x20), IrqStatus::BadHandle);
+        assert_eq!(irq_capi::irq_router_tick(handle, 1), IrqStatus::BadHandle);
+        assert_eq!(irq_capi::irq_router_start(handle), IrqStatus::BadHandle);
+        assert_eq!(irq_capi::irq_router_destroy(handle), IrqStatus::BadHandle);
+    }
+    assert_eq!(name(irq_capi::irq_status_name(0)), "IRQ_STATUS_OK");
+    assert_eq!(name(irq_capi::irq_status_name(-5)), "IRQ_STATUS_UNKNOWN");
+    assert_eq!(
+        name(irq_capi::irq_config_error_name(27)),
+        "IRQ_CONFIG_ERROR_KIND_ROUTE_PORT_NOT_BOUND"
+    );
+    assert_eq!(name(irq_capi::irq_config_error_name(1000)), "IRQ_CONFIG_ERROR_KIND_UNKNOWN");
+}
+
+#[test]
+fn capi_out_of_range_values_are_errors() {
+    let _pool = pool();
+    let (status, router, _) = valid();
+    assert_eq!(status, IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_start(router), IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_hardware_irq(router, 256), IrqStatus::OutOfRange);
+    assert_eq!(irq_capi::irq_router_partition_entry(router, 2, 0, 10), IrqStatus::BadPartition);
+    assert_eq!(irq_capi::irq_router_partition_exit(router, u32::MAX, 0), IrqStatus::BadPartition);
+    assert_eq!(irq_capi::irq_router_trap(router, 0, 300, 0, 0), IrqStatus::OutOfRange);
+    assert_eq!(irq_capi::irq_router_resume(router, 8), IrqStatus::BadPartition);
+    let (mut st, mut value) = (0u64, 0u64);
+    // SAFETY: out-pointers are locals or NULL.
+    unsafe {
+        assert_eq!(
+            irq_capi::irq_router_hypercall(router, 0, 0, 0, 0, 0, 0, ptr::null_mut(), &mut value),
+            IrqStatus::NullPointer
+        );
+        assert_eq!(
+            irq_capi::irq_router_hypercall(router, 5, 0, 0, 0, 0, 0, &mut st, &mut value),
+            IrqStatus::BadPartition
+        );
+        // An untrusted call that does not decode is answered (and logged), not refused.
+        assert_eq!(
+            irq_capi::irq_router_hypercall(router, 1, 9999, 1, 2, 3, 4, &mut st, &mut value),
+            IrqStatus::Ok
+        );
+        assert_eq!((st, value), (IRQ_HC_STATUS_UNKNOWN_CALL, 0));
+        assert_eq!(
+            irq_capi::irq_router_hypercall(router, 1, 0, 0, 0, 0, 0, &mut st, &mut value),
+            IrqStatus::Ok
+        );
+        assert_eq!((st, value), (IRQ_HC_STATUS_SUCCESS, 1), "abi_version");
+        let (mut total, mut dropped) = (0, 0);
+        assert_eq!(
+            irq_capi::irq_router_health_counts(router, 1, &mut total, &mut dropped),
+            IrqStatus::Ok
+        );
+        assert_eq!((total, dropped), (1, 0));
+        assert_eq!(
+            irq_capi::irq_router_health_counts(router, -2, &mut total, &mut dropped),
+            IrqStatus::BadPartition
+        );
+        let mut count = 99;
+        assert_eq!(
+            irq_capi::irq_router_health_log(router, -1, ptr::null_mut(), 0, &mut count),
+            IrqStatus::Ok
+        );
+        assert_eq!(count, 0);
+        assert_eq!(
+            irq_capi::irq_router_health_log(router, 0, ptr::null_mut(), 4, &mut count),
+            IrqStatus::NullPointer
+        );
+        let mut page = ptr::null_mut();
+        assert_eq!(irq_capi::irq_router_shared_page(router, 0, &mut page), IrqStatus::Ok);
+        assert!(!page.is_null());
+        let mut mode = 0xff;
+        assert_eq!(irq_capi::irq_router_mode(router, 1, &mut mode), IrqStatus::Ok);
+        assert_eq!(mode, irq_capi::IRQ_MODE_COLD_START);
+    }
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::BadHandle, "destroyed twice");
+}
+
+/// What `irq_router_create` says about a configuration.
+fn refusal(config: &IrqSystemConfig) -> (IrqConfigErrorKind, IrqConfigTable, i32, i32, i32) {
+    let (status, router, e) = create(config, &OPS);
+    assert_eq!(status, IrqStatus::InvalidConfig, "{e:?}");
+    assert!(router.is_null());
+    (e.kind, e.table, e.partition, e.entry, e.index)
+}
+
+#[test]
+fn capi_invalid_configurations_are_refused_naming_the_entry() {
+    use IrqConfigErrorKind as K;
+    use IrqConfigTable as T;
+    let _pool = pool();
+    let parts = [partition(&PORTS), partition(&PORTS)];
+    let routes = [route(&TARGETS)];
+
+    let none: [IrqPartitionConfig; 0] = [];
+    assert_eq!(refusal(&system(&none, &routes)), (K::PartitionCount, T::System, -1, -1, -1));
+
+    let mut bad_source = PORTS;
+    bad_source[1].source = 0;
+    let p = [partition(&PORTS), partition(&bad_source)];
+    assert_eq!(refusal(&system(&p, &routes)), (K::BadValue, T::Ports, 1, 1, -1));
+
+    let duplicate = [PORTS[0], PORTS[1], PORTS[0]];
+    let p = [partition(&duplicate), partition(&PORTS)];
+    assert_eq!(refusal(&system(&p, &routes)), (K::DuplicatePort, T::Ports, 0, 2, -1));
+
+    let too_many = [PORTS[0]; IRQ_MAX_PORTS + 1];
+    let p = [partition(&PORTS), partition(&too_many)];
+    assert_eq!(refusal(&system(&p, &routes)), (K::TooMany, T::Ports, 1, -1, -1));
+
+    let mut no_timer = [partition(&PORTS), partition(&PORTS)];
+    no_timer[1].timer_port = 1;
+    assert_eq!(refusal(&system(&no_timer, &routes)), (K::TimerPort, T::Partitions, 1, 1, -1));
+
+    let mut bad_health = [partition(&PORTS), partition(&PORTS)];
+    bad_health[0].health[3] = 77;
+    assert_eq!(refusal(&system(&bad_health, &routes)), (K::BadValue, T::Partitions, -1, 0, 3));
+
+    let mut bad_page = [partition(&PORTS), partition(&PORTS)];
+    let mut page = [0u64; 9];
+    bad_page[1].shared_page = page.as_mut_ptr().cast::<u8>().wrapping_add(1).cast();
+    assert_eq!(refusal(&system(&bad_page, &routes)), (K::BadPage, T::Partitions, -1, 1, -1));
+
+    let mut windows = system(&parts, &routes);
+    windows.windows = ptr::null();
+    assert_eq!(refusal(&windows), (K::NullTable, T::Windows, -1, -1, -1));
+    let overlap = [WINDOWS[0], IrqWindow { partition: 1, start: 5, length: 5 }];
+    windows.windows = overlap.as_ptr();
+    assert_eq!(refusal(&windows), (K::WindowOverlaps, T::Windows, -1, 1, -1));
+    let unknown = [WINDOWS[0], IrqWindow { partition: 2, start: 10, length: 5 }];
+    windows.windows = unknown.as_ptr();
+    assert_eq!(refusal(&windows), (K::WindowUnknownPartition, T::Windows, -1, 1, -1));
+
+    let stranger = [TARGETS[0], IrqTarget { partition: 5, port: 1 }];
+    assert_eq!(
+        refusal(&system(&parts, &[route(&stranger)])),
+        (K::RouteUnknownPartition, T::Routes, -1, 0, 1)
+    );
+    let unbound = [TARGETS[0], IrqTarget { partition: 1, port: 0 }];
+    assert_eq!(
+        refusal(&system(&parts, &[route(&TARGETS), route(&unbound)])),
+        (K::RouteDuplicateVector, T::Routes, -1, 1, -1)
+    );
+    assert_eq!(
+        refusal(&system(&parts, &[route(&unbound)])),
+        (K::RoutePortNotBound, T::Routes, -1, 0, 1)
+    );
+    let mut wide = route(&TARGETS);
+    wide.vector = 256;
+    assert_eq!(refusal(&system(&parts, &[wide])), (K::BadValue, T::Routes, -1, 0, -1));
+
+    let mut clock = system(&parts, &routes);
+    clock.clock_vector = 300;
+    assert_eq!(refusal(&clock), (K::BadValue, T::System, -1, -1, -1));
+
+    let channel = [IrqChannel {
+        source_partition: 0,
+        source_port: 5,
+        destination_partition: 3,
+        destination_port: 5,
+    }];
+    let mut channels = system(&parts, &routes);
+    channels.channels = channel.as_ptr();
+    channels.channel_count = 1;
+    assert_eq!(refusal(&channels), (K::ChannelPartition, T::Channels, -1, 0, 1));
+
+    // A NULL function in the kernel's table names its field.
+    let mut ops = OPS;
+    ops.log = None;
+    let (status, router, e) = create(&system(&parts, &routes), &ops);
+    assert_eq!((status, router.is_null()), (IrqStatus::MissingOperation, true));
+    assert_eq!((e.table, e.entry), (T::Operations, 13));
+
+    // Nothing was left claimed by the refusals.
+    let (status, router, e) = valid();
+    assert_eq!((status, e.kind), (IrqStatus::Ok, K::None));
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+}
+
+#[test]
+fn capi_the_pool_is_fixed_and_its_slots_are_reused() {
+    let _pool = pool();
+    let routers: Vec<_> = (0..IRQ_MAX_ROUTERS).map(|_| valid()).collect();
+    for (status, router, _) in &routers {
+        assert_eq!(*status, IrqStatus::Ok);
+        assert!(!router.is_null());
+    }
+    let (status, router, _) = valid();
+    assert_eq!((status, router.is_null()), (IrqStatus::PoolExhausted, true));
+    assert_eq!(irq_capi::irq_router_destroy(routers[0].1), IrqStatus::Ok);
+    let (status, again, _) = valid();
+    assert_eq!(status, IrqStatus::Ok);
+    assert_eq!(again, routers[0].1, "the freed slot");
+    assert_eq!(irq_capi::irq_router_destroy(again), IrqStatus::Ok);
+    for (_, router, _) in &routers[1..] {
+        assert_eq!(irq_capi::irq_router_destroy(*router), IrqStatus::Ok);
+    }
+}
