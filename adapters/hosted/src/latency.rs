@@ -1,0 +1,148 @@
+//! The latency benchmark (`irq-hosted --bench-latency`): from the clock line's expiry
+//! (the timerfd's absolute expiry time) to the guest's handler running inside the
+//! partition process, p50 and p99, against a baseline measured in the same run.
+//!
+//! * Baseline ("bare"): the same runner-side loop (poll on a 1 ms timerfd, read it,
+//!   write the expiry time into the mailbox, send the upcall signal) into a bare
+//!   process whose handler only stamps the time. Nothing in between.
+//! * Hosted: the full system, one partition whose window covers the whole frame, so
+//!   every tick is an interrupt delivered through the router to the partition's
+//!   handler (which then takes the count and returns from the upcall by hypercall).
+//!
+//! The two alternate (A B A B) so that machine noise hits both alike.
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use crate::config;
+use crate::region::SharedRegion;
+use crate::runner::{self, Options, children};
+use crate::sys;
+
+/// One partition owning the whole frame: every tick is delivered at once.
+const ONE_PARTITION: &str = r#"
+tick_us = 1000
+clock_vector = 32
+major_frame = 40
+[[partition]]
+name = "solo"
+catch_up = "replay"
+timer_port = 0
+[[partition.port]]
+port = 0
+source = "timer"
+[[window]]
+partition = "solo"
+start = 0
+length = 40
+"#;
+
+const TICKS: u64 = 2000;
+
+fn quantiles(mut v: Vec<u64>) -> (usize, f64, f64) {
+    v.sort_unstable();
+    let q = |q: f64| {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((v.len() - 1) as f64 * q).round() as usize;
+        v[i] as f64 / 1000.0
+    };
+    (v.len(), q(0.5), q(0.99))
+}
+
+/// The baseline: samples in nanoseconds.
+fn bare(ticks: u64) -> Result<Vec<u64>, String> {
+    let shared = SharedRegion::create("irq-hosted-bare").map_err(|e| e.to_string())?;
+    let region = shared.region();
+    let started = children::spawn(&children::partition_program(), 0, shared.raw_fd(), &["--bare"])
+        .map_err(|e| e.to_string())?;
+    let _ = sys::kill(started.pid, libc::SIGCONT);
+    let period = 1_000_000;
+    let start = sys::monotonic_ns() + 20_000_000;
+    let timer = sys::periodic_timer(start, period).map_err(|e| e.to_string())?;
+    let mut seen = 0u64;
+    let mut fds = [libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&timer),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    while seen < ticks {
+        let _ = sys::poll(&mut fds, 100);
+        let n = sys::read_timer(fds[0].fd).map_err(|e| e.to_string())?;
+        if n == 0 {
+            continue;
+        }
+        seen += n;
+        region.mailbox.stamp_ns.store(start + seen * period, Ordering::Relaxed);
+        region.mailbox.seq.fetch_add(1, Ordering::Release);
+        let _ = sys::kill(started.pid, sys::upcall_signal());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    children::kill_and_reap(started.pid);
+    Ok(region.samples())
+}
+
+/// The hosted system: (samples, p50 us, p99 us) of the one partition.
+fn hosted(ticks: u64) -> Result<(usize, f64, f64), String> {
+    let system = config::load("bench", ONE_PARTITION).map_err(|e| e.to_string())?;
+    let options = Options {
+        frames: ticks / system.schedule.major_frame,
+        crash: None,
+        svg_frames: 0,
+        progress: false,
+        echo_console: false,
+        program: children::partition_program(),
+    };
+    let outcome = runner::run(&system, &options).map_err(|e| e.to_string())?;
+    let p = &outcome.summary.partitions[0];
+    Ok((p.latency_samples, p.latency_p50_us, p.latency_p99_us))
+}
+
+/// Runs the benchmark and prints the figures.
+#[must_use]
+pub fn main() -> ExitCode {
+    println!("clock expiry -> guest handler running, {TICKS} ticks of 1 ms per round (A B A B)");
+    println!("{:<8} {:<8} {:>8} {:>10} {:>10}", "round", "path", "samples", "p50_us", "p99_us");
+    let mut bare_p99 = Vec::new();
+    let mut hosted_p99 = Vec::new();
+    let mut bare_p50 = Vec::new();
+    let mut hosted_p50 = Vec::new();
+    for round in 1..=2 {
+        match bare(TICKS) {
+            Ok(samples) => {
+                let (n, p50, p99) = quantiles(samples);
+                println!("{round:<8} {:<8} {n:>8} {p50:>10.1} {p99:>10.1}", "bare");
+                bare_p50.push(p50);
+                bare_p99.push(p99);
+            }
+            Err(e) => {
+                eprintln!("bare baseline failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        match hosted(TICKS) {
+            Ok((n, p50, p99)) => {
+                println!("{round:<8} {:<8} {n:>8} {p50:>10.1} {p99:>10.1}", "hosted");
+                hosted_p50.push(p50);
+                hosted_p99.push(p99);
+            }
+            Err(e) => {
+                eprintln!("hosted run failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (b50, b99, h50, h99) =
+        (mean(&bare_p50), mean(&bare_p99), mean(&hosted_p50), mean(&hosted_p99));
+    println!(
+        "mean of rounds: bare p50 {b50:.1} us p99 {b99:.1} us; hosted p50 {h50:.1} us p99 {h99:.1} us"
+    );
+    println!(
+        "ratio hosted/bare: p50 {:.2}x, p99 {:.2}x (target p99 <= 1.5x)",
+        h50 / b50.max(f64::MIN_POSITIVE),
+        h99 / b99.max(f64::MIN_POSITIVE)
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,83 @@
+//! Partition processes: started with their region and hypercall socket at fixed
+//! descriptor numbers, stopped at once (they run only inside their windows), killed
+//! and reaped by pid.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::guest::{CALL_FD, REGION_FD};
+use crate::sys::{self, SysError, SysResult};
+
+/// A started partition process.
+#[derive(Debug)]
+pub struct Started {
+    /// Its pid.
+    pub pid: i32,
+    /// The runner's end of its hypercall socket.
+    pub socket: OwnedFd,
+}
+
+/// In the child between fork and exec: the region and the socket at their fixed
+/// numbers (through high numbers first, so neither clobbers the other), every signal
+/// unblocked, killed if the runner dies, no core file.
+fn child_setup(region: i32, socket: i32) -> std::io::Result<()> {
+    let last = || std::io::Error::last_os_error();
+    // SAFETY: only async-signal-safe calls on descriptors this child inherited.
+    unsafe {
+        let high_region = libc::fcntl(region, libc::F_DUPFD, 200);
+        let high_socket = libc::fcntl(socket, libc::F_DUPFD, 200);
+        if high_region < 0 || high_socket < 0 {
+            return Err(last());
+        }
+        if libc::dup2(high_region, REGION_FD) < 0 || libc::dup2(high_socket, CALL_FD) < 0 {
+            return Err(last());
+        }
+        libc::close(high_region);
+        libc::close(high_socket);
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&raw mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &raw const set, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &raw const none);
+    }
+    Ok(())
+}
+
+/// Starts the partition program `exe` as partition `p` on region memfd `region_fd`,
+/// with `extra` arguments, and stops it (SIGSTOP) before it gets far.
+///
+/// # Errors
+/// The socket pair or the process could not be made.
+pub fn spawn(exe: &Path, p: usize, region_fd: i32, extra: &[&str]) -> SysResult<Started> {
+    let (mine, theirs) = sys::seqpacket_pair()?;
+    let theirs_raw = theirs.as_raw_fd();
+    let mut command = Command::new(exe);
+    command.arg(p.to_string()).args(extra);
+    // SAFETY: the closure only makes async-signal-safe calls (see child_setup).
+    unsafe {
+        command.pre_exec(move || child_setup(region_fd, theirs_raw));
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| SysError::new("spawn partition", e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+    let pid = child.id() as i32;
+    drop(theirs);
+    let _ = sys::kill(pid, libc::SIGSTOP);
+    Ok(Started { pid, socket: mine })
+}
+
+/// Kills `pid` and reaps it.
+pub fn kill_and_reap(pid: i32) {
+    let _ = sys::kill(pid, libc::SIGKILL);
+    let _ = sys::reap(pid);
+}
+
+/// The partition program next to the running executable.
+#[must_use]
+pub fn partition_program() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.with_file_name("irq-hosted-partition")
+}

@@ -1,0 +1,501 @@
+//! The runner's event loop for `P` partitions: one thread, `poll` over the clock's
+//! timerfd, the signalfd (SIGCHLD, SIGINT, SIGTERM), the device's UDP socket (while its
+//! line is unmasked) and the hypercall socket of the partition inside its window.
+//!
+//! Each clock expiry is one kernel tick (missed expirations count: a late wake-up
+//! handles every tick it missed). At a tick that is a window boundary the partition
+//! leaving is told (`on_partition_exit`) and stopped (SIGSTOP), the partition entering
+//! is told (`on_partition_entry`) and continued (SIGCONT); then the tick is the clock
+//! line's interrupt (`on_hardware_irq(clock_vector)`).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+
+use irq_router::Router;
+use irq_router::adapter::StartMode;
+use irq_router::hypercall::{RawCall, Request};
+use notify_core::PartitionId;
+use vcpu_state::CatchUpPolicy;
+
+use super::adapter::Hosted;
+use super::children;
+use super::device::DeviceLine;
+use super::summary::{self, Harvest, Summary};
+use super::timeline::{Mark, Timeline};
+use super::{Options, RunError};
+use crate::config::System;
+use crate::guest::program::doorbell_signal;
+use crate::region::{Command, SharedRegion};
+use crate::sys::{self, Ended};
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The summary.
+    pub summary: Summary,
+    /// The timeline.
+    pub timeline: Timeline,
+}
+
+struct Machine<'a, const P: usize> {
+    router: Box<Router<P, 1>>,
+    hosted: Hosted,
+    system: &'a System,
+    options: &'a Options,
+    shared: Vec<SharedRegion>,
+    sockets: Vec<Option<OwnedFd>>,
+    device: Option<DeviceLine>,
+    /// The window being run: its index and the tick it ends.
+    current: Option<(usize, u64)>,
+    harvest: Vec<Harvest>,
+    restarts: Vec<u64>,
+    period_ns: u64,
+    start_ns: u64,
+    interrupted: bool,
+}
+
+fn id<const P: usize>(p: usize) -> PartitionId<P> {
+    // Partition numbers come from the validated configuration (p < P).
+    PartitionId::new(p as u32).unwrap_or_else(|_| unreachable!("partition {p} out of range"))
+}
+
+/// The x86 exception vector a fault signal stands for.
+const fn trap_vector(signal: i32) -> Option<u8> {
+    match signal {
+        libc::SIGSEGV => Some(14), // page fault
+        libc::SIGBUS => Some(17),  // alignment check
+        libc::SIGFPE => Some(0),   // divide error
+        libc::SIGILL => Some(6),   // invalid opcode
+        libc::SIGTRAP => Some(3),  // breakpoint
+        _ => None,
+    }
+}
+
+/// Runs `system` with `P` partitions.
+///
+/// # Errors
+/// The configuration does not validate, or a system call failed.
+pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome, RunError> {
+    let config = system.config::<P>()?;
+    let mut shared = Vec::new();
+    for (p, info) in system.info.iter().enumerate() {
+        let region = SharedRegion::create(&format!("irq-hosted-{}", info.name))?;
+        let k = &region.region().kernel;
+        k.partition.store(p as u64, Ordering::Relaxed);
+        let policy = match system.partitions[p].catch_up {
+            CatchUpPolicy::Replay => 0,
+            CatchUpPolicy::Warp => 1,
+            CatchUpPolicy::Collapse => 2,
+            CatchUpPolicy::BoundedReplay { .. } => 3,
+        };
+        k.policy.store(policy, Ordering::Relaxed);
+        for (slot, role) in k.roles.iter().zip(info.roles) {
+            slot.store(role as u8, Ordering::Relaxed);
+        }
+        k.line_vector.store(info.line_vector.map_or(0, u64::from), Ordering::Relaxed);
+        if let Some((port, every)) = info.notify {
+            k.notify_port.store(u64::from(port), Ordering::Relaxed);
+            k.notify_every.store(every, Ordering::Relaxed);
+        }
+        shared.push(region);
+    }
+    let pages = std::array::from_fn(|p| &shared[p].region().page);
+    let router =
+        Box::new(Router::<P, 1>::new(config, pages).map_err(|e| RunError::Other(e.to_string()))?);
+    router.start();
+    let regions = shared.iter().map(SharedRegion::region).collect();
+    let names = system.info.iter().map(|i| i.name.clone()).collect();
+    let frame = system.schedule.major_frame;
+    let timeline = Timeline::new(options.svg_frames.saturating_mul(frame), system.tick_ns);
+    let mut hosted = Hosted::new(regions, names, timeline);
+    hosted.echo_console = options.echo_console;
+    let mut machine = Machine {
+        router,
+        hosted,
+        system,
+        options,
+        shared,
+        sockets: (0..P).map(|_| None).collect(),
+        device: None,
+        current: None,
+        harvest: vec![Harvest::default(); P],
+        restarts: vec![0; P],
+        period_ns: system.tick_ns,
+        start_ns: 0,
+        interrupted: false,
+    };
+    let result = machine.run_loop();
+    machine.shutdown();
+    result?;
+    let summary = summary::collect(
+        &machine.router,
+        &machine.hosted,
+        &machine.shared,
+        &machine.harvest,
+        &machine.restarts,
+        machine.system,
+        machine.device.as_ref(),
+        machine.interrupted,
+    );
+    Ok(Outcome { summary, timeline: std::mem::take(&mut machine.hosted.timeline) })
+}
+
+impl<const P: usize> Machine<'_, P> {
+    fn run_loop(&mut self) -> Result<(), RunError> {
+        let signals = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM];
+        sys::block_signals(&signals)?;
+        let sigfd = sys::signal_fd(&signals)?;
+        for p in 0..P {
+            self.start_process(p)?;
+        }
+        if let Some(device) = self.system.device {
+            self.device = Some(
+                DeviceLine::start(device).map_err(|e| RunError::Other(format!("device: {e}")))?,
+            );
+        }
+        // Tick 0 a little ahead, so every process is loaded and stopped by then.
+        self.start_ns = sys::monotonic_ns() + 20_000_000;
+        self.hosted.t0_ns = self.start_ns;
+        let timer = sys::periodic_timer(self.start_ns, self.period_ns)?;
+        let frame = self.system.schedule.major_frame;
+        let end = self.options.frames.saturating_mul(frame);
+        let mut tick = 0u64;
+        self.boundary(0);
+        while tick < end && !self.interrupted && !self.hosted.stopped {
+            let mut fds = vec![pollfd(timer.as_raw_fd()), pollfd(sigfd.as_raw_fd())];
+            let device_at = match &self.device {
+                Some(d) if !self.hosted.is_masked(d.vector) => {
+                    fds.push(pollfd(d.socket.as_raw_fd()));
+                    Some(fds.len() - 1)
+                }
+                _ => None,
+            };
+            let running =
+                self.current.map(|(w, _)| usize::from(self.system.schedule.windows[w].partition));
+            let socket_at =
+                match running.and_then(|p| self.sockets[p].as_ref().map(|s| (p, s.as_raw_fd()))) {
+                    Some((p, fd)) => {
+                        fds.push(pollfd(fd));
+                        Some((fds.len() - 1, p))
+                    }
+                    None => None,
+                };
+            sys::poll(&mut fds, 100)?;
+            if fds[0].revents != 0 {
+                let expirations = sys::read_timer(timer.as_raw_fd())?;
+                for _ in 0..expirations {
+                    tick += 1;
+                    self.tick(tick);
+                    if tick >= end {
+                        break;
+                    }
+                }
+            }
+            if fds[1].revents != 0 {
+                self.signals(sigfd.as_raw_fd());
+            }
+            if let Some(i) = device_at {
+                if fds[i].revents != 0 && tick < end {
+                    self.device_irq();
+                }
+            }
+            // The ticks above may have ended its window: a partition's calls are
+            // served only inside its window (outside, the engine would refuse what
+            // needs one, an upcall return included, and the guest would lose it).
+            let still =
+                self.current.map(|(w, _)| usize::from(self.system.schedule.windows[w].partition));
+            if let Some((i, p)) = socket_at {
+                if fds[i].revents != 0 && tick < end && still == Some(p) {
+                    self.serve(p);
+                }
+            }
+        }
+        if let Some((w, _)) = self.current.take() {
+            let p = usize::from(self.system.schedule.windows[w].partition);
+            self.exit(p, tick);
+        }
+        self.hosted.now = tick;
+        self.drain(sigfd.as_raw_fd());
+        Ok(())
+    }
+
+    fn start_process(&mut self, p: usize) -> Result<(), RunError> {
+        let started = children::spawn(&self.options.program, p, self.shared[p].raw_fd(), &[])?;
+        self.hosted.pids[p] = Some(started.pid);
+        self.sockets[p] = Some(started.socket);
+        Ok(())
+    }
+
+    fn signal(&self, p: usize, signal: i32) {
+        if let Some(pid) = self.hosted.pids[p] {
+            let _ = sys::kill(pid, signal);
+        }
+    }
+
+    /// One kernel tick: window boundaries first, then the clock line's interrupt.
+    fn tick(&mut self, k: u64) {
+        self.hosted.now = k;
+        let frame = self.system.schedule.major_frame;
+        if k % frame == 0 && self.options.progress {
+            self.progress(k / frame);
+        }
+        if k >= self.options.frames.saturating_mul(frame) {
+            return;
+        }
+        self.boundary(k);
+        let expiry = self.start_ns + k * self.period_ns;
+        self.hosted.timeline.record(k, Mark::Clock { t: expiry - self.start_ns });
+        self.hosted.stamp_ns = expiry;
+        self.router.on_hardware_irq(self.system.clock_vector, &mut self.hosted);
+        self.hosted.stamp_ns = 0;
+        self.effects();
+    }
+
+    fn boundary(&mut self, k: u64) {
+        let schedule = self.system.schedule;
+        if let Some((w, end)) = self.current {
+            if k >= end {
+                self.current = None;
+                self.exit(usize::from(schedule.windows[w].partition), k);
+                self.hosted.timeline.record(
+                    k.saturating_sub(1),
+                    Mark::Window {
+                        p: usize::from(schedule.windows[w].partition),
+                        start: end - schedule.windows[w].length,
+                        end,
+                    },
+                );
+            }
+        }
+        let offset = k % schedule.major_frame;
+        if let Some(w) = schedule.windows.iter().position(|w| w.start == offset) {
+            let window = schedule.windows[w];
+            let p = usize::from(window.partition);
+            self.current = Some((w, k + window.length));
+            self.enter(p, k, window.length);
+            if let Some((crash_p, crash_frame)) = self.options.crash {
+                if crash_p == p && crash_frame == k / schedule.major_frame {
+                    let k = &self.shared[p].region().kernel;
+                    k.command.store(Command::Crash as u64, Ordering::Release);
+                    self.signal(p, doorbell_signal());
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, p: usize, now: u64, budget: u64) {
+        let before = self.router.partition_cpu(id(p)).time().clone();
+        self.router.on_partition_entry(id(p), now, budget, &mut self.hosted);
+        let after = self.router.partition_cpu(id(p)).time().clone();
+        if after.policy() == CatchUpPolicy::Warp
+            && after.epoch() == before.epoch()
+            && after.entries() == before.entries() + 1
+            && after.given() > before.given()
+        {
+            let k = &self.shared[p].region().kernel;
+            k.warp_markers.fetch_add(1, Ordering::AcqRel);
+            k.warp_delta.fetch_add(after.given() - before.given(), Ordering::AcqRel);
+        }
+        self.effects();
+        if !self.hosted.idled[p] {
+            self.signal(p, libc::SIGCONT);
+        }
+    }
+
+    fn exit(&mut self, p: usize, now: u64) {
+        self.signal(p, libc::SIGSTOP);
+        self.router.on_partition_exit(id(p), now, &mut self.hosted);
+        self.effects();
+    }
+
+    /// Carries out what the engine asked for during a call: restarts, kicks.
+    fn effects(&mut self) {
+        for _ in 0..16 {
+            let restarts = std::mem::take(&mut self.hosted.restarts);
+            let kicks = std::mem::take(&mut self.hosted.kicks);
+            if restarts.is_empty() && kicks.is_empty() {
+                return;
+            }
+            for (p, mode) in restarts {
+                self.respawn(usize::from(p), mode);
+            }
+            let running = self.router.running().map(PartitionId::index);
+            for p in kicks {
+                if running == Some(usize::from(p)) {
+                    self.router.on_resume(id(usize::from(p)), &mut self.hosted);
+                }
+            }
+        }
+    }
+
+    /// The health monitor restarted partition `p`: a new process (cold and warm alike:
+    /// a process cannot keep its memory across exec; the router kept or reset its event
+    /// state), which runs the rest of the window if it is the partition's.
+    fn respawn(&mut self, p: usize, _mode: StartMode) {
+        let region = self.shared[p].region();
+        self.harvest[p].add(region);
+        if let Some(pid) = self.hosted.pids[p].take() {
+            children::kill_and_reap(pid);
+        }
+        self.sockets[p] = None;
+        region.clear_for_restart();
+        self.restarts[p] += 1;
+        let t = self.hosted.since_start();
+        self.hosted.timeline.record(self.hosted.now, Mark::Restart { p, t });
+        if let Err(e) = self.start_process(p) {
+            eprintln!("irq-hosted: cannot restart partition {p}: {e}");
+            return;
+        }
+        let now = self.hosted.now;
+        if let Some((w, end)) = self.current {
+            let window = self.system.schedule.windows[w];
+            let cpu = self.router.partition_cpu(id(p));
+            if usize::from(window.partition) == p && now < end && !cpu.in_window() {
+                self.router.on_partition_entry(id(p), now, end - now, &mut self.hosted);
+                self.signal(p, libc::SIGCONT);
+            }
+        }
+    }
+
+    fn signals(&mut self, sigfd: i32) {
+        for signal in sys::read_signals(sigfd) {
+            if signal == libc::SIGINT || signal == libc::SIGTERM {
+                self.interrupted = true;
+            }
+        }
+        while let Some((pid, ended)) = sys::reap_any() {
+            let Some(p) = self.hosted.pids.iter().position(|&q| q == Some(pid)) else { continue };
+            self.hosted.pids[p] = None;
+            self.sockets[p] = None;
+            self.died(p, ended);
+        }
+    }
+
+    /// Partition `p`'s process ended on its own: a fault is a trap for its health
+    /// monitor; any other end is an error the partition declares (`exec_stop_error`,
+    /// code `0x100 + signal` or `0x200 + exit status`).
+    fn died(&mut self, p: usize, ended: Ended) {
+        let region = self.shared[p].region();
+        match ended {
+            Ended::Killed(signal) if trap_vector(signal).is_some() => {
+                let trap = irq_router::Trap {
+                    vector: trap_vector(signal).unwrap_or(14),
+                    error_code: 0,
+                    address: region.guest.trap_address.load(Ordering::Acquire),
+                };
+                self.router.on_trap(id(p), trap, &mut self.hosted);
+            }
+            other => {
+                let code = match other {
+                    Ended::Killed(signal) => 0x100 + signal as u32,
+                    Ended::Exited(status) => 0x200 + status as u32,
+                };
+                let _ = self.router.call(id(p), Request::ExecStopError { code }, &mut self.hosted);
+            }
+        }
+        self.effects();
+    }
+
+    fn device_irq(&mut self) {
+        let Some(device) = self.device.as_mut() else { return };
+        if device.take() {
+            let vector = device.vector;
+            let t = self.hosted.since_start();
+            self.hosted.timeline.record(self.hosted.now, Mark::Device { t });
+            self.router.on_hardware_irq(vector, &mut self.hosted);
+            self.effects();
+        }
+    }
+
+    /// Serves one hypercall of partition `p`.
+    fn serve(&mut self, p: usize) {
+        let Some(fd) = self.sockets[p].as_ref().map(AsRawFd::as_raw_fd) else { return };
+        let mut words = [0u64; 5];
+        match sys::recv_words(fd, &mut words, true) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
+        let reply = self.router.hypercall(id(p), &raw, &mut self.hosted);
+        let _ = sys::send_words(fd, &reply);
+        self.effects();
+    }
+
+    /// The end of the run: every process finishes the handler it was in (its calls
+    /// are served outside any window, where the engine refuses what needs one), then
+    /// says it is quiescent.
+    fn drain(&mut self, sigfd: i32) {
+        for p in 0..P {
+            self.shared[p].region().kernel.command.store(Command::Finish as u64, Ordering::Release);
+            self.signal(p, libc::SIGCONT);
+            self.signal(p, doorbell_signal());
+        }
+        let deadline = sys::monotonic_ns() + 2_000_000_000;
+        while sys::monotonic_ns() < deadline {
+            let live: Vec<usize> = (0..P)
+                .filter(|&p| self.hosted.pids[p].is_some())
+                .filter(|&p| self.shared[p].region().guest.quiescent.load(Ordering::Acquire) == 0)
+                .collect();
+            if live.is_empty() {
+                break;
+            }
+            let mut fds: Vec<libc::pollfd> = live
+                .iter()
+                .filter_map(|&p| self.sockets[p].as_ref().map(|s| pollfd(s.as_raw_fd())))
+                .collect();
+            fds.push(pollfd(sigfd));
+            let _ = sys::poll(&mut fds, 10);
+            for &p in &live {
+                self.serve_outside(p);
+            }
+            let _ = sys::read_signals(sigfd);
+        }
+    }
+
+    fn serve_outside(&mut self, p: usize) {
+        let Some(fd) = self.sockets[p].as_ref().map(AsRawFd::as_raw_fd) else { return };
+        let mut words = [0u64; 5];
+        while let Ok(n) = sys::recv_words(fd, &mut words, true) {
+            if n == 0 {
+                return;
+            }
+            let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
+            let reply = self.router.hypercall(id(p), &raw, &mut self.hosted);
+            let _ = sys::send_words(fd, &reply);
+        }
+    }
+
+    /// Kills and reaps every process (also on Ctrl-C and errors).
+    fn shutdown(&mut self) {
+        for p in 0..P {
+            if let Some(pid) = self.hosted.pids[p].take() {
+                children::kill_and_reap(pid);
+            }
+            self.sockets[p] = None;
+        }
+        if let Some(device) = self.device.as_mut() {
+            let _ = device.stop();
+        }
+    }
+
+    fn progress(&self, frame: u64) {
+        use std::io::IsTerminal;
+        let upcalls: u64 = self.hosted.upcalls.iter().sum();
+        let packets = self.device.as_ref().map_or(0, |d| d.received);
+        let (start, stop) = if std::io::stderr().is_terminal() { ("\r", "") } else { ("", "\n") };
+        eprint!(
+            "{start}frame {frame:>4}/{}  tick {:>6}  upcalls {upcalls:>7}  device irqs {packets:>5}  hm events {:>3}  restarts {:>2} {stop}",
+            self.options.frames,
+            self.hosted.now,
+            self.hosted.log.len(),
+            self.restarts.iter().sum::<u64>(),
+        );
+        if frame == self.options.frames && stop.is_empty() {
+            eprintln!();
+        }
+    }
+}
+
+fn pollfd(fd: i32) -> libc::pollfd {
+    libc::pollfd { fd, events: libc::POLLIN, revents: 0 }
+}

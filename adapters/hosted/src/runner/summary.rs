@@ -1,0 +1,361 @@
+//! The summary of a run, per partition: time (ticks given, guest time, drift),
+//! interrupts (delivered, lost), latency, health-monitor events. Printed as a table or
+//! as JSON with the same field names.
+
+use std::sync::atomic::Ordering;
+
+use irq_router::Router;
+use irq_router::config::HmKind;
+use irq_router::health::HmRecord;
+use irq_router::hypercall::start_reason_from_value;
+use notify_core::{PartitionId, Port};
+use serde::Serialize;
+use vcpu_state::{CatchUpPolicy, StartReason};
+
+use super::adapter::Hosted;
+use super::device::DeviceLine;
+use crate::config::System;
+use crate::region::{Region, SharedRegion};
+
+/// Counters of a partition's earlier runs (before restarts), kept across them.
+#[derive(Clone, Debug, Default)]
+pub struct Harvest {
+    line_events: u64,
+    channel_received: u64,
+    channel_sent: u64,
+    pings_answered: u64,
+    samples: Vec<u64>,
+}
+
+impl Harvest {
+    /// Adds what a run of the partition published, before its region is cleared.
+    pub fn add(&mut self, region: &Region) {
+        let g = &region.guest;
+        self.line_events += g.line_events.load(Ordering::Acquire);
+        self.channel_received += g.channel_received.load(Ordering::Acquire);
+        self.channel_sent += g.channel_sent.load(Ordering::Acquire);
+        self.pings_answered += g.pings_answered.load(Ordering::Acquire);
+        self.samples.extend(region.samples());
+    }
+}
+
+/// One health-monitor event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HmEvent {
+    /// Kernel tick.
+    pub tick: u64,
+    /// Kind.
+    pub kind: String,
+    /// Action taken.
+    pub action: String,
+    /// Kind-specific detail.
+    pub detail: u64,
+}
+
+impl From<&HmRecord> for HmEvent {
+    fn from(r: &HmRecord) -> Self {
+        Self {
+            tick: r.tick,
+            kind: format!("{:?}", r.kind),
+            action: format!("{:?}", r.action),
+            detail: r.detail,
+        }
+    }
+}
+
+/// One partition's line of the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionSummary {
+    /// Name.
+    pub name: String,
+    /// Catch-up policy.
+    pub catch_up: String,
+    /// Ticks the kernel gave it since its last start.
+    pub ticks_given: u64,
+    /// Kernel ticks since its last start.
+    pub kernel_time: u64,
+    /// Its time as the guest counted it (the ticks its handler took; for warp,
+    /// corrected by the warp events' deltas).
+    pub guest_time: u64,
+    /// Ticks given but not handled yet, or missed and not given yet (in flight).
+    pub in_flight: u64,
+    /// Ticks its catch-up policy dropped (collapse, bounded replay).
+    pub dropped: u64,
+    /// `kernel_time - guest_time - in_flight`: what the guest's clock lost. Equals
+    /// `dropped` (zero with replay and warp).
+    pub drift: i64,
+    /// Events handed to the partition (acknowledged or taken).
+    pub delivered: u64,
+    /// Events lost (a counting port that saturated).
+    pub lost: u64,
+    /// Events discarded by a cold start (accounted for, in the health log).
+    pub discarded: u64,
+    /// Upcalls injected.
+    pub upcalls: u64,
+    /// Device-line events its handler acknowledged.
+    pub line_events: u64,
+    /// Channel events it received.
+    pub channel_received: u64,
+    /// Channel notifies it made.
+    pub channel_sent: u64,
+    /// Pings it answered.
+    pub pings_answered: u64,
+    /// Latency samples (clock expiry to its handler running).
+    pub latency_samples: usize,
+    /// Median latency, microseconds.
+    pub latency_p50_us: f64,
+    /// 99th percentile latency, microseconds.
+    pub latency_p99_us: f64,
+    /// Times its process was started again.
+    pub restarts: u64,
+    /// Why its current process started, as the process itself read it (hypercall).
+    pub start_reason: String,
+    /// The same, as the process read it in its page.
+    pub page_start_reason: String,
+    /// Its health-monitor events.
+    pub hm_events: Vec<HmEvent>,
+}
+
+/// The device line's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DeviceSummary {
+    /// Packets the generator sent.
+    pub packets_sent: u64,
+    /// Packets taken as interrupts.
+    pub packets_received: u64,
+    /// Packets missing from the sequence.
+    pub packets_lost: u64,
+}
+
+/// The whole summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Major frames run.
+    pub frames: u64,
+    /// Kernel ticks at the end.
+    pub ticks: u64,
+    /// Clock period, microseconds.
+    pub tick_us: u64,
+    /// The run was cut short by Ctrl-C.
+    pub interrupted: bool,
+    /// Per partition.
+    pub partitions: Vec<PartitionSummary>,
+    /// The device line.
+    pub device: DeviceSummary,
+    /// Health-monitor events of no partition (line storms).
+    pub module_hm_events: Vec<HmEvent>,
+}
+
+/// `q`-quantile (0..1) of sorted `v`, in microseconds.
+fn quantile_us(v: &[u64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    (v[i.min(v.len() - 1)] as f64 / 10.0).round() / 100.0
+}
+
+fn reason_text(value_plus_one: u64) -> String {
+    let Some(value) = value_plus_one.checked_sub(1) else { return "unknown".to_owned() };
+    match start_reason_from_value(value) {
+        Some(StartReason::Fresh) => "fresh".to_owned(),
+        Some(StartReason::ColdRestart { cause }) => format!("cold restart ({})", cause_text(cause)),
+        Some(StartReason::WarmRestart { cause }) => format!("warm restart ({})", cause_text(cause)),
+        None => format!("invalid {value:#x}"),
+    }
+}
+
+fn cause_text(cause: u32) -> String {
+    match cause.checked_sub(1).and_then(|c| HmKind::ALL.get(c as usize)) {
+        Some(kind) => format!("{kind:?}"),
+        None => "asked".to_owned(),
+    }
+}
+
+fn policy_text(p: CatchUpPolicy) -> String {
+    match p {
+        CatchUpPolicy::Replay => "replay".to_owned(),
+        CatchUpPolicy::Warp => "warp".to_owned(),
+        CatchUpPolicy::Collapse => "collapse".to_owned(),
+        CatchUpPolicy::BoundedReplay { max } => format!("bounded_replay({max})"),
+    }
+}
+
+/// Builds the summary at the end of a run (every process stopped or finished).
+#[allow(clippy::too_many_arguments, reason = "the pieces of the machine, once")]
+#[must_use]
+pub fn collect<const P: usize>(
+    router: &Router<P, 1>,
+    hosted: &Hosted,
+    shared: &[SharedRegion],
+    harvest: &[Harvest],
+    restarts: &[u64],
+    system: &System,
+    device: Option<&DeviceLine>,
+    interrupted: bool,
+) -> Summary {
+    let end = hosted.now;
+    let mut partitions = Vec::new();
+    for p in 0..P {
+        let Ok(pid) = PartitionId::<P>::new(p as u32) else { continue };
+        let cpu = router.partition_cpu(pid);
+        let time = cpu.time();
+        let region = shared[p].region();
+        let g = &region.guest;
+        let k = &region.kernel;
+        let table = router.events().partition(pid);
+        let stats = table.stats();
+        let timer_pending = system.partitions[p]
+            .timer_port
+            .and_then(|port| Port::<1>::new(u32::from(port)).ok())
+            .map_or(0, |port| u64::from(table.status(port).pending));
+        let handled = g.ticks_handled.load(Ordering::Acquire);
+        let guest_time = if time.policy() == CatchUpPolicy::Warp {
+            (handled + k.warp_delta.load(Ordering::Acquire))
+                .saturating_sub(k.warp_markers.load(Ordering::Acquire))
+        } else {
+            handled
+        };
+        let kernel_time = end.saturating_sub(time.epoch());
+        let in_flight = timer_pending + time.missed_at(end).unwrap_or(0);
+        let drift = kernel_time as i64 - guest_time as i64 - in_flight as i64;
+        let h = &harvest[p];
+        let mut samples = h.samples.clone();
+        samples.extend(region.samples());
+        samples.sort_unstable();
+        let hm_events = hosted
+            .log
+            .iter()
+            .filter(|r| r.partition == Some(p as u16))
+            .map(HmEvent::from)
+            .collect();
+        partitions.push(PartitionSummary {
+            name: system.info[p].name.clone(),
+            catch_up: policy_text(time.policy()),
+            ticks_given: time.given(),
+            kernel_time,
+            guest_time,
+            in_flight,
+            dropped: time.dropped(),
+            drift,
+            delivered: stats.delivered,
+            lost: stats.overflowed,
+            discarded: stats.discarded,
+            upcalls: hosted.upcalls[p],
+            line_events: h.line_events + g.line_events.load(Ordering::Acquire),
+            channel_received: h.channel_received + g.channel_received.load(Ordering::Acquire),
+            channel_sent: h.channel_sent + g.channel_sent.load(Ordering::Acquire),
+            pings_answered: h.pings_answered + g.pings_answered.load(Ordering::Acquire),
+            latency_samples: samples.len(),
+            latency_p50_us: quantile_us(&samples, 0.5),
+            latency_p99_us: quantile_us(&samples, 0.99),
+            restarts: restarts[p],
+            start_reason: reason_text(g.start_reason.load(Ordering::Acquire)),
+            page_start_reason: reason_text(g.page_start_reason.load(Ordering::Acquire)),
+            hm_events,
+        });
+    }
+    let device = device.map_or_else(DeviceSummary::default, |d| DeviceSummary {
+        packets_sent: d.sent(),
+        packets_received: d.received,
+        packets_lost: d.lost,
+    });
+    Summary {
+        frames: end / system.schedule.major_frame,
+        ticks: end,
+        tick_us: system.tick_ns / 1000,
+        interrupted,
+        partitions,
+        device,
+        module_hm_events: hosted
+            .log
+            .iter()
+            .filter(|r| r.partition.is_none())
+            .map(HmEvent::from)
+            .collect(),
+    }
+}
+
+impl Summary {
+    /// The summary as a table (one line per partition, then the health-monitor events).
+    #[must_use]
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} frames, {} ticks of {} us{}",
+            self.frames,
+            self.ticks,
+            self.tick_us,
+            if self.interrupted { " (interrupted)" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "{:<10} {:<9} {:>11} {:>10} {:>9} {:>7} {:>5} {:>9} {:>4} {:>9} {:>10} {:>8} {:>14} {:>14} {:>8} {:>9}",
+            "partition",
+            "catch_up",
+            "ticks_given",
+            "guest_time",
+            "in_flight",
+            "dropped",
+            "drift",
+            "delivered",
+            "lost",
+            "discarded",
+            "line_evts",
+            "chan_rx",
+            "latency_p50_us",
+            "latency_p99_us",
+            "restarts",
+            "hm_events"
+        );
+        for p in &self.partitions {
+            let _ = writeln!(
+                out,
+                "{:<10} {:<9} {:>11} {:>10} {:>9} {:>7} {:>5} {:>9} {:>4} {:>9} {:>10} {:>8} {:>14.1} {:>14.1} {:>8} {:>9}",
+                p.name,
+                p.catch_up,
+                p.ticks_given,
+                p.guest_time,
+                p.in_flight,
+                p.dropped,
+                p.drift,
+                p.delivered,
+                p.lost,
+                p.discarded,
+                p.line_events,
+                p.channel_received,
+                p.latency_p50_us,
+                p.latency_p99_us,
+                p.restarts,
+                p.hm_events.len()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "device: {} packets sent, {} received as interrupts, {} lost",
+            self.device.packets_sent, self.device.packets_received, self.device.packets_lost
+        );
+        for p in &self.partitions {
+            if p.restarts > 0 || !p.hm_events.is_empty() {
+                let _ = writeln!(out, "{}: start_reason {}", p.name, p.start_reason);
+            }
+            for e in &p.hm_events {
+                let _ = writeln!(
+                    out,
+                    "  hm: tick {:>6} {} -> {} (detail {})",
+                    e.tick, e.kind, e.action, e.detail
+                );
+            }
+        }
+        for e in &self.module_hm_events {
+            let _ = writeln!(
+                out,
+                "module hm: tick {:>6} {} -> {} (detail {})",
+                e.tick, e.kind, e.action, e.detail
+            );
+        }
+        out
+    }
+}

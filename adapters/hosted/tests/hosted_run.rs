@@ -1,0 +1,97 @@
+//! Runs the runner binary on the default configuration and checks its JSON summary.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
+        .args(["--json", "--quiet"])
+        .args(args)
+        .output()
+        .expect("the runner starts");
+    assert!(out.status.success(), "runner failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the summary is JSON")
+}
+
+fn partition<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["partitions"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no partition {name} in {summary}"))
+}
+
+fn num(v: &Value, field: &str) -> i64 {
+    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+}
+
+/// Time is exact: the kernel's time equals the guest's plus what is in flight plus
+/// what the catch-up policy dropped (nothing with replay and warp).
+fn assert_time_exact(p: &Value) {
+    assert_eq!(num(p, "drift"), num(p, "dropped"), "drift is what the policy dropped: {p}");
+    if p["catch_up"] == "replay" || p["catch_up"] == "warp" {
+        assert_eq!(num(p, "drift"), 0, "zero drift under replay and warp: {p}");
+    }
+    assert_eq!(num(p, "lost"), 0, "nothing lost: {p}");
+    // At most a frame's ticks wait for the partition's next window: it never stalls.
+    assert!(num(p, "in_flight") <= 40, "the guest keeps up: {p}");
+    assert!(num(p, "ticks_given") > 0, "every partition got ticks: {p}");
+    assert!(num(p, "guest_time") > 0, "every guest handled ticks: {p}");
+}
+
+#[test]
+fn hosted_default_configuration_runs_clean() {
+    let summary = run(&["--frames", "6"]);
+    assert_eq!(summary["frames"], 6);
+    assert_eq!(summary["interrupted"], false);
+    let partitions = summary["partitions"].as_array().expect("partitions");
+    assert!(partitions.len() >= 3);
+    for p in partitions {
+        assert_time_exact(p);
+        assert!(
+            p["hm_events"].as_array().is_some_and(Vec::is_empty),
+            "no health-monitor event: {p}"
+        );
+        assert_eq!(num(p, "restarts"), 0);
+        assert_eq!(p["start_reason"], "fresh");
+        assert_eq!(p["page_start_reason"], "fresh");
+    }
+    // The device line reached both partitions it is shared by.
+    assert!(num(partition(&summary, "io-a"), "line_events") > 0);
+    assert!(num(partition(&summary, "io-b"), "line_events") > 0);
+    assert_eq!(num(&summary["device"], "packets_lost"), 0);
+    // The channel event arrived.
+    assert!(num(partition(&summary, "control"), "channel_sent") > 0);
+    assert!(num(partition(&summary, "io-a"), "channel_received") > 0);
+    // The collapse partition dropped ticks (its windows are 32 ticks apart) and said so.
+    assert!(num(partition(&summary, "logger"), "dropped") > 0);
+    // Latency was measured.
+    assert!(num(partition(&summary, "control"), "latency_samples") > 0);
+}
+
+#[test]
+fn hosted_injected_crash_restarts_the_partition() {
+    let summary = run(&["--frames", "5", "--crash", "io-a@2"]);
+    let a = partition(&summary, "io-a");
+    assert_eq!(num(a, "restarts"), 1, "{a}");
+    let events = a["hm_events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{a}");
+    assert_eq!(events[0]["kind"], "Trap");
+    assert_eq!(events[0]["action"], "ColdStart");
+    assert_eq!(events[0]["detail"], 14, "a page fault");
+    // The crash came in its window of frame 2 (ticks 90..100).
+    let tick = num(&events[0], "tick");
+    assert!((90..100).contains(&tick), "crash at tick {tick}");
+    // The new process read why it started, by hypercall and in its page.
+    assert_eq!(a["start_reason"], "cold restart (Trap)");
+    assert_eq!(a["page_start_reason"], "cold restart (Trap)");
+    // Its clock restarted with it and is exact again; the others never noticed.
+    assert_time_exact(a);
+    assert!(num(a, "line_events") > 0);
+    for other in ["control", "io-b", "logger"] {
+        let p = partition(&summary, other);
+        assert_eq!(num(p, "restarts"), 0);
+        assert!(p["hm_events"].as_array().is_some_and(Vec::is_empty), "{p}");
+        assert_time_exact(p);
+    }
+}
