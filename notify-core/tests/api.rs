@@ -255,3 +255,20 @@ fn cancelled_service_leaves_the_event_pending_and_deliverable() {
     assert_eq!(t.cancel_service(port(3)), Err(notify_core::Error::NotInService { port: 3 }));
     assert_eq!(t.stats().delivered, 0);
 }
+
+#[test]
+fn discard_drops_the_pending_count_and_keeps_the_binding() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    t.set_port_handler(port(1), NonZeroU64::new(0x4000)).unwrap();
+    let _ = t.raise_many(port(1), 3, None).unwrap();
+    let _ = t.deliver_next().unwrap();
+    assert_eq!(t.discard(port(1)), Ok(3));
+    let s = t.status(port(1));
+    assert_eq!((s.pending, s.in_service, s.binding), (0, false, Some(LINES[0].binding)));
+    assert_eq!(t.next_deliverable(), None);
+    let stats = t.stats();
+    assert_eq!((stats.discarded, stats.delivered, stats.raised), (3, 0, 3));
+    let _ = t.raise(port(1), None).unwrap();
+    assert_eq!(t.deliver_next().unwrap().handler, NonZeroU64::new(0x4000), "handler kept");
+    assert_eq!(t.discard(port(40)), Err(notify_core::Error::NotBound { port: 40 }));
+}

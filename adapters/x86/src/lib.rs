@@ -1,5 +1,46 @@
 //! # irq-x86
 //!
-//! **Skeleton.** The x86 adapter (8259 PIC, PIT, IDT entry stubs, ring-3 upcall frames,
-//! hypercall entry). Filled by the x86 issue; no API yet.
+//! The x86 adapter of the interrupt-virtualization subsystem: what a small x86_64
+//! partitioning kernel needs to run `irq-router` on real (or emulated) hardware.
+//!
+//! * [`pic`]: the two 8259s (remap, mask/unmask, EOI, IRR/ISR, spurious IRQ 7 and 15);
+//!   [`pit`]: channel 0 rate programming; [`serial`]: COM1.
+//! * [`gdt`] and [`idt`]: descriptors for ring-3 segments and a TSS, and 256 entry stubs
+//!   that hand the vector and the error code to one dispatcher with a [`TrapFrame`].
+//! * [`X86Adapter`]: the `KernelAdapter` implementation, and the entry points a
+//!   dispatcher calls (hypercall, trap, clock, interrupt, window entry and exit).
+//! * [`frame`] and [`regs`]: the ring-3 upcall frame, the "upcall return" that restores
+//!   the exact interrupted state, and the hypercall register mapping, as pure functions
+//!   with host tests.
+//!
+//! Everything builds on the host; hardware access is only executed by a kernel in ring
+//! 0 (the functions that do it are `unsafe`, each with its contract), and the entry
+//! stubs exist only for `target_os = "none"`. `tests/qemu-kernel` is the example kernel.
 #![no_std]
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[cfg(target_arch = "x86_64")]
+pub mod adapter;
+#[cfg(target_arch = "x86_64")]
+mod bare;
+#[cfg(target_arch = "x86_64")]
+pub mod cpu;
+pub mod frame;
+#[cfg(target_arch = "x86_64")]
+pub mod gdt;
+pub mod idt;
+#[cfg(target_arch = "x86_64")]
+pub mod pic;
+#[cfg(target_arch = "x86_64")]
+pub mod pit;
+pub mod regs;
+#[cfg(target_arch = "x86_64")]
+pub mod serial;
+
+#[cfg(target_arch = "x86_64")]
+pub use adapter::{Counters, Hardware, MAX_FRAMES, Notices, PartitionSpace, Region, X86Adapter};
+#[cfg(target_arch = "x86_64")]
+pub use bare::BareMetal;
+pub use frame::{TrapFrame, UpcallFrame};
+pub use regs::UserRegs;

@@ -164,9 +164,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
-    /// Restarts partition `p`. A cold start resets its event tables to the configuration
-    /// (what was pending is discarded and counted: returned, for the record). Either way
-    /// its vCPU, page, time account and mode start over and the window it was in ends.
+    /// Restarts partition `p`. A cold start resets its event tables to the configuration,
+    /// a warm start keeps them but for its clock ticks (what either discards is counted
+    /// and returned, for the record). Either way its vCPU, page, time account and mode
+    /// start over and the window it was in ends.
     fn restart(
         &self,
         p: usize,
@@ -185,7 +186,19 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 };
                 (discarded, StartReason::ColdRestart { cause }, Mode::ColdStart)
             }
-            StartMode::Warm => (0, StartReason::WarmRestart { cause }, Mode::WarmStart),
+            StartMode::Warm => {
+                // The time account starts over: the old run's clock ticks must not count
+                // in the new run's time (they are discarded, and accounted for).
+                let timer = self.config.partitions[p].timer_port;
+                let discarded = match (PartitionId::<P>::new(p as u32), timer) {
+                    (Ok(id), Some(port)) => Port::<W>::new(u32::from(port))
+                        .ok()
+                        .and_then(|port| self.events.partition(id).discard(port).ok())
+                        .map_or(0, u64::from),
+                    _ => 0,
+                };
+                (discarded, StartReason::WarmRestart { cause }, Mode::WarmStart)
+            }
         };
         if mode == StartMode::Warm {
             // The new run knows nothing of the old run's upcalls: end their service.

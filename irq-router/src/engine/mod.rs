@@ -105,7 +105,13 @@ pub struct Router<const P: usize, const W: usize = 1> {
 impl<const P: usize, const W: usize> Router<P, W> {
     /// Validates `config` and builds the engine, every partition started fresh at tick 0
     /// and outside its window. `pages[p]` is the page shared with partition `p` (the
-    /// adapter maps it into the partition). Usable in a `static` initializer.
+    /// adapter maps it into the partition).
+    ///
+    /// A `const fn`, but the engine owns its health-monitor rings (which have a
+    /// destructor), so a `static` cannot unwrap the `Result` at compile time: check a
+    /// `const` configuration at compile time with
+    /// `const _: () = assert!(CONFIG.validate::<W>().is_ok());` and build the engine once
+    /// at boot into static storage.
     ///
     /// # Errors
     /// The first [`ConfigError`] of the configuration, naming its entry.

@@ -24,6 +24,29 @@ impl<const W: usize> PartitionEvents<W> {
         Ok(())
     }
 
+    /// Discards what is pending on a port (counted as discarded) and ends its service,
+    /// keeping its binding, mask and handler: a restart's fresh time account, for
+    /// instance, must not inherit the old run's clock ticks. Returns the discarded count.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`]; nothing changed.
+    pub fn discard(&self, port: Port<W>) -> Result<u32, Error> {
+        let raw = port.raw();
+        let before = self.update(port, |s| {
+            if s & BOUND == 0 {
+                Err(Error::NotBound { port: raw })
+            } else {
+                Ok(s & !(state::COUNT | state::IN_SERVICE))
+            }
+        })?;
+        let discarded = state::count(before);
+        self.counters.discarded.fetch_add(u64::from(discarded), Ordering::Relaxed);
+        if state::deliverable(before) {
+            self.retire(port);
+        }
+        Ok(discarded)
+    }
+
     /// Unbinds a port. Whatever was pending is discarded (and counted); its context and
     /// handler are forgotten; its mask bit stays. Returns the discarded count.
     ///

@@ -1,0 +1,252 @@
+//! The QEMU end-to-end: builds `tests/qemu-kernel` for `x86_64-unknown-none`, boots it
+//! under QEMU (PVH entry, TCG) with a watchdog, and checks from its serial output that
+//! real PIT interrupts reached two ring-3 partitions through the 8259, the adapter and
+//! the engine: zero drift for both catch-up policies, the trap delivered to the fault
+//! handler with the right vector and RIP, the warm restart and its start reason, the
+//! channel event, and QEMU's exit through `isa-debug-exit` with the success code.
+//!
+//! Without `qemu-system-x86_64` the test is skipped with a message, unless `CI=true`,
+//! where it fails. Run it alone with
+//! `cargo test --release -p system-tests --test qemu_end_to_end`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// QEMU's exit status for `isa-debug-exit` value 0x10 (`0x10 << 1 | 1`): the kernel's
+/// "every check passed".
+const SUCCESS_STATUS: i32 = 33;
+/// The watchdog: QEMU is killed after this long.
+const WATCHDOG: Duration = Duration::from_secs(60);
+/// The kernel's last tick (`END_TICK` in `tests/qemu-kernel/src/kernel/config.rs`).
+const END_TICK: u64 = 320;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn qemu() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("qemu-system-x86_64"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Builds the kernel in its own target directory (no lock contention with the outer
+/// build, and no RUSTFLAGS of a loom or fuzz run leaking in); returns its path.
+fn build_kernel() -> PathBuf {
+    let target_dir = workspace().join("target").join("qemu");
+    let output = Command::new(env!("CARGO"))
+        .current_dir(workspace())
+        .args(["build", "--release", "--target", "x86_64-unknown-none", "-p", "qemu-kernel"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building the kernel failed (is the target installed? `rustup target add x86_64-unknown-none`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target_dir.join("x86_64-unknown-none").join("release").join("qemu-kernel")
+}
+
+/// Boots `kernel` with the command line of `../shared/TOOLCHAIN.md`; returns the exit
+/// status (None if the watchdog killed it) and the serial output.
+fn boot(qemu: &Path, kernel: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(qemu)
+        .args(["-accel", "tcg", "-kernel"])
+        .arg(kernel)
+        .args([
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-net",
+            "none",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for qemu") {
+            break status.code();
+        }
+        if start.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().expect("serial reader"))
+}
+
+/// The `key=value` fields of the first line starting with `prefix`.
+fn fields<'a>(output: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
+    let line = output
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in the serial output"));
+    line.split_whitespace().filter_map(|word| word.split_once('=')).collect()
+}
+
+fn get<'a>(fields: &[(&'a str, &'a str)], key: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no field {key} in {fields:?}"))
+}
+
+fn number(fields: &[(&str, &str)], key: &str) -> u64 {
+    let value = get(fields, key);
+    let parsed = match value.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => value.parse(),
+    };
+    parsed.unwrap_or_else(|e| panic!("field {key}={value}: {e}"))
+}
+
+/// Position of the first line containing `marker`.
+fn position(output: &str, marker: &str) -> usize {
+    output
+        .find(marker)
+        .unwrap_or_else(|| panic!("marker {marker:?} missing from the serial output"))
+}
+
+#[test]
+fn qemu_end_to_end_partitions_get_every_tick_trap_restart_and_channel() {
+    let Some(qemu) = qemu() else {
+        let message = "qemu-system-x86_64 not found: the QEMU end-to-end test needs it \
+                       (install it with `apt-get install -y qemu-system-x86`)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}");
+        }
+        eprintln!(
+            "\n==================== SKIPPED ====================\n{message}\n=================================================\n"
+        );
+        return;
+    };
+    let kernel = build_kernel();
+    let (status, output) = boot(&qemu, &kernel);
+    println!("{output}");
+    assert!(status.is_some(), "watchdog: QEMU still running after {WATCHDOG:?}");
+
+    // Boot and schedule.
+    position(&output, "[kernel] hello from the irq-x86 end-to-end kernel");
+    position(&output, "p0: started (reason: fresh)");
+    position(&output, "p1: started (reason: fresh)");
+
+    // Zero drift, no lost tick: each partition's own clock (built from the events it
+    // handled) equals the kernel's ticks since it (re)started, for replay and for warp.
+    let p0 = fields(&output, "RESULT time partition=0");
+    assert_eq!(get(&p0, "policy"), "Replay");
+    assert_eq!(number(&p0, "epoch"), 0);
+    assert_eq!(number(&p0, "kernel_ticks"), END_TICK, "partition 0 ran from tick 0 to the end");
+    assert_eq!(number(&p0, "guest_time"), number(&p0, "kernel_ticks"), "partition 0 drifted");
+    assert_eq!(number(&p0, "given"), END_TICK);
+    assert_eq!(number(&p0, "dropped"), 0);
+    let p1 = fields(&output, "RESULT time partition=1");
+    assert_eq!(get(&p1, "policy"), "Warp");
+    let epoch = number(&p1, "epoch");
+    assert!(epoch > 0 && epoch < END_TICK, "partition 1 restarted during the run");
+    assert_eq!(number(&p1, "kernel_ticks"), END_TICK - epoch);
+    assert_eq!(number(&p1, "guest_time"), number(&p1, "kernel_ticks"), "partition 1 drifted");
+    assert_eq!(number(&p1, "given"), END_TICK - epoch);
+    assert_eq!(number(&p1, "dropped"), 0);
+
+    // The trap: ud2 (#UD, vector 6) delivered to the fault handler at the ud2's RIP...
+    let trap = fields(&output, "RESULT trap partition=1");
+    assert_eq!(number(&trap, "faults"), 1);
+    assert_eq!(number(&trap, "vector"), 6);
+    let expected = number(&trap, "expected_rip");
+    assert_ne!(expected, 0);
+    assert_eq!(number(&trap, "address"), expected, "the trap's context names the faulting RIP");
+    assert_eq!(number(&trap, "saved_rip"), expected, "the frame's saved RIP is the faulting one");
+    let ud2 = position(&output, "p1: executing ud2");
+    let delivered = position(&output, "kind=Trap action=Deliver detail=0x6");
+    let handler = position(&output, "p1: fault handler: vector 6 (#UD) at the ud2's RIP");
+    // ... then a second fault, inside the handler, warm-starts it as its table says.
+    let second = position(&output, "kind=TrapInTrap action=WarmStart detail=0x0");
+    let restarted = position(&output, "partition 1 restarted (Warm)");
+    let reason =
+        position(&output, "p1: started (reason: warm restart, cause: trap in the fault handler)");
+    assert!(
+        ud2 < delivered
+            && delivered < handler
+            && handler < second
+            && second < restarted
+            && restarted < reason
+    );
+    let restart = fields(&output, "RESULT restart partition=1");
+    assert_eq!(number(&restart, "starts"), 2);
+    assert_eq!(number(&restart, "kernel_restarts"), 1);
+    // Warm restart (3) caused by health-monitor event TrapInTrap (kind 1, cause 1 + 1).
+    assert_eq!(number(&restart, "start_reason"), (3 << 32) | 2);
+
+    // Paging: partition 1 (restarted) reads kernel memory: a page fault (present page,
+    // user access: error code bits 0 and 2) delivered to its fault handler at the load's
+    // RIP; the handler moves the saved RIP past the load and upcall return resumes there.
+    let isolation = fields(&output, "RESULT isolation partition=1");
+    assert_eq!(number(&isolation, "vector"), 14);
+    assert_eq!(number(&isolation, "error_code") & 5, 5);
+    assert_ne!(number(&isolation, "expected_rip"), 0);
+    assert_eq!(number(&isolation, "saved_rip"), number(&isolation, "expected_rip"));
+    assert_eq!(number(&isolation, "resumed"), 1);
+    assert!(
+        reason < position(&output, "p1: fault handler: page fault (#PF) reading kernel memory")
+    );
+    position(&output, "p1: resumed after the faulting load");
+
+    // The channel: every notify of partition 0 arrived at partition 1.
+    position(&output, "p0: notified p1 through the channel");
+    position(&output, "p1: channel event from p0 received");
+    let channel = fields(&output, "RESULT channel");
+    assert_eq!(number(&channel, "sent"), 3);
+    assert_eq!(number(&channel, "received"), 3);
+
+    // cli/sti: no upcall inside a critical section, and ticks that came during one were
+    // delivered after the sti.
+    let cli = fields(&output, "RESULT cli partition=0");
+    assert_eq!(number(&cli, "sections"), 5);
+    assert!(number(&cli, "deferred_until_sti") > 0);
+    assert_eq!(number(&cli, "upcalls_inside"), 0);
+
+    // An upcall stack outside the partition's memory (partition 0 runs a while with RSP
+    // in kernel memory): a health-monitor event for that partition, not a kernel fault,
+    // and its ticks were still all delivered (its zero drift above).
+    let bad = position(&output, "[hm] tick=");
+    let refused = position(&output, "partition=0 kind=UpcallFault action=Ignore detail=0x0");
+    let survived = position(&output, "p0: ran with its stack pointer in kernel memory");
+    assert!(bad <= refused && refused < survived);
+    let adapter = fields(&output, "RESULT adapter");
+    assert!(number(&adapter, "upcall_faults") > 0);
+    assert!(number(&adapter, "upcalls") >= END_TICK / 2);
+    assert_eq!(
+        number(&adapter, "upcalls"),
+        number(&adapter, "upcall_returns") + 1,
+        "every upcall returned but the one the warm start ended"
+    );
+
+    position(&output, "END OK");
+    assert!(!output.contains("FAIL"), "a check of the kernel failed");
+    assert_eq!(status, Some(SUCCESS_STATUS), "QEMU's exit status is the kernel's success code");
+}
