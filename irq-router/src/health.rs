@@ -87,7 +87,15 @@ impl HmLog {
 
     /// Copies the records (oldest first) into `out`; returns how many.
     pub(crate) fn copy_to(&self, out: &mut [HmRecord]) -> usize {
-        let ring = self.ring.lock();
+        Self::copy(&self.ring.lock(), out)
+    }
+
+    /// [`copy_to`](Self::copy_to), or `None` if the ring is held right now.
+    pub(crate) fn try_copy_to(&self, out: &mut [HmRecord]) -> Option<usize> {
+        self.ring.try_lock().map(|ring| Self::copy(&ring, out))
+    }
+
+    fn copy(ring: &Deque<HmRecord, HM_LOG_LEN>, out: &mut [HmRecord]) -> usize {
         let mut n = 0;
         for (slot, record) in out.iter_mut().zip(ring.iter()) {
             *slot = *record;

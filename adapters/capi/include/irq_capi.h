@@ -51,6 +51,13 @@
 #define IRQ_MAX_ROUTERS 2
 
 /**
+ * Generations a pool slot tells apart: the handle of a destroyed router is refused
+ * (`IRQ_STATUS_BAD_HANDLE`), also once a new router took its slot, until that slot has
+ * been reused this many times (then the old handle names a live router again).
+ */
+#define IRQ_HANDLE_GENERATIONS 256
+
+/**
  * Health-monitor records kept per partition and for the module.
  */
 #define IRQ_HM_LOG_LEN 32
@@ -468,6 +475,13 @@
 #define IRQ_PAGE_SIZE 64
 
 /**
+ * Alignment of a shared page, and the frame (an MMU's 4 KiB page) it is alone in: each
+ * page of the library fills a frame of its own, and a page the kernel provides must be
+ * aligned to it, in a frame holding nothing else the partition may not see.
+ */
+#define IRQ_PAGE_ALIGN 4096
+
+/**
  * Offset of `upcall_mask` (`uint8_t`): 0 = virtual interrupts enabled (the guest's
  * sti is one store of 0, cli one store of 1).
  */
@@ -539,7 +553,8 @@ typedef enum IrqStatus {
    */
   IRQ_STATUS_NULL_POINTER = 1,
   /**
-   * The handle is not one `irq_router_create` returned, or it was destroyed.
+   * The handle is not one `irq_router_create` returned, or its router was destroyed
+   * (also when a new router took its slot), or is being destroyed right now.
    */
   IRQ_STATUS_BAD_HANDLE = 2,
   /**
@@ -587,11 +602,15 @@ typedef enum IrqConfigErrorKind {
   IRQ_CONFIG_ERROR_KIND_TOO_MANY = 2,
   /**
    * A field holds a value that is none of its documented constants (a source kind,
-   * a mode, a health-monitor action, a catch-up policy, a vector past 255, ...).
+   * a mode, a health-monitor action, a catch-up policy, a vector past 255, ...), or a
+   * pointer (a table, a route's targets, a ping) is not aligned for its type (`table`
+   * names the table; for a ping, `IRQ_CONFIG_TABLE_PARTITIONS` and its partition).
    */
   IRQ_CONFIG_ERROR_KIND_BAD_VALUE = 3,
   /**
-   * A partition's shared page pointer is not 8-byte aligned.
+   * A partition's shared page pointer (`entry`: the partition) is not `IRQ_PAGE_ALIGN`
+   * (4096-byte) aligned, or is less than 4096 bytes from the page of an earlier
+   * partition (`index`: that partition).
    */
   IRQ_CONFIG_ERROR_KIND_BAD_PAGE = 4,
   /**
@@ -758,7 +777,9 @@ typedef enum IrqConfigTable {
  * A router, as C sees it: an opaque handle from `irq_router_create`.
  *
  * Nothing of it is visible to C; the library recognizes its own handles by address, so
- * any other pointer is refused (`IRQ_STATUS_BAD_HANDLE`) without being dereferenced.
+ * any other pointer is refused (`IRQ_STATUS_BAD_HANDLE`) without being dereferenced. A
+ * handle also carries its router's generation: once the router is destroyed it is
+ * refused, even after a new router took its slot (see `IRQ_HANDLE_GENERATIONS`).
  */
 typedef struct IrqRouter IrqRouter;
 
@@ -861,9 +882,13 @@ typedef struct IrqPartitionConfig {
    */
   uint8_t health[IRQ_HM_KIND_COUNT];
   /**
-   * The page shared with the partition (`IRQ_PAGE_SIZE` bytes, 8-byte aligned,
-   * initialized by `irq_router_create` and valid until `irq_router_destroy`
-   * returns), or NULL to use a page inside the library (`irq_router_shared_page`).
+   * The page shared with the partition (`IRQ_PAGE_SIZE` bytes, `IRQ_PAGE_ALIGN` =
+   * 4096-byte aligned, at least 4096 bytes from every other partition's page, valid
+   * until `irq_router_destroy` returns), or NULL to use a page inside the library, alone
+   * in a 4096-byte frame (`irq_router_shared_page`). The kernel maps the page's 4 KiB
+   * frame into the partition: nothing the partition may not see may share that frame.
+   * `irq_router_create` initializes the page with plain writes: the partition must not
+   * run (nor anything else touch the page) before `irq_router_create` returns.
    */
   void *shared_page;
 } IrqPartitionConfig;
@@ -1106,9 +1131,13 @@ typedef struct IrqHmRecord {
 
 /**
  * What the kernel provides: every function is called with `ctx` as its first
- * argument, on the CPU running the library call, inside that call, and must not call
- * back into the library. None may be NULL. Partition numbers are those of the
- * configuration.
+ * argument, on the CPU running the library call, inside that call. None may be NULL.
+ * Partition numbers are those of the configuration.
+ *
+ * No function may call back into the library (any `irq_*` function, on any router,
+ * inspection included): the engine calls them while it holds a partition's spin lock
+ * (`inject_upcall`, `restart`, `log`, `kick`, ...), and a call back could spin forever
+ * on that lock. `irq_router_create` makes this part of its contract.
  */
 typedef struct IrqKernelOps {
   /**
@@ -1249,6 +1278,15 @@ void rust_eh_personality(void);
  * `ops` or `router`. `error` may be NULL; if not, it is always written
  * (`IRQ_CONFIG_ERROR_KIND_NONE` on success).
  *
+ * A pointer in `config` (a table, a route's targets, a ping) that is not aligned for
+ * its type is refused (`IRQ_CONFIG_ERROR_KIND_BAD_VALUE`, naming the table) before it
+ * is read. A non-NULL `shared_page` must be `IRQ_PAGE_ALIGN` (4096) aligned and at least
+ * `IRQ_PAGE_ALIGN` bytes from every other partition's (`IRQ_CONFIG_ERROR_KIND_BAD_PAGE`
+ * names the partition); it is initialized by this call with plain (non-atomic) writes,
+ * so the partition must not run, nor anything else access the page, before this call
+ * returns. A page of the library (NULL `shared_page`) fills a 4096-byte frame of its
+ * own.
+ *
  * The engine is built on the stack before it is moved into its slot: this call needs
  * a few tens of KiB of stack (see the README); the other entry points need little.
  *
@@ -1259,10 +1297,13 @@ void rust_eh_personality(void);
  *    or NUL-terminated, each ping NULL or valid, for the duration of the call.
  * 3. A non-NULL `shared_page` is `IRQ_PAGE_SIZE` writable bytes that stay valid, and
  *    are not used by the kernel other than as the shared page, until
- *    `irq_router_destroy` of this router returns.
+ *    `irq_router_destroy` of this router returns; nothing (the partition included)
+ *    accesses them until this call returns. The 4 KiB frame the kernel maps into the
+ *    partition holds nothing that partition may not see.
  * 4. Each function in `ops` has the documented signature and may be called, with
  *    `ops->ctx`, from inside any library call on this router, on any CPU that makes
- *    one.
+ *    one. No function in `ops` calls back into the library (any `irq_*` function on
+ *    any router): the engine calls them while holding a partition's spin lock.
  */
 enum IrqStatus irq_router_create(const struct IrqSystemConfig *config,
                                  const struct IrqKernelOps *ops,
@@ -1272,7 +1313,17 @@ enum IrqStatus irq_router_create(const struct IrqSystemConfig *config,
 /**
  * Destroys a router and frees its slot. `IRQ_STATUS_BUSY` if another call on it is in
  * progress (nothing is destroyed: try again), `IRQ_STATUS_BAD_HANDLE` if it is not a
- * live router. Afterwards the handle is refused by every function.
+ * live router. Afterwards the handle is refused by every function
+ * (`IRQ_STATUS_BAD_HANDLE`), also once a new router took its slot, until that slot has
+ * been reused `IRQ_HANDLE_GENERATIONS` times.
+ *
+ * A call on the router that arrives while this one is in progress (an interrupt on
+ * another CPU, say) is refused with `IRQ_STATUS_BAD_HANDLE` and does nothing, even if
+ * this call then answers `IRQ_STATUS_BUSY` and the router lives on; this call answers
+ * `IRQ_STATUS_BUSY` if such a call got in first. In particular
+ * `irq_router_hardware_irq` then neither acknowledges nor masks the line: on any error
+ * from it the kernel must EOI the line itself. Stop the interrupt sources before
+ * destroying a router.
  */
 enum IrqStatus irq_router_destroy(struct IrqRouter *router);
 
@@ -1287,6 +1338,10 @@ enum IrqStatus irq_router_start(struct IrqRouter *router);
  * kernel's tick; a routed vector runs the kernel-first handler, the storm budget, the
  * fan-out to every target partition and the EOI or mask of the line; an unrouted one
  * is only acknowledged.
+ *
+ * On any error (`IRQ_STATUS_BAD_HANDLE`, also while `irq_router_destroy` runs, or
+ * `IRQ_STATUS_OUT_OF_RANGE`) nothing is done, the EOI included: the kernel must
+ * acknowledge the line itself.
  */
 enum IrqStatus irq_router_hardware_irq(struct IrqRouter *router, uint32_t vector);
 
@@ -1350,7 +1405,9 @@ enum IrqStatus irq_router_hypercall(struct IrqRouter *router,
 /**
  * The page shared with `partition` (`IRQ_PAGE_SIZE` bytes; the one given in the
  * configuration, or the library's): map it into the partition. Valid until the router
- * is destroyed.
+ * is destroyed. It is `IRQ_PAGE_ALIGN` (4096) aligned; a page of the library is alone
+ * in its 4096-byte frame (nothing else of the library, and no other partition's page,
+ * is in that frame), so mapping the frame exposes only this partition's page.
  *
  * # Safety
  * `page` is NULL or valid for writes of a pointer.
@@ -1359,6 +1416,9 @@ enum IrqStatus irq_router_shared_page(struct IrqRouter *router, uint32_t partiti
 
 /**
  * `partition`'s ARINC 653 mode (`IRQ_MODE_*`) into `*mode`.
+ *
+ * Never waits: if the partition's state is held right now (a library call on this or
+ * another CPU), answers `IRQ_STATUS_BUSY`; try again later.
  *
  * # Safety
  * `mode` is NULL or valid for writes of a `uint8_t`.
@@ -1377,6 +1437,9 @@ enum IrqStatus irq_router_stopped(struct IrqRouter *router, uint8_t *stopped);
  * Copies the last health-monitor records of `partition` (or with -1 the module's),
  * oldest first, into `records[0..capacity]`; their number into `*count` (at most
  * `IRQ_HM_LOG_LEN`).
+ *
+ * Never waits: if the ring is being written right now (a library call on this or
+ * another CPU), answers `IRQ_STATUS_BUSY`; try again later.
  *
  * # Safety
  * `records` is NULL (with `capacity` 0) or valid for writes of `capacity` records;

@@ -1,12 +1,19 @@
 //! The C entry points.
 //!
-//! Common rules: a handle is checked by address against the pool (anything else is
+//! Common rules: a handle is checked by address against the pool and its slot's
+//! generation (anything else, also the handle of a destroyed router, is
 //! `IRQ_STATUS_BAD_HANDLE`, never dereferenced); a partition number must be below the
 //! configuration's partition count (`IRQ_STATUS_BAD_PARTITION`); an out-pointer that is
 //! NULL or misaligned is `IRQ_STATUS_NULL_POINTER` and is written only on success. The
 //! entry points may be called from any CPU, also concurrently (the contexts are those
 //! of irq-router: `irq_router_hardware_irq` and `irq_router_tick` from interrupt
 //! context; the partition calls on the partition's CPU with interrupts disabled).
+//!
+//! Reentrancy: the engine calls the kernel's operations while it holds a partition's
+//! spin lock, so no operation may call back into the library (it could spin forever on
+//! that lock). The inspection functions never wait: `irq_router_mode` and
+//! `irq_router_health_log` answer `IRQ_STATUS_BUSY` while a library call holds what
+//! they read.
 
 use core::ffi::{c_char, c_void};
 
@@ -56,7 +63,7 @@ fn with<R>(
 
 /// Partition `raw` of the router's configuration.
 fn partition(storage: &Storage, raw: u32) -> Result<Pid, IrqStatus> {
-    if raw as usize >= storage.partitions {
+    if raw as usize >= storage.tables.partitions {
         return Err(IrqStatus::BadPartition);
     }
     Pid::new(raw).map_err(|_| IrqStatus::BadPartition)
@@ -95,6 +102,15 @@ fn status(result: Result<(), IrqStatus>) -> IrqStatus {
 /// `ops` or `router`. `error` may be NULL; if not, it is always written
 /// (`IRQ_CONFIG_ERROR_KIND_NONE` on success).
 ///
+/// A pointer in `config` (a table, a route's targets, a ping) that is not aligned for
+/// its type is refused (`IRQ_CONFIG_ERROR_KIND_BAD_VALUE`, naming the table) before it
+/// is read. A non-NULL `shared_page` must be `IRQ_PAGE_ALIGN` (4096) aligned and at least
+/// `IRQ_PAGE_ALIGN` bytes from every other partition's (`IRQ_CONFIG_ERROR_KIND_BAD_PAGE`
+/// names the partition); it is initialized by this call with plain (non-atomic) writes,
+/// so the partition must not run, nor anything else access the page, before this call
+/// returns. A page of the library (NULL `shared_page`) fills a 4096-byte frame of its
+/// own.
+///
 /// The engine is built on the stack before it is moved into its slot: this call needs
 /// a few tens of KiB of stack (see the README); the other entry points need little.
 ///
@@ -105,10 +121,13 @@ fn status(result: Result<(), IrqStatus>) -> IrqStatus {
 ///    or NUL-terminated, each ping NULL or valid, for the duration of the call.
 /// 3. A non-NULL `shared_page` is `IRQ_PAGE_SIZE` writable bytes that stay valid, and
 ///    are not used by the kernel other than as the shared page, until
-///    `irq_router_destroy` of this router returns.
+///    `irq_router_destroy` of this router returns; nothing (the partition included)
+///    accesses them until this call returns. The 4 KiB frame the kernel maps into the
+///    partition holds nothing that partition may not see.
 /// 4. Each function in `ops` has the documented signature and may be called, with
 ///    `ops->ctx`, from inside any library call on this router, on any CPU that makes
-///    one.
+///    one. No function in `ops` calls back into the library (any `irq_*` function on
+///    any router): the engine calls them while holding a partition's spin lock.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn irq_router_create(
     config: *const IrqSystemConfig,
@@ -155,7 +174,17 @@ pub unsafe extern "C" fn irq_router_create(
 
 /// Destroys a router and frees its slot. `IRQ_STATUS_BUSY` if another call on it is in
 /// progress (nothing is destroyed: try again), `IRQ_STATUS_BAD_HANDLE` if it is not a
-/// live router. Afterwards the handle is refused by every function.
+/// live router. Afterwards the handle is refused by every function
+/// (`IRQ_STATUS_BAD_HANDLE`), also once a new router took its slot, until that slot has
+/// been reused `IRQ_HANDLE_GENERATIONS` times.
+///
+/// A call on the router that arrives while this one is in progress (an interrupt on
+/// another CPU, say) is refused with `IRQ_STATUS_BAD_HANDLE` and does nothing, even if
+/// this call then answers `IRQ_STATUS_BUSY` and the router lives on; this call answers
+/// `IRQ_STATUS_BUSY` if such a call got in first. In particular
+/// `irq_router_hardware_irq` then neither acknowledges nor masks the line: on any error
+/// from it the kernel must EOI the line itself. Stop the interrupt sources before
+/// destroying a router.
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_router_destroy(router: *mut IrqRouter) -> IrqStatus {
     match close(router) {
@@ -179,6 +208,10 @@ pub extern "C" fn irq_router_start(router: *mut IrqRouter) -> IrqStatus {
 /// kernel's tick; a routed vector runs the kernel-first handler, the storm budget, the
 /// fan-out to every target partition and the EOI or mask of the line; an unrouted one
 /// is only acknowledged.
+///
+/// On any error (`IRQ_STATUS_BAD_HANDLE`, also while `irq_router_destroy` runs, or
+/// `IRQ_STATUS_OUT_OF_RANGE`) nothing is done, the EOI included: the kernel must
+/// acknowledge the line itself.
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_router_hardware_irq(router: *mut IrqRouter, vector: u32) -> IrqStatus {
     status(with(router, |s| {
@@ -293,7 +326,9 @@ pub unsafe extern "C" fn irq_router_hypercall(
 
 /// The page shared with `partition` (`IRQ_PAGE_SIZE` bytes; the one given in the
 /// configuration, or the library's): map it into the partition. Valid until the router
-/// is destroyed.
+/// is destroyed. It is `IRQ_PAGE_ALIGN` (4096) aligned; a page of the library is alone
+/// in its 4096-byte frame (nothing else of the library, and no other partition's page,
+/// is in that frame), so mapping the frame exposes only this partition's page.
 ///
 /// # Safety
 /// `page` is NULL or valid for writes of a pointer.
@@ -308,7 +343,7 @@ pub unsafe extern "C" fn irq_router_shared_page(
         let p = self::partition(s, partition)?;
         // The page is a struct of atomics: the guest's stores through this pointer are
         // what it is for, and the kernel reads it as untrusted.
-        let ptr = core::ptr::from_ref(s.shared[p.index()]).cast_mut().cast::<c_void>();
+        let ptr = core::ptr::from_ref(s.tables.shared[p.index()]).cast_mut().cast::<c_void>();
         // SAFETY: checked by `out`; writable by this function's contract.
         unsafe { page_out.write(ptr) };
         Ok(())
@@ -316,6 +351,9 @@ pub unsafe extern "C" fn irq_router_shared_page(
 }
 
 /// `partition`'s ARINC 653 mode (`IRQ_MODE_*`) into `*mode`.
+///
+/// Never waits: if the partition's state is held right now (a library call on this or
+/// another CPU), answers `IRQ_STATUS_BUSY`; try again later.
 ///
 /// # Safety
 /// `mode` is NULL or valid for writes of a `uint8_t`.
@@ -328,7 +366,7 @@ pub unsafe extern "C" fn irq_router_mode(
     status(with(router, |s| {
         let mode_out = out(mode)?;
         let p = self::partition(s, partition)?;
-        let mode = match s.engine.mode(p) {
+        let mode = match s.engine.try_mode(p).ok_or(IrqStatus::Busy)? {
             Mode::Idle => IRQ_MODE_IDLE,
             Mode::ColdStart => IRQ_MODE_COLD_START,
             Mode::WarmStart => IRQ_MODE_WARM_START,
@@ -358,6 +396,9 @@ pub unsafe extern "C" fn irq_router_stopped(router: *mut IrqRouter, stopped: *mu
 /// oldest first, into `records[0..capacity]`; their number into `*count` (at most
 /// `IRQ_HM_LOG_LEN`).
 ///
+/// Never waits: if the ring is being written right now (a library call on this or
+/// another CPU), answers `IRQ_STATUS_BUSY`; try again later.
+///
 /// # Safety
 /// `records` is NULL (with `capacity` 0) or valid for writes of `capacity` records;
 /// `count` is NULL or valid for writes of a `size_t`.
@@ -374,7 +415,7 @@ pub unsafe extern "C" fn irq_router_health_log(
         let records = if capacity == 0 { None } else { Some(out(records)?) };
         let p = partition_or_module(s, partition)?;
         let mut ring = [EMPTY_RECORD; IRQ_HM_LOG_LEN];
-        let n = s.engine.health_log(p, &mut ring).min(capacity);
+        let n = s.engine.try_health_log(p, &mut ring).ok_or(IrqStatus::Busy)?.min(capacity);
         if let Some(records) = records {
             for (i, record) in ring[..n].iter().enumerate() {
                 // SAFETY: `i < n <= capacity`, and `records` is valid for `capacity`

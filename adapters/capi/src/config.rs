@@ -143,9 +143,13 @@ pub struct IrqPartitionConfig {
     pub ping: *const IrqPing,
     /// `IRQ_HM_*` action for each `IRQ_HM_KIND_*` (all zero: log only).
     pub health: [u8; IRQ_HM_KIND_COUNT],
-    /// The page shared with the partition (`IRQ_PAGE_SIZE` bytes, 8-byte aligned,
-    /// initialized by `irq_router_create` and valid until `irq_router_destroy`
-    /// returns), or NULL to use a page inside the library (`irq_router_shared_page`).
+    /// The page shared with the partition (`IRQ_PAGE_SIZE` bytes, `IRQ_PAGE_ALIGN` =
+    /// 4096-byte aligned, at least 4096 bytes from every other partition's page, valid
+    /// until `irq_router_destroy` returns), or NULL to use a page inside the library, alone
+    /// in a 4096-byte frame (`irq_router_shared_page`). The kernel maps the page's 4 KiB
+    /// frame into the partition: nothing the partition may not see may share that frame.
+    /// `irq_router_create` initializes the page with plain writes: the partition must not
+    /// run (nor anything else touch the page) before `irq_router_create` returns.
     pub shared_page: *mut c_void,
 }
 

@@ -2,7 +2,7 @@
 //! engine's refusals back to [`IrqConfigError`].
 
 use core::num::NonZeroU32;
-use core::ptr::{addr_of, addr_of_mut};
+use core::ptr::{NonNull, addr_of, addr_of_mut};
 
 use irq_router::config::{
     ChannelBudget, ConfigError, HmAction, HmKind, HmTable, PartitionConfig, PartitionError, Ping,
@@ -21,18 +21,19 @@ use crate::config::{
     IrqSystemConfig, IrqTarget,
 };
 use crate::ops::Ops;
-use crate::pool::{Claim, NAME_LEN, Storage};
+use crate::pool::{Claim, EMPTY_PAGE, NAME_LEN, Storage};
 use crate::status::{IrqConfigError, IrqConfigErrorKind as Kind, IrqConfigTable as Table};
 use crate::{
     Engine, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS, IRQ_MAX_ROUTES, IRQ_MAX_TARGETS,
-    IRQ_MAX_WINDOWS,
+    IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
 };
 
-/// The C array `ptr[0..count]`, checked against `max` entries.
+/// The C array `ptr[0..count]`, checked against `max` entries; a NULL (with a count) or
+/// misaligned `ptr` is refused (`NullTable`, `BadValue`) before it is read.
 ///
 /// # Safety
-/// A non-NULL `ptr` points to `count` initialized, aligned `T` that stay valid and
-/// unchanged for `'a` (the caller of `irq_router_create` promised this).
+/// A non-NULL `ptr` points to `count` initialized `T` that stay valid and unchanged for
+/// `'a` (the caller of `irq_router_create` promised this).
 unsafe fn table<'a, T>(
     ptr: *const T,
     count: u32,
@@ -49,7 +50,11 @@ unsafe fn table<'a, T>(
     if ptr.is_null() {
         return Err(IrqConfigError { kind: Kind::NullTable, ..error });
     }
-    // SAFETY: not NULL, and by this function's contract `count` valid `T` for `'a`.
+    if !ptr.is_aligned() {
+        return Err(IrqConfigError { kind: Kind::BadValue, ..error });
+    }
+    // SAFETY: not NULL, aligned, and by this function's contract `count` valid `T` for
+    // `'a`.
     Ok(unsafe { core::slice::from_raw_parts(ptr, count) })
 }
 
@@ -152,12 +157,17 @@ const UNUSED: PartitionConfig = PartitionConfig {
     health: HmTable::IGNORE_ALL,
 };
 
-/// Copies `config` into the claimed slot's storage and builds the engine there.
+/// Copies `config` into the claimed slot's storage and builds the engine there. The
+/// claim initialized every field of the storage but `ops` and `engine`; this writes
+/// table entries over their placeholders, then `ops`, then `engine` last, so that on
+/// success the storage is fully initialized. Every pointer from C is checked (NULL,
+/// alignment, and for the kernel's pages their distance) before it is read or written.
 ///
 /// # Safety
 /// Every pointer in `config` is NULL or valid as its documentation says (arrays of
 /// their count, NUL-terminated names, shared pages of `IRQ_PAGE_SIZE` writable bytes
-/// valid until the router is destroyed), for the duration of the call.
+/// valid until the router is destroyed and accessed by nobody during this call), for
+/// the duration of the call.
 pub(crate) unsafe fn build(
     claim: &Claim,
     config: &IrqSystemConfig,
@@ -180,18 +190,17 @@ pub(crate) unsafe fn build(
         )
     }?;
 
+    let kernel_pages = kernel_pages(partitions)?;
+
     let mut engine_partitions = [UNUSED; IRQ_MAX_PARTITIONS];
     let mut pages: [&'static SharedPage; IRQ_MAX_PARTITIONS] = [&EMPTY_PAGE; IRQ_MAX_PARTITIONS];
     for (p, c) in partitions.iter().enumerate() {
         // SAFETY: the slot is claimed by this call (`BUILDING`): nothing else reads or
         // writes its storage, and no reference into it exists yet. `build_partition`
         // writes only the storage of partition `p` and hands back `'static` references
-        // into it that are not written again while the engine lives (see `pool`).
-        let (partition, page) = unsafe { build_partition(s, p, c) }?;
-        if pages[..p].iter().any(|other| core::ptr::eq(*other, page)) {
-            // Two partitions sharing one page would see each other's flags.
-            return Err(IrqConfigError::at(Kind::BadPage, Table::Partitions, p));
-        }
+        // into it that are not written again while the engine lives (see `pool`). The
+        // kernel's page was checked by `kernel_pages`.
+        let (partition, page) = unsafe { build_partition(s, p, c, kernel_pages[p]) }?;
         engine_partitions[p] = partition;
         pages[p] = page;
     }
@@ -215,12 +224,13 @@ pub(crate) unsafe fn build(
         }
         let window = Window { partition: w.partition, start: w.start, length: w.length };
         // SAFETY: claimed slot, nothing refers into it yet (as above).
-        unsafe { addr_of_mut!((*s).windows[i]).write(window) };
+        unsafe { addr_of_mut!((*s).tables.windows[i]).write(window) };
     }
     // SAFETY: entries `0..len` were just written; never written again while the engine
     // lives (see `pool`).
-    let windows: &'static [Window] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).windows).cast(), c_windows.len()) };
+    let windows: &'static [Window] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.windows).cast(), c_windows.len())
+    };
 
     // SAFETY: the caller's contract on `config.routes`.
     let c_routes = unsafe {
@@ -236,12 +246,12 @@ pub(crate) unsafe fn build(
         // route's targets.
         let route = unsafe { build_route(s, r, c, count) }?;
         // SAFETY: claimed slot, nothing refers into it yet.
-        unsafe { addr_of_mut!((*s).routes[r]).write(route) };
+        unsafe { addr_of_mut!((*s).tables.routes[r]).write(route) };
     }
     // SAFETY: entries `0..len` were just written; never written again while the engine
     // lives.
     let routes: &'static [Route] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).routes).cast(), c_routes.len()) };
+        unsafe { core::slice::from_raw_parts(addr_of!((*s).tables.routes).cast(), c_routes.len()) };
 
     let clock_vector = match config.clock_vector {
         IRQ_NO_VECTOR => None,
@@ -260,12 +270,13 @@ pub(crate) unsafe fn build(
     for (i, c) in c_channels.iter().enumerate() {
         let channel = build_channel(i, c, in_range)?;
         // SAFETY: claimed slot, nothing refers into it yet.
-        unsafe { addr_of_mut!((*s).channels[i]).write(channel) };
+        unsafe { addr_of_mut!((*s).tables.channels[i]).write(channel) };
     }
     // SAFETY: entries `0..len` were just written; never written again while the engine
     // lives.
-    let channels: &'static [Channel] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).channels).cast(), c_channels.len()) };
+    let channels: &'static [Channel] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.channels).cast(), c_channels.len())
+    };
 
     // SAFETY: the caller's contract on `config.channel_budgets`.
     let c_budgets = unsafe {
@@ -279,12 +290,13 @@ pub(crate) unsafe fn build(
     for (i, c) in c_budgets.iter().enumerate() {
         let budget = build_budget(i, c)?;
         // SAFETY: claimed slot, nothing refers into it yet.
-        unsafe { addr_of_mut!((*s).budgets[i]).write(budget) };
+        unsafe { addr_of_mut!((*s).tables.budgets[i]).write(budget) };
     }
     // SAFETY: entries `0..len` were just written; never written again while the engine
     // lives.
-    let channel_budgets: &'static [ChannelBudget] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).budgets).cast(), c_budgets.len()) };
+    let channel_budgets: &'static [ChannelBudget] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.budgets).cast(), c_budgets.len())
+    };
 
     let system = SystemConfig {
         partitions: engine_partitions,
@@ -296,30 +308,53 @@ pub(crate) unsafe fn build(
     };
     let engine = Engine::new(system, pages).map_err(config_error)?;
     // SAFETY: claimed slot; the engine is written last, once everything it refers to is.
+    // With `ops` and `engine` written, every field of the storage is initialized (the
+    // claim wrote the others).
     unsafe {
-        addr_of_mut!((*s).partitions).write(count);
-        addr_of_mut!((*s).shared).write(pages);
+        addr_of_mut!((*s).tables.partitions).write(count);
+        addr_of_mut!((*s).tables.shared).write(pages);
         addr_of_mut!((*s).ops).write(ops);
         addr_of_mut!((*s).engine).write(engine);
     }
     Ok(())
 }
 
-/// Placeholder of the page array before every entry is set (never handed to an engine).
-static EMPTY_PAGE: SharedPage = SharedPage::new();
-
-/// Initializes the storage's page of partition `p` and returns it.
+/// The storage's page of partition `p` (fresh: the claim initialized it), alone in its
+/// 4096-byte frame.
 ///
 /// # Safety
 /// `s` is the storage of a slot claimed by the caller, `p < IRQ_MAX_PARTITIONS`.
 unsafe fn storage_page(s: *mut Storage, p: usize) -> &'static SharedPage {
-    // SAFETY: the caller's contract: claimed, so written by nobody else; the reference
-    // handed back is never followed by a write while the engine lives (see `pool`).
-    unsafe {
-        let page = addr_of_mut!((*s).pages[p]);
-        page.write(SharedPage::new());
-        &*page
+    // SAFETY: the caller's contract: claimed, so written by nobody else, and the claim
+    // initialized the page; the page is never written again other than through its
+    // atomics while the engine lives (see `pool`).
+    unsafe { &*addr_of!((*s).pages[p].page) }
+}
+
+/// The pages the kernel gives (`shared_page`), checked before any is written: each
+/// `IRQ_PAGE_ALIGN`-aligned, and no two closer than `IRQ_PAGE_ALIGN` bytes (so no two
+/// partitions share a frame, let alone flags). A refused page is `BadPage` naming the
+/// partition (`entry`; for a page too close to an earlier partition's, `index` names
+/// that partition).
+fn kernel_pages(
+    partitions: &[IrqPartitionConfig],
+) -> Result<[Option<NonNull<SharedPage>>; IRQ_MAX_PARTITIONS], IrqConfigError> {
+    let mut pages = [None; IRQ_MAX_PARTITIONS];
+    for (p, c) in partitions.iter().enumerate() {
+        let Some(page) = NonNull::new(c.shared_page.cast::<SharedPage>()) else { continue };
+        let bad = IrqConfigError::at(Kind::BadPage, Table::Partitions, p);
+        if page.addr().get() % IRQ_PAGE_ALIGN != 0 {
+            return Err(bad);
+        }
+        let near = |other: &Option<NonNull<SharedPage>>| {
+            other.is_some_and(|o| page.addr().get().abs_diff(o.addr().get()) < IRQ_PAGE_ALIGN)
+        };
+        if let Some(q) = pages[..p].iter().position(near) {
+            return Err(bad.index(q));
+        }
+        pages[p] = Some(page);
     }
+    Ok(pages)
 }
 
 /// Partition `p`'s engine configuration and page; its ports and name copied into the
@@ -327,11 +362,13 @@ unsafe fn storage_page(s: *mut Storage, p: usize) -> &'static SharedPage {
 ///
 /// # Safety
 /// `s` is the storage of a slot claimed by the caller and `p < IRQ_MAX_PARTITIONS`; the
-/// pointers in `c` are valid as `irq_router_create` documents.
+/// pointers in `c` are valid as `irq_router_create` documents; `kernel_page` is
+/// `c.shared_page` as checked by [`kernel_pages`].
 unsafe fn build_partition(
     s: *mut Storage,
     p: usize,
     c: &IrqPartitionConfig,
+    kernel_page: Option<NonNull<SharedPage>>,
 ) -> Result<(PartitionConfig, &'static SharedPage), IrqConfigError> {
     let here = IrqConfigError::at(Kind::BadValue, Table::Partitions, p);
     // SAFETY: the caller's contract on `c.ports`.
@@ -348,28 +385,33 @@ unsafe fn build_partition(
         let port = port_config(port)
             .ok_or(IrqConfigError::at(Kind::BadValue, Table::Ports, i).partition(p))?;
         // SAFETY: the caller's contract (claimed slot, nothing refers into it yet).
-        unsafe { addr_of_mut!((*s).ports[p][i]).write(port) };
+        unsafe { addr_of_mut!((*s).tables.ports[p][i]).write(port) };
     }
     // SAFETY: entries `0..len` were just written; never written again while the engine
     // lives (see `pool`).
-    let ports: &'static [PortConfig] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).ports[p]).cast(), c_ports.len()) };
+    let ports: &'static [PortConfig] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.ports[p]).cast(), c_ports.len())
+    };
 
     // SAFETY: the caller's contract (claimed slot): a unique reference to this name's
     // bytes, dropped before the shared one below is made.
-    let name_len = unsafe { copy_name(c.name, &mut *addr_of_mut!((*s).names[p])) }.ok_or(here)?;
+    let name_len =
+        unsafe { copy_name(c.name, &mut *addr_of_mut!((*s).tables.names[p])) }.ok_or(here)?;
     // SAFETY: the bytes were just written and checked to be UTF-8; never written again
     // while the engine lives.
-    let name_bytes: &'static [u8] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).names[p]).cast::<u8>(), name_len) };
+    let name_bytes: &'static [u8] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.names[p]).cast::<u8>(), name_len)
+    };
     let name = core::str::from_utf8(name_bytes).map_err(|_| here)?;
 
     let port_or_none = |raw: u16| if raw == IRQ_NO_PORT { None } else { Some(raw) };
     let catch_up = catch_up(c.catch_up, c.catch_up_max).ok_or(here)?;
     let ping = if c.ping.is_null() {
         None
+    } else if !c.ping.is_aligned() {
+        return Err(here);
     } else {
-        // SAFETY: not NULL; the caller's contract on `c.ping`.
+        // SAFETY: not NULL, aligned; the caller's contract on `c.ping`.
         let ping = unsafe { c.ping.read() };
         Some(Ping { port: ping.port, interval: ping.interval, bound: ping.bound })
     };
@@ -380,22 +422,19 @@ unsafe fn build_partition(
     }
     const _: () = assert!(IRQ_HM_KIND_COUNT == HmKind::COUNT);
 
-    let page: &'static SharedPage = if c.shared_page.is_null() {
+    let page: &'static SharedPage = match kernel_page {
         // SAFETY: the caller's contract (claimed slot, `p` in range).
-        unsafe { storage_page(s, p) }
-    } else {
-        let page = c.shared_page.cast::<SharedPage>();
-        if !page.is_aligned() {
-            return Err(IrqConfigError::at(Kind::BadPage, Table::Partitions, p));
-        }
-        // SAFETY: aligned, and by the caller's contract `IRQ_PAGE_SIZE` (the size of
-        // `SharedPage`) writable bytes that stay valid, and are accessed by others only
-        // as the page's atomics, until the router is destroyed, which drops the engine
-        // (the only holder of this reference) first.
-        unsafe {
+        None => unsafe { storage_page(s, p) },
+        // SAFETY: aligned (checked by `kernel_pages`), and by the caller's contract
+        // `IRQ_PAGE_SIZE` (the size of `SharedPage`) writable bytes that stay valid, and
+        // are accessed by nobody during this call (the partition does not run before
+        // `irq_router_create` returns: this is a plain write) and afterwards by others
+        // only as the page's atomics, until the router is destroyed, which drops the
+        // engine (the only holder of this reference) first.
+        Some(page) => unsafe {
             page.write(SharedPage::new());
-            &*page
-        }
+            page.as_ref()
+        },
     };
     let partition = PartitionConfig {
         name,
@@ -443,12 +482,13 @@ unsafe fn build_route(
         }
         let target = Target { partition: target.partition, port: target.port };
         // SAFETY: the caller's contract (claimed slot, nothing refers into it yet).
-        unsafe { addr_of_mut!((*s).targets[r][t]).write(target) };
+        unsafe { addr_of_mut!((*s).tables.targets[r][t]).write(target) };
     }
     // SAFETY: entries `0..len` were just written; never written again while the engine
     // lives (see `pool`).
-    let targets: &'static [Target] =
-        unsafe { core::slice::from_raw_parts(addr_of!((*s).targets[r]).cast(), c_targets.len()) };
+    let targets: &'static [Target] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.targets[r]).cast(), c_targets.len())
+    };
     Ok(Route {
         vector,
         sharing,

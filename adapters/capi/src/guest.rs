@@ -102,6 +102,10 @@ pub const IRQ_HC_STATUS_FAILED: u64 = 18;
 
 /// Size of the page shared with a partition.
 pub const IRQ_PAGE_SIZE: usize = 64;
+/// Alignment of a shared page, and the frame (an MMU's 4 KiB page) it is alone in: each
+/// page of the library fills a frame of its own, and a page the kernel provides must be
+/// aligned to it, in a frame holding nothing else the partition may not see.
+pub const IRQ_PAGE_ALIGN: usize = 4096;
 /// Offset of `upcall_mask` (`uint8_t`): 0 = virtual interrupts enabled (the guest's
 /// sti is one store of 0, cli one store of 1).
 pub const IRQ_PAGE_UPCALL_MASK_OFFSET: usize = 4;

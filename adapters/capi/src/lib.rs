@@ -93,7 +93,7 @@ pub use guest::{
     IRQ_HC_STATUS_NOT_IN_UPCALL, IRQ_HC_STATUS_NOTHING_PENDING, IRQ_HC_STATUS_OUTSIDE_WINDOW,
     IRQ_HC_STATUS_OVER_BUDGET, IRQ_HC_STATUS_PERMISSION_DENIED, IRQ_HC_STATUS_RESERVED_ARGUMENT,
     IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HC_TAKE_COUNT, IRQ_HC_UNMASK,
-    IRQ_HC_UPCALL_RETURN, IRQ_PAGE_CLOCK_GIVEN_OFFSET, IRQ_PAGE_CLOCK_NOW_OFFSET,
+    IRQ_HC_UPCALL_RETURN, IRQ_PAGE_ALIGN, IRQ_PAGE_CLOCK_GIVEN_OFFSET, IRQ_PAGE_CLOCK_NOW_OFFSET,
     IRQ_PAGE_ISR_LEVEL_OFFSET, IRQ_PAGE_SIZE, IRQ_PAGE_START_REASON_OFFSET,
     IRQ_PAGE_UPCALL_MASK_OFFSET, IRQ_PAGE_UPCALL_PENDING_OFFSET, IrqRawCall,
     irq_hc_encode_acknowledge, irq_hc_encode_clock_read, irq_hc_encode_console_write,
@@ -124,6 +124,10 @@ pub const IRQ_MAX_TARGETS: usize = IRQ_MAX_PARTITIONS;
 pub const IRQ_MAX_CHANNELS: usize = 64;
 /// Routers that may exist at the same time (the static pool).
 pub const IRQ_MAX_ROUTERS: usize = 2;
+/// Generations a pool slot tells apart: the handle of a destroyed router is refused
+/// (`IRQ_STATUS_BAD_HANDLE`), also once a new router took its slot, until that slot has
+/// been reused this many times (then the old handle names a live router again).
+pub const IRQ_HANDLE_GENERATIONS: usize = 256;
 /// Health-monitor records kept per partition and for the module.
 pub const IRQ_HM_LOG_LEN: usize = 32;
 

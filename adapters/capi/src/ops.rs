@@ -81,9 +81,13 @@ impl IrqHmRecord {
 }
 
 /// What the kernel provides: every function is called with `ctx` as its first
-/// argument, on the CPU running the library call, inside that call, and must not call
-/// back into the library. None may be NULL. Partition numbers are those of the
-/// configuration.
+/// argument, on the CPU running the library call, inside that call. None may be NULL.
+/// Partition numbers are those of the configuration.
+///
+/// No function may call back into the library (any `irq_*` function, on any router,
+/// inspection included): the engine calls them while it holds a partition's spin lock
+/// (`inject_upcall`, `restart`, `log`, `kick`, ...), and a call back could spin forever
+/// on that lock. `irq_router_create` makes this part of its contract.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct IrqKernelOps {

@@ -1,6 +1,26 @@
 //! The static pool of routers: fixed-size storage for each router's configuration, its
 //! shared pages and the engine, claimed and released with atomics.
 //!
+//! # Handles and generations
+//!
+//! Each slot has a table of [`IRQ_HANDLE_GENERATIONS`] one-byte tokens and a generation
+//! counter that `irq_router_destroy` advances. A handle is the address of the token of
+//! the generation the router was created in, so once its router is destroyed the handle
+//! no longer matches its slot's generation and every function refuses it, also after the
+//! slot was reused by a new router. The tokens are never read or written: a handle is
+//! compared by address only. (The token index wraps: a handle matches again after its
+//! slot was reused `IRQ_HANDLE_GENERATIONS` times more.)
+//!
+//! # Initialization
+//!
+//! The storage of a slot is a `MaybeUninit<Storage>` in the static (zero-filled `.bss`,
+//! not a valid `Storage`). [`Claim::new`] writes every field of it in full except the
+//! kernel's table and the engine, before any reference into it exists: the tables get
+//! their empty values ([`Tables::EMPTY`]) and every page frame a fresh page and zeroed
+//! padding. `build` then overwrites table entries, writes the table of operations and
+//! writes the engine last; only then is the slot published (`LIVE`), so every field is
+//! initialized whenever [`InUse::storage`] makes a `&Storage`.
+//!
 //! # Why the `'static` references are sound
 //!
 //! The engine's configuration holds `&'static` slices (ports, windows, routes, targets,
@@ -10,24 +30,35 @@
 //! `irq_router_create`, before any reference into it exists) and the engine, which holds
 //! every such reference, is dropped while the slot is `CLOSING` (claimed by exactly one
 //! `irq_router_destroy`, after it saw no call in progress and before the slot is free
-//! again). In between, the storage is only read. So no reference into the storage is
-//! ever alive while the storage is written. A page the kernel provides
+//! again). In between, the storage is only read (the pages are atomics, written through
+//! shared references). So no reference into the storage is ever alive while the storage
+//! is written. A page the kernel provides
 //! ([`IrqPartitionConfig::shared_page`](crate::IrqPartitionConfig::shared_page)) is valid
 //! until `irq_router_destroy` returns by the kernel's promise, and the engine is dropped
 //! before that.
+//!
+//! # Page frames
+//!
+//! A page of the library ([`PageFrame`]) fills one 4096-byte frame, aligned to 4096, by
+//! itself: the rest of the frame is padding that nothing of the library reads. An MMU
+//! maps whole 4 KiB frames, so the frame the kernel maps into a partition
+//! (`irq_router_shared_page`) holds that partition's page and nothing else: not another
+//! partition's page, the kernel's function pointers or the engine.
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use core::num::NonZeroU32;
+use core::ptr::addr_of_mut;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-use irq_router::config::{ChannelBudget, Route, Target, Window};
-use notify_core::{Channel, PortConfig};
+use irq_router::config::{ChannelBudget, Route, Sharing, Target, Trigger, Window};
+use notify_core::{Binding, Channel, Endpoint, PortConfig, Source};
 use vcpu_state::SharedPage;
 
 use crate::ops::Ops;
 use crate::{
-    Engine, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS, IRQ_MAX_ROUTERS, IRQ_MAX_ROUTES,
-    IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS,
+    Engine, IRQ_HANDLE_GENERATIONS, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS,
+    IRQ_MAX_ROUTERS, IRQ_MAX_ROUTES, IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
 };
 
 /// Bytes of a partition's name, with its NUL.
@@ -36,9 +67,22 @@ pub(crate) const NAME_LEN: usize = 32;
 /// A router, as C sees it: an opaque handle from `irq_router_create`.
 ///
 /// Nothing of it is visible to C; the library recognizes its own handles by address, so
-/// any other pointer is refused (`IRQ_STATUS_BAD_HANDLE`) without being dereferenced.
+/// any other pointer is refused (`IRQ_STATUS_BAD_HANDLE`) without being dereferenced. A
+/// handle also carries its router's generation: once the router is destroyed it is
+/// refused, even after a new router took its slot (see `IRQ_HANDLE_GENERATIONS`).
 pub struct IrqRouter {
-    state: AtomicU8,
+    /// Only its address is used (one token of a slot's table, never read or written).
+    _token: u8,
+}
+
+/// One router of the pool.
+struct Slot {
+    /// Handles point to these: the one of index `generation % IRQ_HANDLE_GENERATIONS`
+    /// is the live router's.
+    tokens: [IrqRouter; IRQ_HANDLE_GENERATIONS],
+    /// The phase (`FREE`, `BUILDING`, `LIVE`, `CLOSING`) in the low two bits, the
+    /// generation above them.
+    state: AtomicU32,
     /// Library calls in progress on this router.
     users: AtomicU32,
     storage: UnsafeCell<MaybeUninit<Storage>>,
@@ -46,6 +90,16 @@ pub struct IrqRouter {
 
 /// Everything one router owns.
 pub(crate) struct Storage {
+    /// The library's shared pages, one 4096-byte frame each.
+    pub(crate) pages: [PageFrame; IRQ_MAX_PARTITIONS],
+    /// The configuration copied from C.
+    pub(crate) tables: Tables,
+    pub(crate) ops: Ops,
+    pub(crate) engine: Engine,
+}
+
+/// The configuration copied from C, which the engine refers to.
+pub(crate) struct Tables {
     pub(crate) ports: [[PortConfig; IRQ_MAX_PORTS]; IRQ_MAX_PARTITIONS],
     pub(crate) names: [[u8; NAME_LEN]; IRQ_MAX_PARTITIONS],
     pub(crate) windows: [Window; IRQ_MAX_WINDOWS],
@@ -53,91 +107,218 @@ pub(crate) struct Storage {
     pub(crate) routes: [Route; IRQ_MAX_ROUTES],
     pub(crate) channels: [Channel; IRQ_MAX_CHANNELS],
     pub(crate) budgets: [ChannelBudget; IRQ_MAX_CHANNELS],
-    pub(crate) pages: [SharedPage; IRQ_MAX_PARTITIONS],
     /// The page each partition uses: in `pages`, or the kernel's.
     pub(crate) shared: [&'static SharedPage; IRQ_MAX_PARTITIONS],
     /// The partitions the C configuration has (the engine has `IRQ_MAX_PARTITIONS`).
     pub(crate) partitions: usize,
-    pub(crate) ops: Ops,
-    pub(crate) engine: Engine,
 }
 
-// SAFETY: the storage is written only by the one thread that claimed the slot (state
-// `BUILDING` or `CLOSING`, claimed with a compare-and-swap) and read by others only in
-// state `LIVE`, after an acquire of `state` that the release ending `BUILDING` pairs
-// with. The engine itself is `Sync` (atomics and spin locks) and `Ops` is plain data.
-unsafe impl Sync for IrqRouter {}
+/// Placeholder of a page array before `build` sets every entry (never handed to an
+/// engine).
+pub(crate) static EMPTY_PAGE: SharedPage = SharedPage::new();
 
-const FREE: u8 = 0;
-const BUILDING: u8 = 1;
-const LIVE: u8 = 2;
-const CLOSING: u8 = 3;
+impl Tables {
+    /// Every entry a valid placeholder, written over by `build`.
+    const EMPTY: Self = {
+        let port = PortConfig::new(0, Binding::counting(Source::Timer));
+        let endpoint = Endpoint { partition: 0, port: 0 };
+        Self {
+            ports: [[port; IRQ_MAX_PORTS]; IRQ_MAX_PARTITIONS],
+            names: [[0; NAME_LEN]; IRQ_MAX_PARTITIONS],
+            windows: [Window { partition: 0, start: 0, length: 0 }; IRQ_MAX_WINDOWS],
+            targets: [[Target { partition: 0, port: 0 }; IRQ_MAX_TARGETS]; IRQ_MAX_ROUTES],
+            routes: [Route {
+                vector: 0,
+                sharing: Sharing::Exclusive,
+                trigger: Trigger::Edge,
+                kernel_first: false,
+                targets: &[],
+                budget: None,
+                ack_timeout: 0,
+            }; IRQ_MAX_ROUTES],
+            channels: [Channel { source: endpoint, destination: endpoint }; IRQ_MAX_CHANNELS],
+            budgets: [ChannelBudget { channel: 0, raises: NonZeroU32::MIN }; IRQ_MAX_CHANNELS],
+            shared: [&EMPTY_PAGE; IRQ_MAX_PARTITIONS],
+            partitions: 0,
+        }
+    };
+}
+
+/// Bytes of padding after the page in its frame.
+const PAD: usize = IRQ_PAGE_ALIGN - core::mem::size_of::<SharedPage>();
+
+/// A shared page alone in a 4096-byte frame (the unit an MMU maps), so that mapping it
+/// into a partition maps nothing else of the library.
+#[repr(C, align(4096))]
+pub(crate) struct PageFrame {
+    pub(crate) page: SharedPage,
+    /// The rest of the frame: the partition may write it (it is mapped), the library
+    /// never reads it.
+    pad: UnsafeCell<[u8; PAD]>,
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<PageFrame>() == IRQ_PAGE_ALIGN);
+    assert!(core::mem::align_of::<PageFrame>() == IRQ_PAGE_ALIGN);
+    assert!(core::mem::size_of::<IrqRouter>() == 1);
+    // The generation is the state's upper 30 bits: it wraps at a multiple of the tokens.
+    assert!(IRQ_HANDLE_GENERATIONS.is_power_of_two() && IRQ_HANDLE_GENERATIONS <= 1 << 30);
+};
+
+impl PageFrame {
+    /// Writes a fresh page and zeroed padding at `frame`.
+    ///
+    /// # Safety
+    /// `frame` is valid for writes and nothing refers to it.
+    unsafe fn init(frame: *mut Self) {
+        // SAFETY: the caller's contract; `UnsafeCell<[u8; PAD]>` has the layout of
+        // `[u8; PAD]`.
+        unsafe {
+            addr_of_mut!((*frame).page).write(SharedPage::new());
+            addr_of_mut!((*frame).pad).cast::<u8>().write_bytes(0, PAD);
+        }
+    }
+}
+
+// SAFETY: the storage is written only by the one thread that claimed the slot (phase
+// `BUILDING` or `CLOSING`, claimed with a compare-and-swap) and read by others only in
+// phase `LIVE`, after an acquire of `state` that the release ending `BUILDING` pairs
+// with. The engine itself is `Sync` (atomics and spin locks), `Ops` is plain data, the
+// pages are atomics and their padding is never accessed by the library after `init`.
+unsafe impl Sync for Slot {}
+
+const PHASE: u32 = 0b11;
+const FREE: u32 = 0;
+const BUILDING: u32 = 1;
+const LIVE: u32 = 2;
+const CLOSING: u32 = 3;
+/// One generation in `state`.
+const GENERATION: u32 = PHASE + 1;
+
+/// `state` with its phase replaced by `phase`.
+const fn with_phase(state: u32, phase: u32) -> u32 {
+    (state & !PHASE) | phase
+}
+
+/// The token index of the generation in `state`.
+const fn token(state: u32) -> usize {
+    (state / GENERATION) as usize % IRQ_HANDLE_GENERATIONS
+}
+
+/// Whether `state` is a live router whose handle is token `index`.
+const fn live(state: u32, index: usize) -> bool {
+    state & PHASE == LIVE && token(state) == index
+}
 
 /// The pool.
-static POOL: [IrqRouter; IRQ_MAX_ROUTERS] = [const {
-    IrqRouter {
-        state: AtomicU8::new(FREE),
+static POOL: [Slot; IRQ_MAX_ROUTERS] = [const {
+    Slot {
+        tokens: [const { IrqRouter { _token: 0 } }; IRQ_HANDLE_GENERATIONS],
+        state: AtomicU32::new(FREE),
         users: AtomicU32::new(0),
         storage: UnsafeCell::new(MaybeUninit::uninit()),
     }
 }; IRQ_MAX_ROUTERS];
 
+impl Slot {
+    /// The token index `handle` points to, if it points into this slot's table (by
+    /// address only).
+    fn token_of(&self, handle: *const IrqRouter) -> Option<usize> {
+        let offset = handle.addr().wrapping_sub(self.tokens.as_ptr().addr());
+        (offset < IRQ_HANDLE_GENERATIONS).then_some(offset)
+    }
+
+    fn storage(&self) -> *mut Storage {
+        self.storage.get().cast::<Storage>()
+    }
+}
+
+/// The slot `handle` points into, and its token index.
+fn find(handle: *const IrqRouter) -> Option<(&'static Slot, usize)> {
+    POOL.iter().find_map(|slot| slot.token_of(handle).map(|index| (slot, index)))
+}
+
 /// A slot claimed for building; released again (free) if dropped before
 /// [`publish`](Self::publish).
 pub(crate) struct Claim {
-    slot: &'static IrqRouter,
+    slot: &'static Slot,
     published: bool,
 }
 
 impl Claim {
-    /// Claims a free slot.
+    /// Claims a free slot and initializes its storage but for the operations and the
+    /// engine (see the module documentation).
     pub(crate) fn new() -> Option<Self> {
-        POOL.iter()
-            .find(|slot| {
-                slot.state
-                    .compare_exchange(FREE, BUILDING, Ordering::Acquire, Ordering::Relaxed)
+        let slot = POOL.iter().find(|slot| {
+            let state = slot.state.load(Ordering::Relaxed);
+            state & PHASE == FREE
+                && slot
+                    .state
+                    .compare_exchange(
+                        state,
+                        with_phase(state, BUILDING),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
-            })
-            .map(|slot| Self { slot, published: false })
+        })?;
+        let s = slot.storage();
+        // SAFETY: the slot is `BUILDING`, claimed by this call alone (the acquire pairs
+        // with the release that freed it, after the previous engine was dropped): nothing
+        // else reads or writes the storage and no reference into it exists. The storage
+        // is inside a static, valid for writes of a `Storage`.
+        unsafe {
+            addr_of_mut!((*s).tables).write(Tables::EMPTY);
+            for p in 0..IRQ_MAX_PARTITIONS {
+                PageFrame::init(addr_of_mut!((*s).pages[p]));
+            }
+        }
+        Some(Self { slot, published: false })
     }
 
-    /// The slot's storage, to be written (the engine not yet initialized).
+    /// The slot's storage, to be written: every field initialized but `ops` and
+    /// `engine`.
     pub(crate) fn storage(&self) -> *mut Storage {
-        self.slot.storage.get().cast::<Storage>()
+        self.slot.storage()
     }
 
-    /// The storage is fully initialized: make the router usable and hand out its handle.
+    /// The storage is fully initialized (`build` wrote `ops` and `engine`): make the
+    /// router usable and hand out its handle.
     pub(crate) fn publish(mut self) -> *mut IrqRouter {
         self.published = true;
-        self.slot.state.store(LIVE, Ordering::Release);
-        core::ptr::from_ref(self.slot).cast_mut()
+        let state = self.slot.state.load(Ordering::Relaxed);
+        self.slot.state.store(with_phase(state, LIVE), Ordering::Release);
+        core::ptr::from_ref(&self.slot.tokens[token(state)]).cast_mut()
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
         if !self.published {
-            // Nothing in the storage needs dropping: the engine was never written.
-            self.slot.state.store(FREE, Ordering::Release);
+            // Nothing in the storage needs dropping: the engine was never written. No
+            // handle was handed out, so the generation stays.
+            let state = self.slot.state.load(Ordering::Relaxed);
+            self.slot.state.store(with_phase(state, FREE), Ordering::Release);
         }
     }
 }
 
 /// A library call in progress on a live router.
 pub(crate) struct InUse {
-    slot: &'static IrqRouter,
+    slot: &'static Slot,
 }
 
 impl InUse {
     /// The live router behind `handle`, or `None` for anything else (NULL, a pointer
-    /// not from this pool, a router being built or destroyed). `handle` is compared by
-    /// address only, never dereferenced.
+    /// not from this pool, a router being built or destroyed, the handle of a destroyed
+    /// router). `handle` is compared by address only, never dereferenced.
     pub(crate) fn new(handle: *const IrqRouter) -> Option<Self> {
-        let slot = POOL.iter().find(|slot| core::ptr::eq(*slot, handle))?;
+        let (slot, index) = find(handle)?;
         // Announce the call before checking the state; `close` does the reverse, so one
-        // of the two sees the other (both sequentially consistent).
+        // of the two sees the other (both sequentially consistent). The generation only
+        // changes while the slot is not `LIVE`.
         slot.users.fetch_add(1, Ordering::SeqCst);
-        if slot.state.load(Ordering::SeqCst) != LIVE {
+        if !live(slot.state.load(Ordering::SeqCst), index) {
             slot.users.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
@@ -147,9 +328,10 @@ impl InUse {
     /// The router's storage.
     pub(crate) fn storage(&self) -> &Storage {
         // SAFETY: the state was `LIVE` after this call registered itself in `users`, so
-        // the storage is fully initialized (published with release, seen with the
-        // sequentially consistent load) and `close` cannot drop or rewrite it before
-        // `users` falls back (see the module documentation).
+        // every field of the storage is initialized: `Claim::new` wrote all but `ops` and
+        // `engine`, `build` wrote those before `publish`, which released `LIVE` (seen
+        // with the sequentially consistent load). `close` cannot drop or rewrite any of it
+        // before `users` falls back (see the module documentation).
         unsafe { (*self.slot.storage.get()).assume_init_ref() }
     }
 }
@@ -168,23 +350,30 @@ pub(crate) enum CloseError {
     Busy,
 }
 
-/// Destroys the live router behind `handle` and frees its slot.
+/// Destroys the live router behind `handle`, frees its slot and advances its
+/// generation (so `handle` is refused from now on).
 pub(crate) fn close(handle: *const IrqRouter) -> Result<(), CloseError> {
-    let slot =
-        POOL.iter().find(|slot| core::ptr::eq(*slot, handle)).ok_or(CloseError::BadHandle)?;
+    let (slot, index) = find(handle).ok_or(CloseError::BadHandle)?;
+    let state = slot.state.load(Ordering::SeqCst);
+    if !live(state, index) {
+        return Err(CloseError::BadHandle);
+    }
+    // Phase and generation in one compare-and-swap: a router created in the slot since
+    // the load is not this handle's and is left alone.
     slot.state
-        .compare_exchange(LIVE, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+        .compare_exchange(state, with_phase(state, CLOSING), Ordering::SeqCst, Ordering::SeqCst)
         .map_err(|_| CloseError::BadHandle)?;
     if slot.users.load(Ordering::SeqCst) != 0 {
-        slot.state.store(LIVE, Ordering::SeqCst);
+        slot.state.store(state, Ordering::SeqCst);
         return Err(CloseError::Busy);
     }
-    let storage = slot.storage.get().cast::<Storage>();
+    let storage = slot.storage();
     // SAFETY: the slot was `LIVE` (fully initialized) and is now `CLOSING`, claimed by
     // this call alone; no call is in progress and none can start (they find it not
     // `LIVE`), so nothing refers into the storage while the engine, the only holder of
     // references into it, is dropped in place.
-    unsafe { core::ptr::drop_in_place(core::ptr::addr_of_mut!((*storage).engine)) };
-    slot.state.store(FREE, Ordering::Release);
+    unsafe { core::ptr::drop_in_place(addr_of_mut!((*storage).engine)) };
+    let next = with_phase(state, FREE).wrapping_add(GENERATION);
+    slot.state.store(next, Ordering::Release);
     Ok(())
 }

@@ -11,7 +11,8 @@ pub enum IrqStatus {
     Ok = 0,
     /// A pointer argument that must not be NULL was NULL.
     NullPointer = 1,
-    /// The handle is not one `irq_router_create` returned, or it was destroyed.
+    /// The handle is not one `irq_router_create` returned, or its router was destroyed
+    /// (also when a new router took its slot), or is being destroyed right now.
     BadHandle = 2,
     /// The partition number is at or past the configuration's partition count.
     BadPartition = 3,
@@ -39,9 +40,13 @@ pub enum IrqConfigErrorKind {
     /// A table is longer than this library holds (the `IRQ_MAX_*` constants).
     TooMany = 2,
     /// A field holds a value that is none of its documented constants (a source kind,
-    /// a mode, a health-monitor action, a catch-up policy, a vector past 255, ...).
+    /// a mode, a health-monitor action, a catch-up policy, a vector past 255, ...), or a
+    /// pointer (a table, a route's targets, a ping) is not aligned for its type (`table`
+    /// names the table; for a ping, `IRQ_CONFIG_TABLE_PARTITIONS` and its partition).
     BadValue = 3,
-    /// A partition's shared page pointer is not 8-byte aligned.
+    /// A partition's shared page pointer (`entry`: the partition) is not `IRQ_PAGE_ALIGN`
+    /// (4096-byte) aligned, or is less than 4096 bytes from the page of an earlier
+    /// partition (`index`: that partition).
     BadPage = 4,
     /// No partition, or more than the library holds.
     PartitionCount = 5,

@@ -1,6 +1,8 @@
 //! The C API called from Rust as a C kernel would: bad pointers, bad handles, values out
 //! of range and invalid configurations give error codes naming the entry; the pool is
-//! fixed and its slots are reused.
+//! fixed and its slots are reused; a destroyed router's handle stays refused after its
+//! slot is reused; shared pages are alone in their 4 KiB frames; misaligned pointers in
+//! the configuration are refused.
 
 use core::ffi::{CStr, c_void};
 use core::ptr;
@@ -10,9 +12,9 @@ use irq_capi::{
     IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HM_KIND_COUNT,
     IRQ_MAX_PORTS, IRQ_MAX_ROUTERS, IRQ_NO_PORT, IRQ_NO_VECTOR, IRQ_PORT_COUNTING,
     IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER, IRQ_TRIGGER_EDGE, IRQ_UPCALL_OK,
-    IrqChannel, IrqConfigError, IrqConfigErrorKind, IrqConfigTable, IrqHmRecord, IrqKernelOps,
-    IrqPartitionConfig, IrqPortConfig, IrqRoute, IrqRouter, IrqStatus, IrqSystemConfig, IrqTarget,
-    IrqUpcall, IrqWindow,
+    IrqChannel, IrqChannelBudget, IrqConfigError, IrqConfigErrorKind, IrqConfigTable, IrqHmRecord,
+    IrqKernelOps, IrqPartitionConfig, IrqPing, IrqPortConfig, IrqRoute, IrqRouter, IrqStatus,
+    IrqSystemConfig, IrqTarget, IrqUpcall, IrqWindow,
 };
 
 /// The pool is one per process: tests that create routers take turns.
@@ -379,9 +381,213 @@ fn capi_the_pool_is_fixed_and_its_slots_are_reused() {
     assert_eq!(irq_capi::irq_router_destroy(routers[0].1), IrqStatus::Ok);
     let (status, again, _) = valid();
     assert_eq!(status, IrqStatus::Ok);
-    assert_eq!(again, routers[0].1, "the freed slot");
+    // The freed slot: the pool is full again. Its handle is a new one (the slot's next
+    // generation), and the destroyed router's handle stays refused.
+    let (status, none, _) = valid();
+    assert_eq!((status, none.is_null()), (IrqStatus::PoolExhausted, true), "the freed slot");
+    assert_ne!(again, routers[0].1, "a new generation");
+    assert_eq!(irq_capi::irq_router_start(routers[0].1), IrqStatus::BadHandle);
     assert_eq!(irq_capi::irq_router_destroy(again), IrqStatus::Ok);
     for (_, router, _) in &routers[1..] {
         assert_eq!(irq_capi::irq_router_destroy(*router), IrqStatus::Ok);
     }
+}
+
+/// Every entry point with a handle, on `handle`: the statuses.
+fn every_call(handle: *mut IrqRouter) -> Vec<IrqStatus> {
+    let (mut st, mut value, mut mode, mut stopped) = (0u64, 0u64, 0u8, 0u8);
+    let (mut total, mut dropped, mut count) = (0u64, 0u64, 0usize);
+    let mut page = ptr::null_mut();
+    // SAFETY: every out-pointer is a local.
+    unsafe {
+        vec![
+            irq_capi::irq_router_start(handle),
+            irq_capi::irq_router_hardware_irq(handle, u32::from(SHARED)),
+            irq_capi::irq_router_tick(handle, 1),
+            irq_capi::irq_router_partition_entry(handle, 0, 0, 10),
+            irq_capi::irq_router_partition_exit(handle, 0, 10),
+            irq_capi::irq_router_resume(handle, 0),
+            irq_capi::irq_router_trap(handle, 0, 14, 0, 0),
+            irq_capi::irq_router_hypercall(handle, 0, 0, 0, 0, 0, 0, &mut st, &mut value),
+            irq_capi::irq_router_shared_page(handle, 0, &mut page),
+            irq_capi::irq_router_mode(handle, 0, &mut mode),
+            irq_capi::irq_router_stopped(handle, &mut stopped),
+            irq_capi::irq_router_health_log(handle, 0, ptr::null_mut(), 0, &mut count),
+            irq_capi::irq_router_health_counts(handle, 0, &mut total, &mut dropped),
+        ]
+    }
+}
+
+#[test]
+fn capi_a_destroyed_handle_is_refused_after_its_slot_is_reused() {
+    let _pool = pool();
+    // Fill the pool so that the next router must take the freed slot.
+    let (status, old, _) = valid();
+    assert_eq!(status, IrqStatus::Ok);
+    let others: Vec<_> = (1..IRQ_MAX_ROUTERS).map(|_| valid()).collect();
+    assert!(others.iter().all(|(status, _, _)| *status == IrqStatus::Ok));
+    assert!(every_call(old).iter().all(|s| *s == IrqStatus::Ok), "{:?}", every_call(old));
+
+    assert_eq!(irq_capi::irq_router_destroy(old), IrqStatus::Ok);
+    let (status, new, _) = valid();
+    assert_eq!(status, IrqStatus::Ok, "the freed slot (every other one is taken)");
+    assert_ne!(new, old);
+
+    // The old handle drives nothing: every call refuses it, destroy included, and the
+    // router now in its slot is untouched.
+    assert!(every_call(old).iter().all(|s| *s == IrqStatus::BadHandle), "{:?}", every_call(old));
+    assert_eq!(irq_capi::irq_router_destroy(old), IrqStatus::BadHandle);
+    let mut mode = 0xff;
+    // SAFETY: the out-pointer is a local.
+    assert_eq!(unsafe { irq_capi::irq_router_mode(new, 0, &mut mode) }, IrqStatus::Ok);
+    assert_eq!(mode, irq_capi::IRQ_MODE_COLD_START, "the new router was not started");
+    assert!(every_call(new).iter().all(|s| *s == IrqStatus::Ok));
+
+    // The documented wrap: after IRQ_HANDLE_GENERATIONS reuses of the slot, the handle
+    // of the first generation names the live router again.
+    assert_eq!(irq_capi::irq_router_destroy(new), IrqStatus::Ok);
+    let mut latest = ptr::null_mut();
+    for _ in 1..irq_capi::IRQ_HANDLE_GENERATIONS - 1 {
+        let (status, router, _) = valid();
+        assert_eq!(status, IrqStatus::Ok);
+        assert_ne!(router, old);
+        assert_eq!(irq_capi::irq_router_start(old), IrqStatus::BadHandle);
+        assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+        latest = router;
+    }
+    assert_eq!(irq_capi::irq_router_start(latest), IrqStatus::BadHandle);
+    let (status, wrapped, _) = valid();
+    assert_eq!((status, wrapped), (IrqStatus::Ok, old));
+    assert_eq!(irq_capi::irq_router_destroy(wrapped), IrqStatus::Ok);
+    for (_, router, _) in others {
+        assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    }
+}
+
+const FRAME: usize = irq_capi::IRQ_PAGE_ALIGN;
+
+/// Memory for pages the kernel provides: 4 KiB frames.
+#[repr(C, align(4096))]
+struct Frames([u8; 3 * FRAME]);
+
+#[test]
+fn capi_library_pages_are_alone_in_their_frames() {
+    let _pool = pool();
+    assert_eq!(FRAME, 4096);
+    let (status, router, _) = valid();
+    assert_eq!(status, IrqStatus::Ok);
+    let mut pages = [ptr::null_mut::<c_void>(); 2];
+    for (p, page) in pages.iter_mut().enumerate() {
+        // SAFETY: the out-pointer is a local.
+        let status = unsafe { irq_capi::irq_router_shared_page(router, p as u32, page) };
+        assert_eq!(status, IrqStatus::Ok);
+        assert_eq!(page.addr() % FRAME, 0, "partition {p}'s page starts its frame");
+    }
+    assert!(pages[0].addr().abs_diff(pages[1].addr()) >= FRAME, "{pages:?}");
+    assert!(every_call(router).iter().all(|s| *s == IrqStatus::Ok));
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+}
+
+#[test]
+fn capi_kernel_pages_must_be_aligned_frames_of_their_own() {
+    use IrqConfigErrorKind as K;
+    use IrqConfigTable as T;
+    let _pool = pool();
+    let mut frames = Box::new(Frames([0; 3 * FRAME]));
+    let base = frames.0.as_mut_ptr();
+    let routes = [route(&TARGETS)];
+    let with_pages = |p0: *mut u8, p1: *mut u8| {
+        let mut parts = [partition(&PORTS), partition(&PORTS)];
+        parts[0].shared_page = p0.cast();
+        parts[1].shared_page = p1.cast();
+        create(&system(&parts, &routes), &OPS)
+    };
+
+    // Partly overlapping (8 bytes apart), inside one frame, the same page: refused,
+    // naming the partition (and for the same page, the earlier partition).
+    let (status, router, e) = with_pages(base, base.wrapping_add(8));
+    assert_eq!((status, router.is_null()), (IrqStatus::InvalidConfig, true));
+    assert_eq!(
+        (e.kind, e.table, e.partition, e.entry, e.index),
+        (K::BadPage, T::Partitions, -1, 1, -1)
+    );
+    let (status, _, e) = with_pages(base.wrapping_add(FRAME / 2), base);
+    assert_eq!((status, e.kind, e.entry), (IrqStatus::InvalidConfig, K::BadPage, 0));
+    let (status, _, e) = with_pages(base, base);
+    assert_eq!(
+        (status, e.kind, e.table, e.entry, e.index),
+        (IrqStatus::InvalidConfig, K::BadPage, T::Partitions, 1, 0)
+    );
+    let (status, _, e) = with_pages(base.wrapping_add(FRAME), base.wrapping_add(FRAME));
+    assert_eq!((status, e.kind, e.entry, e.index), (IrqStatus::InvalidConfig, K::BadPage, 1, 0));
+
+    // Frames of their own: accepted, and handed back as the partitions' pages.
+    let (status, router, e) = with_pages(base.wrapping_add(2 * FRAME), base);
+    assert_eq!((status, e.kind), (IrqStatus::Ok, K::None));
+    for (p, expected) in [(0, base.wrapping_add(2 * FRAME)), (1, base)] {
+        let mut page = ptr::null_mut();
+        // SAFETY: the out-pointer is a local.
+        let status = unsafe { irq_capi::irq_router_shared_page(router, p, &mut page) };
+        assert_eq!((status, page.cast::<u8>()), (IrqStatus::Ok, expected));
+    }
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    drop(frames);
+}
+
+/// Bytes with a known alignment, to make misaligned pointers from.
+#[repr(C, align(8))]
+struct Bytes([u8; 1024]);
+
+#[test]
+fn capi_misaligned_configuration_pointers_are_refused() {
+    use IrqConfigErrorKind as K;
+    use IrqConfigTable as T;
+    let _pool = pool();
+    let bytes = Bytes([0; 1024]);
+    // Misaligned for every configuration struct (all are aligned to 2 or more). Never
+    // read: the library checks the alignment first.
+    fn odd<T>(bytes: &Bytes) -> *const T {
+        bytes.0.as_ptr().wrapping_add(1).cast()
+    }
+    let parts = [partition(&PORTS), partition(&PORTS)];
+    let routes = [route(&TARGETS)];
+
+    let mut config = system(&parts, &routes);
+    config.partitions = odd(&bytes);
+    assert_eq!(refusal(&config), (K::BadValue, T::Partitions, -1, -1, -1));
+
+    let mut p = [partition(&PORTS), partition(&PORTS)];
+    p[1].ports = odd(&bytes);
+    assert_eq!(refusal(&system(&p, &routes)), (K::BadValue, T::Ports, 1, -1, -1));
+
+    let mut p = [partition(&PORTS), partition(&PORTS)];
+    p[0].ping = odd::<IrqPing>(&bytes);
+    assert_eq!(refusal(&system(&p, &routes)), (K::BadValue, T::Partitions, -1, 0, -1));
+
+    let mut config = system(&parts, &routes);
+    config.windows = odd(&bytes);
+    assert_eq!(refusal(&config), (K::BadValue, T::Windows, -1, -1, -1));
+
+    let mut config = system(&parts, &routes);
+    config.routes = odd(&bytes);
+    assert_eq!(refusal(&config), (K::BadValue, T::Routes, -1, -1, -1));
+
+    let mut targets = route(&TARGETS);
+    targets.targets = odd(&bytes);
+    assert_eq!(refusal(&system(&parts, &[targets])), (K::BadValue, T::Routes, -1, 0, -1));
+
+    let mut config = system(&parts, &routes);
+    config.channels = odd::<IrqChannel>(&bytes);
+    config.channel_count = 1;
+    assert_eq!(refusal(&config), (K::BadValue, T::Channels, -1, -1, -1));
+
+    let mut config = system(&parts, &routes);
+    config.channel_budgets = odd::<IrqChannelBudget>(&bytes);
+    config.channel_budget_count = 1;
+    assert_eq!(refusal(&config), (K::BadValue, T::ChannelBudgets, -1, -1, -1));
+
+    // Nothing was left claimed by the refusals.
+    let (status, router, _) = valid();
+    assert_eq!(status, IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
 }

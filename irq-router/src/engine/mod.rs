@@ -193,9 +193,16 @@ impl<const P: usize, const W: usize> Router<P, W> {
         &self.events
     }
 
-    /// Partition `p`'s mode.
+    /// Partition `p`'s mode (waits for its state: not from an interrupt handler or an
+    /// adapter callback, see [`try_mode`](Self::try_mode)).
     pub fn mode(&self, p: PartitionId<P>) -> Mode {
         self.partitions[p.index()].lock().mode
+    }
+
+    /// Partition `p`'s mode, or `None` if a path on this or another CPU holds its state
+    /// right now (for callers that must never wait: interrupt handlers, adapter callbacks).
+    pub fn try_mode(&self, p: PartitionId<P>) -> Option<Mode> {
+        self.partitions[p.index()].try_lock().map(|state| state.mode)
     }
 
     /// Partition `p`'s vCPU and time account (a copy, for inspection).
@@ -218,6 +225,12 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// first, into `out`; returns how many.
     pub fn health_log(&self, p: Option<PartitionId<P>>, out: &mut [HmRecord]) -> usize {
         self.log_of(p).copy_to(out)
+    }
+
+    /// [`health_log`](Self::health_log) that never waits: `None` if the ring is being
+    /// written right now.
+    pub fn try_health_log(&self, p: Option<PartitionId<P>>, out: &mut [HmRecord]) -> Option<usize> {
+        self.log_of(p).try_copy_to(out)
     }
 
     /// Health-monitor records ever made for partition `p` (or with `None` the module),
