@@ -80,7 +80,10 @@ fn bare(ticks: u64) -> Result<Vec<u64>, String> {
     }
     std::thread::sleep(std::time::Duration::from_millis(20));
     children::kill_and_reap(started.pid);
-    Ok(region.samples())
+    let samples = region.samples();
+    // SAFETY: `region` is not used again (the process that shared it is gone too).
+    unsafe { shared.release() };
+    Ok(samples)
 }
 
 /// The hosted system: (samples, p50 us, p99 us) of the one partition.

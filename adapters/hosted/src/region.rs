@@ -10,7 +10,7 @@
 //! them in the summary (a partition that scribbles over its area lies only about
 //! itself). The router reads the page as untrusted, as everywhere.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use vcpu_state::SharedPage;
@@ -254,8 +254,13 @@ impl Region {
     }
 }
 
-/// A memfd holding one [`Region`], mapped in this process for the life of the process
-/// (the mapping is leaked: the router keeps `&'static` references into it).
+/// A memfd holding one [`Region`], mapped in this process.
+///
+/// The runner's mapping lives until [`release`](Self::release) (the runner releases
+/// each region at the end of a run, once the router and the adapter holding
+/// `&'static` references into it are gone); a `SharedRegion` merely dropped leaks its
+/// mapping (never its descriptor), which is what keeps [`region`](Self::region)'s
+/// `&'static` sound. The partition program keeps its own mapping for its whole life.
 #[derive(Debug)]
 pub struct SharedRegion {
     fd: OwnedFd,
@@ -263,14 +268,15 @@ pub struct SharedRegion {
 }
 
 impl SharedRegion {
-    /// Creates a zeroed memfd of [`REGION_LEN`] bytes, maps it and lays out a fresh
-    /// page at its start (runner side).
+    /// Creates a zeroed memfd of [`REGION_LEN`] bytes, sealed against resizing
+    /// ([`sys::REGION_SEALS`]), maps it and lays out a fresh page at its start (runner
+    /// side). The seals are on before the descriptor is handed to any child.
     ///
     /// # Errors
     /// A failed system call.
     pub fn create(name: &str) -> SysResult<Self> {
         let fd = sys::memfd(name, REGION_LEN)?;
-        let region = map(&fd)?;
+        let region = map(fd.as_fd())?;
         region.page.write_bytes(&SharedPage::new().to_bytes());
         region.mailbox.port.store(NO_PORT, Ordering::Relaxed);
         region.kernel.notify_port.store(NO_PORT, Ordering::Release);
@@ -279,17 +285,39 @@ impl SharedRegion {
 
     /// Maps the memfd a partition inherited as file descriptor `raw` (guest side).
     ///
+    /// The descriptor is checked before it is taken: it must be open, a memfd carrying
+    /// the runner's seals ([`sys::REGION_SEALS`]: its size can no longer change under
+    /// the mapping) and at least [`REGION_LEN`] bytes long. The program run on its own
+    /// (no descriptor there, or some unrelated file) fails here cleanly.
+    ///
     /// # Errors
-    /// A failed system call (not a memfd of the right size, ...).
+    /// `EBADF`: nothing open at `raw`; `EINVAL`: not a sealed memfd of the right size;
+    /// or a failed system call.
     pub fn inherit(raw: i32) -> SysResult<Self> {
-        // SAFETY: the runner passes this descriptor number to the partition program it
-        // starts and nothing else in the partition owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let len = sys::file_len(&fd)?;
-        if len < REGION_LEN as u64 {
+        if !sys::fd_is_open(raw) {
+            return Err(sys::SysError::new("region descriptor", libc::EBADF));
+        }
+        // SAFETY: `raw` is open (checked just above) and nothing in this
+        // single-threaded start-up closes it while the borrow lives.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+        let seals = match sys::seals(borrowed) {
+            Ok(seals) => seals,
+            Err(e) if e.errno() == libc::EINVAL => {
+                return Err(sys::SysError::new("region descriptor is not a memfd", libc::EINVAL));
+            }
+            Err(e) => return Err(e),
+        };
+        if seals & sys::REGION_SEALS != sys::REGION_SEALS {
+            return Err(sys::SysError::new("region memfd is not sealed", libc::EINVAL));
+        }
+        if sys::file_len(borrowed)? < REGION_LEN as u64 {
             return Err(sys::SysError::new("region size", libc::EINVAL));
         }
-        let region = map(&fd)?;
+        // SAFETY: the runner passes this descriptor number to the partition program it
+        // starts and nothing else in the partition owns it; it was checked above to be
+        // an open, sealed memfd (not some descriptor the program merely inherited).
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let region = map(fd.as_fd())?;
         Ok(Self { fd, region })
     }
 
@@ -304,13 +332,31 @@ impl SharedRegion {
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+
+    /// Unmaps the region and closes the memfd (the end of a run).
+    ///
+    /// # Safety
+    /// No reference obtained from [`region`](Self::region) (the router's page, the
+    /// adapter's regions...) is used after this call.
+    pub unsafe fn release(self) {
+        let ptr = std::ptr::from_ref(self.region).cast_mut().cast::<u8>();
+        // SAFETY: `ptr` is the start of the REGION_LEN-byte mapping `map` made, and the
+        // caller guarantees nothing refers into it any more.
+        unsafe { sys::unmap(ptr, REGION_LEN) };
+    }
 }
 
-fn map(fd: &OwnedFd) -> SysResult<&'static Region> {
+fn map(fd: BorrowedFd<'_>) -> SysResult<&'static Region> {
     let ptr = sys::map_shared(fd, REGION_LEN)?;
     // SAFETY: `ptr` is a page-aligned, readable and writable shared mapping of
-    // REGION_LEN >= size_of::<Region>() bytes that is never unmapped (leaked for the
-    // life of the process). Region is repr(C) and made only of atomics, for which every
+    // REGION_LEN >= size_of::<Region>() bytes that stays mapped until `release`, whose
+    // caller guarantees no reference is used afterwards (a `SharedRegion` dropped
+    // without it leaks the mapping). Its memory stays backed for as long: the memfd is
+    // sealed against shrinking (F_SEAL_SHRINK, checked by `inherit` on the guest side)
+    // and against new seals (F_SEAL_SEAL), so no process holding the descriptor can
+    // truncate it under the mapping (an access past the end of a memfd raises SIGBUS)
+    // or freeze it with F_SEAL_WRITE; punching a hole only zeroes pages, which is just
+    // another byte pattern. Region is repr(C) and made only of atomics, for which every
     // byte pattern (zero included: a fresh memfd) is a valid value, and atomics are the
     // only way either process touches it, so sharing it with another process is sound.
     Ok(unsafe { &*ptr.cast::<Region>() })
@@ -318,7 +364,59 @@ fn map(fd: &OwnedFd) -> SysResult<&'static Region> {
 
 #[cfg(test)]
 mod tests {
-    use super::{REGION_LEN, Region, SharedPage};
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    use std::sync::atomic::Ordering;
+
+    use super::{REGION_LEN, Region, SharedPage, SharedRegion};
+    use crate::sys;
+
+    fn dup(raw: i32) -> i32 {
+        // SAFETY: plain system call on a descriptor this test owns.
+        let fd = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 10) };
+        assert!(fd >= 0);
+        fd
+    }
+
+    #[test]
+    fn a_partition_maps_the_runners_region() {
+        let runner = SharedRegion::create("irq-hosted-region-test").expect("create");
+        let guest = SharedRegion::inherit(dup(runner.raw_fd())).expect("inherit");
+        runner.region().kernel.partition.store(7, Ordering::Release);
+        assert_eq!(guest.region().kernel.partition.load(Ordering::Acquire), 7);
+        // SAFETY: the references above are not used again.
+        unsafe {
+            guest.release();
+            runner.release();
+        }
+    }
+
+    #[test]
+    fn inherit_refuses_what_is_not_a_sealed_region() {
+        // Nothing open there.
+        let e = SharedRegion::inherit(1_000_000).expect_err("closed descriptor");
+        assert_eq!(e.errno(), libc::EBADF);
+        // A regular file.
+        let file = std::fs::File::open("/proc/self/status").expect("a file");
+        let e = SharedRegion::inherit(file.as_raw_fd()).expect_err("not a memfd");
+        assert_eq!(e.errno(), libc::EINVAL);
+        // A memfd without the runner's seals.
+        let name = c"irq-hosted-unsealed";
+        // SAFETY: `name` is a valid C string.
+        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(raw >= 0);
+        // SAFETY: `raw` is an open memfd.
+        assert_eq!(unsafe { libc::ftruncate(raw, REGION_LEN as libc::off_t) }, 0);
+        let e = SharedRegion::inherit(raw).expect_err("unsealed");
+        assert_eq!(e.errno(), libc::EINVAL);
+        // SAFETY: `raw` is still this test's (inherit refused it without taking it).
+        unsafe { libc::close(raw) };
+        // A sealed memfd that is too small.
+        let small = sys::memfd("irq-hosted-small", 4096).expect("memfd").into_raw_fd();
+        let e = SharedRegion::inherit(small).expect_err("too small");
+        assert_eq!(e.errno(), libc::EINVAL);
+        // SAFETY: as above.
+        unsafe { libc::close(small) };
+    }
 
     #[test]
     fn the_page_is_at_offset_zero_and_the_region_fits() {

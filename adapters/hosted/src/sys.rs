@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// A failed system call: which one, and `errno`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,26 +54,75 @@ fn owned(what: &'static str, fd: i32) -> SysResult<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// A close-on-exec memfd of `len` zero bytes.
+/// The seals a region memfd carries: its size can change no more, and no seal can be
+/// added or removed. A partition holding the descriptor read-write can therefore
+/// neither truncate it under the runner's mapping (which would make the runner's next
+/// access raise SIGBUS) nor grow it, nor add `F_SEAL_WRITE` to freeze the runner out.
+pub const REGION_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+
+/// A close-on-exec memfd of `len` zero bytes, sealed with [`REGION_SEALS`] (its size
+/// is fixed for good before any other process can see it).
 ///
 /// # Errors
-/// `memfd_create` or `ftruncate` failed.
+/// `memfd_create`, `ftruncate` or `fcntl(F_ADD_SEALS)` failed.
 pub fn memfd(name: &str, len: usize) -> SysResult<OwnedFd> {
     let name = CString::new(name).map_err(|_| SysError::new("memfd name", libc::EINVAL))?;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
-    let fd =
-        owned("memfd_create", unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    let fd = owned("memfd_create", unsafe { libc::memfd_create(name.as_ptr(), flags) })?;
     let len = libc::off_t::try_from(len).map_err(|_| SysError::new("memfd size", libc::EINVAL))?;
     // SAFETY: `fd` is an open memfd.
     check("ftruncate", i64::from(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }))?;
+    // SAFETY: `fd` is an open memfd created with MFD_ALLOW_SEALING.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, REGION_SEALS) };
+    check("fcntl(F_ADD_SEALS)", i64::from(ret))?;
     Ok(fd)
+}
+
+/// The seals of the memfd `fd` (`F_GET_SEALS`).
+///
+/// # Errors
+/// `fcntl` failed: `EINVAL` if `fd` is not a file that supports seals (not a memfd).
+pub fn seals(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    // SAFETY: `fd` is an open descriptor (a BorrowedFd); F_GET_SEALS only reads.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    check("fcntl(F_GET_SEALS)", i64::from(ret)).map(|s| s as i32)
+}
+
+/// Whether descriptor number `raw` is open in this process (`fcntl(F_GETFD)`, which
+/// claims nothing about who owns it).
+#[must_use]
+pub fn fd_is_open(raw: i32) -> bool {
+    // SAFETY: F_GETFD on any integer only reads the descriptor's flags, or fails with
+    // EBADF if no such descriptor is open; it neither uses nor closes it.
+    unsafe { libc::fcntl(raw, libc::F_GETFD) >= 0 }
+}
+
+/// The socket type (`SOCK_STREAM`, `SOCK_SEQPACKET`...) of the socket `fd`.
+///
+/// # Errors
+/// `getsockopt` failed: `ENOTSOCK` if `fd` is not a socket.
+pub fn socket_type(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `kind` and `len` are valid, writable, and `len` is the size of `kind`.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut kind).cast(),
+            &raw mut len,
+        )
+    };
+    check("getsockopt(SO_TYPE)", i64::from(ret)).map(|_| kind)
 }
 
 /// The size of the file behind `fd`.
 ///
 /// # Errors
 /// `fstat` failed.
-pub fn file_len(fd: &OwnedFd) -> SysResult<u64> {
+pub fn file_len(fd: BorrowedFd<'_>) -> SysResult<u64> {
     let mut stat = std::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: `stat` is writable memory of the right type for the kernel to fill.
     check("fstat", i64::from(unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) }))?;
@@ -82,12 +131,11 @@ pub fn file_len(fd: &OwnedFd) -> SysResult<u64> {
     Ok(u64::try_from(stat.st_size).unwrap_or(0))
 }
 
-/// Maps `len` bytes of `fd` shared, readable and writable. The mapping is never
-/// unmapped.
+/// Maps `len` bytes of `fd` shared, readable and writable (until [`unmap`]).
 ///
 /// # Errors
 /// `mmap` failed.
-pub fn map_shared(fd: &OwnedFd, len: usize) -> SysResult<*mut u8> {
+pub fn map_shared(fd: BorrowedFd<'_>, len: usize) -> SysResult<*mut u8> {
     // SAFETY: a fresh mapping chosen by the kernel (no address hint) cannot alias any
     // memory Rust knows about.
     let ptr = unsafe {
@@ -106,6 +154,16 @@ pub fn map_shared(fd: &OwnedFd, len: usize) -> SysResult<*mut u8> {
     Ok(ptr.cast())
 }
 
+/// Unmaps `len` bytes at `ptr`, a mapping [`map_shared`] made.
+///
+/// # Safety
+/// `ptr` and `len` are those of a live [`map_shared`] mapping, and nothing refers to
+/// its memory any more (no reference into it is used after this call).
+pub unsafe fn unmap(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller's contract: a whole mapping nobody uses any more.
+    unsafe { libc::munmap(ptr.cast(), len) };
+}
+
 /// A close-on-exec `SOCK_SEQPACKET` pair (message boundaries kept, in order).
 ///
 /// # Errors
@@ -119,17 +177,20 @@ pub fn seqpacket_pair() -> SysResult<(OwnedFd, OwnedFd)> {
     Ok((owned("socketpair", fds[0])?, owned("socketpair", fds[1])?))
 }
 
-/// Sends `words` as one message; retries on `EINTR`.
+/// Sends `words` as one message; retries on `EINTR`. With `nonblocking`, a full
+/// queue is the error `EAGAIN` instead of a wait (the runner never waits for a
+/// partition: one that does not read its answers must not freeze it). A closed peer
+/// is `EPIPE`, never SIGPIPE.
 ///
 /// # Errors
-/// `send` failed (the peer is gone: `EPIPE`/`ECONNRESET`).
-pub fn send_words(fd: i32, words: &[u64]) -> SysResult<()> {
+/// `send` failed (the peer is gone: `EPIPE`/`ECONNRESET`; its queue is full: `EAGAIN`).
+pub fn send_words(fd: i32, words: &[u64], nonblocking: bool) -> SysResult<()> {
+    let flags = libc::MSG_NOSIGNAL | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
     loop {
         // SAFETY: the buffer is `words`, valid for its length in bytes; MSG_NOSIGNAL
         // keeps a closed peer from raising SIGPIPE.
-        let ret = unsafe {
-            libc::send(fd, words.as_ptr().cast(), std::mem::size_of_val(words), libc::MSG_NOSIGNAL)
-        };
+        let ret =
+            unsafe { libc::send(fd, words.as_ptr().cast(), std::mem::size_of_val(words), flags) };
         match check("send", ret as i64) {
             Err(e) if e.errno == libc::EINTR => continue,
             Err(e) => return Err(e),
@@ -351,4 +412,54 @@ fn decode_status(status: i32) -> Ended {
 #[must_use]
 pub fn upcall_signal() -> i32 {
     libc::SIGRTMIN()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use super::{REGION_SEALS, file_len, memfd, seals, send_words, seqpacket_pair};
+
+    fn errno() -> i32 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    #[test]
+    fn a_region_memfd_is_sealed_against_resizing() {
+        let fd = memfd("irq-hosted-seal-test", 8192).expect("memfd");
+        assert_eq!(seals(fd.as_fd()).expect("seals") & REGION_SEALS, REGION_SEALS);
+        // What a hostile partition holding the descriptor read-write would try.
+        for len in [0, 4096, 1 << 20] {
+            // SAFETY: `fd` is an open memfd; the call is refused.
+            let ret = unsafe { libc::ftruncate(fd.as_raw_fd(), len) };
+            assert_eq!((ret, errno()), (-1, libc::EPERM), "ftruncate to {len}");
+        }
+        // SAFETY: as above; F_SEAL_SEAL refuses any further seal.
+        let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_WRITE) };
+        assert_eq!((ret, errno()), (-1, libc::EPERM), "no new seal");
+        // Reopening it through /proc gives the same inode, seals included.
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let again = std::fs::OpenOptions::new().write(true).open(path).expect("reopen");
+        assert!(again.set_len(0).is_err(), "truncating a reopened descriptor is refused too");
+        assert_eq!(file_len(fd.as_fd()).expect("fstat"), 8192);
+    }
+
+    #[test]
+    fn a_full_queue_is_eagain_without_blocking() {
+        let (runner, guest) = seqpacket_pair().expect("socketpair");
+        let mut refused = None;
+        // The guest never reads: the runner's answers pile up until the queue is full.
+        for sent in 0..10_000 {
+            if let Err(e) = send_words(runner.as_raw_fd(), &[1, 2], true) {
+                refused = Some((sent, e.errno()));
+                break;
+            }
+        }
+        let (sent, errno) = refused.expect("the queue fills");
+        assert_eq!(errno, libc::EAGAIN);
+        assert!(sent > 0);
+        drop(guest);
+        let e = send_words(runner.as_raw_fd(), &[1, 2], true).expect_err("peer gone");
+        assert!([libc::EPIPE, libc::ECONNRESET].contains(&e.errno()), "{e}");
+    }
 }

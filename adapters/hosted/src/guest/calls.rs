@@ -61,7 +61,7 @@ impl Hypervisor {
     pub fn raw(&self, call: &RawCall) -> Result<[u64; 2], SysError> {
         let old = sys::block_signals(&[sys::upcall_signal()])?;
         let words = [call.number, call.args[0], call.args[1], call.args[2], call.args[3]];
-        let result = sys::send_words(self.fd, &words).and_then(|()| {
+        let result = sys::send_words(self.fd, &words, false).and_then(|()| {
             let mut reply = [0u64; 2];
             match sys::recv_words(self.fd, &mut reply, false)? {
                 2 => Ok(reply),

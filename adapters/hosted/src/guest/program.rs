@@ -43,8 +43,29 @@ fn entry_token() -> NonZeroU64 {
     NonZeroU64::new(upcall_handler as *const () as u64).unwrap_or(NonZeroU64::MIN)
 }
 
+/// Saves the interrupted code's `errno` on entry to a signal handler and puts it back
+/// when dropped (on the handler's way out): the handler's own calls (send, recv,
+/// pthread_sigmask...) must not change what the interrupted code reads in it.
+struct SavedErrno(libc::c_int);
+
+impl SavedErrno {
+    fn save() -> Self {
+        // SAFETY: __errno_location returns the calling thread's errno, always a valid
+        // int to read (async-signal-safe).
+        Self(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `save`: the calling thread's errno, valid to write.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
 /// The upcall handler: reads the mailbox, handles the port, returns from the upcall.
 extern "C" fn upcall_handler(_signal: libc::c_int) {
+    let _errno = SavedErrno::save();
     let now = sys::monotonic_ns();
     let Some(region) = region() else { return };
     let m = &region.mailbox;
@@ -110,11 +131,13 @@ extern "C" fn upcall_handler(_signal: libc::c_int) {
 fn on_ticks(region: &Region, hv: &Hypervisor, n: u64) {
     let g = &region.guest;
     let k = &region.kernel;
+    // Wrapping: a handler must never panic, whatever the counters hold.
     let before = g.ticks_handled.fetch_add(n, Ordering::AcqRel);
-    let handled = before + n;
+    let handled = before.wrapping_add(n);
     let time = if k.policy.load(Ordering::Acquire) == 1 {
         // Warp: one event per entry stands for the ticks the ledger says it carried.
-        (handled + k.warp_delta.load(Ordering::Acquire))
+        handled
+            .saturating_add(k.warp_delta.load(Ordering::Acquire))
             .saturating_sub(k.warp_markers.load(Ordering::Acquire))
     } else {
         handled
@@ -132,6 +155,7 @@ fn on_ticks(region: &Region, hv: &Hypervisor, n: u64) {
 
 /// The baseline handler: stamps the latency, nothing else.
 extern "C" fn bare_handler(_signal: libc::c_int) {
+    let _errno = SavedErrno::save();
     let now = sys::monotonic_ns();
     let Some(region) = region() else { return };
     let stamp = region.mailbox.stamp_ns.load(Ordering::Acquire);
@@ -182,7 +206,17 @@ fn crash() -> ! {
             0,
         )
     };
-    let target = if page == libc::MAP_FAILED { 8usize as *mut u8 } else { page.cast::<u8>() };
+    if page == libc::MAP_FAILED {
+        // No page to fault on: the same signal, raised. The first runs the fault
+        // recorder (which resets itself to the default action), the second kills.
+        // SAFETY: plain calls; raise and abort are async-signal-safe.
+        unsafe {
+            libc::raise(libc::SIGSEGV);
+            libc::raise(libc::SIGSEGV);
+            libc::abort()
+        }
+    }
+    let target = page.cast::<u8>();
     // SAFETY: deliberately not sound to complete: the write faults (the page has no
     // access), the fault recorder runs and the process dies by SIGSEGV before any Rust
     // code observes the write. This is the injected crash of `--crash`.
@@ -213,6 +247,10 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = check_call_socket(CALL_FD) {
+        eprintln!("irq-hosted-partition: no hypercall socket (run it through irq-hosted): {e}");
+        return ExitCode::FAILURE;
+    }
     let region = shared.region();
     REGION.store(std::ptr::from_ref(region).cast_mut(), Ordering::Release);
     SOCKET.store(CALL_FD, Ordering::Release);
@@ -251,6 +289,20 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 extern "C" fn noop(_signal: libc::c_int) {}
+
+/// Checks the hypercall socket is there: an open `SOCK_SEQPACKET` socket at `raw`.
+fn check_call_socket(raw: i32) -> Result<(), sys::SysError> {
+    if !sys::fd_is_open(raw) {
+        return Err(sys::SysError::new("hypercall socket", libc::EBADF));
+    }
+    // SAFETY: `raw` is open (checked just above) and nothing closes it meanwhile.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+    match sys::socket_type(borrowed) {
+        Ok(libc::SOCK_SEQPACKET) => Ok(()),
+        Ok(_) => Err(sys::SysError::new("hypercall socket type", libc::EPROTOTYPE)),
+        Err(e) => Err(e),
+    }
+}
 
 /// The start-up calls: start reason, console greeting, upcall entry, line, enable.
 fn start(region: &Region) {

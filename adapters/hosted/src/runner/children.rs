@@ -19,10 +19,15 @@ pub struct Started {
     pub socket: OwnedFd,
 }
 
+/// The first descriptor a partition does not need (0 to 2 are stdio, then the region
+/// and the socket).
+const FIRST_UNNEEDED_FD: u32 = 5;
+
 /// In the child between fork and exec: the region and the socket at their fixed
-/// numbers (through high numbers first, so neither clobbers the other), every signal
-/// unblocked, killed if the runner dies, no core file.
-fn child_setup(region: i32, socket: i32) -> std::io::Result<()> {
+/// numbers (through high numbers first, so neither clobbers the other), every other
+/// inherited descriptor closed at exec, every signal unblocked, killed if the runner
+/// dies (and gone at once if it already has), no core file.
+fn child_setup(region: i32, socket: i32, runner: i32) -> std::io::Result<()> {
     let last = || std::io::Error::last_os_error();
     // SAFETY: only async-signal-safe calls on descriptors this child inherited.
     unsafe {
@@ -36,14 +41,47 @@ fn child_setup(region: i32, socket: i32) -> std::io::Result<()> {
         }
         libc::close(high_region);
         libc::close(high_socket);
+        close_unneeded_at_exec();
         let mut set = std::mem::zeroed::<libc::sigset_t>();
         libc::sigemptyset(&raw mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &raw const set, std::ptr::null_mut());
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // The runner may have died before the line above: then no death signal will
+        // ever come (the child was re-parented), so the child must not run at all.
+        if libc::getppid() != runner {
+            libc::_exit(127);
+        }
         let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         libc::setrlimit(libc::RLIMIT_CORE, &raw const none);
     }
     Ok(())
+}
+
+/// Marks every descriptor from [`FIRST_UNNEEDED_FD`] up close-on-exec, so a partition
+/// inherits nothing but stdio, its region and its socket (whatever the runner itself
+/// inherited without close-on-exec included). Marked rather than closed: the standard
+/// library's own exec-error pipe must stay open until the exec. Async-signal-safe.
+fn close_unneeded_at_exec() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags (Linux 5.11+).
+    let ret = unsafe {
+        libc::syscall(libc::SYS_close_range, FIRST_UNNEEDED_FD, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
+    };
+    if ret == 0 {
+        return;
+    }
+    // An older kernel: one descriptor at a time, up to the descriptor limit.
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a valid rlimit to fill.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0 {
+        // No descriptor is above the kernel's default `nr_open` (2^20) in practice.
+        i32::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 20)
+    } else {
+        1 << 16
+    };
+    for fd in FIRST_UNNEEDED_FD as i32..max {
+        // SAFETY: F_SETFD on a descriptor number: sets its flag, or fails (EBADF).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
 }
 
 /// Starts the partition program `exe` as partition `p` on region memfd `region_fd`,
@@ -54,11 +92,12 @@ fn child_setup(region: i32, socket: i32) -> std::io::Result<()> {
 pub fn spawn(exe: &Path, p: usize, region_fd: i32, extra: &[&str]) -> SysResult<Started> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     let theirs_raw = theirs.as_raw_fd();
+    let runner = std::process::id() as i32;
     let mut command = Command::new(exe);
     command.arg(p.to_string()).args(extra);
     // SAFETY: the closure only makes async-signal-safe calls (see child_setup).
     unsafe {
-        command.pre_exec(move || child_setup(region_fd, theirs_raw));
+        command.pre_exec(move || child_setup(region_fd, theirs_raw, runner));
     }
     let child = command
         .spawn()

@@ -7,6 +7,16 @@
 //! leaving is told (`on_partition_exit`) and stopped (SIGSTOP), the partition entering
 //! is told (`on_partition_entry`) and continued (SIGCONT); then the tick is the clock
 //! line's interrupt (`on_hardware_irq(clock_vector)`).
+//!
+//! A partition never makes the runner wait. Its calls are read without blocking and
+//! served one per pass of the loop inside its window ([`CALLS_PER_PASS`] per pass at
+//! the end of the run), so the clock is read between any two; the answer is sent
+//! without blocking. A partition whose answer cannot be sent (its socket's queue is
+//! full: it sends calls without reading the answers; or it closed its socket) or that
+//! sends something that is not a call is cut off as if it had crashed: its process is
+//! killed and reaped, and the error is declared to its health monitor on its behalf
+//! (`exec_stop_error` with [`MISBEHAVED`], the way any process end that is not a fault
+//! is declared), which then restarts it or not as configured.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -37,6 +47,16 @@ pub struct Outcome {
     pub timeline: Timeline,
 }
 
+/// Calls of one partition served per pass of the end-of-run loop (inside a window:
+/// one per pass).
+pub const CALLS_PER_PASS: usize = 8;
+
+/// The `exec_stop_error` code the runner declares for a partition it cut off for
+/// misbehaving on its hypercall socket (not reading its answers, closing the socket,
+/// sending what is not a call). Other codes: `0x100 + signal` for a process killed by
+/// a signal that is not a fault, `0x200 + status` for one that exited.
+pub const MISBEHAVED: u32 = 0x300;
+
 struct Machine<'a, const P: usize> {
     router: Box<Router<P, 1>>,
     hosted: Hosted,
@@ -52,6 +72,10 @@ struct Machine<'a, const P: usize> {
     period_ns: u64,
     start_ns: u64,
     interrupted: bool,
+    /// The signalfd of SIGCHLD, SIGINT and SIGTERM, while they are blocked.
+    sigfd: Option<OwnedFd>,
+    /// The signal mask before the run blocked them (restored by `shutdown`).
+    old_mask: Option<libc::sigset_t>,
 }
 
 fn id<const P: usize>(p: usize) -> PartitionId<P> {
@@ -100,8 +124,16 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
         shared.push(region);
     }
     let pages = std::array::from_fn(|p| &shared[p].region().page);
-    let router =
-        Box::new(Router::<P, 1>::new(config, pages).map_err(|e| RunError::Other(e.to_string()))?);
+    let router = match Router::<P, 1>::new(config, pages) {
+        Ok(router) => Box::new(router),
+        Err(e) => {
+            for region in shared {
+                // SAFETY: the refused router is gone and nothing else holds a reference.
+                unsafe { region.release() };
+            }
+            return Err(RunError::Other(e.to_string()));
+        }
+    };
     router.start();
     let regions = shared.iter().map(SharedRegion::region).collect();
     let names = system.info.iter().map(|i| i.name.clone()).collect();
@@ -123,28 +155,33 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
         period_ns: system.tick_ns,
         start_ns: 0,
         interrupted: false,
+        sigfd: None,
+        old_mask: None,
     };
     let result = machine.run_loop();
     machine.shutdown();
-    result?;
-    let summary = summary::collect(
-        &machine.router,
-        &machine.hosted,
-        &machine.shared,
-        &machine.harvest,
-        &machine.restarts,
-        machine.system,
-        machine.device.as_ref(),
-        machine.interrupted,
-    );
-    Ok(Outcome { summary, timeline: std::mem::take(&mut machine.hosted.timeline) })
+    let outcome = result.map(|()| {
+        let summary = summary::collect(
+            &machine.router,
+            &machine.hosted,
+            &machine.shared,
+            &machine.harvest,
+            &machine.restarts,
+            machine.system,
+            machine.device.as_ref(),
+            machine.interrupted,
+        );
+        Outcome { summary, timeline: std::mem::take(&mut machine.hosted.timeline) }
+    });
+    machine.release();
+    outcome
 }
 
 impl<const P: usize> Machine<'_, P> {
     fn run_loop(&mut self) -> Result<(), RunError> {
         let signals = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM];
-        sys::block_signals(&signals)?;
-        let sigfd = sys::signal_fd(&signals)?;
+        self.old_mask = Some(sys::block_signals(&signals)?);
+        let sigfd = self.sigfd.insert(sys::signal_fd(&signals)?).as_raw_fd();
         for p in 0..P {
             self.start_process(p)?;
         }
@@ -162,7 +199,7 @@ impl<const P: usize> Machine<'_, P> {
         let mut tick = 0u64;
         self.boundary(0);
         while tick < end && !self.interrupted && !self.hosted.stopped {
-            let mut fds = vec![pollfd(timer.as_raw_fd()), pollfd(sigfd.as_raw_fd())];
+            let mut fds = vec![pollfd(timer.as_raw_fd()), pollfd(sigfd)];
             let device_at = match &self.device {
                 Some(d) if !self.hosted.is_masked(d.vector) => {
                     fds.push(pollfd(d.socket.as_raw_fd()));
@@ -192,7 +229,7 @@ impl<const P: usize> Machine<'_, P> {
                 }
             }
             if fds[1].revents != 0 {
-                self.signals(sigfd.as_raw_fd());
+                self.signals(sigfd);
             }
             if let Some(i) = device_at {
                 if fds[i].revents != 0 && tick < end {
@@ -215,7 +252,7 @@ impl<const P: usize> Machine<'_, P> {
             self.exit(p, tick);
         }
         self.hosted.now = tick;
-        self.drain(sigfd.as_raw_fd());
+        self.drain(sigfd);
         Ok(())
     }
 
@@ -372,7 +409,7 @@ impl<const P: usize> Machine<'_, P> {
     }
 
     /// Partition `p`'s process ended on its own: a fault is a trap for its health
-    /// monitor; any other end is an error the partition declares (`exec_stop_error`,
+    /// monitor; any other end is an error declared on its behalf (`exec_stop_error`,
     /// code `0x100 + signal` or `0x200 + exit status`).
     fn died(&mut self, p: usize, ended: Ended) {
         let region = self.shared[p].region();
@@ -396,6 +433,24 @@ impl<const P: usize> Machine<'_, P> {
         self.effects();
     }
 
+    /// Partition `p` misbehaved on its hypercall socket: its process is killed and
+    /// reaped here (so it cannot go on; the SIGCHLD that follows finds nothing), then
+    /// reported like a process that ended: [`MISBEHAVED`] declared on its behalf. If it
+    /// had already ended by itself (a crash racing the call), that end is reported.
+    fn cut_off(&mut self, p: usize) {
+        self.sockets[p] = None;
+        let Some(pid) = self.hosted.pids[p].take() else { return };
+        let _ = sys::kill(pid, libc::SIGKILL);
+        match sys::reap(pid) {
+            Some(ended) if ended != Ended::Killed(libc::SIGKILL) => self.died(p, ended),
+            _ => {
+                let code = MISBEHAVED;
+                let _ = self.router.call(id(p), Request::ExecStopError { code }, &mut self.hosted);
+                self.effects();
+            }
+        }
+    }
+
     fn device_irq(&mut self) {
         let Some(device) = self.device.as_mut() else { return };
         if device.take() {
@@ -407,18 +462,37 @@ impl<const P: usize> Machine<'_, P> {
         }
     }
 
-    /// Serves one hypercall of partition `p`.
+    /// Serves one hypercall of partition `p` (at most one per pass of the loop);
+    /// cuts it off if it misbehaves.
     fn serve(&mut self, p: usize) {
-        let Some(fd) = self.sockets[p].as_ref().map(AsRawFd::as_raw_fd) else { return };
+        if self.serve_one(p) == Served::Misbehaved {
+            self.cut_off(p);
+        } else {
+            self.effects();
+        }
+    }
+
+    /// Reads one call of partition `p` without waiting, has the engine answer it and
+    /// sends the answer without waiting.
+    fn serve_one(&mut self, p: usize) -> Served {
+        let Some(fd) = self.sockets[p].as_ref().map(AsRawFd::as_raw_fd) else {
+            return Served::Nothing;
+        };
         let mut words = [0u64; 5];
         match sys::recv_words(fd, &mut words, true) {
-            Ok(0) | Err(_) => return,
+            Err(e) if e.errno() == libc::EAGAIN => return Served::Nothing,
+            // End of stream (it closed its socket, or it is dying), a message shorter
+            // than a word, or a broken socket: nothing the ABI produces.
+            Ok(0) | Err(_) => return Served::Misbehaved,
             Ok(_) => {}
         }
         let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
         let reply = self.router.hypercall(id(p), &raw, &mut self.hosted);
-        let _ = sys::send_words(fd, &reply);
-        self.effects();
+        // EAGAIN: its queue is full of answers it did not read; EPIPE: it is gone.
+        match sys::send_words(fd, &reply, true) {
+            Ok(()) => Served::Call,
+            Err(_) => Served::Misbehaved,
+        }
     }
 
     /// The end of the run: every process finishes the handler it was in (its calls
@@ -452,20 +526,28 @@ impl<const P: usize> Machine<'_, P> {
         }
     }
 
+    /// Serves at most [`CALLS_PER_PASS`] calls of partition `p` at the end of the run.
+    /// One that misbehaves now is killed and reaped, not reported (the run is over, as
+    /// for a process that ends by itself now).
     fn serve_outside(&mut self, p: usize) {
-        let Some(fd) = self.sockets[p].as_ref().map(AsRawFd::as_raw_fd) else { return };
-        let mut words = [0u64; 5];
-        while let Ok(n) = sys::recv_words(fd, &mut words, true) {
-            if n == 0 {
-                return;
+        for _ in 0..CALLS_PER_PASS {
+            match self.serve_one(p) {
+                Served::Call => {}
+                Served::Nothing => return,
+                Served::Misbehaved => {
+                    self.sockets[p] = None;
+                    if let Some(pid) = self.hosted.pids[p].take() {
+                        children::kill_and_reap(pid);
+                    }
+                    return;
+                }
             }
-            let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
-            let reply = self.router.hypercall(id(p), &raw, &mut self.hosted);
-            let _ = sys::send_words(fd, &reply);
         }
     }
 
-    /// Kills and reaps every process (also on Ctrl-C and errors).
+    /// Kills and reaps every process (also on Ctrl-C and errors), then gives the
+    /// signals back: SIGCHLD, SIGINT and SIGTERM unblocked as they were before the run
+    /// (a Ctrl-C still pending counts as an interruption of the run, not as a kill).
     fn shutdown(&mut self) {
         for p in 0..P {
             if let Some(pid) = self.hosted.pids[p].take() {
@@ -475,6 +557,30 @@ impl<const P: usize> Machine<'_, P> {
         }
         if let Some(device) = self.device.as_mut() {
             let _ = device.stop();
+        }
+        if let Some(sigfd) = self.sigfd.take() {
+            for signal in sys::read_signals(sigfd.as_raw_fd()) {
+                if signal == libc::SIGINT || signal == libc::SIGTERM {
+                    self.interrupted = true;
+                }
+            }
+        }
+        if let Some(old) = self.old_mask.take() {
+            sys::restore_signals(&old);
+        }
+    }
+
+    /// Unmaps and closes every region: the end of the run. The router and the adapter,
+    /// which hold `&'static` references into them, are dropped first.
+    fn release(self) {
+        let Self { router, hosted, shared, .. } = self;
+        drop(router);
+        drop(hosted);
+        for region in shared {
+            // SAFETY: the only holders of references into the regions (the router's
+            // pages, the adapter's regions) are gone, and this run hands none out (its
+            // outcome is a summary and a timeline, copies).
+            unsafe { region.release() };
         }
     }
 
@@ -494,6 +600,17 @@ impl<const P: usize> Machine<'_, P> {
             eprintln!();
         }
     }
+}
+
+/// What serving a partition's socket did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    /// No call was waiting.
+    Nothing,
+    /// One call was served.
+    Call,
+    /// The partition misbehaved: cut it off.
+    Misbehaved,
 }
 
 fn pollfd(fd: i32) -> libc::pollfd {

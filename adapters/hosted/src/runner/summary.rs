@@ -28,15 +28,34 @@ pub struct Harvest {
 }
 
 impl Harvest {
-    /// Adds what a run of the partition published, before its region is cleared.
+    /// Adds what a run of the partition published, before its region is cleared
+    /// (saturating: the guest's words are whatever it wrote).
     pub fn add(&mut self, region: &Region) {
         let g = &region.guest;
-        self.line_events += g.line_events.load(Ordering::Acquire);
-        self.channel_received += g.channel_received.load(Ordering::Acquire);
-        self.channel_sent += g.channel_sent.load(Ordering::Acquire);
-        self.pings_answered += g.pings_answered.load(Ordering::Acquire);
+        let add = |sum: &mut u64, word: &std::sync::atomic::AtomicU64| {
+            *sum = sum.saturating_add(word.load(Ordering::Acquire));
+        };
+        add(&mut self.line_events, &g.line_events);
+        add(&mut self.channel_received, &g.channel_received);
+        add(&mut self.channel_sent, &g.channel_sent);
+        add(&mut self.pings_answered, &g.pings_answered);
         self.samples.extend(region.samples());
     }
+}
+
+/// The guest's time under warp from its counters: the ticks it handled, plus the ticks
+/// the warp events carried, less one per warp event (saturating: any words at all).
+#[must_use]
+pub const fn warp_time(handled: u64, warp_delta: u64, warp_markers: u64) -> u64 {
+    handled.saturating_add(warp_delta).saturating_sub(warp_markers)
+}
+
+/// `kernel_time - guest_time - in_flight`, computed without overflow whatever the
+/// guest wrote, clamped to the `i64` range.
+#[must_use]
+pub fn drift(kernel_time: u64, guest_time: u64, in_flight: u64) -> i64 {
+    let d = i128::from(kernel_time) - i128::from(guest_time) - i128::from(in_flight);
+    i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// One health-monitor event.
@@ -211,14 +230,14 @@ pub fn collect<const P: usize>(
             .map_or(0, |port| u64::from(table.status(port).pending));
         let handled = g.ticks_handled.load(Ordering::Acquire);
         let guest_time = if time.policy() == CatchUpPolicy::Warp {
-            (handled + k.warp_delta.load(Ordering::Acquire))
-                .saturating_sub(k.warp_markers.load(Ordering::Acquire))
+            let delta = k.warp_delta.load(Ordering::Acquire);
+            warp_time(handled, delta, k.warp_markers.load(Ordering::Acquire))
         } else {
             handled
         };
         let kernel_time = end.saturating_sub(time.epoch());
-        let in_flight = timer_pending + time.missed_at(end).unwrap_or(0);
-        let drift = kernel_time as i64 - guest_time as i64 - in_flight as i64;
+        let in_flight = timer_pending.saturating_add(time.missed_at(end).unwrap_or(0));
+        let drift = drift(kernel_time, guest_time, in_flight);
         let h = &harvest[p];
         let mut samples = h.samples.clone();
         samples.extend(region.samples());
@@ -242,10 +261,14 @@ pub fn collect<const P: usize>(
             lost: stats.overflowed,
             discarded: stats.discarded,
             upcalls: hosted.upcalls[p],
-            line_events: h.line_events + g.line_events.load(Ordering::Acquire),
-            channel_received: h.channel_received + g.channel_received.load(Ordering::Acquire),
-            channel_sent: h.channel_sent + g.channel_sent.load(Ordering::Acquire),
-            pings_answered: h.pings_answered + g.pings_answered.load(Ordering::Acquire),
+            line_events: h.line_events.saturating_add(g.line_events.load(Ordering::Acquire)),
+            channel_received: h
+                .channel_received
+                .saturating_add(g.channel_received.load(Ordering::Acquire)),
+            channel_sent: h.channel_sent.saturating_add(g.channel_sent.load(Ordering::Acquire)),
+            pings_answered: h
+                .pings_answered
+                .saturating_add(g.pings_answered.load(Ordering::Acquire)),
             latency_samples: samples.len(),
             latency_p50_us: quantile_us(&samples, 0.5),
             latency_p99_us: quantile_us(&samples, 0.99),
@@ -357,5 +380,38 @@ impl Summary {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::{Harvest, drift, warp_time};
+    use crate::region::SharedRegion;
+
+    #[test]
+    fn no_guest_word_overflows_the_summary() {
+        assert_eq!(drift(0, u64::MAX, u64::MAX), i64::MIN);
+        assert_eq!(drift(u64::MAX, 0, 0), i64::MAX);
+        assert_eq!(drift(10, 4, 3), 3);
+        assert_eq!(drift(3, 4, 0), -1);
+        assert_eq!(warp_time(u64::MAX, u64::MAX, 1), u64::MAX - 1);
+        assert_eq!(warp_time(0, 0, u64::MAX), 0);
+        assert_eq!(warp_time(10, 5, 2), 13);
+        let shared = SharedRegion::create("irq-hosted-summary-test").expect("region");
+        let region = shared.region();
+        let g = &region.guest;
+        for word in [&g.line_events, &g.channel_received, &g.channel_sent, &g.pings_answered] {
+            word.store(u64::MAX, Ordering::Release);
+        }
+        g.samples_taken.store(u64::MAX, Ordering::Release);
+        let mut harvest = Harvest::default();
+        harvest.add(region);
+        harvest.add(region);
+        assert_eq!(harvest.line_events, u64::MAX);
+        assert_eq!(harvest.pings_answered, u64::MAX);
+        // SAFETY: `region` is not used again.
+        unsafe { shared.release() };
     }
 }
