@@ -197,6 +197,11 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         &self.partitions[p.index()]
     }
 
+    /// Every partition's table, in partition order.
+    pub fn partitions(&self) -> &[PartitionEvents<W>; P] {
+        &self.partitions
+    }
+
     /// Validates a raw channel number.
     ///
     /// # Errors

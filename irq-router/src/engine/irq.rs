@@ -2,7 +2,7 @@
 //! partitions, EOI or mask for the line; and telling a partition that an event became
 //! deliverable.
 
-use notify_core::{Context, PartitionId, Port};
+use notify_core::Context;
 
 use super::Router;
 use super::budget::Charge;
@@ -78,15 +78,11 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
         let context = Context { vector: u16::from(vector), timestamp: now, ..Context::default() };
         for target in route.targets {
-            let raised = match (
-                PartitionId::<P>::new(u32::from(target.partition)),
-                Port::<W>::new(u32::from(target.port)),
-            ) {
-                (Ok(p), Ok(port)) => self.events.partition(p).raise(port, Some(&context)).ok(),
-                // Unreachable: the configuration was validated.
-                _ => None,
-            };
+            // The configuration was validated: the target's partition and port exist.
             let p = usize::from(target.partition);
+            let raised = self
+                .configured_port(p, Some(target.port))
+                .and_then(|(table, port)| table.raise(port, Some(&context)).ok());
             match raised {
                 Some(raised) => {
                     if raised.overflowed > 0 {

@@ -1,7 +1,7 @@
 //! The health monitor's decisions and the partition lifecycle: events looked up in the
 //! partition's table, restarts, idle and module stop.
 
-use notify_core::{Context, PartitionId, Port};
+use notify_core::{Context, PartitionEvents, Port};
 use vcpu_state::StartReason;
 
 use super::{Mode, NOBODY, PartitionState, Router};
@@ -137,12 +137,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
     ) {
         match action {
             HmAction::Deliver => {
-                let (Some(port), Ok(id)) =
-                    (self.config.partitions[p].error_port, PartitionId::<P>::new(p as u32))
-                else {
-                    return;
-                };
-                let Ok(port) = Port::<W>::new(u32::from(port)) else { return };
+                let error_port = self.config.partitions[p].error_port;
+                let Some((table, port)) = self.configured_port(p, error_port) else { return };
                 let context = Context {
                     vector: kind as u16,
                     error_code: detail as u32,
@@ -150,7 +146,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
                     timestamp: adapter.now(),
                     ..Context::default()
                 };
-                if let Ok(raised) = self.events.partition(id).raise(port, Some(&context)) {
+                if let Ok(raised) = table.raise(port, Some(&context)) {
                     if raised.became_deliverable {
                         self.signal(p, adapter);
                     }
@@ -180,37 +176,27 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let cause = kind as u32 + 1;
         let (discarded, reason, new_mode) = match mode {
             StartMode::Cold => {
-                let discarded = match PartitionId::<P>::new(p as u32) {
-                    Ok(id) => self.events.partition(id).reset(),
-                    Err(_) => 0,
-                };
-                (discarded, StartReason::ColdRestart { cause }, Mode::ColdStart)
+                (self.table(p).reset(), StartReason::ColdRestart { cause }, Mode::ColdStart)
             }
             StartMode::Warm => {
                 // The time account starts over: the old run's clock ticks must not count
                 // in the new run's time (they are discarded, and accounted for).
-                let timer = self.config.partitions[p].timer_port;
-                let discarded = match (PartitionId::<P>::new(p as u32), timer) {
-                    (Ok(id), Some(port)) => Port::<W>::new(u32::from(port))
-                        .ok()
-                        .and_then(|port| self.events.partition(id).discard(port).ok())
-                        .map_or(0, u64::from),
-                    _ => 0,
-                };
-                (discarded, StartReason::WarmRestart { cause }, Mode::WarmStart)
-            }
-        };
-        if mode == StartMode::Warm {
-            // The new run knows nothing of the old run's upcalls: end their service.
-            if let Ok(id) = PartitionId::<P>::new(p as u32) {
-                let table = self.events.partition(id);
-                for raw in 0..notify_core::PartitionEvents::<W>::PORTS as u32 {
+                let timer = self.configured_port(p, self.config.partitions[p].timer_port);
+                let discarded = timer.and_then(|(table, port)| table.discard(port).ok());
+                // The new run knows nothing of the old run's upcalls: end their service.
+                let table = self.table(p);
+                for raw in 0..PartitionEvents::<W>::PORTS as u32 {
                     if let Ok(port) = Port::<W>::new(raw) {
                         let _ = table.cancel_service(port);
                     }
                 }
+                (
+                    discarded.map_or(0, u64::from),
+                    StartReason::WarmRestart { cause },
+                    Mode::WarmStart,
+                )
             }
-        }
+        };
         self.release_lines(p, adapter);
         self.deferred[p].store(0, Ordering::Release);
         let _ = state.cpu.start(self.pages[p], &self.bells[p], now, reason);

@@ -23,7 +23,7 @@ pub use trap::Trap;
 
 use spin::Mutex;
 
-use notify_core::{EventTables, PartitionId};
+use notify_core::{EventTables, PartitionEvents, PartitionId, Port};
 use vcpu_state::{Doorbell, Nesting, Partition, SharedPage, StartReason};
 
 use crate::adapter::KernelAdapter;
@@ -245,6 +245,21 @@ impl<const P: usize, const W: usize> Router<P, W> {
             Some(p) => &self.logs[p.index()],
             None => &self.module_log,
         }
+    }
+
+    /// Partition `p`'s event table (`p` is one of the engine's own indices, below `P`).
+    fn table(&self, p: usize) -> &PartitionEvents<W> {
+        &self.events.partitions()[p]
+    }
+
+    /// Partition `p`'s table and port `raw`, a port the configuration names (a route
+    /// target, the timer, error or ping port), if there is one.
+    fn configured_port(
+        &self,
+        p: usize,
+        raw: Option<u16>,
+    ) -> Option<(&PartitionEvents<W>, Port<W>)> {
+        Some((self.table(p), Port::new(u32::from(raw?)).ok()?))
     }
 
     /// Whether `vector` is a level line (for the acknowledgement path).

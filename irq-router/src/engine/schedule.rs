@@ -1,7 +1,7 @@
 //! Time and windows: the kernel's tick, partition entry and exit, and the upcall
 //! decision that follows each.
 
-use notify_core::{Context, PartitionId, Port};
+use notify_core::{Context, PartitionId};
 use vcpu_state::CatchUp;
 
 use super::{NOBODY, PartitionState, Router};
@@ -81,18 +81,16 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// Raises partition `p`'s timer port `ticks` times; with `signal`, tells the
     /// partition if the port became deliverable (entry and exit decide themselves).
     fn give_ticks(&self, p: usize, ticks: u64, signal: bool, adapter: &mut impl KernelAdapter) {
-        let (Some(port), Ok(id)) =
-            (self.config.partitions[p].timer_port, PartitionId::<P>::new(p as u32))
+        let Some((table, port)) = self.configured_port(p, self.config.partitions[p].timer_port)
         else {
             return;
         };
-        let Ok(port) = Port::<W>::new(u32::from(port)) else { return };
         // No context: the guest's clock is in its page.
         let mut left = ticks;
         while left > 0 {
             let n = u32::try_from(left).unwrap_or(u32::MAX);
             left -= u64::from(n);
-            let Ok(raised) = self.events.partition(id).raise_many(port, n, None) else { return };
+            let Ok(raised) = table.raise_many(port, n, None) else { return };
             if raised.overflowed > 0 {
                 let lost = u64::from(raised.overflowed);
                 self.partition_event(
@@ -203,13 +201,9 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
         state.next_ping = now.saturating_add(ping.interval);
         state.ping_due = Some(now.saturating_add(ping.bound));
-        let (Ok(id), Ok(port)) =
-            (PartitionId::<P>::new(p as u32), Port::<W>::new(u32::from(ping.port)))
-        else {
-            return;
-        };
+        let Some((table, port)) = self.configured_port(p, Some(ping.port)) else { return };
         let context = Context { timestamp: now, ..Context::default() };
-        if let Ok(raised) = self.events.partition(id).raise(port, Some(&context)) {
+        if let Ok(raised) = table.raise(port, Some(&context)) {
             if raised.overflowed > 0 {
                 self.partition_event_locked(
                     p,

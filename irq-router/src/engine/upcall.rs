@@ -2,7 +2,6 @@
 //! protocol of vcpu-state), the vCPU's decision, and injecting the upcall for the next
 //! deliverable port.
 
-use notify_core::PartitionId;
 use vcpu_state::{Resume, Signal};
 
 use super::{PartitionState, Router};
@@ -55,8 +54,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// Whether partition `p` has something deliverable and an upcall entry to deliver it
     /// to (without one, events stay pending until the guest registers it).
     pub(super) fn upcall_wanted(&self, p: usize) -> bool {
-        let Ok(id) = PartitionId::<P>::new(p as u32) else { return false };
-        let table = self.events.partition(id);
+        let table = self.table(p);
         table.upcall_entry().is_some() && table.next_deliverable().is_some()
     }
 
@@ -67,8 +65,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
         state: &mut PartitionState,
         adapter: &mut impl KernelAdapter,
     ) {
-        let Ok(id) = PartitionId::<P>::new(p as u32) else { return };
-        let table = self.events.partition(id);
+        let table = self.table(p);
         let page = self.pages[p];
         let bell = &self.bells[p];
         let taken = table.upcall_entry().and_then(|entry| Some((table.deliver_next()?, entry)));
