@@ -2,6 +2,7 @@
 //! protocol of vcpu-state), the vCPU's decision, and injecting the upcall for the next
 //! deliverable port.
 
+use notify_core::Port;
 use vcpu_state::{Resume, Signal};
 
 use super::{PartitionState, Router};
@@ -44,31 +45,46 @@ impl<const P: usize, const W: usize> Router<P, W> {
             // The fault handler runs (its return is the upcall return), or it is stopped.
             return;
         }
-        let decision =
-            state.cpu.vcpu_mut().resume(self.pages[p], &self.bells[p], || self.upcall_wanted(p));
+        // The port the decision saw is the one the upcall delivers: no second lookup.
+        let mut found = None;
+        let decision = state.cpu.vcpu_mut().resume(self.pages[p], &self.bells[p], || {
+            found = self.upcall_port(p);
+            found.is_some()
+        });
         if let Ok(Resume::Upcall { .. }) = decision {
-            self.inject(p, state, adapter);
+            self.inject(p, state, found, adapter);
         }
     }
 
     /// Whether partition `p` has something deliverable and an upcall entry to deliver it
     /// to (without one, events stay pending until the guest registers it).
     pub(super) fn upcall_wanted(&self, p: usize) -> bool {
-        let table = self.table(p);
-        table.upcall_entry().is_some() && table.next_deliverable().is_some()
+        self.upcall_port(p).is_some()
     }
 
-    /// Delivers the next deliverable port of `p` through an upcall.
+    /// The port an upcall of partition `p` would deliver now, if it has an upcall entry.
+    fn upcall_port(&self, p: usize) -> Option<Port<W>> {
+        let table = self.table(p);
+        table.upcall_entry()?;
+        table.next_deliverable()
+    }
+
+    /// Delivers a port of `p` through an upcall: `port` if the decision found it and it
+    /// is still deliverable, else the next deliverable one.
     pub(super) fn inject(
         &self,
         p: usize,
         state: &mut PartitionState,
+        port: Option<Port<W>>,
         adapter: &mut impl KernelAdapter,
     ) {
         let table = self.table(p);
         let page = self.pages[p];
         let bell = &self.bells[p];
-        let taken = table.upcall_entry().and_then(|entry| Some((table.deliver_next()?, entry)));
+        let taken = table.upcall_entry().and_then(|entry| {
+            let delivery = port.and_then(|port| table.begin_service(port).ok());
+            Some((delivery.or_else(|| table.deliver_next())?, entry))
+        });
         let Some((delivery, entry)) = taken else {
             // Another CPU took the event meanwhile: end the upcall the vCPU recorded.
             let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
@@ -103,7 +119,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
         adapter: &mut impl KernelAdapter,
     ) {
         match resume {
-            Resume::Upcall { .. } => self.inject(p, state, adapter),
+            Resume::Upcall { .. } => self.inject(p, state, None, adapter),
             Resume::Idle => adapter.wait(p as u16),
             Resume::Run | Resume::Flagged => {}
         }
