@@ -98,13 +98,20 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let program = match runner::children::Program::builtin() {
+        Ok(program) => program,
+        Err(e) => {
+            eprintln!("irq-hosted: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let options = Options {
         frames: cli.frames,
         crash,
         svg_frames: if cli.svg.is_some() { cli.svg_frames.min(cli.frames) } else { 0 },
         progress: !cli.quiet && !cli.json,
         echo_console: !cli.quiet,
-        program: runner::children::partition_program(),
+        program,
     };
     let outcome = match runner::run(&system, &options) {
         Ok(outcome) => outcome,

@@ -55,8 +55,9 @@ fn quantiles(mut v: Vec<u64>) -> (usize, f64, f64) {
 fn bare(ticks: u64) -> Result<Vec<u64>, String> {
     let shared = SharedRegion::create("irq-hosted-bare").map_err(|e| e.to_string())?;
     let region = shared.region();
-    let started = children::spawn(&children::partition_program(), 0, shared.raw_fd(), &["--bare"])
-        .map_err(|e| e.to_string())?;
+    let program = children::Program::builtin().map_err(|e| e.to_string())?;
+    let started =
+        children::spawn(&program, 0, shared.raw_fd(), &["--bare"]).map_err(|e| e.to_string())?;
     let _ = sys::kill(started.pid, libc::SIGCONT);
     let period = 1_000_000;
     let start = sys::monotonic_ns() + 20_000_000;
@@ -95,7 +96,7 @@ fn hosted(ticks: u64) -> Result<(usize, f64, f64), String> {
         svg_frames: 0,
         progress: false,
         echo_console: false,
-        program: children::partition_program(),
+        program: children::Program::builtin().map_err(|e| e.to_string())?,
     };
     let outcome = runner::run(&system, &options).map_err(|e| e.to_string())?;
     let p = &outcome.summary.partitions[0];

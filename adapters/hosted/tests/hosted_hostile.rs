@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use irq_hosted::region::REGION_LEN;
+use irq_hosted::runner::children::Program;
 use irq_hosted::runner::run::MISBEHAVED;
 use irq_hosted::runner::summary::PartitionSummary;
 use irq_hosted::runner::{self, Options};
@@ -165,7 +166,7 @@ fn hosted_hostile_partitions_cannot_hurt_the_runner() {
         svg_frames: 0,
         progress: false,
         echo_console: false,
-        program: std::env::current_exe().expect("this test binary"),
+        program: Program::new(std::env::current_exe().expect("this test binary")),
     };
     let started = Instant::now();
     let outcome = runner::run(&system, &options).expect("the run completes");

@@ -7,12 +7,13 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use irq_hosted::region::REGION_LEN;
+use irq_hosted::runner::children::PARTITION_MODE;
 
 /// Runs the partition program with `region` at descriptor 3 (or nothing) and nothing
 /// at descriptor 4; returns its stderr after checking it failed cleanly.
 fn alone(region: Option<RawFd>) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_irq-hosted-partition"));
-    command.arg("0");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_irq-hosted"));
+    command.args([PARTITION_MODE, "0"]);
     // SAFETY: the closure only makes async-signal-safe calls (dup2, close).
     unsafe {
         command.pre_exec(move || {
@@ -51,7 +52,7 @@ fn hosted_partition_alone_without_a_region() {
 
 #[test]
 fn hosted_partition_alone_with_a_file_for_a_region() {
-    let file = std::fs::File::open(env!("CARGO_BIN_EXE_irq-hosted-partition")).expect("a file");
+    let file = std::fs::File::open(env!("CARGO_BIN_EXE_irq-hosted")).expect("a file");
     let stderr = alone(Some(file.as_raw_fd()));
     assert!(stderr.contains("not a memfd"), "{stderr}");
 }

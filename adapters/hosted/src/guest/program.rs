@@ -243,12 +243,12 @@ pub fn main(args: &[String]) -> ExitCode {
     let shared = match SharedRegion::inherit(REGION_FD) {
         Ok(shared) => shared,
         Err(e) => {
-            eprintln!("irq-hosted-partition: no region (run it through irq-hosted): {e}");
+            eprintln!("irq-hosted partition: no region (run it through irq-hosted): {e}");
             return ExitCode::FAILURE;
         }
     };
     if let Err(e) = check_call_socket(CALL_FD) {
-        eprintln!("irq-hosted-partition: no hypercall socket (run it through irq-hosted): {e}");
+        eprintln!("irq-hosted partition: no hypercall socket (run it through irq-hosted): {e}");
         return ExitCode::FAILURE;
     }
     let region = shared.region();

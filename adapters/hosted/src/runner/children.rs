@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::guest::{CALL_FD, REGION_FD};
@@ -84,24 +84,58 @@ fn close_unneeded_at_exec() {
     }
 }
 
-/// Starts the partition program `exe` as partition `p` on region memfd `region_fd`,
-/// with `extra` arguments, and stops it (SIGSTOP) before it gets far.
+/// The argument that turns `irq-hosted` into the partition program: the runner starts
+/// its own executable with it, so the one binary `cargo run -p irq-hosted` builds is all
+/// a run needs.
+pub const PARTITION_MODE: &str = "partition";
+
+/// A program the runner starts as a partition: an executable and the arguments that
+/// come before the partition's number.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// The executable.
+    pub path: PathBuf,
+    /// Arguments before the partition's number.
+    pub args: Vec<String>,
+}
+
+impl Program {
+    /// The built-in demo partition: this executable in [`PARTITION_MODE`].
+    ///
+    /// # Errors
+    /// The running executable cannot be found (`/proc/self/exe`).
+    pub fn builtin() -> SysResult<Self> {
+        let path = std::env::current_exe().map_err(|e| {
+            SysError::new("find the running executable", e.raw_os_error().unwrap_or(libc::ENOENT))
+        })?;
+        Ok(Self { path, args: vec![PARTITION_MODE.to_owned()] })
+    }
+
+    /// `path`, given the partition's number as its first argument.
+    #[must_use]
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), args: Vec::new() }
+    }
+}
+
+/// Starts `program` as partition `p` on region memfd `region_fd`, with `extra`
+/// arguments after the partition's number, and stops it (SIGSTOP) before it gets far.
 ///
 /// # Errors
 /// The socket pair or the process could not be made.
-pub fn spawn(exe: &Path, p: usize, region_fd: i32, extra: &[&str]) -> SysResult<Started> {
+pub fn spawn(program: &Program, p: usize, region_fd: i32, extra: &[&str]) -> SysResult<Started> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     let theirs_raw = theirs.as_raw_fd();
     let runner = std::process::id() as i32;
-    let mut command = Command::new(exe);
-    command.arg(p.to_string()).args(extra);
+    let mut command = Command::new(&program.path);
+    command.args(&program.args).arg(p.to_string()).args(extra);
     // SAFETY: the closure only makes async-signal-safe calls (see child_setup).
     unsafe {
         command.pre_exec(move || child_setup(region_fd, theirs_raw, runner));
     }
-    let child = command
-        .spawn()
-        .map_err(|e| SysError::new("spawn partition", e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+    let child = command.spawn().map_err(|e| {
+        SysError::new("start the partition program", e.raw_os_error().unwrap_or(libc::ENOENT))
+    })?;
     let pid = child.id() as i32;
     drop(theirs);
     let _ = sys::kill(pid, libc::SIGSTOP);
@@ -112,11 +146,4 @@ pub fn spawn(exe: &Path, p: usize, region_fd: i32, extra: &[&str]) -> SysResult<
 pub fn kill_and_reap(pid: i32) {
     let _ = sys::kill(pid, libc::SIGKILL);
     let _ = sys::reap(pid);
-}
-
-/// The partition program next to the running executable.
-#[must_use]
-pub fn partition_program() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    exe.with_file_name("irq-hosted-partition")
 }

@@ -10,7 +10,6 @@ pub mod summary;
 pub mod timeline;
 
 use std::fmt;
-use std::path::PathBuf;
 
 use crate::config::{ConfigFileError, System};
 use crate::sys::SysError;
@@ -31,7 +30,7 @@ pub struct Options {
     /// Print what partitions write to their console.
     pub echo_console: bool,
     /// The partition program.
-    pub program: PathBuf,
+    pub program: children::Program,
 }
 
 /// Why a run failed.

@@ -257,7 +257,10 @@ impl<const P: usize> Machine<'_, P> {
     }
 
     fn start_process(&mut self, p: usize) -> Result<(), RunError> {
-        let started = children::spawn(&self.options.program, p, self.shared[p].raw_fd(), &[])?;
+        let program = &self.options.program;
+        let started = children::spawn(program, p, self.shared[p].raw_fd(), &[]).map_err(|e| {
+            RunError::Other(format!("partition {p}: {} ({e})", program.path.display()))
+        })?;
         self.hosted.pids[p] = Some(started.pid);
         self.sockets[p] = Some(started.socket);
         Ok(())
