@@ -1,28 +1,47 @@
 //! The acknowledgement state of a level-triggered line shared by several partitions.
 //!
 //! When the line fires it is masked and acknowledged at the controller, and the set of
-//! partitions whose port was raised is recorded. Each partition acknowledges its own
-//! event; the one whose acknowledgement empties the set unmasks the line. If the set is
-//! not empty by the deadline, the tick that notices takes what is left (each is an
-//! acknowledgement timeout for the health monitor) and unmasks the line anyway, so one
-//! stuck partition cannot starve the others. Whichever of these empties the set is the
-//! only one told to unmask: the line is unmasked exactly once per firing.
+//! targets whose port was raised is recorded (one bit per target of the route, by its
+//! index in the route's `targets`). Each partition acknowledges its own event; the one
+//! whose acknowledgement empties the set unmasks the line. If the set is not empty by the
+//! deadline, the tick that notices takes what is left (each is an acknowledgement timeout
+//! for the health monitor) and unmasks the line anyway, so one stuck partition cannot
+//! starve the others. Whichever of these empties the set is the only one told to unmask:
+//! the line is unmasked exactly once per firing.
+//!
+//! # One word per line, tagged by firing
+//!
+//! The set and a generation number share one atomic word (`generation << 32 | set`), and
+//! every change is one read-modify-write of that word. The tick takes what is left only
+//! by a compare-and-swap of the word it read, so it can never take the debts of a later
+//! firing: if the last acknowledgement unmasked the line and the line fired again between
+//! the tick's read of the deadline and its take, the word's generation changed and the
+//! take fails (the tick then reads the new firing and its deadline). A firing stores its
+//! deadline before it publishes its word (release), and the tick reads the word (acquire)
+//! before the deadline, so the deadline it compares belongs to the firing it takes.
 //!
 //! An acknowledgement that arrives after a forced unmask clears the partition from the
-//! next firing's set if the line fired again meanwhile. That is right for a level line:
-//! the partition's port is coalescing, so the raise of the new firing merged into the
-//! event being acknowledged.
+//! next firing's set if the line fired again meanwhile: the partition's port coalesces,
+//! so it owes one acknowledgement for "the line is asserted", whichever firing raised it.
+//!
+//! [`AckWatch`] is the engine's earliest deadline over all lines: a firing lowers it
+//! after its word is published, a tick takes it with a swap before it scans the lines, so
+//! a firing is either seen by the scan or leaves its deadline in the watch.
 
 use crate::sync::{AtomicU64, Ordering};
 
 /// Deadline meaning "none".
 const NO_DEADLINE: u64 = u64::MAX;
 
+/// The set of targets in a line's word.
+const SET: u64 = 0xffff_ffff;
+
 /// One level line's outstanding acknowledgements.
 pub(crate) struct LevelLine {
-    /// Bit `p` set: partition `p` still owes an acknowledgement.
-    owing: AtomicU64,
-    /// Tick by which every acknowledgement is due.
+    /// `generation << 32 | set`: bit `t` of the set is target `t`, which still owes an
+    /// acknowledgement of the firing `generation`.
+    word: AtomicU64,
+    /// Tick by which every acknowledgement of the current firing is due.
     deadline: AtomicU64,
 }
 
@@ -39,40 +58,51 @@ pub(crate) enum Unmask {
 impl LevelLine {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { owing: AtomicU64::new(0), deadline: AtomicU64::new(NO_DEADLINE) }
+        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(NO_DEADLINE) }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { owing: AtomicU64::new(0), deadline: AtomicU64::new(NO_DEADLINE) }
+        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(NO_DEADLINE) }
     }
 
-    /// The line fired and was masked; `raised` are the partitions whose port now holds
-    /// the event. With nobody to wait for, unmask at once.
-    pub(crate) fn fired(&self, raised: u64, deadline: u64) -> Unmask {
-        if raised == 0 {
-            return Unmask::Now;
-        }
+    /// The line fired and was masked; `raised` are the targets whose port now holds the
+    /// event, due by `deadline`. With nobody to wait for, unmask at once. Debts of an
+    /// earlier firing still outstanding (the line was unmasked by someone else, such as
+    /// the end of a storm) are kept.
+    pub(crate) fn fired(&self, raised: u32, deadline: u64) -> Unmask {
         self.deadline.store(deadline, Ordering::Release);
-        self.owing.store(raised, Ordering::Release);
-        Unmask::No
+        let mut set = 0;
+        let _ = self.word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            set = (word & SET) | u64::from(raised);
+            Some(((word >> 32).wrapping_add(1) << 32) | set)
+        });
+        if set == 0 { Unmask::Now } else { Unmask::No }
     }
 
-    /// Partition `p` acknowledged its event.
-    pub(crate) fn acknowledged(&self, p: usize) -> Unmask {
-        let bit = 1u64 << (p % 64);
-        let before = self.owing.fetch_and(!bit, Ordering::AcqRel);
-        if before == bit { Unmask::Now } else { Unmask::No }
+    /// Target `t` acknowledged its event (or will never see it).
+    pub(crate) fn acknowledged(&self, t: usize) -> Unmask {
+        let bit = 1u64 << (t % 32);
+        let before = self.word.fetch_and(!bit, Ordering::AcqRel);
+        if before & SET == bit { Unmask::Now } else { Unmask::No }
     }
 
-    /// At tick `now`: if the deadline passed with acknowledgements outstanding, takes
-    /// them (returned: the partitions that timed out) and asks for the unmask.
-    pub(crate) fn expire(&self, now: u64) -> (u64, Unmask) {
-        if now < self.deadline.load(Ordering::Acquire) {
-            return (0, Unmask::No);
+    /// At tick `now`: if the current firing's deadline passed with acknowledgements
+    /// outstanding, takes them (returned: the targets that timed out) and asks for the
+    /// unmask. Never takes the debts of a firing whose deadline has not passed.
+    pub(crate) fn expire(&self, now: u64) -> (u32, Unmask) {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if word & SET == 0 || now < self.deadline.load(Ordering::Acquire) {
+                return (0, Unmask::No);
+            }
+            match self.word.compare_exchange(word, word & !SET, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // The set is 32 bits wide.
+                Ok(_) => return ((word & SET) as u32, Unmask::Now),
+                Err(now_word) => word = now_word,
+            }
         }
-        let late = self.owing.swap(0, Ordering::AcqRel);
-        if late == 0 { (0, Unmask::No) } else { (late, Unmask::Now) }
     }
 
     /// The tick by which the current firing's acknowledgements are due.
@@ -80,15 +110,48 @@ impl LevelLine {
         self.deadline.load(Ordering::Acquire)
     }
 
-    /// Partitions that still owe an acknowledgement.
-    pub(crate) fn owing(&self) -> u64 {
-        self.owing.load(Ordering::Acquire)
+    /// Targets that still owe an acknowledgement.
+    pub(crate) fn owing(&self) -> u32 {
+        // The set is 32 bits wide.
+        (self.word.load(Ordering::Acquire) & SET) as u32
+    }
+}
+
+/// The earliest acknowledgement deadline of every level line.
+pub(crate) struct AckWatch(AtomicU64);
+
+impl AckWatch {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(NO_DEADLINE))
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(NO_DEADLINE))
+    }
+
+    /// A line has acknowledgements due by `deadline` (after its word was published).
+    pub(crate) fn watch(&self, deadline: u64) {
+        self.0.fetch_min(deadline, Ordering::AcqRel);
+    }
+
+    /// Whether a deadline is due at `now`.
+    pub(crate) fn due(&self, now: u64) -> bool {
+        now >= self.0.load(Ordering::Acquire)
+    }
+
+    /// Takes the watch before a scan of the lines: a read-modify-write, so a firing whose
+    /// `watch` came first is seen by the scan (it synchronizes with it), and one that
+    /// comes later stays in the watch. A plain store here would lose such a deadline.
+    pub(crate) fn take(&self) {
+        self.0.swap(NO_DEADLINE, Ordering::AcqRel);
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{LevelLine, Unmask};
+    use super::{AckWatch, LevelLine, Unmask};
 
     #[test]
     fn the_last_acknowledgement_unmasks() {
@@ -115,9 +178,32 @@ mod tests {
     fn nobody_raised_means_unmask_at_once() {
         assert_eq!(LevelLine::new().fired(0, 10), Unmask::Now);
     }
+
+    #[test]
+    fn a_firing_after_a_forced_unmask_keeps_nothing_of_the_old_one_and_expires_on_its_own() {
+        let line = LevelLine::new();
+        assert_eq!(line.fired(0b1, 10), Unmask::No);
+        assert_eq!(line.expire(10), (0b1, Unmask::Now));
+        assert_eq!(line.fired(0b11, 50), Unmask::No);
+        assert_eq!(line.expire(20), (0, Unmask::No), "the new firing is not due");
+        assert_eq!(line.owing(), 0b11);
+    }
+
+    #[test]
+    fn the_watch_keeps_the_earliest_deadline_until_taken() {
+        let watch = AckWatch::new();
+        assert!(!watch.due(u64::MAX - 1));
+        watch.watch(30);
+        watch.watch(20);
+        assert!(!watch.due(19) && watch.due(20));
+        watch.take();
+        assert!(!watch.due(1000));
+    }
 }
 
-/// loom model of the fan-out acknowledgement racing the unmask of a level line.
+/// loom models of the level line's protocols: acknowledgements on the partitions' CPUs,
+/// the forced unmask of a tick on another CPU, a new firing right after the unmask, and
+/// the engine's deadline watch.
 ///
 /// Run: `RUSTFLAGS="--cfg loom" cargo test --release -p irq-router --lib loom_`.
 #[cfg(all(test, loom))]
@@ -129,52 +215,51 @@ mod loom_models {
     use loom::thread;
     use std::println;
 
-    use super::{LevelLine, Unmask};
+    use super::{AckWatch, LevelLine, Unmask};
 
-    /// The line fired for partitions 0 and 1. Partition 0 and partition 1 acknowledge on
-    /// their CPUs while the tick on a third CPU finds the deadline passed. Whatever the
-    /// interleaving: the line is unmasked exactly once, and a partition is reported late
-    /// exactly when its acknowledgement had not been counted.
-    #[test]
-    fn loom_fan_out_acknowledgements_race_the_forced_unmask() {
+    /// Runs `model` under loom and checks it explored more than one interleaving.
+    fn explore(preemptions: Option<usize>, model: impl Fn() + Sync + Send + 'static) {
         let explored = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = explored.clone();
         let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
+        builder.preemption_bound = preemptions;
         builder.check(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            model();
+        });
+        let explored = explored.load(std::sync::atomic::Ordering::Relaxed);
+        println!("explored {explored} interleavings");
+        assert!(explored > 1, "the model explored a single interleaving");
+    }
+
+    /// The line fired for targets 0 and 1. Both acknowledge on their CPUs while the tick
+    /// on a third CPU finds the deadline passed. Whatever the interleaving: the line is
+    /// unmasked exactly once, and only raised targets can be late.
+    #[test]
+    fn loom_fan_out_acknowledgements_race_the_forced_unmask() {
+        explore(Some(3), || {
             let line = Arc::new(LevelLine::new());
             assert_eq!(line.fired(0b11, 5), Unmask::No);
             let unmasks = Arc::new(AtomicUsize::new(0));
-            let ack = |p: usize| {
+            let ack = |t: usize| {
                 let (line, unmasks) = (line.clone(), unmasks.clone());
                 thread::spawn(move || {
-                    if line.acknowledged(p) == Unmask::Now {
+                    if line.acknowledged(t) == Unmask::Now {
                         unmasks.fetch_add(1, Ordering::Relaxed);
                     }
                 })
             };
             let (a, b) = (ack(0), ack(1));
-            let tick = {
-                let (line, unmasks) = (line.clone(), unmasks.clone());
-                thread::spawn(move || {
-                    let (late, unmask) = line.expire(5);
-                    if unmask == Unmask::Now {
-                        unmasks.fetch_add(1, Ordering::Relaxed);
-                    }
-                    late
-                })
-            };
+            let (late, unmask) = line.expire(5);
+            if unmask == Unmask::Now {
+                unmasks.fetch_add(1, Ordering::Relaxed);
+            }
             a.join().unwrap();
             b.join().unwrap();
-            let late = tick.join().unwrap();
             assert_eq!(unmasks.load(Ordering::Relaxed), 1, "unmasked exactly once");
             assert_eq!(line.owing(), 0, "nobody owes anything afterwards");
-            assert_eq!(late & !0b11, 0, "only the raised partitions can be late");
+            assert_eq!(late & !0b11, 0, "only the raised targets can be late");
         });
-        let explored = explored.load(std::sync::atomic::Ordering::Relaxed);
-        println!("explored {explored} interleavings");
-        assert!(explored > 1, "the model explored a single interleaving");
     }
 
     /// An acknowledgement on another CPU while the line fires: the ISR records who owes
@@ -182,12 +267,9 @@ mod loom_models {
     /// always counted and the line is unmasked exactly once.
     #[test]
     fn loom_acknowledgement_right_after_the_raise_is_never_lost() {
-        let explored = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = explored.clone();
-        loom::model(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        explore(None, || {
             let line = Arc::new(LevelLine::new());
-            // Stands in for partition 0's port: the ISR raises it after `fired`.
+            // Stands in for target 0's port: the ISR raises it after `fired`.
             let raised = Arc::new(AtomicUsize::new(0));
             let unmasks = Arc::new(AtomicUsize::new(0));
             let isr = {
@@ -199,23 +281,88 @@ mod loom_models {
                     raised.store(1, Ordering::Release);
                 })
             };
+            // The partition acknowledges only an event it has seen.
+            if raised.load(Ordering::Acquire) == 1 && line.acknowledged(0) == Unmask::Now {
+                unmasks.fetch_add(1, Ordering::Relaxed);
+            }
+            isr.join().unwrap();
+            let acked = unmasks.load(Ordering::Relaxed);
+            // Either it acknowledged (and unmasked), or it had not seen the event yet
+            // and still owes it.
+            assert!(acked == 1 || line.owing() == 0b1);
+            assert!(acked <= 1);
+        });
+    }
+
+    /// Defect 5: the tick finds the first firing's deadline passed; meanwhile the last
+    /// acknowledgement unmasks the line and it fires again (deadline not passed). The tick
+    /// must not take the new firing's debts: no spurious timeout, no second unmask of a
+    /// line nobody acknowledged.
+    #[test]
+    fn loom_defect5_level_expiry_never_takes_the_next_firings_debt() {
+        explore(None, || {
+            let line = Arc::new(LevelLine::new());
+            assert_eq!(line.fired(0b1, 5), Unmask::No);
+            let unmasks = Arc::new(AtomicUsize::new(0));
+            let refired = Arc::new(AtomicUsize::new(0));
             let partition = {
-                let (line, raised, unmasks) = (line.clone(), raised.clone(), unmasks.clone());
+                let (line, unmasks, refired) = (line.clone(), unmasks.clone(), refired.clone());
                 thread::spawn(move || {
-                    // The partition acknowledges only an event it has seen.
-                    if raised.load(Ordering::Acquire) == 1 && line.acknowledged(0) == Unmask::Now {
+                    if line.acknowledged(0) == Unmask::Now {
                         unmasks.fetch_add(1, Ordering::Relaxed);
+                        // Unmasked: the line is still asserted and fires again at once.
+                        assert_eq!(line.fired(0b1, 100), Unmask::No);
+                        refired.store(1, Ordering::Relaxed);
                     }
                 })
             };
-            isr.join().unwrap();
+            let (late, unmask) = line.expire(10);
+            if unmask == Unmask::Now {
+                unmasks.fetch_add(1, Ordering::Relaxed);
+            }
             partition.join().unwrap();
-            let acked_count = unmasks.load(Ordering::Relaxed);
-            // Either it acknowledged (and unmasked), or it had not seen the event yet
-            // and still owes it.
-            assert!(acked_count == 1 || line.owing() == 0b1);
-            assert!(acked_count <= 1);
+            assert_eq!(unmasks.load(Ordering::Relaxed), 1, "the first firing unmasked once");
+            if refired.load(Ordering::Relaxed) == 1 {
+                assert_eq!(late, 0, "no timeout for a firing whose deadline has not passed");
+                assert_eq!(line.owing(), 0b1, "the new firing is still owed");
+            } else {
+                assert_eq!(late, 0b1);
+            }
         });
-        assert!(explored.load(std::sync::atomic::Ordering::Relaxed) > 1);
+    }
+
+    /// Defect 6: a firing on one CPU arms the watch while the tick on another takes it to
+    /// scan the lines. Whatever the interleaving, a line that still owes afterwards is
+    /// watched: its deadline is not lost.
+    #[test]
+    fn loom_defect6_the_acknowledgement_deadline_is_never_lost() {
+        explore(None, || {
+            let early = Arc::new(LevelLine::new());
+            let line = Arc::new(LevelLine::new());
+            let watch = Arc::new(AckWatch::new());
+            // Another line is already waiting, due at 3: the tick at 4 will scan.
+            assert_eq!(early.fired(0b1, 3), Unmask::No);
+            watch.watch(3);
+            let isr = {
+                let (line, watch) = (line.clone(), watch.clone());
+                thread::spawn(move || {
+                    assert_eq!(line.fired(0b1, 5), Unmask::No);
+                    watch.watch(5);
+                })
+            };
+            // The tick at 4 (the engine's expire_acknowledgements).
+            if watch.due(4) {
+                watch.take();
+                for l in [&early, &line] {
+                    let _ = l.expire(4);
+                    if l.owing() != 0 {
+                        watch.watch(l.deadline());
+                    }
+                }
+            }
+            isr.join().unwrap();
+            assert_eq!(line.owing(), 0b1);
+            assert!(watch.due(5), "the owing line's deadline is watched");
+        });
     }
 }

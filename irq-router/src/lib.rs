@@ -29,6 +29,7 @@ mod engine;
 pub mod health;
 pub mod hypercall;
 mod level;
+mod storm;
 mod sync;
 
 #[cfg(not(loom))]

@@ -197,6 +197,12 @@ fn other_route_mistakes_are_rejected() {
         ConfigError::Route { entry: 0, error: RouteError::ZeroAckTimeout },
     );
     let mut routes = ROUTES.to_vec();
+    routes[0].targets = leak(vec![routes[0].targets[0]; irq_router::config::MAX_LEVEL_TARGETS + 1]);
+    rejects(
+        broken(|c| c.routes = leak(routes)),
+        ConfigError::Route { entry: 0, error: RouteError::TooManyLevelTargets },
+    );
+    let mut routes = ROUTES.to_vec();
     routes[1].targets = &[];
     routes[1].kernel_first = false;
     rejects(

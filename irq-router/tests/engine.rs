@@ -170,9 +170,14 @@ fn a_storm_masks_its_line_for_the_frame_and_leaves_others_deliveries_unchanged()
     assert!(!quiet.is_empty());
     // Three raises within the budget, the fourth masks the line and is a storm.
     assert_eq!(router.events().partition(pid(2)).status(port(STORM_PORT)).pending, 3);
+    // The recording adapter's line ignores the mask: every raise past the budget arrives
+    // and is lost, each counted and recorded (a real controller's mask leaves only those
+    // already on their way).
     let storms: Vec<_> = records(&all).into_iter().filter(|r| r.kind == HmKind::Storm).collect();
-    assert_eq!(storms.len(), 1);
-    assert_eq!(storms[0].detail, u64::from(STORMY));
+    assert_eq!(storms.len(), 42);
+    assert!(storms.iter().all(|r| r.detail == u64::from(STORMY) && r.extra == 1));
+    assert_eq!(router.line_lost(STORMY), 42);
+    assert_eq!(all.iter().filter(|a| **a == Action::Mask(STORMY)).count(), 1, "masked once");
     assert_eq!(
         all.iter().filter(|a| **a == Action::KernelHandler(STORMY)).count(),
         45,

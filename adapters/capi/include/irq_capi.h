@@ -733,6 +733,10 @@ typedef enum IrqConfigErrorKind {
    * A refusal this version of the library has no code for.
    */
   IRQ_CONFIG_ERROR_KIND_OTHER = 33,
+  /**
+   * A level route with more targets than a level line can track (32).
+   */
+  IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS = 34,
 } IrqConfigErrorKind;
 
 /**

@@ -580,6 +580,7 @@ fn config_error(error: ConfigError) -> IrqConfigError {
                 RouteError::LevelPortCounts { target } => {
                     at(Kind::RouteLevelPortCounts).index(target)
                 }
+                RouteError::TooManyLevelTargets => at(Kind::RouteTooManyLevelTargets),
                 _ => at(Kind::Other),
             }
         }

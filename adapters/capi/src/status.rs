@@ -110,6 +110,8 @@ pub enum IrqConfigErrorKind {
     ChannelBudget = 32,
     /// A refusal this version of the library has no code for.
     Other = 33,
+    /// A level route with more targets than a level line can track (32).
+    RouteTooManyLevelTargets = 34,
 }
 
 /// Which table of the configuration an [`IrqConfigError`] is about.
@@ -205,7 +207,7 @@ impl IrqStatus {
 
 impl IrqConfigErrorKind {
     /// Every kind, in value order (`ALL[n]` has value `n`).
-    const ALL: [Self; 34] = [
+    const ALL: [Self; 35] = [
         Self::None,
         Self::NullTable,
         Self::TooMany,
@@ -240,6 +242,7 @@ impl IrqConfigErrorKind {
         Self::ChannelNotPermitted,
         Self::ChannelBudget,
         Self::Other,
+        Self::RouteTooManyLevelTargets,
     ];
 
     /// The kind with value `raw`, if any.
@@ -285,6 +288,7 @@ impl IrqConfigErrorKind {
             Self::ChannelNotPermitted => c"IRQ_CONFIG_ERROR_KIND_CHANNEL_NOT_PERMITTED",
             Self::ChannelBudget => c"IRQ_CONFIG_ERROR_KIND_CHANNEL_BUDGET",
             Self::Other => c"IRQ_CONFIG_ERROR_KIND_OTHER",
+            Self::RouteTooManyLevelTargets => c"IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS",
         }
     }
 }

@@ -11,7 +11,11 @@ pub enum HmKind {
     TrapInTrap = 1,
     /// A counting port saturated: events lost.
     PendingOverflow = 2,
-    /// A line or channel exceeded its budget for the major frame.
+    /// A line or channel exceeded its budget for the major frame. For a line (a record
+    /// of the module): `detail` is the vector, `extra` the interrupts lost (one record
+    /// for the raise that exceeded the budget, one for each that was already on its way
+    /// when the line was masked; [`Router::line_lost`](crate::Router::line_lost) counts
+    /// them all).
     Storm = 3,
     /// A level line's acknowledgement did not come within its timeout.
     AckTimeout = 4,

@@ -47,6 +47,10 @@ pub use validate::{ConfigError, PartitionError, RouteError, WindowError};
 /// owe an acknowledgement in one 64-bit word.
 pub const MAX_PARTITIONS: usize = 64;
 
+/// Most targets a level-triggered line may have: the debts of one firing (one bit per
+/// target) share a word with the firing's generation.
+pub const MAX_LEVEL_TARGETS: usize = 32;
+
 /// Most channels a system may have: a partition's channel permissions are one 64-bit
 /// word.
 pub const MAX_CHANNELS: usize = 64;

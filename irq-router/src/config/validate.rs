@@ -124,6 +124,9 @@ pub enum RouteError {
     },
     /// A level line with a zero acknowledgement timeout.
     ZeroAckTimeout,
+    /// A level line with more than [`MAX_LEVEL_TARGETS`](crate::config::MAX_LEVEL_TARGETS)
+    /// targets (their debts share one word with the firing's generation).
+    TooManyLevelTargets,
     /// Target `target` of a level line names a counting port: a level line's event is a
     /// state, acknowledged as one, so its ports must coalesce.
     LevelPortCounts {
@@ -311,6 +314,9 @@ impl<const P: usize> SystemConfig<P> {
         }
         if matches!(route.trigger, Trigger::Level) && route.ack_timeout == 0 {
             return Err(RouteError::ZeroAckTimeout);
+        }
+        if matches!(route.trigger, Trigger::Level) && targets.len() > super::MAX_LEVEL_TARGETS {
+            return Err(RouteError::TooManyLevelTargets);
         }
         let mut target = 0;
         while target < targets.len() {

@@ -10,7 +10,8 @@ use crate::adapter::KernelAdapter;
 use crate::config::{HmAction, HmKind, Trigger};
 use crate::health::HmRecord;
 use crate::level::Unmask;
-use crate::sync::Ordering;
+use crate::storm::Storm;
+use crate::sync::{Ordering, fence};
 
 impl<const P: usize, const W: usize> Router<P, W> {
     /// A hardware interrupt on `vector`, on any CPU.
@@ -22,10 +23,11 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// a level line masked and acknowledged until every raised partition has
     /// acknowledged its event. An unrouted vector is only acknowledged.
     pub fn on_hardware_irq(&self, vector: u8, adapter: &mut impl KernelAdapter) {
-        let now = adapter.now();
         if self.config.clock_vector == Some(vector) {
+            // The kernel's handler first: a kernel that counts its tick there has its new
+            // time read below.
             adapter.kernel_handler(vector);
-            self.on_tick(now, adapter);
+            self.on_tick(adapter.now(), adapter);
             adapter.eoi(vector);
             return;
         }
@@ -36,48 +38,51 @@ impl<const P: usize, const W: usize> Router<P, W> {
         if route.kernel_first {
             adapter.kernel_handler(vector);
         }
+        let now = adapter.now();
         if let Some(limit) = route.budget {
-            match self.line_budgets[vector as usize].charge(self.frame_of(now), limit.get()) {
+            let frame = self.frame_of(now);
+            match self.line_budgets[vector as usize].charge(frame, limit.get()) {
                 Charge::Within => {}
                 Charge::Exceeded => {
-                    self.storm_masked[vector as usize / 64]
-                        .fetch_or(1 << (vector % 64), Ordering::AcqRel);
-                    adapter.mask_line(vector);
+                    self.storm_mask(vector, frame, adapter);
                     adapter.eoi(vector);
-                    let record = HmRecord::new(
-                        now,
-                        None,
-                        HmKind::Storm,
-                        HmAction::Ignore,
-                        u64::from(vector),
-                        u64::from(limit.get()),
-                    );
-                    self.record(record, adapter);
+                    self.storm_lost(vector, now, adapter);
                     return;
                 }
                 Charge::Over => {
-                    adapter.mask_line(vector);
+                    // On its way when the storm masked the line (on another CPU): the
+                    // line is masked already; this event is lost too.
                     adapter.eoi(vector);
+                    self.storm_lost(vector, now, adapter);
                     return;
                 }
             }
         }
         let level = matches!(route.trigger, Trigger::Level);
+        let mut owing = 0u32;
         if level {
             // Record who will owe an acknowledgement before anyone can see the event, so
-            // an acknowledgement on another CPU cannot come first and be lost.
-            let owing = route.targets.iter().fold(0u64, |m, t| m | 1 << (t.partition % 64));
+            // an acknowledgement on another CPU cannot come first and be lost. A partition
+            // its health monitor idled owes nothing.
+            let idled = self.idled.load(Ordering::SeqCst);
+            owing = self.targets_live(route, !idled);
             adapter.mask_line(vector);
             adapter.eoi(vector);
             let deadline = now.saturating_add(route.ack_timeout);
             if self.levels[vector as usize].fired(owing, deadline) == Unmask::Now {
                 adapter.unmask_line(vector);
             } else {
-                self.next_ack_deadline.fetch_min(deadline, Ordering::AcqRel);
+                self.ack_watch.watch(deadline);
             }
+            // A partition idled on its CPU since the read above: `make_idle` sets its bit
+            // before it releases its lines, so either it saw this firing's debt or this
+            // sees its bit (a fence on each side). A second release is harmless.
+            fence(Ordering::SeqCst);
+            let gone = self.targets_live(route, self.idled.load(Ordering::SeqCst)) & owing;
+            self.release_targets(vector, gone, adapter);
         }
         let context = Context { vector: u16::from(vector), timestamp: now, ..Context::default() };
-        for target in route.targets {
+        for (t, target) in route.targets.iter().enumerate() {
             // The configuration was validated: the target's partition and port exist.
             let p = usize::from(target.partition);
             let raised = self
@@ -100,7 +105,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
                     }
                 }
                 // The partition detached the line: it owes nothing.
-                None if level => self.line_acknowledged(vector, p, adapter),
+                None if level => self.release_targets(vector, owing & (1 << t), adapter),
                 None => {}
             }
         }
@@ -109,10 +114,50 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
+    /// The targets of `route` (bit `t` for `route.targets[t]`) whose partition is in the
+    /// set `partitions` (bit `p`).
+    fn targets_live(&self, route: &crate::config::Route, partitions: u64) -> u32 {
+        route.targets.iter().enumerate().fold(0, |set, (t, target)| {
+            if partitions & (1 << (target.partition % 64)) != 0 { set | 1 << t } else { set }
+        })
+    }
+
+    /// Targets `set` of level line `vector` owe nothing any more.
+    fn release_targets(&self, vector: u8, set: u32, adapter: &mut impl KernelAdapter) {
+        let mut set = set;
+        while set != 0 {
+            let t = set.trailing_zeros() as usize;
+            if self.levels[vector as usize].acknowledged(t) == Unmask::Now {
+                adapter.unmask_line(vector);
+            }
+            set &= set - 1;
+        }
+    }
+
+    /// Masks `vector` for a storm in `frame`, by the protocol of `storm`.
+    fn storm_mask(&self, vector: u8, frame: u64, adapter: &mut impl KernelAdapter) {
+        let line = &self.storms[vector as usize];
+        line.masking(frame);
+        self.storm_index[vector as usize / 64].fetch_or(1 << (vector % 64), Ordering::AcqRel);
+        adapter.mask_line(vector);
+        if line.masked(frame, || self.frame.load(Ordering::SeqCst)) == Storm::Unmask {
+            adapter.unmask_line(vector);
+        }
+    }
+
+    /// An interrupt of `vector` lost to its storm budget: counted and recorded.
+    fn storm_lost(&self, vector: u8, now: u64, adapter: &mut impl KernelAdapter) {
+        self.line_lost[vector as usize].fetch_add(1, Ordering::AcqRel);
+        let record =
+            HmRecord::new(now, None, HmKind::Storm, HmAction::Ignore, u64::from(vector), 1);
+        self.record(record, adapter);
+    }
+
     /// Partition `p` acknowledged (or will never see) the event of level line `vector`.
     pub(super) fn line_acknowledged(&self, vector: u8, p: usize, adapter: &mut impl KernelAdapter) {
-        if self.levels[vector as usize].acknowledged(p) == Unmask::Now {
-            adapter.unmask_line(vector);
+        let Some(route) = self.route(vector) else { return };
+        if let Some(t) = route.targets.iter().position(|t| usize::from(t.partition) == p) {
+            self.release_targets(vector, 1 << t, adapter);
         }
     }
 }

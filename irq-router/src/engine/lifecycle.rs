@@ -8,7 +8,7 @@ use super::{Mode, NOBODY, PartitionState, Router};
 use crate::adapter::{KernelAdapter, StartMode};
 use crate::config::{HmAction, HmKind};
 use crate::health::HmRecord;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, fence};
 
 /// Health-monitor actions that need the partition's own state, deferred when an event
 /// is seen while that state is held: the action (bits 8..16, by severity) and the kind.
@@ -212,6 +212,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
 
     fn make_idle(&self, p: usize, state: &mut PartitionState, adapter: &mut impl KernelAdapter) {
         state.mode = Mode::Idle;
+        // Before its lines are released: a firing on another CPU either sees the bit (and
+        // does not count it) or is released below (see `on_hardware_irq`).
+        self.idled.fetch_or(1 << (p % 64), Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         // Its window ends now: no upcall reaches it any more, and it owes nothing.
         let _ = state.cpu.exit(&self.bells[p], adapter.now());
         self.release_lines(p, adapter);

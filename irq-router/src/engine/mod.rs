@@ -29,7 +29,8 @@ use vcpu_state::{Doorbell, Nesting, Partition, SharedPage, StartReason};
 use crate::adapter::KernelAdapter;
 use crate::config::{ConfigError, SystemConfig, Trigger};
 use crate::health::{HmLog, HmRecord};
-use crate::level::LevelLine;
+use crate::level::{AckWatch, LevelLine};
+use crate::storm::StormLine;
 use crate::sync::{AtomicU64, Ordering};
 
 use budget::Budget;
@@ -82,12 +83,18 @@ pub struct Router<const P: usize, const W: usize = 1> {
     line_budgets: [Budget; VECTORS],
     /// Notifies through each channel in the current major frame.
     channel_budgets: [Budget; crate::config::MAX_CHANNELS],
-    /// Vectors masked for a storm until the end of the frame (bitmap).
-    storm_masked: [AtomicU64; VECTORS / 64],
-    /// The major frame `on_tick` last saw.
+    /// Interrupts of each vector lost to its storm budget, ever.
+    line_lost: [AtomicU64; VECTORS],
+    /// Each line's storm mask (see `storm`).
+    storms: [StormLine; VECTORS],
+    /// Index of the lines that may be masked for a storm (bitmap).
+    storm_index: [AtomicU64; VECTORS / 64],
+    /// The latest major frame a tick started.
     frame: AtomicU64,
     /// Earliest level-line acknowledgement deadline.
-    next_ack_deadline: AtomicU64,
+    ack_watch: AckWatch,
+    /// Partitions their health monitor idled (bit `p`): they owe no acknowledgement.
+    idled: AtomicU64,
     /// The partition inside its window on this module's CPU, or `NOBODY`.
     running: AtomicU64,
     /// 1 once the health monitor stopped the module.
@@ -162,9 +169,12 @@ impl<const P: usize, const W: usize> Router<P, W> {
             levels: [const { LevelLine::new() }; VECTORS],
             line_budgets: [const { Budget::new() }; VECTORS],
             channel_budgets: [const { Budget::new() }; crate::config::MAX_CHANNELS],
-            storm_masked: [const { AtomicU64::new(0) }; VECTORS / 64],
+            line_lost: [const { AtomicU64::new(0) }; VECTORS],
+            storms: [const { StormLine::new() }; VECTORS],
+            storm_index: [const { AtomicU64::new(0) }; VECTORS / 64],
             frame: AtomicU64::new(0),
-            next_ack_deadline: AtomicU64::new(u64::MAX),
+            ack_watch: AckWatch::new(),
+            idled: AtomicU64::new(0),
             running: AtomicU64::new(NOBODY),
             stopped: AtomicU64::new(0),
             last_tick: [const { AtomicU64::new(0) }; P],
@@ -214,6 +224,13 @@ impl<const P: usize, const W: usize> Router<P, W> {
     pub fn running(&self) -> Option<PartitionId<P>> {
         let raw = self.running.load(Ordering::Acquire);
         u32::try_from(raw).ok().and_then(|r| PartitionId::new(r).ok())
+    }
+
+    /// Interrupts of line `vector` lost to its storm budget since boot: the one that
+    /// exceeded the budget and any that were already on their way when the line was
+    /// masked (each is also in a `Storm` record of the module's log).
+    pub fn line_lost(&self, vector: u8) -> u64 {
+        self.line_lost[vector as usize].load(Ordering::Acquire)
     }
 
     /// Whether the module was stopped by the health monitor.

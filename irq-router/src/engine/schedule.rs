@@ -8,7 +8,8 @@ use super::{NOBODY, PartitionState, Router};
 use crate::adapter::KernelAdapter;
 use crate::config::HmKind;
 use crate::level::Unmask;
-use crate::sync::Ordering;
+use crate::storm::Storm;
+use crate::sync::{Ordering, fence};
 
 impl<const P: usize, const W: usize> Router<P, W> {
     /// The kernel's clock tick at `now`. Costs the same whatever the number of
@@ -17,7 +18,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// which touch only the lines concerned.
     pub fn on_tick(&self, now: u64, adapter: &mut impl KernelAdapter) {
         self.frame_boundary(now, adapter);
-        if now >= self.next_ack_deadline.load(Ordering::Acquire) {
+        if self.ack_watch.due(now) {
             self.expire_acknowledgements(now, adapter);
         }
         let running = self.running.load(Ordering::Acquire);
@@ -37,20 +38,29 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
-    /// At the first tick of a new major frame, lines masked for a storm are unmasked.
+    /// At the first tick of a new major frame, lines masked for a storm in an earlier
+    /// frame are unmasked (the protocol of `storm`).
     fn frame_boundary(&self, now: u64, adapter: &mut impl KernelAdapter) {
         let frame = self.frame_of(now);
-        if self.frame.load(Ordering::Acquire) == frame
-            || self.frame.swap(frame, Ordering::AcqRel) == frame
+        if self.frame.load(Ordering::Acquire) >= frame
+            || self.frame.fetch_max(frame, Ordering::SeqCst) >= frame
         {
             return;
         }
-        for (w, word) in self.storm_masked.iter().enumerate() {
-            let mut masked = word.swap(0, Ordering::AcqRel);
-            while masked != 0 {
-                let bit = masked.trailing_zeros();
-                adapter.unmask_line((w * 64) as u8 + bit as u8);
-                masked &= masked - 1;
+        fence(Ordering::SeqCst);
+        for (w, word) in self.storm_index.iter().enumerate() {
+            let mut lines = word.swap(0, Ordering::AcqRel);
+            while lines != 0 {
+                let bit = lines.trailing_zeros();
+                lines &= lines - 1;
+                let vector = (w * 64) as u8 + bit as u8;
+                let (storm, keep) = self.storms[vector as usize].frame_started(frame);
+                if storm == Storm::Unmask {
+                    adapter.unmask_line(vector);
+                }
+                if keep {
+                    word.fetch_or(1 << bit, Ordering::AcqRel);
+                }
             }
         }
     }
@@ -58,22 +68,24 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// Level lines whose acknowledgements are overdue: each missing one is a
     /// health-monitor event, and the line is unmasked anyway.
     fn expire_acknowledgements(&self, now: u64, adapter: &mut impl KernelAdapter) {
-        self.next_ack_deadline.store(u64::MAX, Ordering::Release);
+        self.ack_watch.take();
         for route in self.config.routes {
             let level = &self.levels[route.vector as usize];
             let (late, unmask) = level.expire(now);
             let mut late = late;
             while late != 0 {
-                let p = late.trailing_zeros() as usize;
-                self.partition_event(p, HmKind::AckTimeout, u64::from(route.vector), 0, adapter);
+                let t = late.trailing_zeros() as usize;
                 late &= late - 1;
+                let Some(target) = route.targets.get(t) else { continue };
+                let p = usize::from(target.partition);
+                self.partition_event(p, HmKind::AckTimeout, u64::from(route.vector), 0, adapter);
             }
             if unmask == Unmask::Now {
                 adapter.unmask_line(route.vector);
             }
             if level.owing() != 0 {
                 // Still waiting (its deadline is later): keep watching it.
-                self.next_ack_deadline.fetch_min(level.deadline(), Ordering::AcqRel);
+                self.ack_watch.watch(level.deadline());
             }
         }
     }

@@ -80,14 +80,15 @@ impl<const P: usize, const W: usize> Router<P, W> {
     ) {
         let table = self.table(p);
         let page = self.pages[p];
-        let bell = &self.bells[p];
         let taken = table.upcall_entry().and_then(|entry| {
             let delivery = port.and_then(|port| table.begin_service(port).ok());
             Some((delivery.or_else(|| table.deliver_next())?, entry))
         });
         let Some((delivery, entry)) = taken else {
-            // Another CPU took the event meanwhile: end the upcall the vCPU recorded.
-            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+            // The event the decision saw is gone: take back the upcall the vCPU recorded
+            // ("upcall pending" tells the guest to look again; nothing is assumed about
+            // what is deliverable).
+            let _ = state.cpu.vcpu_mut().cancel_upcall(page);
             return;
         };
         let upcall = Upcall {
@@ -97,8 +98,9 @@ impl<const P: usize, const W: usize> Router<P, W> {
             context: table.context(delivery.port).ok().flatten().unwrap_or_default(),
         };
         if let Err(fault) = adapter.inject_upcall(p as u16, &upcall) {
+            // The event stays pending and flagged; the health monitor decides the rest.
             let _ = table.cancel_service(delivery.port);
-            let _ = state.cpu.vcpu_mut().upcall_return(page, bell, || false);
+            let _ = state.cpu.vcpu_mut().cancel_upcall(page);
             self.partition_event_locked(
                 p,
                 state,

@@ -153,4 +153,29 @@ impl Vcpu {
         page.end_upcall(self.depth, masked);
         Ok(self.settle(page, bell, deliverable, false))
     }
+
+    /// Takes back the upcall the last decision recorded ([`Resume::Upcall`]) when the
+    /// kernel could not inject it (its frame could not be built, or the event it was for
+    /// is gone): the depth and the flag return to what they were before the decision, and
+    /// "upcall pending" is set, so the guest asks again after its next sti or upcall
+    /// return. No decision is taken and nothing is assumed about what is deliverable:
+    /// retrying an upcall that could not be built is the health monitor's business.
+    ///
+    /// # Errors
+    /// [`Error::OutsideWindow`], or [`Error::NotInUpcall`] if no upcall is in progress;
+    /// nothing changes.
+    pub fn cancel_upcall(&mut self, page: &SharedPage) -> Result<(), Error> {
+        self.check_window()?;
+        if self.depth == 0 {
+            return Err(Error::NotInUpcall);
+        }
+        self.depth -= 1;
+        self.upcalls = self.upcalls.saturating_sub(1);
+        let bit = 1 << self.depth;
+        let masked = self.restore_masked & bit != 0;
+        self.restore_masked &= !bit;
+        page.end_upcall(self.depth, masked);
+        page.flag_pending();
+        Ok(())
+    }
 }

@@ -547,6 +547,9 @@ fn route_message(e: RouteError) -> String {
         RouteError::LevelPortCounts { .. } => {
             "a level line's port must be mode = \"coalescing\"".to_owned()
         }
+        RouteError::TooManyLevelTargets => {
+            format!("a level line has at most {} targets", irq_router::config::MAX_LEVEL_TARGETS)
+        }
         other => format!("{other:?}"),
     }
 }

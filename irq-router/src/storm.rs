@@ -1,0 +1,226 @@
+//! The storm mask of a line: masked for the rest of the major frame when the line
+//! exceeds its budget, unmasked by the first tick of a later frame. The interrupt and
+//! the tick may run on different CPUs, and the controller's mask and unmask are adapter
+//! calls between the protocol's steps; the protocol makes the last controller operation
+//! on the line an unmask, done exactly once, after every storm mask.
+//!
+//! # The protocol
+//!
+//! One word per line: 0 (no storm), or the frame of the storm and a phase:
+//!
+//! * the ISR that exceeded the budget in frame `f` stores `MASKING(f)`, sets the line's
+//!   bit in the engine's index, masks the line at the controller, then moves the word
+//!   `MASKING(f) → MASKED(f)` by compare-and-swap. If that fails, the tick found the
+//!   storm over while the mask was on its way and left `STALE(f)`: the ISR takes it to 0
+//!   and unmasks, after its own mask. Then (sequentially consistent fence) the ISR reads
+//!   the engine's frame: if it has moved past `f`, it ends the storm itself
+//!   (`MASKED(f) → 0`, unmask) unless the tick got there first;
+//! * the tick that starts frame `g` publishes `g` (a read-modify-write), then (fence)
+//!   takes the index and, for each line, ends what belongs to an earlier frame:
+//!   `MASKED(f) → 0` and unmask, or `MASKING(f) → STALE(f)` (the ISR unmasks after its
+//!   mask lands). A storm of frame `g` itself stays, and keeps its bit.
+//!
+//! Every transition that leads to an unmask is a compare-and-swap from a state only one
+//! party can be in, so the line is unmasked once; the ISR's final read and the tick's
+//! index take are the two sides of a store-then-load pair with a fence on each side, so
+//! at least one of them sees the other and the storm always ends.
+
+use crate::sync::{AtomicU64, Ordering, fence};
+
+const MASKING: u64 = 1;
+const MASKED: u64 = 2;
+const STALE: u64 = 3;
+const PHASE: u64 = 3;
+
+const fn word(frame: u64, phase: u64) -> u64 {
+    (frame.wrapping_add(1) << 2) | phase
+}
+
+const fn frame_of(word: u64) -> u64 {
+    (word >> 2).wrapping_sub(1)
+}
+
+/// One line's storm state.
+pub(crate) struct StormLine(AtomicU64);
+
+/// What the caller must do at the controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Storm {
+    /// Unmask the line now.
+    Unmask,
+    /// Nothing.
+    Keep,
+}
+
+impl StormLine {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// The ISR exceeded the line's budget in `frame` and is about to mask it (set the
+    /// line's bit in the index after this, then mask).
+    pub(crate) fn masking(&self, frame: u64) {
+        self.0.store(word(frame, MASKING), Ordering::SeqCst);
+    }
+
+    /// The ISR's mask of the storm of `frame` landed; `current` reads the engine's
+    /// frame. Says whether the ISR must unmask (the storm ended meanwhile).
+    pub(crate) fn masked(&self, frame: u64, current: impl FnOnce() -> u64) -> Storm {
+        let ours = word(frame, MASKING);
+        match self.0.compare_exchange(
+            ours,
+            word(frame, MASKED),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(seen) if seen == word(frame, STALE) => {
+                // The tick ended the storm before the mask landed: undo the mask.
+                return match self.0.compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => Storm::Unmask,
+                    Err(_) => Storm::Keep,
+                };
+            }
+            // A later storm took the line over: it ends it.
+            Err(_) => return Storm::Keep,
+        }
+        fence(Ordering::SeqCst);
+        if current() > frame {
+            return self.end(word(frame, MASKED));
+        }
+        Storm::Keep
+    }
+
+    /// The tick starting frame `current` (published before, then a fence): ends a storm
+    /// of an earlier frame. Returns what to do and whether the line stays in the index
+    /// (a storm of `current` itself).
+    pub(crate) fn frame_started(&self, current: u64) -> (Storm, bool) {
+        let mut seen = self.0.load(Ordering::Acquire);
+        loop {
+            if seen == 0 {
+                return (Storm::Keep, false);
+            }
+            if frame_of(seen) >= current {
+                return (Storm::Keep, true);
+            }
+            let next = match seen & PHASE {
+                MASKED => 0,
+                MASKING => word(frame_of(seen), STALE),
+                // STALE: the ISR unmasks.
+                _ => return (Storm::Keep, false),
+            };
+            match self.0.compare_exchange(seen, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) if next == 0 => return (Storm::Unmask, false),
+                Ok(_) => return (Storm::Keep, false),
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    fn end(&self, masked: u64) -> Storm {
+        match self.0.compare_exchange(masked, 0, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Storm::Unmask,
+            Err(_) => Storm::Keep,
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{Storm, StormLine};
+
+    #[test]
+    fn a_storm_ends_at_the_next_frame() {
+        let line = StormLine::new();
+        line.masking(3);
+        assert_eq!(line.masked(3, || 3), Storm::Keep);
+        assert_eq!(line.frame_started(3), (Storm::Keep, true), "same frame: stays");
+        assert_eq!(line.frame_started(4), (Storm::Unmask, false));
+        assert_eq!(line.frame_started(5), (Storm::Keep, false), "once");
+    }
+
+    #[test]
+    fn a_tick_between_the_decision_and_the_mask_leaves_the_unmask_to_the_isr() {
+        let line = StormLine::new();
+        line.masking(3);
+        assert_eq!(line.frame_started(4), (Storm::Keep, false));
+        assert_eq!(line.masked(3, || 4), Storm::Unmask);
+    }
+
+    #[test]
+    fn an_isr_that_sees_the_new_frame_ends_its_own_storm() {
+        let line = StormLine::new();
+        line.masking(3);
+        assert_eq!(line.masked(3, || 4), Storm::Unmask);
+        assert_eq!(line.frame_started(4), (Storm::Keep, false));
+    }
+}
+
+/// loom model of the storm mask racing the frame boundary (defect 2).
+///
+/// Run: `RUSTFLAGS="--cfg loom" cargo test --release -p irq-router --lib loom_`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    extern crate std;
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use loom::thread;
+
+    use super::{Storm, StormLine};
+
+    /// The ISR on one CPU exceeds the budget in frame 0 and masks the line; the tick on
+    /// another CPU starts frame 1. The controller's state is modelled as the sequence of
+    /// mask and unmask operations: whatever the interleaving, the line ends unmasked
+    /// (the last operation is an unmask), unmasked exactly once after the mask.
+    #[test]
+    fn loom_defect2_storm_mask_racing_the_frame_boundary_never_masks_for_good() {
+        loom::model(|| {
+            let line = Arc::new(StormLine::new());
+            let frame = Arc::new(AtomicU64::new(0));
+            let index = Arc::new(AtomicU64::new(0));
+            // 1 = masked; the count of operations orders them.
+            let controller = Arc::new(AtomicU64::new(0));
+            let unmasks = Arc::new(AtomicUsize::new(0));
+            let isr = {
+                let (line, frame, index, controller, unmasks) = (
+                    line.clone(),
+                    frame.clone(),
+                    index.clone(),
+                    controller.clone(),
+                    unmasks.clone(),
+                );
+                thread::spawn(move || {
+                    line.masking(0);
+                    index.fetch_or(1, Ordering::AcqRel);
+                    controller.store(1, Ordering::SeqCst);
+                    if line.masked(0, || frame.load(Ordering::SeqCst)) == Storm::Unmask {
+                        controller.store(0, Ordering::SeqCst);
+                        unmasks.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            };
+            // The tick of frame 1 (the engine's frame_boundary).
+            frame.fetch_max(1, Ordering::SeqCst);
+            loom::sync::atomic::fence(Ordering::SeqCst);
+            if index.swap(0, Ordering::AcqRel) & 1 != 0 {
+                let (storm, keep) = line.frame_started(1);
+                assert!(!keep);
+                if storm == Storm::Unmask {
+                    controller.store(0, Ordering::SeqCst);
+                    unmasks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            isr.join().unwrap();
+            assert_eq!(controller.load(Ordering::SeqCst), 0, "the line ends unmasked");
+            assert_eq!(unmasks.load(Ordering::Relaxed), 1, "unmasked exactly once");
+        });
+    }
+}

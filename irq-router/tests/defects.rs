@@ -1,0 +1,268 @@
+//! One test per defect found by review and by the reference model, named for the defect.
+//! Each failed on the code before its fix. The cross-CPU interleavings are reproduced
+//! deterministically by an adapter that runs "the other CPU's" entry point from inside
+//! the adapter call where the race window is; the loom models of the same protocols are
+//! in the crate (`cargo test -p irq-router --lib loom_` under `--cfg loom`).
+
+mod common;
+
+use common::{
+    Adapter, CLOCK, CONFIG, FRAME, LEVEL, LEVEL_PORT, P, STORMY, System, TIMER, boot, pid, port,
+    records, run, system,
+};
+use irq_router::Router;
+use irq_router::Trap;
+use irq_router::adapter::{Action, KernelAdapter, StartMode, Upcall, UpcallFault};
+use irq_router::config::{HmAction, HmKind, HmTable};
+use irq_router::health::HmRecord;
+use irq_router::hypercall::Request;
+use notify_core::PartitionId;
+use vcpu_state::SharedPage;
+
+fn actions(adapter: &mut Adapter) -> Vec<Action> {
+    adapter.take().collect()
+}
+
+/// What a hook runs on "another CPU", from inside an adapter call of this one.
+#[derive(Clone, Copy, Debug)]
+enum Other {
+    /// The clock tick at this tick.
+    Tick(u64),
+}
+
+/// A recording adapter with hooks: the race windows of the engine's cross-CPU protocols
+/// lie between two of its adapter calls, so running the other CPU's entry point from
+/// inside the first call reproduces the interleaving exactly.
+struct Hooked<'r> {
+    inner: Adapter,
+    router: &'r System,
+    /// Runs `Other` at the next mask of this vector, before the mask lands.
+    before_mask: Option<(u8, Other)>,
+    /// The kernel counts its tick in its own clock handler (as POK does).
+    clock_counts: bool,
+}
+
+impl<'r> Hooked<'r> {
+    fn new(router: &'r System) -> Self {
+        Self { inner: Adapter::new(), router, before_mask: None, clock_counts: false }
+    }
+
+    fn other(&mut self, other: Other) {
+        match other {
+            Other::Tick(now) => {
+                let saved = self.inner.now;
+                self.inner.now = now;
+                self.router.on_tick(now, &mut self.inner);
+                self.inner.now = saved.max(now);
+            }
+        }
+    }
+}
+
+impl KernelAdapter for Hooked<'_> {
+    fn now(&self) -> u64 {
+        self.inner.now()
+    }
+    fn kernel_handler(&mut self, vector: u8) {
+        if self.clock_counts && vector == CLOCK {
+            self.inner.now += 1;
+        }
+        self.inner.kernel_handler(vector);
+    }
+    fn eoi(&mut self, vector: u8) {
+        self.inner.eoi(vector);
+    }
+    fn mask_line(&mut self, vector: u8) {
+        if let Some((v, other)) = self.before_mask {
+            if v == vector {
+                self.before_mask = None;
+                self.other(other);
+            }
+        }
+        self.inner.mask_line(vector);
+    }
+    fn unmask_line(&mut self, vector: u8) {
+        self.inner.unmask_line(vector);
+    }
+    fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault> {
+        self.inner.inject_upcall(partition, upcall)
+    }
+    fn kick(&mut self, partition: u16) {
+        self.inner.kick(partition);
+    }
+    fn wait(&mut self, partition: u16) {
+        self.inner.wait(partition);
+    }
+    fn user_range(&self, partition: u16, addr: u64, len: u64) -> bool {
+        self.inner.user_range(partition, addr, len)
+    }
+    fn console_write(&mut self, partition: u16, addr: u64, len: u64) -> u64 {
+        self.inner.console_write(partition, addr, len)
+    }
+    fn restart(&mut self, partition: u16, mode: StartMode) {
+        self.inner.restart(partition, mode);
+    }
+    fn idle(&mut self, partition: u16) {
+        self.inner.idle(partition);
+    }
+    fn stop_module(&mut self) {
+        self.inner.stop_module();
+    }
+    fn log(&mut self, record: &HmRecord) {
+        self.inner.log(record);
+    }
+}
+
+/// Whether `vector` is masked at the controller after `actions` (starting unmasked).
+fn masked_after(actions: &[Action], vector: u8) -> bool {
+    actions.iter().fold(false, |masked, a| match a {
+        Action::Mask(v) if *v == vector => true,
+        Action::Unmask(v) if *v == vector => false,
+        _ => masked,
+    })
+}
+
+/// Fires the storm line past its budget (3 per frame) at tick `now`.
+fn storm(router: &System, adapter: &mut impl KernelAdapter) {
+    for _ in 0..4 {
+        router.on_hardware_irq(STORMY, adapter);
+    }
+}
+
+#[test]
+fn defect2_a_storm_mask_racing_the_frame_boundary_never_masks_the_line_for_good() {
+    let (router, _pages) = system();
+    let mut adapter = Hooked::new(&router);
+    boot(&router, &mut adapter.inner);
+    adapter.inner.now = FRAME - 1;
+    // The fourth raise is the storm: between its decision and its mask, the first tick of
+    // the next frame runs on another CPU and ends the storms of the old frame.
+    adapter.before_mask = Some((STORMY, Other::Tick(FRAME)));
+    storm(&router, &mut adapter);
+    let mut done: Vec<Action> = adapter.inner.take().collect();
+    run(&router, &mut adapter.inner, FRAME, 3 * FRAME);
+    done.extend(adapter.inner.take());
+    assert!(!masked_after(&done, STORMY), "the line is unmasked by a frame boundary: {done:?}");
+}
+
+#[test]
+fn defect2_an_interrupt_in_flight_past_the_budget_is_not_masked_again_and_counted_lost() {
+    let (router, _pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    adapter.now = 1;
+    storm(&router, &mut adapter);
+    // One more, already in flight on another CPU when the line was masked.
+    router.on_hardware_irq(STORMY, &mut adapter);
+    let done = actions(&mut adapter);
+    let masks = done.iter().filter(|a| **a == Action::Mask(STORMY)).count();
+    assert_eq!(masks, 1, "masked once per storm: {done:?}");
+    assert_eq!(router.line_lost(STORMY), 2, "the storm's raise and the one in flight");
+    let storms: Vec<_> = records(&done).into_iter().filter(|r| r.kind == HmKind::Storm).collect();
+    let lost: u64 = storms.iter().map(|r| r.extra).sum();
+    assert_eq!(lost, 2, "the records say how many events were lost: {storms:?}");
+    assert!(storms.iter().all(|r| r.detail == u64::from(STORMY)));
+    run(&router, &mut adapter, 1, FRAME);
+    assert!(!masked_after(&[done, actions(&mut adapter)].concat(), STORMY));
+}
+
+/// The common system with partition 1 idled by its health monitor on a trap.
+fn with_beta_idled() -> (Box<System>, &'static [SharedPage; P]) {
+    let pages: &'static [SharedPage; P] =
+        Box::leak(Box::new([SharedPage::new(), SharedPage::new(), SharedPage::new()]));
+    let mut config = CONFIG;
+    config.partitions[1].health = HmTable::IGNORE_ALL.on(HmKind::Trap, HmAction::Idle);
+    let router = Box::new(Router::new(config, [&pages[0], &pages[1], &pages[2]]).expect("valid"));
+    router.start();
+    for p in PartitionId::<P>::all() {
+        router.events().partition(p).set_upcall_entry(core::num::NonZeroU64::new(common::ENTRY));
+    }
+    (router, pages)
+}
+
+#[test]
+fn defect3_a_partition_idled_by_its_health_monitor_owes_nothing_on_a_shared_level_line() {
+    let (router, pages) = with_beta_idled();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let _ = pages[0].guest().sti();
+    router.on_trap(pid(1), Trap { vector: 13, error_code: 0, address: 0 }, &mut adapter);
+    assert_eq!(router.mode(pid(1)), irq_router::Mode::Idle);
+    actions(&mut adapter);
+    for now in [1, 20, 40] {
+        adapter.now = now;
+        router.on_hardware_irq(LEVEL, &mut adapter);
+        let table = router.events().partition(pid(0));
+        if !table.status(port(LEVEL_PORT)).in_service {
+            // Its handler is still in an earlier upcall: it takes the event itself.
+            let _ = table.begin_service(port(LEVEL_PORT)).expect("pending");
+        }
+        assert_eq!(
+            router.call(pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
+            Ok(0)
+        );
+        let done = actions(&mut adapter);
+        assert!(
+            !masked_after(&done, LEVEL),
+            "the live partition's acknowledgement unmasks at once (firing at {now}): {done:?}"
+        );
+    }
+    run(&router, &mut adapter, 40, 50);
+    let late = records(&actions(&mut adapter));
+    assert!(late.iter().all(|r| r.kind != HmKind::AckTimeout), "no timeout: {late:?}");
+}
+
+#[test]
+fn defect9_an_upcall_that_cannot_be_built_leaves_the_event_flagged_for_the_guest() {
+    let (router, pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let _ = pages[0].guest().sti();
+    actions(&mut adapter);
+    // Partition 0's health table ignores nothing here: a fault is a cold start. Use the
+    // timer port with partition 1, whose table ignores upcall faults.
+    run(&router, &mut adapter, 0, common::WINDOW);
+    let _ = pages[1].guest().sti();
+    adapter.upcall_fault = Some(UpcallFault::BadStack);
+    router.on_resume(pid(1), &mut adapter);
+    let done = actions(&mut adapter);
+    assert!(
+        records(&done).iter().any(|r| r.kind == HmKind::UpcallFault && r.partition == Some(1)),
+        "{done:?}"
+    );
+    let status = router.events().partition(pid(1)).status(port(TIMER));
+    assert!(status.pending > 0 && !status.in_service, "the tick stays pending: {status:?}");
+    assert!(
+        pages[1].guest().upcall_pending(),
+        "the guest is told something is pending, so its next sti asks for it"
+    );
+    assert_eq!(router.partition_cpu(pid(1)).vcpu().depth(), 0, "no upcall in progress");
+}
+
+#[test]
+fn defect11_the_clock_vector_reads_the_time_after_the_kernels_own_handler() {
+    let (router, _pages) = system();
+    let mut adapter = Hooked::new(&router);
+    adapter.clock_counts = true;
+    boot(&router, &mut adapter.inner);
+    for _ in 0..5 {
+        router.on_hardware_irq(CLOCK, &mut adapter);
+    }
+    assert_eq!(adapter.inner.now, 5);
+    let timer = router.events().partition(pid(0)).status(port(TIMER));
+    assert_eq!(timer.pending, 5, "each tick is given at the kernel's new time");
+}
+
+#[test]
+fn defect12_a_storm_record_says_how_many_events_were_lost() {
+    let (router, _pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    adapter.now = 1;
+    storm(&router, &mut adapter);
+    let storms: Vec<_> =
+        records(&actions(&mut adapter)).into_iter().filter(|r| r.kind == HmKind::Storm).collect();
+    assert_eq!(storms.len(), 1);
+    assert_eq!((storms[0].detail, storms[0].extra), (u64::from(STORMY), 1), "one event lost");
+    assert_eq!(router.line_lost(STORMY), 1);
+}
