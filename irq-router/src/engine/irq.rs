@@ -82,7 +82,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             self.release_targets(vector, gone, adapter);
         }
         let context = Context { vector: u16::from(vector), timestamp: now, ..Context::default() };
-        for (t, target) in route.targets.iter().enumerate() {
+        for target in route.targets {
             // The configuration was validated: the target's partition and port exist.
             let p = usize::from(target.partition);
             let raised = self
@@ -105,7 +105,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
                     }
                 }
                 // The partition detached the line: it owes nothing.
-                None if level => self.release_targets(vector, owing & (1 << t), adapter),
+                None if level => self.line_acknowledged(vector, p, adapter),
                 None => {}
             }
         }
