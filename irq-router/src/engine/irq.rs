@@ -59,13 +59,12 @@ impl<const P: usize, const W: usize> Router<P, W> {
             }
         }
         let level = matches!(route.trigger, Trigger::Level);
-        let mut owing = 0u32;
         if level {
             // Record who will owe an acknowledgement before anyone can see the event, so
             // an acknowledgement on another CPU cannot come first and be lost. A partition
             // its health monitor idled owes nothing.
             let idled = self.idled.load(Ordering::SeqCst);
-            owing = self.targets_live(route, !idled);
+            let owing = self.targets_live(route, !idled);
             adapter.mask_line(vector);
             adapter.eoi(vector);
             let deadline = now.saturating_add(route.ack_timeout);
