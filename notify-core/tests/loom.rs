@@ -239,3 +239,30 @@ fn loom_context_publish_vs_read_is_never_torn() {
         assert_eq!(table.take(port(5)).unwrap(), 2);
     });
 }
+
+/// Defect 1: a cold reset racing the raise that makes a port deliverable. The reset clears
+/// the index while the raise sets the port's ready bit (and, the word being empty, its
+/// summary bit); the reset's swap then discards the raised event. Whatever the order, a
+/// raise after the reset must be found: an index left with a ready bit but no summary bit
+/// would make every later raise in that word skip the summary, hiding the word until the
+/// next reset. (With the reset clearing the index by plain stores, loom 0.7 also reports a
+/// failure in the fixed order, from an execution that breaks read-modify-write atomicity;
+/// see the module doc of `partition/lifecycle.rs`. The reset uses swaps.)
+#[test]
+fn loom_defect1_reset_racing_a_raise_never_hides_the_word() {
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        let (became, discarded) = race(&table, |t| raise(t, 5, None), |t| t.reset());
+        let pending = u64::from(table.status(port(5)).pending);
+        assert_eq!(discarded + pending, 1, "discarded + pending = raised");
+        if pending == 1 {
+            assert!(became, "the raise made the port deliverable");
+            assert_eq!(table.next_deliverable(), Some(port(5)), "the raised event is found");
+        }
+        // A raise after the reset: deliverable, and found through the index.
+        let _ = table.raise(port(5), None).unwrap();
+        assert_eq!(table.next_deliverable(), Some(port(5)), "a raise after the reset is found");
+        assert_eq!(drain(&table), pending + 1, "every pending event is taken");
+        assert_eq!(table.next_deliverable(), None);
+    });
+}

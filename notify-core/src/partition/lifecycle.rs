@@ -1,4 +1,48 @@
 //! Bindings at run time, and the cold-start reset.
+//!
+//! # Reset and the ready index
+//!
+//! A reset is serialized against the partition's own operations (delivery, service,
+//! bind, unbind), so while it runs only raises touch the index, and a raise only sets
+//! bits (`mark_ready`: the port's ready bit, then the
+//! word's summary bit if the ready word was empty). The reset:
+//!
+//! 1. swaps 0 into the summary word;
+//! 2. swaps 0 into every ready word;
+//! 3. swaps every port's state to its configured state (discarding the count).
+//!
+//! The index invariant to keep is "a ready word with a bit set has its summary bit set"
+//! (once the raise that set the bit has returned). Take a raise's `fetch_or` on ready
+//! word `w`:
+//!
+//! * before step 2 on `w` (in `w`'s modification order): step 2 clears its bit, and a
+//!   summary bit it set is at worst left over; `next_deliverable` clears a summary bit
+//!   whose ready word is empty. Its event was counted before step 3, so step 3 discards
+//!   it (counted): nothing is pending that the index should show.
+//! * after step 2 on `w`: the `fetch_or` reads step 2's store or a later value of `w`,
+//!   so step 2 (a release) synchronizes with it and step 1 happens before it. If
+//!   it found the word empty, its summary `fetch_or` comes after step 1 in the summary's
+//!   modification order and stays. If it found the word non-empty, the first `fetch_or`
+//!   after step 2 found it empty (nothing but `fetch_or` writes `w` during a reset) and
+//!   set the summary bit after step 1 the same way.
+//!
+//! Clearing the ready words first (the order before this was fixed) broke the second
+//! case: a raise between step 2 and step 1 left its ready bit with no summary bit, every
+//! later raise in the word found the word non-empty and skipped the summary, and
+//! `next_deliverable` missed the whole word until the next reset. Clearing the index after
+//! the states would lose a raise landing between a swap and the clear instead.
+//!
+//! Steps 1 and 2 are swaps, not plain stores, for loom's sake: with stores, loom 0.7
+//! reports an execution in which a raise's `fetch_or` on the ready word reads the value
+//! from before the reset's store yet is ordered after that store (the store is "between"
+//! the read-modify-write's read and its write, which the C++ memory model forbids: a
+//! read-modify-write reads the last value before its own in the modification order). The
+//! argument above holds for stores too; with swaps every write of the index during a
+//! reset is a read-modify-write, which loom orders correctly, so the model checks the
+//! protocol rather than that artefact. A reset is cold, so the cost does not matter.
+//!
+//! Models: `loom_defect1_reset_racing_a_raise_never_hides_the_word` (tests/loom.rs) and
+//! the stress test `defect1_reset_racing_raises_never_hides_a_word` (tests/races.rs).
 
 use super::PartitionEvents;
 use crate::binding::Binding;
@@ -91,12 +135,13 @@ impl<const W: usize> PartitionEvents<W> {
                 self.hot(port).binding.store(c.binding.pack(), Ordering::Release);
             }
         }
-        // Clear the index first: a raise that lands after a port's swap below sets its
-        // ready bit after this, so it stays visible.
+        // Clear the index before the states, the summary before the ready words: see
+        // "Reset and the ready index" in the module doc.
+        // Swaps rather than stores: see the last paragraph there.
+        self.summary.swap(0, Ordering::AcqRel);
         for ready in &self.ready {
-            ready.store(0, Ordering::Release);
+            ready.swap(0, Ordering::AcqRel);
         }
-        self.summary.store(0, Ordering::Release);
         let mut discarded = 0u64;
         for w in 0..W {
             for b in 0..PORTS_PER_WORD {
