@@ -19,18 +19,19 @@ pub enum Sender {
 }
 
 impl Sender {
-    const fn encode(self) -> u16 {
+    /// 0 for the kernel, `p + 1` for partition `p`: 17 bits, every value distinct.
+    const fn encode(self) -> u64 {
         match self {
             Self::Kernel => 0,
-            // Partition numbers are below u16::MAX; saturate rather than wrap to Kernel.
-            Self::Partition(p) => p.saturating_add(1),
+            Self::Partition(p) => p as u64 + 1,
         }
     }
 
-    const fn decode(raw: u16) -> Self {
+    /// Inverse of [`encode`](Self::encode) (only ever given what `encode` made).
+    const fn decode(raw: u64) -> Self {
         match raw {
             0 => Self::Kernel,
-            p => Self::Partition(p - 1),
+            p => Self::Partition((p - 1) as u16),
         }
     }
 }
@@ -55,16 +56,19 @@ pub(crate) const READ_RETRIES: usize = 16;
 
 /// A seqlock-protected context.
 ///
-/// `header` = sequence (bits 0..32; odd while a write is in progress) | vector (32..48)
-/// | sender (48..64). The sequence starts at 0 ("never written").
+/// `header` = sequence (bits 0..32; odd while a write is in progress) | vector (32..48).
+/// The sequence starts at 0 ("never written"). `word` = error code (bits 0..32) | sender
+/// (32..49, see `Sender::encode`).
 pub(crate) struct ContextCell {
     header: AtomicU64,
-    error_code: AtomicU64,
+    word: AtomicU64,
     fault_address: AtomicU64,
     timestamp: AtomicU64,
 }
 
 const SEQ_MASK: u64 = 0xffff_ffff;
+const VECTOR_SHIFT: u32 = 32;
+const SENDER_SHIFT: u32 = 32;
 
 /// What a read of a cell found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +86,7 @@ impl ContextCell {
         pub(crate) fn new() -> Self {
             Self {
                 header: AtomicU64::new(0),
-                error_code: AtomicU64::new(0),
+                word: AtomicU64::new(0),
                 fault_address: AtomicU64::new(0),
                 timestamp: AtomicU64::new(0),
             }
@@ -118,12 +122,11 @@ impl ContextCell {
         }
         // Orders the odd sequence before the data stores, for any reader that sees data.
         fence(Ordering::Release);
-        self.error_code.store(u64::from(ctx.error_code), Ordering::Relaxed);
+        let word = (ctx.sender.encode() << SENDER_SHIFT) | u64::from(ctx.error_code);
+        self.word.store(word, Ordering::Relaxed);
         self.fault_address.store(ctx.fault_address, Ordering::Relaxed);
         self.timestamp.store(ctx.timestamp, Ordering::Relaxed);
-        let done = (u64::from(ctx.sender.encode()) << 48)
-            | (u64::from(ctx.vector) << 32)
-            | (final_seq & SEQ_MASK);
+        let done = (u64::from(ctx.vector) << VECTOR_SHIFT) | (final_seq & SEQ_MASK);
         self.header.store(done, Ordering::Release);
         true
     }
@@ -150,16 +153,16 @@ impl ContextCell {
             if seq == 0 {
                 return Read::Empty;
             }
-            let error_code = self.error_code.load(Ordering::Relaxed);
+            let word = self.word.load(Ordering::Relaxed);
             let fault_address = self.fault_address.load(Ordering::Relaxed);
             let timestamp = self.timestamp.load(Ordering::Relaxed);
             // Orders the data loads before the re-check of the sequence.
             fence(Ordering::Acquire);
             if self.header.load(Ordering::Relaxed) == before {
                 let ctx = Context {
-                    vector: (before >> 32) as u16,
-                    sender: Sender::decode((before >> 48) as u16),
-                    error_code: error_code as u32,
+                    vector: (before >> VECTOR_SHIFT) as u16,
+                    sender: Sender::decode(word >> SENDER_SHIFT),
+                    error_code: word as u32,
                     fault_address,
                     timestamp,
                 };

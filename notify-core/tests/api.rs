@@ -272,3 +272,47 @@ fn discard_drops_the_pending_count_and_keeps_the_binding() {
     assert_eq!(t.deliver_next().unwrap().handler, NonZeroU64::new(0x4000), "handler kept");
     assert_eq!(t.discard(port(40)), Err(notify_core::Error::NotBound { port: 40 }));
 }
+
+fn any_sender() -> impl proptest::strategy::Strategy<Value = Sender> {
+    use proptest::prelude::{Just, any, prop_oneof};
+    use proptest::strategy::Strategy;
+    prop_oneof![
+        Just(Sender::Kernel),
+        Just(Sender::Partition(u16::MAX)),
+        any::<u16>().prop_map(Sender::Partition),
+    ]
+}
+
+proptest::proptest! {
+    /// Defect 15: every context comes back whole from a port and from the trap ring.
+    #[test]
+    fn defect15_contexts_round_trip(
+        vector: u16,
+        sender in any_sender(),
+        error_code: u32,
+        fault_address: u64,
+        timestamp: u64,
+    ) {
+        let t = PartitionEvents::<1>::new(&LINES).unwrap();
+        let ctx = Context { vector, sender, error_code, fault_address, timestamp };
+        let _ = t.raise(port(1), Some(&ctx)).unwrap();
+        proptest::prop_assert_eq!(t.context(port(1)).unwrap(), Some(ctx));
+        proptest::prop_assert!(t.push_trap(&ctx));
+        proptest::prop_assert_eq!(t.pop_trap(), Some(ctx));
+    }
+}
+
+/// Defect 15: every `Sender` value, `Partition(65535)` included, survives a port's
+/// context and the trap ring.
+#[test]
+fn defect15_every_sender_round_trips() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let senders = std::iter::once(Sender::Kernel).chain((0..=u16::MAX).map(Sender::Partition));
+    for sender in senders {
+        let ctx = Context { sender, ..Context::default() };
+        let _ = t.raise(port(1), Some(&ctx)).unwrap();
+        assert_eq!(t.context(port(1)).unwrap().map(|c| c.sender), Some(sender));
+        assert!(t.push_trap(&ctx));
+        assert_eq!(t.pop_trap().map(|c| c.sender), Some(sender));
+    }
+}
