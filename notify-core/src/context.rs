@@ -56,9 +56,16 @@ pub(crate) const READ_RETRIES: usize = 16;
 
 /// A seqlock-protected context.
 ///
-/// `header` = sequence (bits 0..32; odd while a write is in progress) | vector (32..48).
-/// The sequence starts at 0 ("never written"). `word` = error code (bits 0..32) | sender
-/// (32..49, see `Sender::encode`).
+/// `header` = sequence (bits 0..32; odd while a write is in progress) | vector (32..48)
+/// | `EMPTY` (bit 63: nothing published since construction or the last clear).
+/// `word` = error code (bits 0..32) | sender (32..49, see `Sender::encode`).
+///
+/// The sequence only ever moves forward (by 2 per publish, wrapping at 2^32): a clear
+/// sets `EMPTY` and keeps it. So the header never comes back to a value a reader may have
+/// started from (short of 2^31 publishes during one read), and a reader whose re-check
+/// finds its header unchanged read one whole context. A clear that reset the sequence
+/// let unbind, bind and raise republish under the very header a reader started from
+/// (sequence 2, then 0, then 2 again; defect 7).
 pub(crate) struct ContextCell {
     header: AtomicU64,
     word: AtomicU64,
@@ -67,6 +74,7 @@ pub(crate) struct ContextCell {
 }
 
 const SEQ_MASK: u64 = 0xffff_ffff;
+const EMPTY: u64 = 1 << 63;
 const VECTOR_SHIFT: u32 = 32;
 const SENDER_SHIFT: u32 = 32;
 
@@ -85,7 +93,7 @@ impl ContextCell {
     maybe_const_fn! {
         pub(crate) fn new() -> Self {
             Self {
-                header: AtomicU64::new(0),
+                header: AtomicU64::new(EMPTY),
                 word: AtomicU64::new(0),
                 fault_address: AtomicU64::new(0),
                 timestamp: AtomicU64::new(0),
@@ -101,15 +109,10 @@ impl ContextCell {
         if seq & 1 == 1 {
             return false;
         }
-        // Sequence 0 means "never written": skip it when the sequence wraps.
-        let next = match seq.wrapping_add(2) & SEQ_MASK {
-            0 => 2,
-            next => next,
-        };
-        self.publish_from(header, next, ctx)
+        self.publish_from(header, seq.wrapping_add(2) & SEQ_MASK, ctx)
     }
 
-    /// Publishes `ctx` under sequence `final_seq` (even, not 0), claiming the cell from
+    /// Publishes `ctx` under sequence `final_seq` (even, after `from`'s), claiming the cell from
     /// the exact header value `from`; `false` if the header is no longer `from`.
     pub(crate) fn publish_from(&self, from: u64, final_seq: u64, ctx: &Context) -> bool {
         let writing = (from & !SEQ_MASK) | (final_seq.wrapping_sub(1) & SEQ_MASK);
@@ -150,7 +153,7 @@ impl ContextCell {
                 spin_loop();
                 continue;
             }
-            if seq == 0 {
+            if before & EMPTY != 0 {
                 return Read::Empty;
             }
             let word = self.word.load(Ordering::Relaxed);
@@ -172,12 +175,13 @@ impl ContextCell {
         Read::Busy
     }
 
-    /// Forgets the context (cold start). A writer racing the clear either lands before it
-    /// (and is forgotten) or after it (and is the first context of the new run).
+    /// Forgets the context (cold start, unbind), keeping the sequence. A writer racing
+    /// the clear either lands before it (and is forgotten) or after it (and is the first
+    /// context of the new run).
     pub(crate) fn clear(&self) {
         let _ = self.header.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
             // A write in progress keeps its odd sequence and completes normally.
-            (h & 1 == 0).then_some(0)
+            (h & 1 == 0).then_some(h | EMPTY)
         });
     }
 }
@@ -201,13 +205,16 @@ mod tests {
         assert_eq!(cell.read(), Read::Context(ctx, 2));
         cell.clear();
         assert_eq!(cell.read(), Read::Empty);
+        // The sequence carries on from where the clear left it.
+        assert!(cell.publish(&ctx));
+        assert_eq!(cell.read(), Read::Context(ctx, 4));
     }
 
     #[test]
     fn a_writer_in_progress_turns_newcomers_away_and_readers_see_busy() {
         let cell = ContextCell::new();
         // Simulate a writer stopped between claiming and finishing.
-        assert!(cell.publish_from(0, 2, &Context::default()));
+        assert!(cell.publish_from(cell.header(), 2, &Context::default()));
         let claimed = cell.header() | 1;
         cell.header.store(claimed, crate::sync::Ordering::Relaxed);
         assert!(!cell.publish(&Context::default()));

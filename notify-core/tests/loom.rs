@@ -266,3 +266,32 @@ fn loom_defect1_reset_racing_a_raise_never_hides_the_word() {
         assert_eq!(table.next_deliverable(), None);
     });
 }
+
+/// Defect 7: the partition reads a port's context while the port is unbound, bound again
+/// and raised with a context that has the same vector and sender. The cell's sequence must
+/// never come back to a value a reader may have started from, or the reader validates a
+/// mix of the two contexts.
+#[test]
+fn loom_defect7_context_read_vs_unbind_rebind_raise_is_never_torn() {
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        let first = Context { vector: 0x30, error_code: 1, fault_address: 1, ..Context::default() };
+        let second = Context { error_code: 2, fault_address: 2, ..first };
+        let _ = table.raise(port(5), Some(&first)).unwrap();
+        let (seen, ()) = race(
+            &table,
+            |t| t.context(port(5)),
+            move |t| {
+                t.unbind(port(5)).unwrap();
+                t.bind(port(5), Binding::counting(Source::Timer)).unwrap();
+                let _ = t.raise(port(5), Some(&second)).unwrap();
+            },
+        );
+        match seen {
+            Ok(None) | Err(Error::ContextBusy { .. } | Error::NotBound { .. }) => {}
+            Ok(Some(ctx)) => assert!(ctx == first || ctx == second, "torn context {ctx:?}"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(table.context(port(5)).unwrap(), Some(second));
+    });
+}
