@@ -57,7 +57,9 @@ pub(crate) const READ_RETRIES: usize = 16;
 /// A seqlock-protected context.
 ///
 /// `header` = sequence (bits 0..32; odd while a write is in progress) | vector (32..48)
-/// | `EMPTY` (bit 63: nothing published since construction or the last clear).
+/// | tag (48..63: the port's binding generation when the context was raised, see
+/// `state::GENERATION`; 0 in the trap ring) | `EMPTY` (bit 63: nothing published since
+/// construction or the last clear).
 /// `word` = error code (bits 0..32) | sender (32..49, see `Sender::encode`).
 ///
 /// The sequence only ever moves forward (by 2 per publish, wrapping at 2^32): a clear
@@ -75,6 +77,8 @@ pub(crate) struct ContextCell {
 
 const SEQ_MASK: u64 = 0xffff_ffff;
 const EMPTY: u64 = 1 << 63;
+/// Where a header keeps its tag: the bits of the state word's generation.
+pub(crate) const TAG_MASK: u64 = crate::state::GENERATION;
 const VECTOR_SHIFT: u32 = 32;
 const SENDER_SHIFT: u32 = 32;
 
@@ -101,20 +105,20 @@ impl ContextCell {
         }
     }
 
-    /// Publishes `ctx`; returns `false` (and changes nothing) when another writer holds
-    /// the cell.
-    pub(crate) fn publish(&self, ctx: &Context) -> bool {
+    /// Publishes `ctx` tagged `tag` (within `TAG_MASK`); returns `false` (and changes
+    /// nothing) when another writer holds the cell.
+    pub(crate) fn publish(&self, ctx: &Context, tag: u64) -> bool {
         let header = self.header.load(Ordering::Relaxed);
         let seq = header & SEQ_MASK;
         if seq & 1 == 1 {
             return false;
         }
-        self.publish_from(header, seq.wrapping_add(2) & SEQ_MASK, ctx)
+        self.publish_from(header, seq.wrapping_add(2) & SEQ_MASK, tag, ctx)
     }
 
     /// Publishes `ctx` under sequence `final_seq` (even, after `from`'s), claiming the cell from
     /// the exact header value `from`; `false` if the header is no longer `from`.
-    pub(crate) fn publish_from(&self, from: u64, final_seq: u64, ctx: &Context) -> bool {
+    pub(crate) fn publish_from(&self, from: u64, final_seq: u64, tag: u64, ctx: &Context) -> bool {
         let writing = (from & !SEQ_MASK) | (final_seq.wrapping_sub(1) & SEQ_MASK);
         if self
             .header
@@ -129,7 +133,8 @@ impl ContextCell {
         self.word.store(word, Ordering::Relaxed);
         self.fault_address.store(ctx.fault_address, Ordering::Relaxed);
         self.timestamp.store(ctx.timestamp, Ordering::Relaxed);
-        let done = (u64::from(ctx.vector) << VECTOR_SHIFT) | (final_seq & SEQ_MASK);
+        let done =
+            (tag & TAG_MASK) | (u64::from(ctx.vector) << VECTOR_SHIFT) | (final_seq & SEQ_MASK);
         self.header.store(done, Ordering::Release);
         true
     }
@@ -144,8 +149,9 @@ impl ContextCell {
         (header & SEQ_MASK) as u32
     }
 
-    /// Reads a complete context, retrying while a writer is active.
-    pub(crate) fn read(&self) -> Read {
+    /// Reads a complete context published with `tag`, retrying while a writer is active.
+    /// A context published with another tag reads as `Empty`.
+    pub(crate) fn read(&self, tag: u64) -> Read {
         for _ in 0..READ_RETRIES {
             let before = self.header.load(Ordering::Acquire);
             let seq = before & SEQ_MASK;
@@ -153,7 +159,7 @@ impl ContextCell {
                 spin_loop();
                 continue;
             }
-            if before & EMPTY != 0 {
+            if before & EMPTY != 0 || before & TAG_MASK != tag & TAG_MASK {
                 return Read::Empty;
             }
             let word = self.word.load(Ordering::Relaxed);
@@ -193,7 +199,7 @@ mod tests {
     #[test]
     fn publish_then_read_round_trips() {
         let cell = ContextCell::new();
-        assert_eq!(cell.read(), Read::Empty);
+        assert_eq!(cell.read(0), Read::Empty);
         let ctx = Context {
             vector: 0x20,
             sender: Sender::Partition(3),
@@ -201,23 +207,23 @@ mod tests {
             fault_address: 0x1000,
             timestamp: 42,
         };
-        assert!(cell.publish(&ctx));
-        assert_eq!(cell.read(), Read::Context(ctx, 2));
+        assert!(cell.publish(&ctx, 0));
+        assert_eq!(cell.read(0), Read::Context(ctx, 2));
         cell.clear();
-        assert_eq!(cell.read(), Read::Empty);
+        assert_eq!(cell.read(0), Read::Empty);
         // The sequence carries on from where the clear left it.
-        assert!(cell.publish(&ctx));
-        assert_eq!(cell.read(), Read::Context(ctx, 4));
+        assert!(cell.publish(&ctx, 0));
+        assert_eq!(cell.read(0), Read::Context(ctx, 4));
     }
 
     #[test]
     fn a_writer_in_progress_turns_newcomers_away_and_readers_see_busy() {
         let cell = ContextCell::new();
         // Simulate a writer stopped between claiming and finishing.
-        assert!(cell.publish_from(cell.header(), 2, &Context::default()));
+        assert!(cell.publish_from(cell.header(), 2, 0, &Context::default()));
         let claimed = cell.header() | 1;
         cell.header.store(claimed, crate::sync::Ordering::Relaxed);
-        assert!(!cell.publish(&Context::default()));
-        assert_eq!(cell.read(), Read::Busy);
+        assert!(!cell.publish(&Context::default(), 0));
+        assert_eq!(cell.read(0), Read::Busy);
     }
 }

@@ -15,6 +15,18 @@ pub(crate) const MASKED: u64 = 1 << 32;
 pub(crate) const IN_SERVICE: u64 = 1 << 33;
 /// The port has a binding.
 pub(crate) const BOUND: u64 = 1 << 34;
+/// Binding generation (bits 48..63, wrapping): moves on at every unbind and reset, never
+/// otherwise. A raise tags the context it publishes with the generation it found, and a
+/// context is shown only under the generation it was tagged with, so a raise that lost to
+/// an unbind cannot leave its context for the next binding. The context header keeps the
+/// tag at the same bits (`crate::context`). It wraps after 32,768 unbinds: a raise would
+/// have to stall that long between reading the state and publishing to be mistaken.
+pub(crate) const GENERATION: u64 = 0x7fff << 48;
+
+/// `state` with its generation moved on by one (wrapping).
+pub(crate) const fn next_generation(state: u64) -> u64 {
+    (state & !GENERATION) | ((state & GENERATION).wrapping_add(1 << 48) & GENERATION)
+}
 
 /// Pending count of a state word.
 pub(crate) const fn count(state: u64) -> u32 {
@@ -42,7 +54,17 @@ pub(crate) const fn raise_step(state: u64, n: u32, max: u32) -> RaiseStep {
 
 #[cfg(test)]
 mod tests {
-    use super::{BOUND, IN_SERVICE, MASKED, RaiseStep, count, deliverable, raise_step};
+    use super::{
+        BOUND, GENERATION, IN_SERVICE, MASKED, RaiseStep, count, deliverable, next_generation,
+        raise_step,
+    };
+
+    #[test]
+    fn the_generation_wraps_inside_its_bits() {
+        let last = GENERATION | BOUND | MASKED | 7;
+        assert_eq!(next_generation(last), BOUND | MASKED | 7);
+        assert_eq!(next_generation(BOUND) & GENERATION, 1 << 48);
+    }
 
     #[test]
     fn deliverable_needs_bound_pending_unmasked_not_in_service() {

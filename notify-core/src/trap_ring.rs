@@ -50,7 +50,7 @@ impl TrapRing {
         let slot = &self.slots[(index % TRAP_RING_LEN as u64) as usize];
         let header = slot.header();
         let stored =
-            ContextCell::seq(header) & 1 == 0 && slot.publish_from(header, seq_of(index), ctx);
+            ContextCell::seq(header) & 1 == 0 && slot.publish_from(header, seq_of(index), 0, ctx);
         if !stored {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -74,7 +74,7 @@ impl TrapRing {
                 return None;
             }
             let slot = &self.slots[(tail % TRAP_RING_LEN as u64) as usize];
-            match slot.read() {
+            match slot.read(0) {
                 Read::Context(ctx, seq) if u64::from(seq) == seq_of(tail) => {
                     self.tail.store(tail + 1, Ordering::Release);
                     return Some(ctx);

@@ -295,3 +295,28 @@ fn loom_defect7_context_read_vs_unbind_rebind_raise_is_never_torn() {
         assert_eq!(table.context(port(5)).unwrap(), Some(second));
     });
 }
+
+/// Defect 8: an ISR raises (with a context) while the partition unbinds the port; the port
+/// is then bound again. Whichever way the race went, the new binding sees no context until
+/// one of its own raises publishes one.
+#[test]
+fn loom_defect8_raise_losing_to_unbind_leaves_no_context_for_the_next_binding() {
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        let old = Context { vector: 0x30, timestamp: 1, ..Context::default() };
+        let (raised, discarded) = race(
+            &table,
+            move |t| t.raise(port(5), Some(&old)).map(|r| r.became_deliverable),
+            |t| t.unbind(port(5)).unwrap(),
+        );
+        match raised {
+            Ok(became) => assert!(became && discarded == 1, "a raise before the unbind"),
+            Err(e) => assert_eq!((e, discarded), (Error::NotBound { port: 5 }, 0)),
+        }
+        table.bind(port(5), Binding::counting(Source::Timer)).unwrap();
+        assert_eq!(table.context(port(5)).unwrap(), None, "no context of the old binding");
+        let new = Context { vector: 0x31, timestamp: 2, ..Context::default() };
+        let _ = table.raise(port(5), Some(&new)).unwrap();
+        assert_eq!(table.context(port(5)).unwrap(), Some(new));
+    });
+}

@@ -64,7 +64,7 @@ impl<const W: usize> PartitionEvents<W> {
             .map_err(|_| Error::AlreadyBound { port: port.raw() })?;
         // The binding word was 0, so the port is unbound with nothing pending; keep the
         // mask bit the partition may have set beforehand.
-        self.update_infallible(port, |s| (s & MASKED) | BOUND);
+        self.update_infallible(port, |s| (s & (MASKED | state::GENERATION)) | BOUND);
         Ok(())
     }
 
@@ -99,7 +99,12 @@ impl<const W: usize> PartitionEvents<W> {
     pub fn unbind(&self, port: Port<W>) -> Result<u32, Error> {
         let raw = port.raw();
         let before = self.update(port, |s| {
-            if s & BOUND == 0 { Err(Error::NotBound { port: raw }) } else { Ok(s & MASKED) }
+            if s & BOUND == 0 {
+                Err(Error::NotBound { port: raw })
+            } else {
+                // A new generation: contexts raised under this binding are never shown again.
+                Ok(state::next_generation(s & (MASKED | state::GENERATION)))
+            }
         })?;
         let discarded = state::count(before);
         self.counters.discarded.fetch_add(u64::from(discarded), Ordering::Relaxed);
@@ -149,7 +154,11 @@ impl<const W: usize> PartitionEvents<W> {
                 let target = if configured[w] & bit != 0 { BOUND } else { 0 }
                     | if masked[w] & bit != 0 { MASKED } else { 0 };
                 let hot = &self.hot[w][b];
-                let before = hot.state.swap(target, Ordering::AcqRel);
+                // A new generation: no context raised before the reset is shown after it.
+                let before = hot.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                    Some(state::next_generation(target | (s & state::GENERATION)))
+                });
+                let before = before.unwrap_or_else(|s| s);
                 discarded += u64::from(state::count(before));
                 // Only now forget the context: one published by a raise whose count the
                 // swap discarded is gone, one published for a raise after it may be lost

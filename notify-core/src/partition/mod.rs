@@ -198,14 +198,18 @@ impl<const W: usize> PartitionEvents<W> {
     // ---- contexts and traps ----
 
     /// The latest context raised on `port`; `None` if none was raised since the port was
-    /// bound or reset.
+    /// bound or reset (a raise that lost to an unbind or a reset shows none).
     ///
     /// # Errors
     /// [`Error::NotBound`], or [`Error::ContextBusy`] when writers kept the context
     /// changing through every retry (try again).
     pub fn context(&self, port: Port<W>) -> Result<Option<Context>, Error> {
-        self.is_bound(port)?;
-        match self.cold(port).context.read() {
+        let s = self.hot(port).state.load(Ordering::Acquire);
+        if s & BOUND == 0 {
+            return Err(Error::NotBound { port: port.raw() });
+        }
+        // Only a context raised under the port's current binding generation.
+        match self.cold(port).context.read(s & state::GENERATION) {
             Read::Context(ctx, _) => Ok(Some(ctx)),
             Read::Empty => Ok(None),
             Read::Busy => Err(Error::ContextBusy { port: port.raw() }),

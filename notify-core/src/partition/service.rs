@@ -79,9 +79,10 @@ impl<const W: usize> PartitionEvents<W> {
             return Ok(Raised::default());
         }
         // The context goes first, so whoever sees the new count also sees this context or
-        // a later one.
+        // a later one. It is tagged with the binding generation this raise found: if an
+        // unbind or reset overtakes the raise, no later binding shows the context.
         if let Some(ctx) = context {
-            if !self.cold(port).context.publish(ctx) {
+            if !self.cold(port).context.publish(ctx, current & state::GENERATION) {
                 self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
