@@ -2,7 +2,8 @@
 
 use crate::sync::{AtomicU64, Ordering, maybe_const_fn};
 
-/// Cumulative counts for one partition.
+/// Cumulative counts for one partition: none of them ever goes back, across resets
+/// included (`pending` is a snapshot, not a count).
 ///
 /// Every raised event ends in exactly one of: delivered, still pending, overflowed,
 /// coalesced, discarded. `raised` is therefore computed as their sum rather than counted:
@@ -27,8 +28,11 @@ pub struct Stats {
     /// Latest-context updates skipped because another writer held the port's context
     /// (the other writer's context was kept).
     pub contexts_dropped: u64,
-    /// Trap records lost: overwritten before they were read.
+    /// Trap records lost: overwritten before they were read (or refused, their ring slot
+    /// being busy).
     pub traps_dropped: u64,
+    /// Trap records still unread when a reset threw them away.
+    pub traps_discarded: u64,
 }
 
 pub(crate) struct Counters {
@@ -52,7 +56,7 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self, pending: u64, traps_dropped: u64) -> Stats {
+    pub(crate) fn snapshot(&self, pending: u64, traps_dropped: u64, traps_discarded: u64) -> Stats {
         let read = |c: &AtomicU64| c.load(Ordering::Acquire);
         let (delivered, coalesced) = (read(&self.delivered), read(&self.coalesced));
         let (overflowed, discarded) = (read(&self.overflowed), read(&self.discarded));
@@ -65,6 +69,7 @@ impl Counters {
             discarded,
             contexts_dropped: read(&self.contexts_dropped),
             traps_dropped,
+            traps_discarded,
         }
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct TrapRing {
     tail: AtomicU64,
     /// Records lost: overwritten before being read, or refused because a slot was busy.
     dropped: AtomicU64,
+    /// Unread records a clear threw away.
+    discarded: AtomicU64,
 }
 
 /// Sequence under which record `index` is published (even, never 0).
@@ -39,6 +41,7 @@ impl TrapRing {
                 head: AtomicU64::new(0),
                 tail: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
             }
         }
     }
@@ -111,11 +114,27 @@ impl TrapRing {
         self.dropped.load(Ordering::Relaxed) + behind
     }
 
-    /// Forgets unread records (cold start). Returns how many were discarded.
+    /// Records a clear threw away unread.
+    pub(crate) fn discarded(&self) -> u64 {
+        self.discarded.load(Ordering::Relaxed)
+    }
+
+    /// Forgets unread records (cold start); the consumer side, like [`pop`](Self::pop).
+    /// Records already overwritten stay counted as dropped (the counts are cumulative),
+    /// the unread ones still in the ring are counted as discarded. Returns how many were
+    /// discarded.
     pub(crate) fn clear(&self) -> u64 {
         let head = self.head.load(Ordering::Acquire);
-        let tail = self.tail.swap(head, Ordering::AcqRel);
-        head.saturating_sub(tail).min(TRAP_RING_LEN as u64)
+        let tail = self.tail.load(Ordering::Acquire);
+        let behind = head.saturating_sub(tail);
+        let overwritten = behind.saturating_sub(TRAP_RING_LEN as u64);
+        let unread = behind - overwritten;
+        // As in `pop`: count first, then move the tail, which stops `dropped()` counting
+        // the overwritten records itself.
+        self.dropped.fetch_add(overwritten, Ordering::Relaxed);
+        self.discarded.fetch_add(unread, Ordering::Relaxed);
+        self.tail.store(head, Ordering::Release);
+        unread
     }
 }
 
@@ -150,6 +169,7 @@ mod tests {
         ring.push(&ctx(1));
         ring.push(&ctx(2));
         assert_eq!(ring.clear(), 2);
+        assert_eq!((ring.discarded(), ring.dropped()), (2, 0));
         assert_eq!(ring.pop(), None);
         ring.push(&ctx(3));
         assert_eq!(ring.pop(), Some(ctx(3)));

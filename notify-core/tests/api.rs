@@ -316,3 +316,41 @@ fn defect15_every_sender_round_trips() {
         assert_eq!(t.pop_trap().map(|c| c.sender), Some(sender));
     }
 }
+
+/// Defect 14: statistics are cumulative, so a reset takes nothing back: neither the trap
+/// records overwritten before being read (`traps_dropped`) nor anything else. The unread
+/// records a reset throws away are counted as `traps_discarded`.
+#[test]
+fn defect14_statistics_never_go_back_on_reset() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let trap = |n: u64| Context { vector: 14, fault_address: n, ..Context::default() };
+    for n in 0..TRAP_RING_LEN as u64 + 5 {
+        assert!(t.push_trap(&trap(n)));
+    }
+    let _ = t.raise_many(port(1), 3, None).unwrap();
+    let _ = t.raise_many(port(2), 2, None).unwrap();
+    let before = t.stats();
+    assert_eq!(before.traps_dropped, 5);
+    let _ = t.reset();
+    let after = t.stats();
+    let monotonic = |b: u64, a: u64| a >= b;
+    for (name, b, a) in [
+        ("raised", before.raised, after.raised),
+        ("delivered", before.delivered, after.delivered),
+        ("coalesced", before.coalesced, after.coalesced),
+        ("overflowed", before.overflowed, after.overflowed),
+        ("discarded", before.discarded, after.discarded),
+        ("contexts_dropped", before.contexts_dropped, after.contexts_dropped),
+        ("traps_dropped", before.traps_dropped, after.traps_dropped),
+    ] {
+        assert!(monotonic(b, a), "{name} went back on reset: {b} -> {a}");
+    }
+    assert_eq!(after.traps_dropped, 5);
+    assert_eq!(after.traps_discarded, TRAP_RING_LEN as u64);
+    // The ring works on after the reset, and the counts carry on from there.
+    for n in 0..TRAP_RING_LEN as u64 + 2 {
+        assert!(t.push_trap(&trap(n)));
+    }
+    assert_eq!(t.stats().traps_dropped, 7);
+    assert_eq!(t.pop_trap(), Some(trap(2)));
+}

@@ -120,8 +120,9 @@ impl<const W: usize> PartitionEvents<W> {
 
     /// Cold start: every port back to its configured binding and mask, nothing pending,
     /// nothing in service; contexts, handlers, callbacks and trap records forgotten.
-    /// Pending events are counted as discarded; the statistics carry on. Returns the
-    /// number of events discarded.
+    /// Pending events are counted as discarded, unread trap records as traps discarded;
+    /// the statistics carry on and none goes back. Returns the number of events
+    /// discarded.
     ///
     /// A raise racing the reset is either discarded (counted) or pending afterwards,
     /// never lost; a context visible afterwards always belongs to an event raised after

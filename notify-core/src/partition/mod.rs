@@ -295,7 +295,7 @@ impl<const W: usize> PartitionEvents<W> {
     /// Cumulative statistics since construction (resets do not clear them). O(ports):
     /// `raised` is the sum of the outcomes (see [`Stats`]).
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot(self.pending_total(), self.traps.dropped())
+        self.counters.snapshot(self.pending_total(), self.traps.dropped(), self.traps.discarded())
     }
 
     /// The static configuration this table resets to.
