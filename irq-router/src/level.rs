@@ -16,9 +16,10 @@
 //! by a compare-and-swap of the word it read, so it can never take the debts of a later
 //! firing: if the last acknowledgement unmasked the line and the line fired again between
 //! the tick's read of the deadline and its take, the word's generation changed and the
-//! take fails (the tick then reads the new firing and its deadline). A firing stores its
+//! take fails (the tick then reads the new firing and its deadline). A firing raises the
 //! deadline before it publishes its word (release), and the tick reads the word (acquire)
-//! before the deadline, so the deadline it compares belongs to the firing it takes.
+//! before the deadline, so the deadline it compares is at least as new as the firing it
+//! takes (a newer one only delays the take to a later tick).
 //!
 //! An acknowledgement that arrives after a forced unmask clears the partition from the
 //! next firing's set if the line fired again meanwhile: the partition's port coalesces,
@@ -41,7 +42,8 @@ pub(crate) struct LevelLine {
     /// `generation << 32 | set`: bit `t` of the set is target `t`, which still owes an
     /// acknowledgement of the firing `generation`.
     word: AtomicU64,
-    /// Tick by which every acknowledgement of the current firing is due.
+    /// Tick by which every acknowledgement of the current firing is due (only raised:
+    /// meaningful while the set is not empty).
     deadline: AtomicU64,
 }
 
@@ -58,12 +60,12 @@ pub(crate) enum Unmask {
 impl LevelLine {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(NO_DEADLINE) }
+        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(0) }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(NO_DEADLINE) }
+        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(0) }
     }
 
     /// The line fired and was masked; `raised` are the targets whose port now holds the
@@ -71,7 +73,10 @@ impl LevelLine {
     /// earlier firing still outstanding (the line was unmasked by someone else, such as
     /// the end of a storm) are kept.
     pub(crate) fn fired(&self, raised: u32, deadline: u64) -> Unmask {
-        self.deadline.store(deadline, Ordering::Release);
+        // A line's deadlines only grow (its timeout is fixed, time only moves forward); a
+        // read-modify-write keeps the latest even where nothing else orders two firings'
+        // stores (the unmask and the next interrupt pass through the device).
+        self.deadline.fetch_max(deadline, Ordering::AcqRel);
         let mut set = 0;
         let _ = self.word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
             set = (word & SET) | u64::from(raised);

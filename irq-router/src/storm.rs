@@ -1,14 +1,17 @@
 //! The storm mask of a line: masked for the rest of the major frame when the line
 //! exceeds its budget, unmasked by the first tick of a later frame. The interrupt and
 //! the tick may run on different CPUs, and the controller's mask and unmask are adapter
-//! calls between the protocol's steps; the protocol makes the last controller operation
-//! on the line an unmask, done exactly once, after every storm mask.
+//! calls between the protocol's steps; the protocol follows every storm mask by exactly
+//! one storm unmask, after it. (A level line's own mask for acknowledgements is a second,
+//! independent owner of the same controller mask: a budget on a level line is not yet
+//! coordinated with it.)
 //!
 //! # The protocol
 //!
 //! One word per line: 0 (no storm), or the frame of the storm and a phase:
 //!
-//! * the ISR that exceeded the budget in frame `f` stores `MASKING(f)`, sets the line's
+//! * the ISR that exceeded the budget in frame `f` moves the word `0 → MASKING(f)` (if
+//!   it is not 0, another storm owns the line and this ISR does nothing more), sets the line's
 //!   bit in the engine's index, masks the line at the controller, then moves the word
 //!   `MASKING(f) → MASKED(f)` by compare-and-swap. If that fails, the tick found the
 //!   storm over while the mask was on its way and left `STALE(f)`: the ISR takes it to 0
@@ -20,8 +23,9 @@
 //!   `MASKED(f) → 0` and unmask, or `MASKING(f) → STALE(f)` (the ISR unmasks after its
 //!   mask lands). A storm of frame `g` itself stays, and keeps its bit.
 //!
-//! Every transition that leads to an unmask is a compare-and-swap from a state only one
-//! party can be in, so the line is unmasked once; the ISR's final read and the tick's
+//! Every transition is a compare-and-swap, and one storm at a time owns the word (from
+//! `0 → MASKING` to its return to 0), so each storm's mask is followed by exactly one
+//! unmask; the ISR's final read and the tick's
 //! index take are the two sides of a store-then-load pair with a fence on each side, so
 //! at least one of them sees the other and the storm always ends.
 
@@ -64,10 +68,15 @@ impl StormLine {
         Self(AtomicU64::new(0))
     }
 
-    /// The ISR exceeded the line's budget in `frame` and is about to mask it (set the
-    /// line's bit in the index after this, then mask).
-    pub(crate) fn masking(&self, frame: u64) {
-        self.0.store(word(frame, MASKING), Ordering::SeqCst);
+    /// The ISR exceeded the line's budget in `frame` and wants to mask it. Only one
+    /// storm owns a line at a time: `true` if this one does (then set the line's bit in
+    /// the index and mask); `false` if another storm's mask is still being made or ended
+    /// (nothing to do: that one masks, or ends, the line).
+    #[must_use]
+    pub(crate) fn masking(&self, frame: u64) -> bool {
+        self.0
+            .compare_exchange(0, word(frame, MASKING), Ordering::SeqCst, Ordering::Acquire)
+            .is_ok()
     }
 
     /// The ISR's mask of the storm of `frame` landed; `current` reads the engine's
@@ -88,8 +97,11 @@ impl StormLine {
                     Err(_) => Storm::Keep,
                 };
             }
-            // A later storm took the line over: it ends it.
-            Err(_) => return Storm::Keep,
+            // Only the owner moves its MASKING word, and the tick only to STALE.
+            Err(_) => {
+                debug_assert!(false, "a storm's word was taken over");
+                return Storm::Keep;
+            }
         }
         fence(Ordering::SeqCst);
         if current() > frame {
@@ -139,7 +151,8 @@ mod tests {
     #[test]
     fn a_storm_ends_at_the_next_frame() {
         let line = StormLine::new();
-        line.masking(3);
+        assert!(line.masking(3));
+        assert!(!line.masking(3), "one storm owns the line");
         assert_eq!(line.masked(3, || 3), Storm::Keep);
         assert_eq!(line.frame_started(3), (Storm::Keep, true), "same frame: stays");
         assert_eq!(line.frame_started(4), (Storm::Unmask, false));
@@ -149,15 +162,17 @@ mod tests {
     #[test]
     fn a_tick_between_the_decision_and_the_mask_leaves_the_unmask_to_the_isr() {
         let line = StormLine::new();
-        line.masking(3);
+        assert!(line.masking(3));
         assert_eq!(line.frame_started(4), (Storm::Keep, false));
+        assert!(!line.masking(4), "the stale storm still owns the line");
         assert_eq!(line.masked(3, || 4), Storm::Unmask);
+        assert!(line.masking(4), "free again");
     }
 
     #[test]
     fn an_isr_that_sees_the_new_frame_ends_its_own_storm() {
         let line = StormLine::new();
-        line.masking(3);
+        assert!(line.masking(3));
         assert_eq!(line.masked(3, || 4), Storm::Unmask);
         assert_eq!(line.frame_started(4), (Storm::Keep, false));
     }
@@ -198,7 +213,7 @@ mod loom_models {
                     unmasks.clone(),
                 );
                 thread::spawn(move || {
-                    line.masking(0);
+                    assert!(line.masking(0));
                     index.fetch_or(1, Ordering::AcqRel);
                     controller.store(1, Ordering::SeqCst);
                     if line.masked(0, || frame.load(Ordering::SeqCst)) == Storm::Unmask {

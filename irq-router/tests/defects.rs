@@ -143,6 +143,9 @@ fn defect2_a_storm_mask_racing_the_frame_boundary_never_masks_the_line_for_good(
     run(&router, &mut adapter.inner, FRAME, 3 * FRAME);
     done.extend(adapter.inner.take());
     assert!(!masked_after(&done, STORMY), "the line is unmasked by a frame boundary: {done:?}");
+    let last_mask = done.iter().rposition(|a| *a == Action::Mask(STORMY)).expect("masked");
+    let unmasks = done[last_mask..].iter().filter(|a| **a == Action::Unmask(STORMY)).count();
+    assert_eq!(unmasks, 1, "one unmask after the storm's mask: {done:?}");
 }
 
 #[test]

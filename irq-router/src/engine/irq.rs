@@ -50,8 +50,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
                     return;
                 }
                 Charge::Over => {
-                    // On its way when the storm masked the line (on another CPU): the
-                    // line is masked already; this event is lost too.
+                    // On its way when the storm masked the line (on another CPU): lost
+                    // too. Masked already, unless an earlier storm's end undid the mask
+                    // meanwhile: then this one masks it for the rest of the frame.
+                    self.storm_mask(vector, frame, adapter);
                     adapter.eoi(vector);
                     self.storm_lost(vector, now, adapter);
                     return;
@@ -136,7 +138,10 @@ impl<const P: usize, const W: usize> Router<P, W> {
     /// Masks `vector` for a storm in `frame`, by the protocol of `storm`.
     fn storm_mask(&self, vector: u8, frame: u64, adapter: &mut impl KernelAdapter) {
         let line = &self.storms[vector as usize];
-        line.masking(frame);
+        if !line.masking(frame) {
+            // Another storm owns the line's mask.
+            return;
+        }
         self.storm_index[vector as usize / 64].fetch_or(1 << (vector % 64), Ordering::AcqRel);
         adapter.mask_line(vector);
         if line.masked(frame, || self.frame.load(Ordering::SeqCst)) == Storm::Unmask {
