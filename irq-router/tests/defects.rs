@@ -10,13 +10,11 @@ use common::{
     Adapter, CLOCK, CONFIG, FRAME, LEVEL, LEVEL_PORT, P, STORMY, System, TIMER, boot, pid, port,
     records, run, system,
 };
-use irq_router::Router;
 use irq_router::Trap;
 use irq_router::adapter::{Action, KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::config::{HmAction, HmKind, HmTable};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::Request;
-use notify_core::PartitionId;
 use vcpu_state::SharedPage;
 
 fn actions(adapter: &mut Adapter) -> Vec<Action> {
@@ -171,16 +169,9 @@ fn defect2_an_interrupt_in_flight_past_the_budget_is_not_masked_again_and_counte
 
 /// The common system with partition 1 idled by its health monitor on a trap.
 fn with_beta_idled() -> (Box<System>, &'static [SharedPage; P]) {
-    let pages: &'static [SharedPage; P] =
-        Box::leak(Box::new([SharedPage::new(), SharedPage::new(), SharedPage::new()]));
     let mut config = CONFIG;
     config.partitions[1].health = HmTable::IGNORE_ALL.on(HmKind::Trap, HmAction::Idle);
-    let router = Box::new(Router::new(config, [&pages[0], &pages[1], &pages[2]]).expect("valid"));
-    router.start();
-    for p in PartitionId::<P>::all() {
-        router.events().partition(p).set_upcall_entry(core::num::NonZeroU64::new(common::ENTRY));
-    }
-    (router, pages)
+    common::system_with(config)
 }
 
 #[test]

@@ -150,9 +150,14 @@ pub(crate) const CONFIG: SystemConfig<P> = SystemConfig {
 /// A fresh system: its own pages (leaked), started, every partition with an upcall
 /// entry registered, nothing running.
 pub(crate) fn system() -> (Box<System>, &'static [SharedPage; P]) {
+    system_with(CONFIG)
+}
+
+/// [`system`] on another configuration of the same three partitions.
+pub(crate) fn system_with(config: SystemConfig<P>) -> (Box<System>, &'static [SharedPage; P]) {
     let pages: &'static [SharedPage; P] =
         Box::leak(Box::new([SharedPage::new(), SharedPage::new(), SharedPage::new()]));
-    let router = Box::new(Router::new(CONFIG, [&pages[0], &pages[1], &pages[2]]).expect("valid"));
+    let router = Box::new(Router::new(config, [&pages[0], &pages[1], &pages[2]]).expect("valid"));
     router.start();
     for p in PartitionId::<P>::all() {
         router.events().partition(p).set_upcall_entry(NonZeroU64::new(ENTRY));
