@@ -30,7 +30,11 @@ pub enum Mode {
         max: NonZeroU32,
     },
     /// A pending bit only: a raise while pending is coalesced (counted, not lost).
-    /// Level-style sources want this.
+    /// Level-style sources want this. A coalescing port that is raised while in service
+    /// stays pending after the acknowledgement and is delivered again (as Xen clears
+    /// pending when it delivers, so an event arriving during the handler is never lost):
+    /// coalescing merges events that are pending together, never an event with one
+    /// already being handled.
     Coalescing,
 }
 

@@ -15,6 +15,12 @@ pub(crate) const MASKED: u64 = 1 << 32;
 pub(crate) const IN_SERVICE: u64 = 1 << 33;
 /// The port has a binding.
 pub(crate) const BOUND: u64 = 1 << 34;
+/// The port's binding coalesces: its count is a pending bit (0 or 1). Going into service
+/// clears it and the port holds the event being handled apart from it, so an event
+/// raised during the handler sets it again and is delivered after the acknowledgement
+/// (as Xen clears pending when it delivers). Coalescing merges events that are pending
+/// together, never an event with one being handled.
+pub(crate) const COALESCING: u64 = 1 << 35;
 /// Binding generation (bits 48..63, wrapping): moves on at every unbind and reset, never
 /// otherwise. A raise tags the context it publishes with the generation it found, and a
 /// context is shown only under the generation it was tagged with, so a raise that lost to
@@ -31,6 +37,50 @@ pub(crate) const fn next_generation(state: u64) -> u64 {
 /// Pending count of a state word.
 pub(crate) const fn count(state: u64) -> u32 {
     (state & COUNT) as u32
+}
+
+/// The state bits of a port just bound, coalescing or not.
+pub(crate) const fn bound(coalescing: bool) -> u64 {
+    if coalescing { BOUND | COALESCING } else { BOUND }
+}
+
+/// A coalescing port in service: it holds the event being handled outside its count.
+const fn holds_event_in_service(state: u64) -> bool {
+    state & (COALESCING | IN_SERVICE) == COALESCING | IN_SERVICE
+}
+
+/// Events raised on the port and not yet consumed (acknowledged, taken or discarded): the
+/// count, which for a counting port includes the event in service, plus a coalescing
+/// port's event in service.
+pub(crate) const fn unconsumed(state: u64) -> u32 {
+    // A coalescing port's count is at most 1: no overflow.
+    count(state) + holds_event_in_service(state) as u32
+}
+
+/// The state after taking a deliverable port into service.
+pub(crate) const fn begin_service(state: u64) -> u64 {
+    if state & COALESCING != 0 { (state | IN_SERVICE) & !COUNT } else { state | IN_SERVICE }
+}
+
+/// The state after acknowledging a port in service, and the events consumed (0 only for a
+/// counting port whose count was discarded meanwhile).
+pub(crate) const fn acknowledge(state: u64) -> (u64, u32) {
+    if holds_event_in_service(state) {
+        (state & !IN_SERVICE, 1)
+    } else {
+        let one = (count(state) > 0) as u32;
+        ((state & !IN_SERVICE) - one as u64, one)
+    }
+}
+
+/// The state after cancelling a service, and the events merged: a coalescing port's
+/// event in service goes back to pending, merging with one raised during the service.
+pub(crate) const fn cancel_service(state: u64) -> (u64, u32) {
+    if holds_event_in_service(state) {
+        ((state & !(IN_SERVICE | COUNT)) | 1, count(state))
+    } else {
+        (state & !IN_SERVICE, 0)
+    }
 }
 
 /// Bound, something pending, not masked, not in service.
@@ -55,9 +105,27 @@ pub(crate) const fn raise_step(state: u64, n: u32, max: u32) -> RaiseStep {
 #[cfg(test)]
 mod tests {
     use super::{
-        BOUND, GENERATION, IN_SERVICE, MASKED, RaiseStep, count, deliverable, next_generation,
-        raise_step,
+        BOUND, COALESCING, GENERATION, IN_SERVICE, MASKED, RaiseStep, acknowledge, begin_service,
+        cancel_service, count, deliverable, next_generation, raise_step, unconsumed,
     };
+
+    #[test]
+    fn a_coalescing_port_holds_its_event_in_service_apart_from_its_pending_bit() {
+        let bound = BOUND | COALESCING;
+        let serving = begin_service(bound | 1);
+        assert_eq!((count(serving), unconsumed(serving)), (0, 1));
+        let raised = raise_step(serving, 1, 1);
+        assert_eq!((raised.accepted, raised.excess, deliverable(raised.next)), (1, 0, false));
+        assert_eq!(unconsumed(raised.next), 2);
+        assert_eq!(acknowledge(raised.next), (bound | 1, 1));
+        assert_eq!(cancel_service(raised.next), (bound | 1, 1));
+        assert_eq!(cancel_service(serving), (bound | 1, 0));
+        // Counting ports keep the event in service in their count.
+        assert_eq!(begin_service(BOUND | 2), BOUND | IN_SERVICE | 2);
+        assert_eq!(acknowledge(BOUND | IN_SERVICE | 2), (BOUND | 1, 1));
+        assert_eq!(acknowledge(BOUND | IN_SERVICE), (BOUND, 0));
+        assert_eq!(unconsumed(BOUND | IN_SERVICE | 2), 2);
+    }
 
     #[test]
     fn the_generation_wraps_inside_its_bits() {

@@ -15,7 +15,8 @@ pub struct Stats {
     /// Events raised (including those then overflowed or coalesced): the sum of the
     /// five outcomes below.
     pub raised: u64,
-    /// Events pending now.
+    /// Events raised and not yet consumed, now: pending, or in service and not yet
+    /// acknowledged (see [`PartitionEvents::pending_total`](crate::PartitionEvents::pending_total)).
     pub pending: u64,
     /// Events handed to the partition (acknowledged one by one, or taken by count).
     pub delivered: u64,

@@ -354,3 +354,66 @@ fn defect14_statistics_never_go_back_on_reset() {
     assert_eq!(t.stats().traps_dropped, 7);
     assert_eq!(t.pop_trap(), Some(trap(2)));
 }
+
+/// Defect 10: a coalescing port raised while in service stays pending after the
+/// acknowledgement and is delivered again; coalescing merges only events pending together.
+#[test]
+fn defect10_coalescing_port_raised_in_service_is_delivered_again() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let p = port(2);
+    assert!(t.raise(p, None).unwrap().became_deliverable);
+    let d = t.deliver_next().unwrap();
+    assert_eq!((d.port, d.pending), (p, 1));
+    // A channel notify arriving during the handler: accepted, not merged with the event
+    // being handled, not deliverable while the port is in service.
+    let during = t.raise(p, None).unwrap();
+    assert_eq!((during.became_deliverable, during.coalesced), (false, 0));
+    // A second one merges with the first pending one.
+    assert_eq!(t.raise(p, None).unwrap().coalesced, 1);
+    assert_eq!(t.next_deliverable(), None, "in service");
+    let ack = t.acknowledge(p).unwrap();
+    assert_eq!((ack.remaining, ack.deliverable_again), (1, true));
+    assert_eq!(t.next_deliverable(), Some(p), "the event raised during service is not lost");
+    let again = t.deliver_next().unwrap();
+    assert_eq!((again.port, again.pending), (p, 1));
+    assert_eq!(t.acknowledge(p).unwrap().remaining, 0);
+    assert_eq!(t.next_deliverable(), None);
+    let s = t.stats();
+    assert_eq!((s.raised, s.delivered, s.coalesced, s.pending), (3, 2, 1, 0));
+}
+
+/// Defect 10, the other ways out of service: cancelling puts the event back (merging with
+/// one raised meanwhile), taking consumes both the event in service and the pending one,
+/// discarding counts both; the statistics add up all along.
+#[test]
+fn defect10_coalescing_cancel_take_and_discard_account_for_the_event_in_service() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let p = port(2);
+    let conserved = |t: &PartitionEvents<1>| {
+        let s = t.stats();
+        assert_eq!(s.pending, t.pending_total());
+        s
+    };
+    let _ = t.raise(p, None).unwrap();
+    let _ = t.begin_service(p).unwrap();
+    assert_eq!(conserved(&t).pending, 1, "the event in service is not yet consumed");
+    assert!(t.cancel_service(p).unwrap(), "cancelled: deliverable again");
+    assert_eq!((t.status(p).pending, conserved(&t).coalesced), (1, 0));
+    let _ = t.begin_service(p).unwrap();
+    let _ = t.raise(p, None).unwrap();
+    assert!(t.cancel_service(p).unwrap());
+    let s = conserved(&t);
+    assert_eq!((t.status(p).pending, s.coalesced, s.raised), (1, 1, 2));
+    let _ = t.begin_service(p).unwrap();
+    let _ = t.raise(p, None).unwrap();
+    assert_eq!(t.take(p).unwrap(), 2, "the event in service and the one raised since");
+    let s = conserved(&t);
+    assert_eq!((s.raised, s.delivered, s.pending), (3, 2, 0));
+    let _ = t.raise(p, None).unwrap();
+    let _ = t.begin_service(p).unwrap();
+    let _ = t.raise(p, None).unwrap();
+    assert_eq!(t.discard(p).unwrap(), 2);
+    let s = conserved(&t);
+    assert_eq!((s.raised, s.discarded, s.pending), (5, 2, 0));
+    assert!(!t.status(p).in_service);
+}

@@ -17,6 +17,8 @@ use notify_core::{Binding, Context, Error, PartitionEvents, Port, PortConfig, Se
 static ONE_PORT: [PortConfig; 1] = [PortConfig::new(5, Binding::counting(Source::Timer))];
 static MASKED_PORT: [PortConfig; 1] =
     [PortConfig::new(5, Binding::counting(Source::Line(0x21))).masked()];
+static COALESCING_PORT: [PortConfig; 1] =
+    [PortConfig::new(5, Binding::coalescing(Source::Channel(0)))];
 static SAME_WORD: [PortConfig; 2] = [
     PortConfig::new(3, Binding::counting(Source::Line(0x21))),
     PortConfig::new(9, Binding::counting(Source::Line(0x22))),
@@ -318,5 +320,24 @@ fn loom_defect8_raise_losing_to_unbind_leaves_no_context_for_the_next_binding() 
         let new = Context { vector: 0x31, timestamp: 2, ..Context::default() };
         let _ = table.raise(port(5), Some(&new)).unwrap();
         assert_eq!(table.context(port(5)).unwrap(), Some(new));
+    });
+}
+
+/// Defect 10: a channel notify raises a coalescing port while the partition acknowledges
+/// the event in service. Whichever lands first, the new event is pending afterwards and
+/// found through the index: it is never absorbed into the one being handled.
+#[test]
+fn loom_defect10_coalescing_raise_during_service_vs_acknowledge() {
+    check(|| {
+        let table = table::<1>(&COALESCING_PORT);
+        raise(&table, 5, None);
+        assert_eq!(table.begin_service(port(5)).unwrap().pending, 1);
+        let (raise_became, ack) =
+            race(&table, |t| raise(t, 5, None), |t| t.acknowledge(port(5)).unwrap());
+        assert!(raise_became ^ ack.deliverable_again, "exactly one side signals the partition");
+        assert_eq!(table.next_deliverable(), Some(port(5)), "the new event is not lost");
+        assert_eq!(drain(&table), 1);
+        let stats = table.stats();
+        assert_eq!((stats.delivered, stats.coalesced, stats.pending), (2, 0, 0));
     });
 }

@@ -2,7 +2,9 @@
 //! applied to the real tables and to a plain model, compared after every step.
 //!
 //! Checked after every step, for every partition and every port in play:
-//! * each port's binding, pending count, mask and in-service bit;
+//! * each port's binding, pending count, mask and in-service bit (a coalescing port's
+//!   pending bit is cleared as it goes into service: an event raised during the service
+//!   is delivered again after the acknowledgement);
 //! * the next deliverable port (lowest number among bound, pending, unmasked, not in
 //!   service), so masked or in-service ports are never offered and order is by priority;
 //! * the statistics, and the invariant `raised = delivered + pending + overflowed +
@@ -105,10 +107,31 @@ struct ModelPort {
     count: u32,
     masked: bool,
     in_service: bool,
+    /// A coalescing port in service holds the event being handled apart from its
+    /// pending bit (`count`), which going into service cleared.
+    held: bool,
     context: Option<Context>,
 }
 
 impl ModelPort {
+    fn coalescing(&self) -> bool {
+        self.binding.is_some_and(|b| b.mode.is_coalescing())
+    }
+
+    /// Raised and not yet consumed.
+    fn unconsumed(&self) -> u32 {
+        self.count + u32::from(self.held)
+    }
+
+    /// Takes the port into service (it is deliverable).
+    fn begin(&mut self) {
+        self.in_service = true;
+        if self.coalescing() {
+            self.count = 0;
+            self.held = true;
+        }
+    }
+
     fn deliverable(&self) -> bool {
         self.binding.is_some() && self.count > 0 && !self.masked && !self.in_service
     }
@@ -193,7 +216,8 @@ impl Model {
     }
 
     fn reset(&mut self, p: usize) -> u64 {
-        let discarded: u64 = self.partitions[p].ports.iter().map(|s| u64::from(s.count)).sum();
+        let discarded: u64 =
+            self.partitions[p].ports.iter().map(|s| u64::from(s.unconsumed())).sum();
         self.partitions[p].discarded += discarded;
         self.configure(p);
         discarded
@@ -235,6 +259,8 @@ fn check<const W: usize>(tables: &EventTables<P, W>, model: &Model) {
         );
         // Nothing lost: the model's own count of raises is fully accounted for.
         let pending = real.pending_total();
+        let unconsumed: u64 = mp.ports.iter().map(|m| u64::from(m.unconsumed())).sum();
+        assert_eq!((stats.pending, pending), (unconsumed, unconsumed), "p{p} unconsumed events");
         assert_eq!(
             mp.raised,
             stats.delivered + pending + stats.overflowed + stats.coalesced + stats.discarded,
@@ -311,8 +337,9 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             } else if m.in_service {
                 Err(Error::AlreadyInService { port: raw })
             } else {
-                m.in_service = true;
-                Ok((raw, m.count))
+                let pending = m.count;
+                m.begin();
+                Ok((raw, pending))
             };
             assert_eq!(real.map(|d| (d.port.raw(), d.pending)), expected, "{op:?}");
         }
@@ -322,8 +349,9 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
                 let l = model.logical(raw);
                 let m = &mut model.partitions[p].ports[l];
                 assert!(!m.masked && !m.in_service, "the model never offers these");
-                m.in_service = true;
-                (raw, m.count)
+                let pending = m.count;
+                m.begin();
+                (raw, pending)
             });
             assert_eq!(real.map(|d| (d.port.raw(), d.pending)), expected, "{op:?}");
         }
@@ -336,9 +364,15 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
                 Err(Error::NotBound { port: raw })
             } else if m.in_service {
                 m.in_service = false;
-                let one = m.count.min(1);
-                m.count -= one;
-                part.delivered += u64::from(one);
+                if m.held {
+                    // The event in service; one raised during the service stays pending.
+                    m.held = false;
+                    part.delivered += 1;
+                } else {
+                    let one = m.count.min(1);
+                    m.count -= one;
+                    part.delivered += u64::from(one);
+                }
                 Ok((m.count, m.deliverable()))
             } else {
                 Err(Error::NotInService { port: raw })
@@ -351,8 +385,9 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let part = &mut model.partitions[p];
             let m = &mut part.ports[l];
             let expected = if m.binding.is_some() {
-                let n = m.count;
+                let n = m.unconsumed();
                 m.count = 0;
+                m.held = false;
                 m.in_service = false;
                 part.delivered += u64::from(n);
                 Ok(n)
@@ -363,9 +398,18 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
         }
         Op::Cancel { p, l } => {
             let real = tables.partition(pid(p)).cancel_service(port(l));
-            let m = &mut model.partitions[p].ports[l];
+            let part = &mut model.partitions[p];
+            let m = &mut part.ports[l];
             let expected = if m.in_service {
                 m.in_service = false;
+                if m.held {
+                    // Back to pending, merging with an event raised during the service.
+                    m.held = false;
+                    if m.count == 1 {
+                        part.coalesced += 1;
+                    }
+                    m.count = 1;
+                }
                 Ok(m.deliverable())
             } else {
                 Err(Error::NotInService { port: model.map[l] })
@@ -393,7 +437,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let part = &mut model.partitions[p];
             let m = &mut part.ports[l];
             let expected = if m.binding.is_some() {
-                let n = m.count;
+                let n = m.unconsumed();
                 part.discarded += u64::from(n);
                 *m = ModelPort { masked: m.masked, ..ModelPort::default() };
                 Ok(n)

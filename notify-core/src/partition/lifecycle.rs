@@ -64,7 +64,8 @@ impl<const W: usize> PartitionEvents<W> {
             .map_err(|_| Error::AlreadyBound { port: port.raw() })?;
         // The binding word was 0, so the port is unbound with nothing pending; keep the
         // mask bit the partition may have set beforehand.
-        self.update_infallible(port, |s| (s & (MASKED | state::GENERATION)) | BOUND);
+        let bound = state::bound(binding.mode.is_coalescing());
+        self.update_infallible(port, |s| (s & (MASKED | state::GENERATION)) | bound);
         Ok(())
     }
 
@@ -83,7 +84,7 @@ impl<const W: usize> PartitionEvents<W> {
                 Ok(s & !(state::COUNT | state::IN_SERVICE))
             }
         })?;
-        let discarded = state::count(before);
+        let discarded = state::unconsumed(before);
         self.counters.discarded.fetch_add(u64::from(discarded), Ordering::Relaxed);
         if state::deliverable(before) {
             self.retire(port);
@@ -106,7 +107,7 @@ impl<const W: usize> PartitionEvents<W> {
                 Ok(state::next_generation(s & (MASKED | state::GENERATION)))
             }
         })?;
-        let discarded = state::count(before);
+        let discarded = state::unconsumed(before);
         self.counters.discarded.fetch_add(u64::from(discarded), Ordering::Relaxed);
         if state::deliverable(before) {
             self.retire(port);
@@ -131,12 +132,16 @@ impl<const W: usize> PartitionEvents<W> {
     pub fn reset(&self) -> u64 {
         let mut configured = [0u64; W];
         let mut masked = [0u64; W];
+        let mut coalescing = [0u64; W];
         for c in self.config {
             // The configuration was validated at construction: every port is in range.
             if let Ok(port) = Port::<W>::new(u32::from(c.port)) {
                 configured[port.word()] |= port.bit();
                 if c.masked {
                     masked[port.word()] |= port.bit();
+                }
+                if c.binding.mode.is_coalescing() {
+                    coalescing[port.word()] |= port.bit();
                 }
                 self.hot(port).binding.store(c.binding.pack(), Ordering::Release);
             }
@@ -152,7 +157,8 @@ impl<const W: usize> PartitionEvents<W> {
         for w in 0..W {
             for b in 0..PORTS_PER_WORD {
                 let bit = 1u64 << b;
-                let target = if configured[w] & bit != 0 { BOUND } else { 0 }
+                let configured = configured[w] & bit != 0;
+                let target = if configured { state::bound(coalescing[w] & bit != 0) } else { 0 }
                     | if masked[w] & bit != 0 { MASKED } else { 0 };
                 let hot = &self.hot[w][b];
                 // A new generation: no context raised before the reset is shown after it.
@@ -160,14 +166,14 @@ impl<const W: usize> PartitionEvents<W> {
                     Some(state::next_generation(target | (s & state::GENERATION)))
                 });
                 let before = before.unwrap_or_else(|s| s);
-                discarded += u64::from(state::count(before));
+                discarded += u64::from(state::unconsumed(before));
                 // Only now forget the context: one published by a raise whose count the
                 // swap discarded is gone, one published for a raise after it may be lost
                 // (never stale).
                 let cold = &self.cold[w][b];
                 cold.context.clear();
                 cold.handler.store(0, Ordering::Release);
-                if configured[w] & bit == 0 {
+                if !configured {
                     hot.binding.store(0, Ordering::Release);
                 }
             }

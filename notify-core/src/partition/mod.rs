@@ -31,7 +31,9 @@ pub use service::{Acknowledged, Delivery, Raised};
 pub struct PortStatus {
     /// Its binding, if bound.
     pub binding: Option<Binding>,
-    /// Pending count.
+    /// Pending count. A counting port's includes its event in service; a coalescing
+    /// port's is its pending bit, which going into service clears (an event raised since
+    /// sets it again).
     pub pending: u32,
     /// Masked.
     pub masked: bool,
@@ -153,7 +155,8 @@ impl<const W: usize> PartitionEvents<W> {
             while entry < config.len() {
                 let c = config[entry];
                 let port = c.port as usize;
-                let state = BOUND | if c.masked { MASKED } else { 0 };
+                let state =
+                    state::bound(c.binding.mode.is_coalescing()) | if c.masked { MASKED } else { 0 };
                 table.hot[port / PORTS_PER_WORD][port % PORTS_PER_WORD] =
                     PortHot::new(state, c.binding.pack());
                 entry += 1;
@@ -283,12 +286,13 @@ impl<const W: usize> PartitionEvents<W> {
         }
     }
 
-    /// Events pending over all ports (a diagnostic: O(ports)).
+    /// Events raised and not yet consumed over all ports, those in service included (a
+    /// diagnostic: O(ports)).
     pub fn pending_total(&self) -> u64 {
         self.hot
             .iter()
             .flatten()
-            .map(|p| u64::from(state::count(p.state.load(Ordering::Acquire))))
+            .map(|p| u64::from(state::unconsumed(p.state.load(Ordering::Acquire))))
             .sum()
     }
 

@@ -122,7 +122,9 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     /// Takes `port` into service: its handler runs; further events on it wait, counted,
-    /// until [`acknowledge`](Self::acknowledge) or [`take`](Self::take).
+    /// until [`acknowledge`](Self::acknowledge) or [`take`](Self::take). A coalescing
+    /// port's pending bit is cleared as it goes into service, so an event raised during
+    /// the handler is pending again, and delivered again, after the acknowledgement.
     ///
     /// # Errors
     /// [`Error::NotBound`], [`Error::NothingPending`], [`Error::Masked`] or
@@ -139,7 +141,7 @@ impl<const W: usize> PartitionEvents<W> {
             } else if s & IN_SERVICE != 0 {
                 Err(Error::AlreadyInService { port: raw })
             } else {
-                Ok(s | IN_SERVICE)
+                Ok(state::begin_service(s))
             }
         })?;
         self.retire(port);
@@ -161,25 +163,25 @@ impl<const W: usize> PartitionEvents<W> {
         }
     }
 
-    /// Acknowledges one event of a port in service: its count drops by one and service
-    /// ends; if more are pending the port is deliverable again.
+    /// Acknowledges one event of a port in service: the event in service is consumed
+    /// (a counting port's count drops by one) and service ends; if more are pending (on a
+    /// coalescing port: one was raised during the service) the port is deliverable again.
     ///
     /// # Errors
     /// [`Error::NotBound`] or [`Error::NotInService`]; the port is unchanged.
     pub fn acknowledge(&self, port: Port<W>) -> Result<Acknowledged, Error> {
         let raw = port.raw();
-        let one = |s| u64::from(state::count(s) > 0);
         let before = self.update(port, |s| {
             if s & BOUND == 0 {
                 Err(Error::NotBound { port: raw })
             } else if s & IN_SERVICE == 0 {
                 Err(Error::NotInService { port: raw })
             } else {
-                Ok((s & !IN_SERVICE) - one(s))
+                Ok(state::acknowledge(s).0)
             }
         })?;
-        self.counters.delivered.fetch_add(one(before), Ordering::Relaxed);
-        let after = (before & !IN_SERVICE) - one(before);
+        let (after, consumed) = state::acknowledge(before);
+        self.counters.delivered.fetch_add(u64::from(consumed), Ordering::Relaxed);
         let deliverable_again = state::deliverable(after);
         if deliverable_again {
             self.mark_ready(port);
@@ -188,8 +190,9 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     /// Ends the service of a port without consuming its event (the upcall that was to
-    /// deliver it could not be injected): it is deliverable again unless masked. Returns
-    /// whether it became deliverable.
+    /// deliver it could not be injected): it is deliverable again unless masked. A
+    /// coalescing port's event goes back to pending, merging (counted as coalesced) with
+    /// one raised during the service. Returns whether it became deliverable.
     ///
     /// # Errors
     /// [`Error::NotInService`]; the port is unchanged.
@@ -199,10 +202,14 @@ impl<const W: usize> PartitionEvents<W> {
             if s & IN_SERVICE == 0 {
                 Err(Error::NotInService { port: raw })
             } else {
-                Ok(s & !IN_SERVICE)
+                Ok(state::cancel_service(s).0)
             }
         })?;
-        let again = state::deliverable(before & !IN_SERVICE);
+        let (after, merged) = state::cancel_service(before);
+        if merged > 0 {
+            self.counters.coalesced.fetch_add(u64::from(merged), Ordering::Relaxed);
+        }
+        let again = state::deliverable(after);
         if again {
             self.mark_ready(port);
         }
@@ -210,7 +217,9 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     /// Takes the whole pending count of a port at once (a clock catching up, or a
-    /// partition polling a masked port) and ends its service. Returns the count.
+    /// partition polling a masked port) and ends its service. Returns the events
+    /// consumed: the count, plus on a coalescing port in service its event in service (so
+    /// up to 2 there).
     ///
     /// # Errors
     /// [`Error::NotBound`]; the port is unchanged.
@@ -223,7 +232,7 @@ impl<const W: usize> PartitionEvents<W> {
                 Ok(s & !(COUNT | IN_SERVICE))
             }
         })?;
-        let taken = state::count(before);
+        let taken = state::unconsumed(before);
         self.counters.delivered.fetch_add(u64::from(taken), Ordering::Relaxed);
         if state::deliverable(before) {
             self.retire(port);
