@@ -7,7 +7,8 @@
 //!
 //! * A partition has `64 * W` **ports** (`W` words of 64; 64 ports by default, up to
 //!   4,096). Each port is bound to one [`Source`] and either counts events up to a
-//!   saturating maximum or coalesces them ([`Mode`]).
+//!   saturating maximum or coalesces them ([`Mode`]); a coalescing port raised while in
+//!   service is delivered again after the acknowledgement.
 //! * A port is **deliverable** when it is bound, has something pending, is not masked and
 //!   is not in service. [`PartitionEvents::next_deliverable`] finds the lowest-numbered
 //!   deliverable port in O(1) through a two-level bitmap (a summary word over ready
