@@ -4,8 +4,8 @@
 //!
 //! A reset is serialized against the partition's own operations (delivery, service,
 //! bind, unbind), so while it runs only raises touch the index, and a raise only sets
-//! bits (`mark_ready`: the port's ready bit, then the
-//! word's summary bit if the ready word was empty). The reset:
+//! bits (`mark_ready`: the port's ready bit, then the word's summary bit if the ready word
+//! was empty), after the compare-and-swap that made the port deliverable. The reset:
 //!
 //! 1. swaps 0 into the summary word;
 //! 2. swaps 0 into every ready word;
@@ -17,8 +17,9 @@
 //!
 //! * before step 2 on `w` (in `w`'s modification order): step 2 clears its bit, and a
 //!   summary bit it set is at worst left over; `next_deliverable` clears a summary bit
-//!   whose ready word is empty. Its event was counted before step 3, so step 3 discards
-//!   it (counted): nothing is pending that the index should show.
+//!   whose ready word is empty. Step 2 reads the value of that `fetch_or` (or a later
+//!   one), so the raise's compare-and-swap happens before step 3, which discards its
+//!   event (counted): nothing is pending that the index should show.
 //! * after step 2 on `w`: the `fetch_or` reads step 2's store or a later value of `w`,
 //!   so step 2 (a release) synchronizes with it and step 1 happens before it. If
 //!   it found the word empty, its summary `fetch_or` comes after step 1 in the summary's
