@@ -171,16 +171,19 @@ impl<const W: usize> PartitionEvents<W> {
     /// [`Error::NotBound`] or [`Error::NotInService`]; the port is unchanged.
     pub fn acknowledge(&self, port: Port<W>) -> Result<Acknowledged, Error> {
         let raw = port.raw();
-        let before = self.update(port, |s| {
+        let mut step = (0, 0);
+        self.update(port, |s| {
             if s & BOUND == 0 {
                 Err(Error::NotBound { port: raw })
             } else if s & IN_SERVICE == 0 {
                 Err(Error::NotInService { port: raw })
             } else {
-                Ok(state::acknowledge(s).0)
+                step = state::acknowledge(s);
+                Ok(step.0)
             }
         })?;
-        let (after, consumed) = state::acknowledge(before);
+        // The step of the attempt that succeeded.
+        let (after, consumed) = step;
         self.counters.delivered.fetch_add(u64::from(consumed), Ordering::Relaxed);
         let deliverable_again = state::deliverable(after);
         if deliverable_again {
