@@ -15,7 +15,6 @@ use std::hint::black_box;
 use std::num::NonZeroU64;
 use std::time::Instant;
 
-use irq_router::Router;
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::config::{
     HmTable, PartitionConfig, Route, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet,
@@ -23,8 +22,12 @@ use irq_router::config::{
 };
 use irq_router::health::HmRecord;
 use irq_router::hypercall::Request;
+use irq_router::{CpuId, Local, Router};
 use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
 use vcpu_state::{CatchUpPolicy, SharedPage};
+
+/// The benchmark's one CPU (a benchmark thread stands for a CPU with interrupts off).
+const CPU0: Local<'static, 1> = Local::interrupts_disabled(CpuId::BOOT);
 
 const VECTOR: u8 = 0x30;
 const BATCH: u32 = 20_000;
@@ -87,6 +90,7 @@ fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
         .leak();
     let partitions = core::array::from_fn(|p| PartitionConfig {
         name: "p",
+        cpu: 0,
         ports: if p == 0 { &LINE_PORTS } else { &TIMER_PORTS },
         timer_port: Some(0),
         error_port: None,
@@ -110,7 +114,7 @@ fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
     let p0 = PartitionId::new(0).expect("exists");
     router.events().partition(p0).set_upcall_entry(NonZeroU64::new(0x40_0000));
     let mut adapter = Null { now: 0, upcalls: 0 };
-    router.on_partition_entry(p0, 0, 1000, &mut adapter);
+    router.on_partition_entry(&CPU0, p0, 0, 1000, &mut adapter);
     if open {
         let _ = pages[0].guest().sti();
     }
@@ -200,20 +204,20 @@ impl PokBaseline {
 /// to the injected upcall; the handler's take and upcall return happen outside.
 #[inline(never)]
 fn workload_irq_to_upcall(router: &Router<64, 1>, adapter: &mut Null) {
-    router.on_hardware_irq(black_box(VECTOR), adapter);
+    let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
 }
 
 /// 1,000 interrupts on the exclusive line of a running partition (port already pending).
 fn irqs<const P: usize>(router: &Router<P, 1>, adapter: &mut Null) {
     for _ in 0..1000 {
-        router.on_hardware_irq(black_box(VECTOR), adapter);
+        let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
     }
 }
 
 /// 1,000 ticks of a running partition.
 fn ticks<const P: usize>(router: &Router<P, 1>, from: u64) {
     for now in from..from + 1000 {
-        router.on_tick(now, &mut Null { now, upcalls: 0 });
+        let _ = router.on_tick(&CPU0, now, &mut Null { now, upcalls: 0 });
     }
 }
 
@@ -269,8 +273,8 @@ fn callgrind() {
     let port = Port::new(1).expect("in range");
     for _ in 0..1000 {
         workload_irq_to_upcall(&router, &mut adapter);
-        let _ = router.call(p0, Request::TakeCount { port }, &mut adapter);
-        let _ = router.call(p0, Request::UpcallReturn, &mut adapter);
+        let _ = router.call(&CPU0, p0, Request::TakeCount { port }, &mut adapter);
+        let _ = router.call(&CPU0, p0, Request::UpcallReturn, &mut adapter);
     }
     println!("1000 interrupts, {} events delivered by upcall", adapter.upcalls);
 }
@@ -285,31 +289,37 @@ fn main() {
     let (large, small) = (system::<64>(false), system::<2>(false));
     let mut a = Null { now: 1, upcalls: 0 };
     let mut b = Null { now: 1, upcalls: 0 };
-    let mut irq_large = || large.on_hardware_irq(black_box(VECTOR), &mut a);
-    let mut irq_small = || small.on_hardware_irq(black_box(VECTOR), &mut b);
+    let mut irq_large = || {
+        let _ = large.on_hardware_irq(&CPU0, black_box(VECTOR), &mut a);
+    };
+    let mut irq_small = || {
+        let _ = small.on_hardware_irq(&CPU0, black_box(VECTOR), &mut b);
+    };
     compare("exclusive IRQ", "64 partitions", &mut irq_large, "2 partitions", &mut irq_small);
 
     // Ticks with partition 0 running, 64 partitions vs 2.
     let (mut ta, mut tb) = (1u64, 1u64);
     let mut tick_large = || {
         ta += 1;
-        large.on_tick(ta, &mut Null { now: ta, upcalls: 0 });
+        let _ = large.on_tick(&CPU0, ta, &mut Null { now: ta, upcalls: 0 });
     };
     let mut tick_small = || {
         tb += 1;
-        small.on_tick(tb, &mut Null { now: tb, upcalls: 0 });
+        let _ = small.on_tick(&CPU0, tb, &mut Null { now: tb, upcalls: 0 });
     };
     compare("on_tick", "64 partitions", &mut tick_large, "2 partitions", &mut tick_small);
 
     // Against POK's meta handler at 64 partitions.
     let mut pok = PokBaseline::new(64);
-    let mut irq_router = || large.on_hardware_irq(black_box(VECTOR), &mut a);
+    let mut irq_router = || {
+        let _ = large.on_hardware_irq(&CPU0, black_box(VECTOR), &mut a);
+    };
     let mut irq_pok = || pok.irq(black_box(VECTOR));
     compare("IRQ vs POK meta handler, 64", "router", &mut irq_router, "POK", &mut irq_pok);
     let mut pok = PokBaseline::new(64);
     let mut tick_router = || {
         ta += 1;
-        large.on_tick(ta, &mut Null { now: ta, upcalls: 0 });
+        let _ = large.on_tick(&CPU0, ta, &mut Null { now: ta, upcalls: 0 });
     };
     let mut tick_pok = || pok.tick();
     compare("tick vs POK meta handler, 64", "router", &mut tick_router, "POK", &mut tick_pok);

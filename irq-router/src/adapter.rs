@@ -43,7 +43,8 @@ pub enum UpcallFault {
 }
 
 /// What a kernel provides to the engine. Every method is called from the CPU running the
-/// engine's entry point, inside that call; none may call back into the engine.
+/// engine's entry point, inside that call, with that CPU's interrupts off; none may call
+/// back into the engine.
 pub trait KernelAdapter {
     /// The kernel's tick counter.
     fn now(&self) -> u64;
@@ -55,16 +56,22 @@ pub trait KernelAdapter {
     fn mask_line(&mut self, vector: u8);
     /// Unmasks `vector` at the interrupt controller.
     fn unmask_line(&mut self, vector: u8);
-    /// Injects an upcall into `partition`, which is running on this CPU.
+    /// Injects an upcall into `partition`, which is running on this CPU (the engine never
+    /// injects into a partition of another CPU).
     ///
     /// # Errors
     /// The frame could not be built; the engine reports it to the health monitor.
     fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault>;
-    /// `partition` runs on another CPU (or is idle in its window) and has an event to
-    /// take: interrupt that CPU so the kernel resumes it through the engine.
-    fn kick(&mut self, partition: u16);
+    /// A partition bound to `cpu` has something the engine must decide on that CPU (an
+    /// event became deliverable, it must wake from a wait, or a health-monitor action
+    /// waits for it): make `cpu`'s kernel call [`Router::on_resume`](crate::Router::on_resume)
+    /// soon. For another CPU, an inter-processor interrupt; for this CPU (`cpu` may be
+    /// the caller's own), a flag the kernel checks when the entry point returns, which
+    /// also ends a [`wait`](Self::wait). At most one kick per partition is in flight:
+    /// the next comes after that partition's CPU resumed or entered it.
+    fn kick(&mut self, cpu: u16);
     /// `partition` gave up the rest of its window until an event is deliverable: idle
-    /// the CPU; a [`kick`](Self::kick) for it ends the wait.
+    /// the CPU; a [`kick`](Self::kick) of this CPU ends the wait.
     fn wait(&mut self, partition: u16);
     /// Whether `addr .. addr + len` is memory of `partition` it may hand to the kernel
     /// (for code addresses: executable by it).
@@ -95,7 +102,7 @@ pub enum Action {
     Unmask(u8),
     /// [`KernelAdapter::inject_upcall`].
     Upcall(u16, Upcall),
-    /// [`KernelAdapter::kick`].
+    /// [`KernelAdapter::kick`] (the CPU).
     Kick(u16),
     /// [`KernelAdapter::wait`].
     Wait(u16),
@@ -195,8 +202,8 @@ impl<const N: usize> KernelAdapter for Recording<N> {
             }
         }
     }
-    fn kick(&mut self, partition: u16) {
-        self.record(Action::Kick(partition));
+    fn kick(&mut self, cpu: u16) {
+        self.record(Action::Kick(cpu));
     }
     fn wait(&mut self, partition: u16) {
         self.record(Action::Wait(partition));

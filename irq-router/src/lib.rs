@@ -33,4 +33,4 @@ mod storm;
 mod sync;
 
 #[cfg(not(loom))]
-pub use engine::{Mode, Router, Trap};
+pub use engine::{CpuId, Local, Mode, NoSuchCpu, Router, Switch, Trap};

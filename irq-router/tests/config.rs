@@ -37,6 +37,7 @@ static P2_PORTS: [PortConfig; 2] = [
 const fn partition(name: &'static str, ports: &'static [PortConfig]) -> PartitionConfig {
     PartitionConfig {
         name,
+        cpu: 0,
         ports,
         timer_port: Some(TIMER),
         error_port: None,

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    Adapter, CLOCK, CONFIG, FRAME, LEVEL, LEVEL_PORT, P, STORMY, System, TIMER, boot, pid, port,
-    records, run, system,
+    Adapter, CLOCK, CONFIG, CPU0, FRAME, LEVEL, LEVEL_PORT, P, STORMY, System, TIMER, boot, pid,
+    port, records, run, system,
 };
 use irq_router::Trap;
 use irq_router::adapter::{Action, KernelAdapter, StartMode, Upcall, UpcallFault};
@@ -50,7 +50,7 @@ impl<'r> Hooked<'r> {
             Other::Tick(now) => {
                 let saved = self.inner.now;
                 self.inner.now = now;
-                self.router.on_tick(now, &mut self.inner);
+                self.router.on_tick(&CPU0, now, &mut self.inner);
                 self.inner.now = saved.max(now);
             }
         }
@@ -123,7 +123,7 @@ fn masked_after(actions: &[Action], vector: u8) -> bool {
 /// Fires the storm line past its budget (3 per frame) at tick `now`.
 fn storm(router: &System, adapter: &mut impl KernelAdapter) {
     for _ in 0..4 {
-        router.on_hardware_irq(STORMY, adapter);
+        router.on_hardware_irq(&CPU0, STORMY, adapter);
     }
 }
 
@@ -154,7 +154,7 @@ fn defect2_an_interrupt_in_flight_past_the_budget_is_not_masked_again_and_counte
     adapter.now = 1;
     storm(&router, &mut adapter);
     // One more, already in flight on another CPU when the line was masked.
-    router.on_hardware_irq(STORMY, &mut adapter);
+    router.on_hardware_irq(&CPU0, STORMY, &mut adapter);
     let done = actions(&mut adapter);
     let masks = done.iter().filter(|a| **a == Action::Mask(STORMY)).count();
     assert_eq!(masks, 1, "masked once per storm: {done:?}");
@@ -180,19 +180,24 @@ fn defect3_a_partition_idled_by_its_health_monitor_owes_nothing_on_a_shared_leve
     let mut adapter = Adapter::new();
     boot(&router, &mut adapter);
     let _ = pages[0].guest().sti();
-    router.on_trap(pid(1), Trap { vector: 13, error_code: 0, address: 0 }, &mut adapter);
+    router.on_trap(&CPU0, pid(1), Trap { vector: 13, error_code: 0, address: 0 }, &mut adapter);
     assert_eq!(router.mode(pid(1)), irq_router::Mode::Idle);
     actions(&mut adapter);
     for now in [1, 20, 40] {
         adapter.now = now;
-        router.on_hardware_irq(LEVEL, &mut adapter);
+        router.on_hardware_irq(&CPU0, LEVEL, &mut adapter);
         let table = router.events().partition(pid(0));
         if !table.status(port(LEVEL_PORT)).in_service {
             // Its handler is still in an earlier upcall: it takes the event itself.
             let _ = table.begin_service(port(LEVEL_PORT)).expect("pending");
         }
         assert_eq!(
-            router.call(pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
+            router.call(
+                &CPU0,
+                pid(0),
+                Request::Acknowledge { port: port(LEVEL_PORT) },
+                &mut adapter
+            ),
             Ok(0)
         );
         let done = actions(&mut adapter);
@@ -218,7 +223,7 @@ fn defect9_an_upcall_that_cannot_be_built_leaves_the_event_flagged_for_the_guest
     run(&router, &mut adapter, 0, common::WINDOW);
     let _ = pages[1].guest().sti();
     adapter.upcall_fault = Some(UpcallFault::BadStack);
-    router.on_resume(pid(1), &mut adapter);
+    router.on_resume(&CPU0, &mut adapter);
     let done = actions(&mut adapter);
     assert!(
         records(&done).iter().any(|r| r.kind == HmKind::UpcallFault && r.partition == Some(1)),
@@ -240,7 +245,7 @@ fn defect11_the_clock_vector_reads_the_time_after_the_kernels_own_handler() {
     adapter.clock_counts = true;
     boot(&router, &mut adapter.inner);
     for _ in 0..5 {
-        router.on_hardware_irq(CLOCK, &mut adapter);
+        router.on_hardware_irq(&CPU0, CLOCK, &mut adapter);
     }
     assert_eq!(adapter.inner.now, 5);
     let timer = router.events().partition(pid(0)).status(port(TIMER));

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    Adapter, CLOCK, ENTRY, ERRORS, FAULT_HANDLER, FRAME, LEVEL, LEVEL_PORT, SHARED, SHARED_PORT,
-    STORM_PORT, STORMY, TIMER, WINDOW, boot, pid, port, records, run, system, upcalls,
+    Adapter, CLOCK, CPU0, ENTRY, ERRORS, FAULT_HANDLER, FRAME, LEVEL, LEVEL_PORT, SHARED,
+    SHARED_PORT, STORM_PORT, STORMY, TIMER, WINDOW, boot, pid, port, records, run, system, upcalls,
 };
 use irq_router::adapter::{Action, StartMode};
 use irq_router::config::{HmAction, HmKind};
@@ -26,7 +26,7 @@ fn one_vector_chained_to_several_partitions_each_with_its_own_pending_count() {
     actions(&mut adapter);
     adapter.now = 1;
     for _ in 0..3 {
-        router.on_hardware_irq(SHARED, &mut adapter);
+        router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
     }
     let done = actions(&mut adapter);
     // Partition 0 runs with interrupts enabled: one upcall for the port, entered with the
@@ -75,7 +75,7 @@ fn a_fault_is_delivered_to_the_faulting_partitions_handler_with_its_vector() {
     boot(&router, &mut adapter);
     actions(&mut adapter);
     let divide_error = Trap { vector: 0, error_code: 0, address: 0x40_1234 };
-    router.on_trap(pid(0), divide_error, &mut adapter);
+    router.on_trap(&CPU0, pid(0), divide_error, &mut adapter);
     let done = actions(&mut adapter);
     let up = upcalls(&done, 0);
     assert_eq!(up.len(), 1);
@@ -94,7 +94,12 @@ fn a_fault_is_delivered_to_the_faulting_partitions_handler_with_its_vector() {
         (HmKind::Trap, HmAction::Deliver, 0)
     );
     // A second fault inside the handler: its table warm-starts it.
-    router.on_trap(pid(0), Trap { vector: 6, error_code: 0, address: 0x40_2000 }, &mut adapter);
+    router.on_trap(
+        &CPU0,
+        pid(0),
+        Trap { vector: 6, error_code: 0, address: 0x40_2000 },
+        &mut adapter,
+    );
     let done = actions(&mut adapter);
     assert!(done.contains(&Action::Restart(0, StartMode::Warm)));
     assert_eq!(records(&done)[0].kind, HmKind::TrapInTrap);
@@ -102,7 +107,7 @@ fn a_fault_is_delivered_to_the_faulting_partitions_handler_with_its_vector() {
     let cause = HmKind::TrapInTrap as u32 + 1;
     assert_eq!(pages[0].guest().start_reason(), Some(StartReason::WarmRestart { cause }));
     assert_eq!(
-        router.call(pid(0), Request::StartReason, &mut adapter),
+        router.call(&CPU0, pid(0), Request::StartReason, &mut adapter),
         Ok(irq_router::hypercall::start_reason_value(StartReason::WarmRestart { cause }))
     );
 }
@@ -115,7 +120,7 @@ fn pending_interrupts_are_delivered_when_the_partition_is_scheduled_again() {
     let _ = pages[1].guest().sti();
     run(&router, &mut adapter, 0, 3);
     adapter.now = 3;
-    router.on_hardware_irq(SHARED, &mut adapter);
+    router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
     let done = actions(&mut adapter);
     assert!(upcalls(&done, 1).is_empty() && !done.contains(&Action::Kick(1)), "not its window");
     run(&router, &mut adapter, 3, WINDOW);
@@ -124,8 +129,11 @@ fn pending_interrupts_are_delivered_when_the_partition_is_scheduled_again() {
     let up = upcalls(&done, 1);
     assert_eq!(up.iter().map(|u| u.port).collect::<Vec<_>>(), [Some(TIMER)]);
     // The guest takes its timer count and returns: the device event follows.
-    assert_eq!(router.call(pid(1), Request::TakeCount { port: port(TIMER) }, &mut adapter), Ok(1));
-    assert_eq!(router.call(pid(1), Request::UpcallReturn, &mut adapter), Ok(0));
+    assert_eq!(
+        router.call(&CPU0, pid(1), Request::TakeCount { port: port(TIMER) }, &mut adapter),
+        Ok(1)
+    );
+    assert_eq!(router.call(&CPU0, pid(1), Request::UpcallReturn, &mut adapter), Ok(0));
     let up = upcalls(&actions(&mut adapter), 1);
     assert_eq!(
         up.iter().map(|u| (u.port, u.context.vector)).collect::<Vec<_>>(),
@@ -145,11 +153,11 @@ fn a_storm_masks_its_line_for_the_frame_and_leaves_others_deliveries_unchanged()
         let mut all = Vec::new();
         for now in 1..WINDOW {
             adapter.now = now;
-            router.on_hardware_irq(CLOCK, &mut adapter);
-            router.on_hardware_irq(SHARED, &mut adapter);
+            router.on_hardware_irq(&CPU0, CLOCK, &mut adapter);
+            router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
             if storm {
                 for _ in 0..5 {
-                    router.on_hardware_irq(STORMY, &mut adapter);
+                    router.on_hardware_irq(&CPU0, STORMY, &mut adapter);
                 }
             }
             let done = actions(&mut adapter);
@@ -157,8 +165,9 @@ fn a_storm_masks_its_line_for_the_frame_and_leaves_others_deliveries_unchanged()
                 // The guest handles each event at once.
                 let p = u.port.expect("a port");
                 p0_upcalls.push((now, p));
-                let _ = router.call(pid(0), Request::TakeCount { port: port(p) }, &mut adapter);
-                let _ = router.call(pid(0), Request::UpcallReturn, &mut adapter);
+                let _ =
+                    router.call(&CPU0, pid(0), Request::TakeCount { port: port(p) }, &mut adapter);
+                let _ = router.call(&CPU0, pid(0), Request::UpcallReturn, &mut adapter);
             }
             all.extend(done);
         }
@@ -197,19 +206,19 @@ fn a_level_line_stays_masked_until_every_partition_acknowledged() {
     let _ = pages[0].guest().sti();
     adapter.now = 1;
     actions(&mut adapter);
-    router.on_hardware_irq(LEVEL, &mut adapter);
+    router.on_hardware_irq(&CPU0, LEVEL, &mut adapter);
     let done = actions(&mut adapter);
     assert_eq!(&done[..2], [Action::Mask(LEVEL), Action::Eoi(LEVEL)]);
     assert!(!done.contains(&Action::Unmask(LEVEL)));
     assert_eq!(
-        router.call(pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
+        router.call(&CPU0, pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
         Ok(0)
     );
     assert!(!actions(&mut adapter).contains(&Action::Unmask(LEVEL)), "partition 1 still owes");
     // Partition 1 acknowledges (it may, outside its window: a plain port operation).
     let _ = router.events().partition(pid(1)).begin_service(port(LEVEL_PORT)).unwrap();
     assert_eq!(
-        router.call(pid(1), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
+        router.call(&CPU0, pid(1), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
         Ok(0)
     );
     assert!(actions(&mut adapter).contains(&Action::Unmask(LEVEL)));
@@ -222,8 +231,9 @@ fn a_missing_acknowledgement_times_out_and_the_line_is_unmasked_anyway() {
     boot(&router, &mut adapter);
     let _ = pages[0].guest().sti();
     adapter.now = 1;
-    router.on_hardware_irq(LEVEL, &mut adapter);
-    let _ = router.call(pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter);
+    router.on_hardware_irq(&CPU0, LEVEL, &mut adapter);
+    let _ =
+        router.call(&CPU0, pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter);
     actions(&mut adapter);
     run(&router, &mut adapter, 1, 5);
     assert!(!actions(&mut adapter).contains(&Action::Unmask(LEVEL)), "not yet due");
@@ -242,11 +252,16 @@ fn a_cold_start_discards_pending_events_and_tells_the_guest_why() {
     let mut adapter = Adapter::new();
     boot(&router, &mut adapter);
     adapter.now = 2;
-    router.on_hardware_irq(SHARED, &mut adapter);
-    router.on_hardware_irq(SHARED, &mut adapter);
+    router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
+    router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
     actions(&mut adapter);
     // Partition 1's table cold-starts it on a trap.
-    router.on_trap(pid(1), Trap { vector: 13, error_code: 0x10, address: 0x50_0000 }, &mut adapter);
+    router.on_trap(
+        &CPU0,
+        pid(1),
+        Trap { vector: 13, error_code: 0x10, address: 0x50_0000 },
+        &mut adapter,
+    );
     let done = actions(&mut adapter);
     assert!(done.contains(&Action::Restart(1, StartMode::Cold)));
     let record = records(&done)[0];
@@ -285,16 +300,16 @@ fn an_unanswered_ping_is_a_health_monitor_event() {
     let mut adapter = Adapter::new();
     boot(&router, &mut adapter);
     run(&router, &mut adapter, 0, 2 * FRAME);
-    assert_eq!(router.call(pid(0), Request::PingAnswer, &mut adapter), Ok(0));
+    assert_eq!(router.call(&CPU0, pid(0), Request::PingAnswer, &mut adapter), Ok(0));
     assert_eq!(
-        router.call(pid(0), Request::PingAnswer, &mut adapter),
+        router.call(&CPU0, pid(0), Request::PingAnswer, &mut adapter),
         Err(ErrorCode::NothingPending)
     );
     run(&router, &mut adapter, 2 * FRAME, 4 * FRAME);
     assert!(records(&actions(&mut adapter)).iter().all(|r| r.kind != HmKind::PingMissed));
     // A partition without a ping cannot answer one.
     assert_eq!(
-        router.call(pid(1), Request::PingAnswer, &mut adapter),
+        router.call(&CPU0, pid(1), Request::PingAnswer, &mut adapter),
         Err(ErrorCode::NotConfigured)
     );
 }
@@ -305,10 +320,13 @@ fn a_window_overrun_and_a_declared_error_reach_the_health_monitor() {
     let mut adapter = Adapter::new();
     boot(&router, &mut adapter);
     adapter.now = WINDOW + 3;
-    router.on_partition_exit(pid(0), WINDOW + 3, &mut adapter);
+    router.on_partition_exit(&CPU0, pid(0), WINDOW + 3, &mut adapter);
     let overrun = records(&actions(&mut adapter));
     assert_eq!((overrun[0].kind, overrun[0].detail), (HmKind::WindowOverrun, 3));
-    assert_eq!(router.call(pid(2), Request::ExecStopError { code: 77 }, &mut adapter), Ok(0));
+    assert_eq!(
+        router.call(&CPU0, pid(2), Request::ExecStopError { code: 77 }, &mut adapter),
+        Ok(0)
+    );
     let declared = records(&actions(&mut adapter));
     assert_eq!(
         (declared[0].partition, declared[0].kind, declared[0].detail),
@@ -329,7 +347,7 @@ fn an_overflow_is_delivered_to_the_error_port() {
     let table = router.events().partition(pid(0));
     let _ = table.raise_many(port(TIMER), u32::MAX, None).unwrap();
     adapter.now = 1;
-    router.on_hardware_irq(CLOCK, &mut adapter);
+    router.on_hardware_irq(&CPU0, CLOCK, &mut adapter);
     let done = actions(&mut adapter);
     let overflow =
         records(&done).into_iter().find(|r| r.kind == HmKind::PendingOverflow).expect("recorded");
@@ -352,15 +370,21 @@ fn an_idle_partition_is_woken_by_an_event_in_its_window() {
     // Nothing pending for the handler: take the boot-time timer events first.
     let _ = router.events().partition(pid(0)).take(port(TIMER));
     actions(&mut adapter);
-    assert_eq!(router.call(pid(0), Request::Idle, &mut adapter), Ok(0));
+    assert_eq!(router.call(&CPU0, pid(0), Request::Idle, &mut adapter), Ok(0));
     assert_eq!(actions(&mut adapter), [Action::Wait(0)]);
     adapter.now = 1;
-    router.on_hardware_irq(SHARED, &mut adapter);
-    // The interrupt arrived on the CPU idling for it: the idle ends with the upcall.
+    router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
+    // The interrupt arrived on the CPU idling for it: the kick of that CPU ends the wait
+    // (one kick in flight: a second interrupt does not kick again).
+    assert_eq!(actions(&mut adapter), [Action::Kick(0), Action::Eoi(SHARED)]);
+    router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
+    assert_eq!(actions(&mut adapter), [Action::Eoi(SHARED)]);
+    // The kernel resumes the partition: the idle ends with the upcall.
+    router.on_resume(&CPU0, &mut adapter);
     let up = upcalls(&actions(&mut adapter), 0);
     assert_eq!(up.iter().map(|u| u.port).collect::<Vec<_>>(), [Some(SHARED_PORT)]);
     // Resuming again finds nothing new to do (one upcall at a time).
-    router.on_resume(pid(0), &mut adapter);
+    router.on_resume(&CPU0, &mut adapter);
     assert!(upcalls(&actions(&mut adapter), 0).is_empty());
 }
 
@@ -372,7 +396,7 @@ fn each_partitions_health_ring_keeps_its_newest_records_and_counts_the_dropped()
     let ring = irq_router::health::HM_LOG_LEN as u64;
     for code in 0..ring + 8 {
         assert_eq!(
-            router.call(pid(2), Request::ExecStopError { code: code as u32 }, &mut adapter),
+            router.call(&CPU0, pid(2), Request::ExecStopError { code: code as u32 }, &mut adapter),
             Ok(0)
         );
     }
@@ -403,13 +427,18 @@ fn a_restarted_partition_owes_its_level_lines_nothing() {
     boot(&router, &mut adapter);
     let _ = pages[0].guest().sti();
     adapter.now = 1;
-    router.on_hardware_irq(LEVEL, &mut adapter);
+    router.on_hardware_irq(&CPU0, LEVEL, &mut adapter);
     // Partition 1 owes an acknowledgement, then its table cold-starts it on a trap.
-    router.on_trap(pid(1), Trap { vector: 13, error_code: 0, address: 0x50_0000 }, &mut adapter);
+    router.on_trap(
+        &CPU0,
+        pid(1),
+        Trap { vector: 13, error_code: 0, address: 0x50_0000 },
+        &mut adapter,
+    );
     actions(&mut adapter);
     // Partition 0's acknowledgement is then the last one: the line is unmasked at once.
     assert_eq!(
-        router.call(pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
+        router.call(&CPU0, pid(0), Request::Acknowledge { port: port(LEVEL_PORT) }, &mut adapter),
         Ok(0)
     );
     assert!(actions(&mut adapter).contains(&Action::Unmask(LEVEL)));
@@ -424,18 +453,28 @@ fn an_idled_partition_stays_idle() {
     let mut adapter = Adapter::new();
     boot(&router, &mut adapter);
     // Partition 2's table idles it on a trap.
-    router.on_trap(pid(2), Trap { vector: 6, error_code: 0, address: 0x60_0000 }, &mut adapter);
+    router.on_trap(
+        &CPU0,
+        pid(2),
+        Trap { vector: 6, error_code: 0, address: 0x60_0000 },
+        &mut adapter,
+    );
     assert!(actions(&mut adapter).contains(&Action::Idle(2)));
     assert_eq!(router.mode(pid(2)), Mode::Idle);
     // Its calls are refused, its windows are not entered, later events only logged.
     assert_eq!(
-        router.call(pid(2), Request::EnableIrqs, &mut adapter),
+        router.call(&CPU0, pid(2), Request::EnableIrqs, &mut adapter),
         Err(ErrorCode::OutsideWindow)
     );
     run(&router, &mut adapter, 0, 2 * FRAME);
     let done = actions(&mut adapter);
     assert!(!done.iter().any(|a| matches!(a, Action::Upcall(2, _) | Action::Restart(2, _))));
-    router.on_trap(pid(2), Trap { vector: 6, error_code: 0, address: 0x60_0000 }, &mut adapter);
+    router.on_trap(
+        &CPU0,
+        pid(2),
+        Trap { vector: 6, error_code: 0, address: 0x60_0000 },
+        &mut adapter,
+    );
     let record = records(&actions(&mut adapter))[0];
     assert_eq!((record.partition, record.action), (Some(2), HmAction::Ignore));
     assert_eq!(router.mode(pid(2)), Mode::Idle);

@@ -21,8 +21,8 @@
 mod common;
 
 use common::{
-    Adapter, CHANNEL, FRAME, LEVEL, LEVEL_PORT, SHARED, SHARED_PORT, STORM_PORT, STORMY, TIMER,
-    WINDOW, boot, owner, pid, port, run, system,
+    Adapter, CHANNEL, CPU0, FRAME, LEVEL, LEVEL_PORT, SHARED, SHARED_PORT, STORM_PORT, STORMY,
+    TIMER, WINDOW, boot, owner, pid, port, run, system,
 };
 use irq_router::adapter::{Action, StartMode};
 use irq_router::config::HmKind;
@@ -215,7 +215,7 @@ impl Harness {
 
     fn call(&mut self, request: Request<1>) -> Result<u64, ErrorCode> {
         let p = self.running();
-        self.router.call(pid(p), request, &mut self.adapter)
+        self.router.call(&CPU0, pid(p), request, &mut self.adapter)
     }
 
     /// All events of partition `p` not yet consumed, in service included (for the
@@ -238,7 +238,7 @@ impl Harness {
             Op::Irq(vector) => {
                 if !self.model.line_masked[vector as usize] {
                     self.adapter.now = self.model.now;
-                    self.router.on_hardware_irq(vector, &mut self.adapter);
+                    self.router.on_hardware_irq(&CPU0, vector, &mut self.adapter);
                     self.model.irq(vector);
                 }
             }
@@ -250,7 +250,12 @@ impl Harness {
                     self.model.now = now;
                     if now % WINDOW == 0 && self.model.idle[owner(now)] {
                         self.adapter.now = now;
-                        self.router.on_partition_exit(pid(owner(now - 1)), now, &mut self.adapter);
+                        self.router.on_partition_exit(
+                            &CPU0,
+                            pid(owner(now - 1)),
+                            now,
+                            &mut self.adapter,
+                        );
                         continue;
                     }
                     run(&self.router, &mut self.adapter, now - 1, now);
@@ -276,7 +281,7 @@ impl Harness {
                 } else {
                     Request::Acknowledge { port: port(q) }
                 };
-                let answer = self.router.call(pid(tp), request, &mut self.adapter);
+                let answer = self.router.call(&CPU0, pid(tp), request, &mut self.adapter);
                 let m = &mut self.model.ports[i];
                 let expected = if self.model.idle[tp] {
                     // Stopped by its health monitor: its calls belong to a run that is over.
@@ -310,7 +315,7 @@ impl Harness {
                 } else {
                     Request::Unmask { port: port(q) }
                 };
-                let answer = self.router.call(pid(tp), request, &mut self.adapter);
+                let answer = self.router.call(&CPU0, pid(tp), request, &mut self.adapter);
                 let m = &mut self.model.ports[i];
                 if self.model.idle[tp] {
                     assert_eq!(answer, Err(ErrorCode::OutsideWindow), "{op:?}");
@@ -379,7 +384,7 @@ impl Harness {
             Op::Trap => {
                 self.adapter.now = self.model.now;
                 let trap = Trap { vector: 14, error_code: 2, address: 0x1000 };
-                self.router.on_trap(pid(p), trap, &mut self.adapter);
+                self.router.on_trap(&CPU0, pid(p), trap, &mut self.adapter);
             }
         }
         self.check_after(open_before || opens, p, false, &pending_before);

@@ -32,8 +32,8 @@ mod common;
 use core::num::NonZeroU64;
 
 use common::{
-    Adapter, CHANNEL, CLOCK, CONFIG, ERRORS, FRAME, LEVEL, P, SHARED, SHARED_PORT, STORMY, System,
-    TIMER, WINDOW, boot, pid, port, run, system,
+    Adapter, CHANNEL, CLOCK, CONFIG, CPU0, ERRORS, FRAME, LEVEL, P, SHARED, SHARED_PORT, STORMY,
+    System, TIMER, WINDOW, boot, pid, port, run, system,
 };
 use irq_router::adapter::Action;
 use irq_router::config::{HmKind, Trigger};
@@ -138,7 +138,7 @@ fn snapshot(router: &System, pages: &[SharedPage; P], adapter: &Adapter) -> Snap
         .collect();
     Snapshot {
         partitions,
-        running: router.running().map(|p| p.index()),
+        running: router.running(irq_router::CpuId::BOOT).map(|p| p.index()),
         stopped: router.stopped(),
         health_counts: router.health_counts(None),
         module_log: ring_of(None),
@@ -227,7 +227,7 @@ impl World {
     }
 
     fn hypercall(&mut self, p: usize, call: &RawCall) -> [u64; 2] {
-        self.router.hypercall(pid(p), call, &mut self.adapter)
+        self.router.hypercall(&CPU0, pid(p), call, &mut self.adapter)
     }
 
     fn now(&self) -> u64 {
@@ -240,7 +240,7 @@ impl World {
         for _ in 0..4 {
             let _ = self.adapter.take().count();
             for p in 0..P {
-                let _ = self.router.call(pid(p), Request::AbiVersion, &mut self.adapter);
+                let _ = self.router.call(&CPU0, pid(p), Request::AbiVersion, &mut self.adapter);
             }
             if self.adapter.actions().next().is_none() {
                 return;
@@ -268,35 +268,39 @@ fn mid_run(running: usize) -> World {
     let _ = pages[0].guest().sti();
     run(&router, &mut adapter, 0, 2);
     for _ in 0..2 {
-        router.on_hardware_irq(SHARED, &mut adapter);
-        router.on_hardware_irq(STORMY, &mut adapter);
+        router.on_hardware_irq(&CPU0, SHARED, &mut adapter);
+        router.on_hardware_irq(&CPU0, STORMY, &mut adapter);
     }
-    router.on_hardware_irq(LEVEL, &mut adapter);
+    router.on_hardware_irq(&CPU0, LEVEL, &mut adapter);
     for _ in 0..2 {
         assert_eq!(
-            router.call(pid(0), Request::Notify { port: port(CHANNEL) }, &mut adapter),
+            router.call(&CPU0, pid(0), Request::Notify { port: port(CHANNEL) }, &mut adapter),
             Ok(0)
         );
     }
     router.on_trap(
+        &CPU0,
         pid(0),
         Trap { vector: 14, error_code: 2, address: memory(0) + 0x10 },
         &mut adapter,
     );
-    assert_eq!(router.call(pid(0), Request::Mask { port: port(ERRORS) }, &mut adapter), Ok(0));
+    assert_eq!(
+        router.call(&CPU0, pid(0), Request::Mask { port: port(ERRORS) }, &mut adapter),
+        Ok(0)
+    );
     run(&router, &mut adapter, 2, WINDOW + 2);
     assert_eq!(
-        router.call(pid(1), Request::DetachIrq { vector: SHARED }, &mut adapter),
+        router.call(&CPU0, pid(1), Request::DetachIrq { vector: SHARED }, &mut adapter),
         Ok(2),
         "the two pending events are handed back"
     );
     run(&router, &mut adapter, WINDOW + 2, 2 * WINDOW + 2);
-    assert_eq!(router.call(pid(2), Request::EnableIrqs, &mut adapter), Ok(0));
+    assert_eq!(router.call(&CPU0, pid(2), Request::EnableIrqs, &mut adapter), Ok(0));
     let target = FRAME + running as u64 * WINDOW + 4;
     run(&router, &mut adapter, 2 * WINDOW + 2, target - 1);
-    router.on_hardware_irq(LEVEL, &mut adapter);
+    router.on_hardware_irq(&CPU0, LEVEL, &mut adapter);
     run(&router, &mut adapter, target - 1, target);
-    assert_eq!(router.running(), Some(pid(running)));
+    assert_eq!(router.running(irq_router::CpuId::BOOT), Some(pid(running)));
     let mut world = World { router, pages, adapter };
     world.settle();
     world

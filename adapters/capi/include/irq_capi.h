@@ -1176,13 +1176,14 @@ typedef struct IrqKernelOps {
    */
   int32_t (*inject_upcall)(void *ctx, uint16_t partition, const struct IrqUpcall *upcall);
   /**
-   * `partition` runs on another CPU or idles in its window and has an event to
-   * take: interrupt it so the kernel calls `irq_router_resume`.
+   * The partition running on `cpu` (0 in this single-CPU interface) has something
+   * to take, or its wait ended: before returning to it, call `irq_router_resume`.
+   * At most one kick per partition is in flight.
    */
-  void (*kick)(void *ctx, uint16_t partition);
+  void (*kick)(void *ctx, uint16_t cpu);
   /**
    * `partition` gave up the rest of its window until an event is deliverable; a
-   * `kick` for it ends the wait.
+   * `kick` ends the wait.
    */
   void (*wait)(void *ctx, uint16_t partition);
   /**
@@ -1372,8 +1373,10 @@ enum IrqStatus irq_router_partition_exit(struct IrqRouter *router,
                                          uint64_t now);
 
 /**
- * The kernel is about to return to `partition` after a `kick` (or any other
- * interruption): the upcall decision is taken again.
+ * The kernel is about to return to `partition`, the one running, after a `kick` (or
+ * any other interruption, or to end a `wait`): deferred health-monitor actions are
+ * applied and the upcall decision is taken again. Nothing happens if `partition` is
+ * not the one inside its window.
  */
 enum IrqStatus irq_router_resume(struct IrqRouter *router, uint32_t partition);
 

@@ -17,11 +17,10 @@
 
 use core::ffi::{c_char, c_void};
 
-use irq_router::Mode;
-use irq_router::Trap;
 use irq_router::config::{HmAction, HmKind};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::RawCall;
+use irq_router::{CpuId, Local, Mode, Trap};
 use notify_core::PartitionId;
 
 use crate::config::IrqSystemConfig;
@@ -62,6 +61,12 @@ fn with<R>(
 }
 
 /// Partition `raw` of the router's configuration.
+/// The one CPU of this interface. Its entry points are called by the kernel with that
+/// CPU's interrupts off (the header states it).
+const fn cpu0() -> Local<'static, 1> {
+    Local::interrupts_disabled(CpuId::BOOT)
+}
+
 fn partition(storage: &Storage, raw: u32) -> Result<Pid, IrqStatus> {
     if raw as usize >= storage.tables.partitions {
         return Err(IrqStatus::BadPartition);
@@ -216,7 +221,7 @@ pub extern "C" fn irq_router_start(router: *mut IrqRouter) -> IrqStatus {
 pub extern "C" fn irq_router_hardware_irq(router: *mut IrqRouter, vector: u32) -> IrqStatus {
     status(with(router, |s| {
         let vector = u8::try_from(vector).map_err(|_| IrqStatus::OutOfRange)?;
-        s.engine.on_hardware_irq(vector, &mut CAdapter(&s.ops));
+        let _ = s.engine.on_hardware_irq(&cpu0(), vector, &mut CAdapter(&s.ops));
         Ok(())
     }))
 }
@@ -226,7 +231,7 @@ pub extern "C" fn irq_router_hardware_irq(router: *mut IrqRouter, vector: u32) -
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_router_tick(router: *mut IrqRouter, now: u64) -> IrqStatus {
     status(with(router, |s| {
-        s.engine.on_tick(now, &mut CAdapter(&s.ops));
+        let _ = s.engine.on_tick(&cpu0(), now, &mut CAdapter(&s.ops));
         Ok(())
     }))
 }
@@ -242,7 +247,7 @@ pub extern "C" fn irq_router_partition_entry(
 ) -> IrqStatus {
     status(with(router, |s| {
         let p = self::partition(s, partition)?;
-        s.engine.on_partition_entry(p, now, budget, &mut CAdapter(&s.ops));
+        s.engine.on_partition_entry(&cpu0(), p, now, budget, &mut CAdapter(&s.ops));
         Ok(())
     }))
 }
@@ -256,18 +261,22 @@ pub extern "C" fn irq_router_partition_exit(
 ) -> IrqStatus {
     status(with(router, |s| {
         let p = self::partition(s, partition)?;
-        s.engine.on_partition_exit(p, now, &mut CAdapter(&s.ops));
+        s.engine.on_partition_exit(&cpu0(), p, now, &mut CAdapter(&s.ops));
         Ok(())
     }))
 }
 
-/// The kernel is about to return to `partition` after a `kick` (or any other
-/// interruption): the upcall decision is taken again.
+/// The kernel is about to return to `partition`, the one running, after a `kick` (or
+/// any other interruption, or to end a `wait`): deferred health-monitor actions are
+/// applied and the upcall decision is taken again. Nothing happens if `partition` is
+/// not the one inside its window.
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_router_resume(router: *mut IrqRouter, partition: u32) -> IrqStatus {
     status(with(router, |s| {
         let p = self::partition(s, partition)?;
-        s.engine.on_resume(p, &mut CAdapter(&s.ops));
+        if s.engine.running(CpuId::BOOT) == Some(p) {
+            s.engine.on_resume(&cpu0(), &mut CAdapter(&s.ops));
+        }
         Ok(())
     }))
 }
@@ -285,7 +294,7 @@ pub extern "C" fn irq_router_trap(
     status(with(router, |s| {
         let p = self::partition(s, partition)?;
         let vector = u8::try_from(vector).map_err(|_| IrqStatus::OutOfRange)?;
-        s.engine.on_trap(p, Trap { vector, error_code, address }, &mut CAdapter(&s.ops));
+        s.engine.on_trap(&cpu0(), p, Trap { vector, error_code, address }, &mut CAdapter(&s.ops));
         Ok(())
     }))
 }
@@ -314,7 +323,8 @@ pub unsafe extern "C" fn irq_router_hypercall(
         let (status, value) = (out(status)?, out(value)?);
         let p = self::partition(s, partition)?;
         let raw = RawCall { number, args: [arg0, arg1, arg2, arg3] };
-        let [answer_status, answer_value] = s.engine.hypercall(p, &raw, &mut CAdapter(&s.ops));
+        let [answer_status, answer_value] =
+            s.engine.hypercall(&cpu0(), p, &raw, &mut CAdapter(&s.ops));
         // SAFETY: checked by `out`; writable by this function's contract.
         unsafe {
             status.write(answer_status);

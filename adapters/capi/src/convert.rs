@@ -147,6 +147,7 @@ fn vector_set(words: &[u64; 4]) -> VectorSet {
 /// A partition that does not exist for C: no port, window, route or channel.
 const UNUSED: PartitionConfig = PartitionConfig {
     name: "",
+    cpu: 0,
     ports: &[],
     timer_port: None,
     error_port: None,
@@ -438,6 +439,7 @@ unsafe fn build_partition(
     };
     let partition = PartitionConfig {
         name,
+        cpu: 0,
         ports,
         timer_port: port_or_none(c.timer_port),
         error_port: port_or_none(c.error_port),

@@ -110,11 +110,12 @@ pub struct IrqKernelOps {
     pub inject_upcall: Option<
         unsafe extern "C" fn(ctx: *mut c_void, partition: u16, upcall: *const IrqUpcall) -> i32,
     >,
-    /// `partition` runs on another CPU or idles in its window and has an event to
-    /// take: interrupt it so the kernel calls `irq_router_resume`.
-    pub kick: Option<unsafe extern "C" fn(ctx: *mut c_void, partition: u16)>,
+    /// The partition running on `cpu` (0 in this single-CPU interface) has something
+    /// to take, or its wait ended: before returning to it, call `irq_router_resume`.
+    /// At most one kick per partition is in flight.
+    pub kick: Option<unsafe extern "C" fn(ctx: *mut c_void, cpu: u16)>,
     /// `partition` gave up the rest of its window until an event is deliverable; a
-    /// `kick` for it ends the wait.
+    /// `kick` ends the wait.
     pub wait: Option<unsafe extern "C" fn(ctx: *mut c_void, partition: u16)>,
     /// Nonzero if `addr .. addr + len` is memory `partition` may hand to the kernel
     /// (code addresses: executable by it).
@@ -260,9 +261,9 @@ impl KernelAdapter for CAdapter<'_> {
             _ => Err(UpcallFault::BadStack),
         }
     }
-    fn kick(&mut self, partition: u16) {
+    fn kick(&mut self, cpu: u16) {
         // SAFETY: the kernel's function (see above).
-        unsafe { (self.0.kick)(self.0.ctx, partition) }
+        unsafe { (self.0.kick)(self.0.ctx, cpu) }
     }
     fn wait(&mut self, partition: u16) {
         // SAFETY: the kernel's function (see above).

@@ -16,11 +16,11 @@
 //! (its tests use a memory-backed implementation); [`BareMetal`](crate::BareMetal) is
 //! the implementation for a kernel.
 
-use irq_router::Router;
 use irq_router::Trap;
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::{CallNumber, SUCCESS};
+use irq_router::{CpuId, Local, Router};
 use notify_core::PartitionId;
 
 use crate::frame::{TrapFrame, UpcallFrame, frame_address, frame_span, handler_regs, restored};
@@ -111,8 +111,6 @@ pub struct Notices {
     pub idled: bool,
     /// It gave up the rest of its window until an event is deliverable.
     pub waiting: bool,
-    /// It has an event to take while not running (resume it through the engine).
-    pub kicked: bool,
     /// An upcall for it was injected (it runs its handler next).
     pub upcalled: bool,
 }
@@ -158,6 +156,14 @@ pub struct X86Adapter<const P: usize, H> {
     cpus: [Cpu; P],
     counters: Counters,
     stopped: bool,
+    /// The engine kicked this CPU (see [`take_kick`](X86Adapter::take_kick)).
+    kicked: bool,
+}
+
+/// The one CPU this adapter drives, in its interrupt and trap handlers: every engine call
+/// is made from a handler entered through an interrupt gate, with interrupts off.
+const fn boot_cpu() -> Local<'static, 1> {
+    Local::interrupts_disabled(CpuId::BOOT)
 }
 
 /// The address a trap is reported with: the faulting address for a page fault, the
@@ -190,6 +196,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
             cpus,
             counters: Counters::default(),
             stopped: false,
+            kicked: false,
         }
     }
 
@@ -228,6 +235,12 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         self.cpus[p].depth
     }
 
+    /// Whether the engine kicked the CPU since the last call: the partition running on
+    /// it has something to take (or its wait ended); [`resume`](Self::resume) it.
+    pub const fn take_kick(&mut self) -> bool {
+        core::mem::replace(&mut self.kicked, false)
+    }
+
     /// Takes partition `p`'s notices.
     pub fn take_notices(&mut self, p: usize) -> Notices {
         core::mem::take(&mut self.cpus[p].notices)
@@ -253,7 +266,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
     /// Gives the engine the clock interrupt on `vector` at the current tick (the running
     /// partition's ticks, the frame's housekeeping) and its EOI.
     pub fn clock<const W: usize>(&mut self, router: &Router<P, W>, vector: u8) {
-        router.on_hardware_irq(vector, self);
+        let _ = router.on_hardware_irq(&boot_cpu(), vector, self);
         self.flush();
     }
 
@@ -276,7 +289,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
                 return;
             }
         }
-        router.on_hardware_irq(vector, self);
+        let _ = router.on_hardware_irq(&boot_cpu(), vector, self);
         self.flush();
     }
 
@@ -296,7 +309,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
             self.cpus[i].resume = self.saved_state(i);
         }
         let generation = self.cpus[i].generation;
-        let reply = router.hypercall(p, &raw, self);
+        let reply = router.hypercall(&boot_cpu(), p, &raw, self);
         let cpu = &mut self.cpus[i];
         let resume = cpu.resume.take();
         if cpu.generation != generation {
@@ -324,25 +337,26 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         self.counters.traps += 1;
         let address = trap_address(vector, self.cpus[p.index()].regs.rip, cr2);
         let trap = Trap { vector, error_code: error_code as u32, address };
-        router.on_trap(p, trap, self);
+        router.on_trap(&boot_cpu(), p, trap, self);
         self.flush();
     }
 
     /// Partition `p` enters its window at the current tick for `budget` ticks.
     pub fn enter<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>, budget: u64) {
-        router.on_partition_entry(p, self.ticks, budget, self);
+        router.on_partition_entry(&boot_cpu(), p, self.ticks, budget, self);
         self.flush();
     }
 
     /// Partition `p` leaves its window at the current tick.
     pub fn exit<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>) {
-        router.on_partition_exit(p, self.ticks, self);
+        router.on_partition_exit(&boot_cpu(), p, self.ticks, self);
         self.flush();
     }
 
-    /// The kernel returns to partition `p` after a kick or a wait.
-    pub fn resume<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>) {
-        router.on_resume(p, self);
+    /// The kernel returns to the running partition after a kick (which also ends a
+    /// wait).
+    pub fn resume<const W: usize>(&mut self, router: &Router<P, W>) {
+        router.on_resume(&boot_cpu(), self);
         self.flush();
     }
 
@@ -456,10 +470,9 @@ impl<const P: usize, H: Hardware> KernelAdapter for X86Adapter<P, H> {
         }
     }
 
-    fn kick(&mut self, partition: u16) {
-        if let Some(cpu) = self.cpus.get_mut(usize::from(partition)) {
-            cpu.notices.kicked = true;
-        }
+    fn kick(&mut self, _cpu: u16) {
+        // One CPU: the kick is for this one.
+        self.kicked = true;
     }
 
     fn wait(&mut self, partition: u16) {

@@ -96,6 +96,7 @@ static WINDOWS: [Window; 1] = [Window { partition: 0, start: 0, length: 100 }];
 const SYSTEM: SystemConfig<1> = SystemConfig {
     partitions: [PartitionConfig {
         name: "p",
+        cpu: 0,
         ports: &PORTS,
         timer_port: Some(0),
         error_port: None,

@@ -51,6 +51,9 @@ pub const MAX_PARTITIONS: usize = 64;
 /// target) share a word with the firing's generation.
 pub const MAX_LEVEL_TARGETS: usize = 32;
 
+/// Most CPUs an engine may have: partitions bound to a CPU, one bit each, fit one word.
+pub const MAX_CPUS: usize = 64;
+
 /// Most channels a system may have: a partition's channel permissions are one 64-bit
 /// word.
 pub const MAX_CHANNELS: usize = 64;
@@ -135,10 +138,10 @@ pub struct ChannelBudget {
     pub raises: NonZeroU32,
 }
 
-/// A time window of the cyclic schedule.
+/// A time window of the cyclic schedule, on the CPU its partition is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Window {
-    /// The partition that runs in it.
+    /// The partition that runs in it (on that partition's CPU).
     pub partition: u16,
     /// Offset from the start of the major frame, in ticks.
     pub start: u64,
@@ -146,12 +149,16 @@ pub struct Window {
     pub length: u64,
 }
 
-/// The cyclic schedule.
+/// The cyclic schedule of every CPU, in one major frame common to all.
+///
+/// A window runs on the CPU its partition is bound to, so each CPU's schedule is the
+/// windows of its partitions: in increasing `start` order and not overlapping on that CPU
+/// (windows of different CPUs may overlap: that is what the CPUs are for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Schedule {
     /// Length of the major frame in ticks.
     pub major_frame: u64,
-    /// The windows, in increasing `start` order, not overlapping.
+    /// The windows of all CPUs.
     pub windows: &'static [Window],
 }
 
@@ -171,6 +178,9 @@ pub struct Ping {
 pub struct PartitionConfig {
     /// Name, for messages.
     pub name: &'static str,
+    /// The CPU it runs on (below the engine's number of CPUs): its windows are on that
+    /// CPU, and only that CPU touches its vCPU and injects its upcalls.
+    pub cpu: u16,
     /// Its ports and their bindings.
     pub ports: &'static [PortConfig],
     /// The port bound to `Source::Timer` that receives its virtual clock ticks.

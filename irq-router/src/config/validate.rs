@@ -5,7 +5,9 @@ use core::fmt;
 
 use notify_core::{EventTables, PortConfig, Source, TablesConfig};
 
-use super::{HmAction, HmKind, MAX_CHANNELS, MAX_PARTITIONS, Sharing, SystemConfig, Trigger};
+use super::{
+    HmAction, HmKind, MAX_CHANNELS, MAX_CPUS, MAX_PARTITIONS, Sharing, SystemConfig, Trigger,
+};
 
 /// Why a configuration was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,11 @@ pub enum PartitionError {
         /// Index in the partition's `ports`.
         entry: usize,
     },
+    /// Its `cpu` is not one of the engine's CPUs.
+    NoSuchCpu {
+        /// The CPU it names.
+        cpu: u16,
+    },
 }
 
 /// What is wrong with a window.
@@ -87,8 +94,8 @@ pub enum WindowError {
     Empty,
     /// It ends after the major frame.
     ExceedsFrame,
-    /// It starts before the previous window ends (windows are in increasing order and
-    /// do not overlap).
+    /// It starts before the previous window of its CPU ends (a CPU's windows are in
+    /// increasing order and do not overlap).
     Overlaps,
 }
 
@@ -182,11 +189,22 @@ impl<const P: usize> SystemConfig<P> {
         TablesConfig { partitions, channels: self.channels }
     }
 
-    /// Checks the whole configuration for partitions of `64 * W` ports.
+    /// Checks the whole configuration for partitions of `64 * W` ports, on up to
+    /// [`MAX_CPUS`] CPUs ([`validate_on`](Self::validate_on) checks it for an engine's
+    /// number of CPUs).
     ///
     /// # Errors
     /// The first [`ConfigError`] found, naming its entry.
     pub const fn validate<const W: usize>(&self) -> Result<(), ConfigError> {
+        self.validate_on::<W, MAX_CPUS>()
+    }
+
+    /// Checks the whole configuration for an engine of `C` CPUs with partitions of
+    /// `64 * W` ports (what [`Router::new`](crate::Router::new) checks).
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found, naming its entry.
+    pub const fn validate_on<const W: usize, const C: usize>(&self) -> Result<(), ConfigError> {
         if P == 0 || P > MAX_PARTITIONS {
             return Err(ConfigError::PartitionCount);
         }
@@ -198,6 +216,11 @@ impl<const P: usize> SystemConfig<P> {
         }
         let mut p = 0;
         while p < P {
+            let cpu = self.partitions[p].cpu;
+            if cpu as usize >= C || cpu as usize >= MAX_CPUS {
+                let error = PartitionError::NoSuchCpu { cpu };
+                return Err(ConfigError::Partition { partition: p, error });
+            }
             if let Err(error) = self.validate_partition(p) {
                 return Err(ConfigError::Partition { partition: p, error });
             }
@@ -266,7 +289,9 @@ impl<const P: usize> SystemConfig<P> {
             return Err(ConfigError::EmptyFrame);
         }
         let windows = self.schedule.windows;
-        let mut previous_end = 0;
+        // Where the previous window of each CPU ends (partitions were checked: their CPU
+        // is below MAX_CPUS).
+        let mut previous_end = [0; MAX_CPUS];
         let mut entry = 0;
         while entry < windows.len() {
             let w = windows[entry];
@@ -274,7 +299,7 @@ impl<const P: usize> SystemConfig<P> {
                 Some(WindowError::UnknownPartition)
             } else if w.length == 0 {
                 Some(WindowError::Empty)
-            } else if w.start < previous_end {
+            } else if w.start < previous_end[self.partitions[w.partition as usize].cpu as usize] {
                 Some(WindowError::Overlaps)
             } else if w.start >= frame || w.length > frame - w.start {
                 Some(WindowError::ExceedsFrame)
@@ -284,7 +309,7 @@ impl<const P: usize> SystemConfig<P> {
             if let Some(error) = error {
                 return Err(ConfigError::Window { entry, error });
             }
-            previous_end = w.start + w.length;
+            previous_end[self.partitions[w.partition as usize].cpu as usize] = w.start + w.length;
             entry += 1;
         }
         Ok(())

@@ -7,42 +7,52 @@ use core::num::NonZeroU64;
 use notify_core::{Binding, PartitionEvents, PartitionId, Port, Source};
 
 use super::budget::Charge;
+use super::cpu::Local;
 use super::{Mode, PartitionState, Router};
 use crate::adapter::KernelAdapter;
 use crate::config::HmKind;
 use crate::hypercall::{
     ABI_VERSION, ErrorCode, HypercallResult, RawCall, Request, decode, encode, start_reason_value,
 };
-use crate::sync::Ordering;
 
-impl<const P: usize, const W: usize> Router<P, W> {
-    /// A hypercall from partition `p` with the registers the adapter read: decoded,
-    /// dispatched, answered as the two return registers `[status, value]`. A call that
-    /// does not decode is a [`HmKind::IllegalHypercall`] for the health monitor.
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// A hypercall from partition `p`, on its CPU `cpu`, with the registers the adapter
+    /// read: decoded, dispatched, answered as the two return registers
+    /// `[status, value]`. A call that does not decode is a [`HmKind::IllegalHypercall`]
+    /// for the health monitor.
     pub fn hypercall(
         &self,
+        cpu: &Local<'_, C>,
         p: PartitionId<P>,
         raw: &RawCall,
         adapter: &mut impl KernelAdapter,
     ) -> [u64; 2] {
         match decode::<W>(raw) {
-            Ok(request) => encode(self.call(p, request, adapter)),
+            Ok(request) => encode(self.call(cpu, p, request, adapter)),
             Err(error) => {
-                self.partition_event(p.index(), HmKind::IllegalHypercall, raw.number, 0, adapter);
+                let here = cpu.cpu().index();
+                let kind = HmKind::IllegalHypercall;
+                self.partition_event(here, p.index(), kind, raw.number, 0, adapter);
                 encode(Err(ErrorCode::from(error)))
             }
         }
     }
 
-    /// A decoded hypercall from partition `p`. Before it returns to the partition, the
-    /// upcall decision is taken again (events may have arrived meanwhile).
+    /// A decoded hypercall from partition `p`, on its CPU `cpu`. Before it returns to
+    /// the partition, the upcall decision is taken again (events may have arrived
+    /// meanwhile). On a CPU the partition is not bound to, the answer is
+    /// [`ErrorCode::OutsideWindow`]: it has no window there.
     pub fn call(
         &self,
+        cpu: &Local<'_, C>,
         p: PartitionId<P>,
         request: Request<W>,
         adapter: &mut impl KernelAdapter,
     ) -> HypercallResult {
         let i = p.index();
+        if self.home(i) != cpu.cpu().index() {
+            return Err(ErrorCode::OutsideWindow);
+        }
         let mut state = self.partitions[i].lock();
         if self.apply_deferred(i, &mut state, adapter) || state.mode == Mode::Idle {
             // Restarted or stopped since it made the call: the call belongs to a run that
@@ -50,7 +60,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             return Err(ErrorCode::OutsideWindow);
         }
         let result = self.dispatch(p, &mut state, request, adapter);
-        if self.running.load(Ordering::Acquire) == i as u64 {
+        if self.runs_on(self.home(i), i) {
             self.settle(i, &mut state, adapter);
         }
         result
@@ -308,7 +318,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
             self.partition_event_locked(p.index(), state, HmKind::Storm, c as u64, lost, adapter);
         }
         if notified.raised.became_deliverable {
-            self.signal(dst, adapter);
+            // From the sender's CPU: the receiver may run on another.
+            self.signal(self.home(p.index()), dst, adapter);
         }
         Ok(0)
     }

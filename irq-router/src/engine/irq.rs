@@ -6,6 +6,7 @@ use notify_core::Context;
 
 use super::Router;
 use super::budget::Charge;
+use super::cpu::{Local, Switch};
 use crate::adapter::KernelAdapter;
 use crate::config::{HmAction, HmKind, Trigger};
 use crate::health::HmRecord;
@@ -13,24 +14,37 @@ use crate::level::Unmask;
 use crate::storm::Storm;
 use crate::sync::{Ordering, fence};
 
-impl<const P: usize, const W: usize> Router<P, W> {
-    /// A hardware interrupt on `vector`, on any CPU.
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// A hardware interrupt on `vector`, on CPU `cpu` (any CPU: a partition bound to
+    /// another CPU is kicked, see [`KernelAdapter::kick`]).
     ///
-    /// The clock's vector is the kernel's tick ([`on_tick`](Self::on_tick)). Any other
+    /// The clock's vector is the CPU's tick ([`on_tick`](Self::on_tick)), and returns its
+    /// window switch if it makes one. Any other
     /// routed vector: the kernel-first handler if configured; the storm budget; then the
     /// port bound to the vector is raised in every partition the route names (cost grows
     /// with the number of targets, not of partitions); then an edge line is acknowledged,
     /// a level line masked and acknowledged until every raised partition has
     /// acknowledged its event. An unrouted vector is only acknowledged.
-    pub fn on_hardware_irq(&self, vector: u8, adapter: &mut impl KernelAdapter) {
+    pub fn on_hardware_irq(
+        &self,
+        cpu: &Local<'_, C>,
+        vector: u8,
+        adapter: &mut impl KernelAdapter,
+    ) -> Option<Switch<P>> {
         if self.config.clock_vector == Some(vector) {
             // The kernel's handler first: a kernel that counts its tick there has its new
             // time read below.
             adapter.kernel_handler(vector);
-            self.on_tick(adapter.now(), adapter);
+            let switch = self.on_tick(cpu, adapter.now(), adapter);
             adapter.eoi(vector);
-            return;
+            return switch;
         }
+        self.line_interrupt(cpu.cpu().index(), vector, adapter);
+        None
+    }
+
+    /// A hardware interrupt on `vector` (not the clock), on CPU `here`.
+    fn line_interrupt(&self, here: usize, vector: u8, adapter: &mut impl KernelAdapter) {
         let Some(route) = self.route(vector) else {
             adapter.eoi(vector);
             return;
@@ -94,6 +108,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
                     if raised.overflowed > 0 {
                         let lost = u64::from(raised.overflowed);
                         self.partition_event(
+                            here,
                             p,
                             HmKind::PendingOverflow,
                             u64::from(target.port),
@@ -102,7 +117,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
                         );
                     }
                     if raised.became_deliverable {
-                        self.signal(p, adapter);
+                        self.signal(here, p, adapter);
                     }
                 }
                 // The partition detached the line: it owes nothing.

@@ -4,7 +4,8 @@
 use notify_core::{Context, PartitionEvents, Port};
 use vcpu_state::StartReason;
 
-use super::{Mode, NOBODY, PartitionState, Router};
+use super::cpu::NOBODY;
+use super::{Mode, PartitionState, Router};
 use crate::adapter::{KernelAdapter, StartMode};
 use crate::config::{HmAction, HmKind};
 use crate::health::HmRecord;
@@ -33,30 +34,36 @@ fn undefer(code: u64) -> Option<(HmAction, HmKind)> {
     Some((action, *kind))
 }
 
-impl<const P: usize, const W: usize> Router<P, W> {
-    /// A health-monitor event about partition `p`, from a path that does not hold its
-    /// state. Actions that need the state wait for the partition's next entry, exit,
-    /// hypercall or trap if another path holds it now.
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// A health-monitor event about partition `p`, seen on CPU `here` by a path that
+    /// does not hold its state. An action that needs the state is taken now on the
+    /// partition's own CPU if the state is free; otherwise (another CPU, or a path of
+    /// this CPU holds it) it is deferred, and the partition's CPU kicked: it applies it
+    /// at the partition's next resume, entry, hypercall or trap.
     pub(super) fn partition_event(
         &self,
+        here: usize,
         p: usize,
         kind: HmKind,
         detail: u64,
         extra: u64,
         adapter: &mut impl KernelAdapter,
     ) {
-        if let Some(mut state) = self.partitions[p].try_lock() {
-            self.partition_event_locked(p, &mut state, kind, detail, extra, adapter);
-            return;
+        if self.home(p) == here {
+            if let Some(mut state) = self.partitions[p].try_lock() {
+                self.partition_event_locked(p, &mut state, kind, detail, extra, adapter);
+                return;
+            }
         }
         let action = self.config.partitions[p].health.action(kind);
         // (An idled partition's deferred action is dropped when it is applied.)
         match action {
             HmAction::WarmStart | HmAction::ColdStart | HmAction::Idle => {
                 self.deferred[p].fetch_max(defer_code(action, kind), Ordering::AcqRel);
+                self.kick(p, adapter);
             }
             HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
-                self.stateless_action(p, kind, action, detail, extra, adapter);
+                self.stateless_action(here, p, kind, action, detail, extra, adapter);
             }
         }
         self.record(HmRecord::new(adapter.now(), Some(p), kind, action, detail, extra), adapter);
@@ -87,7 +94,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
             }
             HmAction::Idle => self.make_idle(p, state, adapter),
             HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
-                self.stateless_action(p, kind, action, detail, extra, adapter);
+                // Holding the state: on the partition's own CPU.
+                self.stateless_action(self.home(p), p, kind, action, detail, extra, adapter);
             }
         }
         self.record(record, adapter);
@@ -125,9 +133,11 @@ impl<const P: usize, const W: usize> Router<P, W> {
         true
     }
 
-    /// Ignore, deliver to the error port, or stop the module.
+    /// Ignore, deliver to the error port, or stop the module (on CPU `here`).
+    #[allow(clippy::too_many_arguments)]
     fn stateless_action(
         &self,
+        here: usize,
         p: usize,
         kind: HmKind,
         action: HmAction,
@@ -148,7 +158,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 };
                 if let Ok(raised) = table.raise(port, Some(&context)) {
                     if raised.became_deliverable {
-                        self.signal(p, adapter);
+                        // From the partition's CPU or another: the signal tells which.
+                        self.signal(here, p, adapter);
                     }
                 }
             }
@@ -204,8 +215,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
         state.start_reason = reason;
         state.in_trap = false;
         state.ping_due = None;
-        let _ =
-            self.running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
+        let running = &self.cpus[self.home(p)].running;
+        let _ = running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         adapter.restart(p as u16, mode);
         discarded
     }
@@ -220,8 +231,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
         let _ = state.cpu.exit(&self.bells[p], adapter.now());
         self.release_lines(p, adapter);
         self.deferred[p].store(0, Ordering::Release);
-        let _ =
-            self.running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
+        let running = &self.cpus[self.home(p)].running;
+        let _ = running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         adapter.idle(p as u16);
     }
 

@@ -1,17 +1,24 @@
 //! The engine: one [`Router`] per module, shared by every CPU.
 //!
 //! Each entry point takes an event (a hardware interrupt, a tick, a window boundary, a
-//! trap, a hypercall) and asks the kernel, through its [`KernelAdapter`], for what must
-//! happen. It never touches hardware itself.
+//! trap, a hypercall) on one CPU, named by a [`Local`] token that says the caller runs on
+//! that CPU with its interrupts off, and asks the kernel, through its [`KernelAdapter`],
+//! for what must happen. It never touches hardware itself.
 //!
-//! Concurrency: the event tables are lock-free, so a hardware interrupt on any CPU raises
-//! ports without a lock. What belongs to one partition's CPU (its vCPU, time account,
-//! lifecycle) sits behind a per-partition spin lock that only that CPU's paths take;
-//! a path that finds it held (an interrupt that arrived while the kernel was working for
-//! the partition) does not wait: it leaves the event flagged, and the holder re-checks
-//! before it returns to the partition.
+//! Concurrency (the SMP contract): each partition is bound to one CPU by the
+//! configuration. Only that CPU touches the partition's own state (vCPU, time account,
+//! lifecycle) and injects its upcalls; that state sits behind a spin lock which, since
+//! entry points are not re-entered on a CPU, only inspection from elsewhere can contend.
+//! The event tables are lock-free, so an interrupt on any CPU raises ports without a
+//! lock. When a port of a partition bound to another CPU becomes deliverable, the CPU
+//! that raised it asks the adapter to [`kick`](KernelAdapter::kick) the partition's CPU
+//! (at most one kick per partition is in flight: a flag the partition's CPU clears when
+//! it resumes the partition); that CPU's kernel calls [`Router::on_resume`], which takes
+//! the upcall decision. A health-monitor action that needs the partition's state, seen
+//! on another CPU, is deferred to the partition's CPU the same way.
 
 mod budget;
+mod cpu;
 mod dispatch;
 mod irq;
 mod lifecycle;
@@ -19,6 +26,7 @@ mod schedule;
 mod trap;
 mod upcall;
 
+pub use cpu::{CpuId, Local, NoSuchCpu, Switch};
 pub use trap::Trap;
 
 use spin::Mutex;
@@ -34,6 +42,7 @@ use crate::storm::StormLine;
 use crate::sync::{AtomicU64, Ordering};
 
 use budget::Budget;
+use cpu::PerCpu;
 
 /// ARINC 653 operating mode of a partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,11 +74,9 @@ pub(crate) struct PartitionState {
 const VECTORS: usize = 256;
 /// `route_of` value for a vector without a route.
 const NO_ROUTE: u16 = u16::MAX;
-/// `running` value when no partition is running.
-const NOBODY: u64 = u64::MAX;
 
-/// The engine for `P` partitions of `64 * W` ports each.
-pub struct Router<const P: usize, const W: usize = 1> {
+/// The engine for `P` partitions of `64 * W` ports each, on `C` CPUs.
+pub struct Router<const P: usize, const W: usize = 1, const C: usize = 1> {
     config: SystemConfig<P>,
     events: EventTables<P, W>,
     partitions: [Mutex<PartitionState>; P],
@@ -95,8 +102,10 @@ pub struct Router<const P: usize, const W: usize = 1> {
     ack_watch: AckWatch,
     /// Partitions their health monitor idled (bit `p`): they owe no acknowledgement.
     idled: AtomicU64,
-    /// The partition inside its window on this module's CPU, or `NOBODY`.
-    running: AtomicU64,
+    /// What belongs to each CPU: the partition running there, its schedule's place.
+    cpus: [PerCpu; C],
+    /// A kick for each partition is in flight (1): the next raise need not kick again.
+    kicked: [AtomicU64; P],
     /// 1 once the health monitor stopped the module.
     stopped: AtomicU64,
     /// Tick up to which each running partition was given its ticks (see `on_tick`).
@@ -109,8 +118,8 @@ pub struct Router<const P: usize, const W: usize = 1> {
     module_log: HmLog,
 }
 
-impl<const P: usize, const W: usize> Router<P, W> {
-    /// Validates `config` and builds the engine, every partition started fresh at tick 0
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// Validates `config` for `C` CPUs and builds the engine, every partition started fresh at tick 0
     /// and outside its window. `pages[p]` is the page shared with partition `p` (the
     /// adapter maps it into the partition).
     ///
@@ -126,7 +135,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
         config: SystemConfig<P>,
         pages: [&'static SharedPage; P],
     ) -> Result<Self, ConfigError> {
-        if let Err(e) = config.validate::<W>() {
+        if let Err(e) = config.validate_on::<W, C>() {
             return Err(e);
         }
         let events = match EventTables::new(&config.tables()) {
@@ -175,7 +184,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
             frame: AtomicU64::new(0),
             ack_watch: AckWatch::new(),
             idled: AtomicU64::new(0),
-            running: AtomicU64::new(NOBODY),
+            cpus: [const { PerCpu::new() }; C],
+            kicked: [const { AtomicU64::new(0) }; P],
             stopped: AtomicU64::new(0),
             last_tick: [const { AtomicU64::new(0) }; P],
             deferred: [const { AtomicU64::new(0) }; P],
@@ -220,10 +230,16 @@ impl<const P: usize, const W: usize> Router<P, W> {
         self.partitions[p.index()].lock().cpu.clone()
     }
 
-    /// The partition inside its window, if any.
-    pub fn running(&self) -> Option<PartitionId<P>> {
-        let raw = self.running.load(Ordering::Acquire);
+    /// The partition inside its window on `cpu`, if any.
+    pub fn running(&self, cpu: CpuId<C>) -> Option<PartitionId<P>> {
+        let raw = self.cpus[cpu.index()].running.load(Ordering::Acquire);
         u32::try_from(raw).ok().and_then(|r| PartitionId::new(r).ok())
+    }
+
+    /// The CPU partition `p` is bound to.
+    pub fn cpu_of(&self, p: PartitionId<P>) -> CpuId<C> {
+        // Validated in `new`: below C.
+        CpuId::new(u32::from(self.config.partitions[p.index()].cpu)).unwrap_or(CpuId::BOOT)
     }
 
     /// Interrupts of line `vector` lost to its storm budget since boot: the one that
@@ -294,9 +310,22 @@ impl<const P: usize, const W: usize> Router<P, W> {
         now / self.config.schedule.major_frame
     }
 
-    /// Runs `f` on partition `p`'s state if no one else on this CPU holds it.
-    fn with_state<R>(&self, p: usize, f: impl FnOnce(&mut PartitionState) -> R) -> Option<R> {
-        self.partitions[p].try_lock().map(|mut state| f(&mut state))
+    /// The CPU index partition `p` is bound to.
+    fn home(&self, p: usize) -> usize {
+        usize::from(self.config.partitions[p].cpu)
+    }
+
+    /// Whether partition `p` is inside its window on CPU `here`.
+    fn runs_on(&self, here: usize, p: usize) -> bool {
+        self.cpus[here].running.load(Ordering::Acquire) == p as u64
+    }
+
+    /// Asks partition `p`'s CPU to resume it through the engine, unless a kick for it is
+    /// already in flight.
+    fn kick(&self, p: usize, adapter: &mut impl KernelAdapter) {
+        if self.kicked[p].swap(1, Ordering::AcqRel) == 0 {
+            adapter.kick(self.config.partitions[p].cpu);
+        }
     }
 
     /// Records a health-monitor event in the ring and the kernel's log.

@@ -4,38 +4,96 @@
 use notify_core::{Context, PartitionId};
 use vcpu_state::CatchUp;
 
-use super::{NOBODY, PartitionState, Router};
+use super::cpu::{Local, NO_SLOT, NOBODY, Switch};
+use super::{PartitionState, Router};
 use crate::adapter::KernelAdapter;
 use crate::config::HmKind;
 use crate::level::Unmask;
 use crate::storm::Storm;
 use crate::sync::{Ordering, fence};
 
-impl<const P: usize, const W: usize> Router<P, W> {
-    /// The kernel's clock tick at `now`. Costs the same whatever the number of
-    /// partitions: only the running partition is given its tick (the others are caught
-    /// up when they next enter), plus the end-of-frame and acknowledgement-timeout checks,
-    /// which touch only the lines concerned.
-    pub fn on_tick(&self, now: u64, adapter: &mut impl KernelAdapter) {
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// The clock tick of CPU `cpu` at `now` (every CPU ticks; the clock is common to
+    /// all). Costs the same whatever the number of partitions: only the partition running
+    /// on this CPU is given its tick (the others are caught up when they next enter),
+    /// plus the end-of-frame and acknowledgement-timeout checks, which touch only the
+    /// lines concerned (whichever CPU ticks first does them).
+    ///
+    /// Returns the window switch this CPU's schedule makes at `now`, if any: the kernel
+    /// then leaves the partition whose window ended and enters the next one (the first
+    /// tick returns the switch into the stretch of the schedule `now` falls in).
+    pub fn on_tick(
+        &self,
+        cpu: &Local<'_, C>,
+        now: u64,
+        adapter: &mut impl KernelAdapter,
+    ) -> Option<Switch<P>> {
+        let here = cpu.cpu().index();
         self.frame_boundary(now, adapter);
         if self.ack_watch.due(now) {
-            self.expire_acknowledgements(now, adapter);
+            self.expire_acknowledgements(here, now, adapter);
         }
-        let running = self.running.load(Ordering::Acquire);
-        let Ok(p) = usize::try_from(running) else { return };
-        if p >= P {
-            return;
+        let running = self.cpus[here].running.load(Ordering::Acquire);
+        if let Ok(p) = usize::try_from(running) {
+            if p < P {
+                // The running partition's ticks since its last tick or its entry: only
+                // this CPU's tick and the partition's own entry and exit (all on this
+                // CPU) write `last_tick`; `fetch_max` and exit's swap never give one
+                // stretch twice. Its time account is settled at exit.
+                let last = self.last_tick[p].fetch_max(now, Ordering::AcqRel);
+                if now > last {
+                    // The doorbell protocol decides the upcall if the timer port became
+                    // deliverable; a tick into an already pending port costs one raise.
+                    self.give_ticks(here, p, now - last, true, adapter);
+                }
+            }
         }
-        // The running partition's ticks since its last tick or its entry. No lock: only
-        // this CPU's tick and the partition's own entry and exit write `last_tick`, and
-        // its time account is settled at exit (`now - entry` given in all).
-        let last = self.last_tick[p].load(Ordering::Acquire);
-        if now > last {
-            self.last_tick[p].store(now, Ordering::Release);
-            // The doorbell protocol decides the upcall if the timer port became
-            // deliverable; a tick into an already pending port costs one raise.
-            self.give_ticks(p, now - last, true, adapter);
+        if now < self.cpus[here].until.load(Ordering::Acquire) {
+            return None;
         }
+        self.switch(here, now)
+    }
+
+    /// The switch into the stretch of CPU `here`'s schedule that `now` falls in.
+    fn switch(&self, here: usize, now: u64) -> Option<Switch<P>> {
+        let (to, until) = self.slot_at(here, now);
+        let slot = to.map_or(0, |p| p as u64 + 1);
+        let state = &self.cpus[here];
+        state.until.store(until, Ordering::Release);
+        let from = match state.slot.swap(slot, Ordering::AcqRel) {
+            NO_SLOT | 0 => None,
+            old => Some(old as usize - 1),
+        };
+        if from == to && from.is_some() {
+            // The same partition's next window starts where the last ended.
+            return None;
+        }
+        let id = |p: usize| PartitionId::new(p as u32).ok();
+        Some(Switch { from: from.and_then(id), to: to.and_then(id), until })
+    }
+
+    /// The partition CPU `here` runs at `now` by its schedule (`None` in a gap), and the
+    /// tick at which that stretch ends.
+    fn slot_at(&self, here: usize, now: u64) -> (Option<usize>, u64) {
+        let frame = self.config.schedule.major_frame;
+        let base = now - now % frame;
+        let offset = now % frame;
+        let mut gap_end = frame;
+        for w in self.config.schedule.windows {
+            let p = usize::from(w.partition);
+            if self.home(p) != here {
+                continue;
+            }
+            if offset < w.start {
+                // A CPU's windows are in increasing order: the gap ends at this one.
+                gap_end = w.start;
+                break;
+            }
+            if offset < w.start + w.length {
+                return (Some(p), base + w.start + w.length);
+            }
+        }
+        (None, base + gap_end)
     }
 
     /// At the first tick of a new major frame, lines masked for a storm in an earlier
@@ -67,7 +125,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
 
     /// Level lines whose acknowledgements are overdue: each missing one is a
     /// health-monitor event, and the line is unmasked anyway.
-    fn expire_acknowledgements(&self, now: u64, adapter: &mut impl KernelAdapter) {
+    fn expire_acknowledgements(&self, here: usize, now: u64, adapter: &mut impl KernelAdapter) {
         self.ack_watch.take();
         for route in self.config.routes {
             let level = &self.levels[route.vector as usize];
@@ -78,7 +136,8 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 late &= late - 1;
                 let Some(target) = route.targets.get(t) else { continue };
                 let p = usize::from(target.partition);
-                self.partition_event(p, HmKind::AckTimeout, u64::from(route.vector), 0, adapter);
+                let vector = u64::from(route.vector);
+                self.partition_event(here, p, HmKind::AckTimeout, vector, 0, adapter);
             }
             if unmask == Unmask::Now {
                 adapter.unmask_line(route.vector);
@@ -90,9 +149,17 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
-    /// Raises partition `p`'s timer port `ticks` times; with `signal`, tells the
-    /// partition if the port became deliverable (entry and exit decide themselves).
-    fn give_ticks(&self, p: usize, ticks: u64, signal: bool, adapter: &mut impl KernelAdapter) {
+    /// Raises partition `p`'s timer port `ticks` times, on CPU `here` (its own); with
+    /// `signal`, tells the partition if the port became deliverable (entry and exit
+    /// decide themselves).
+    fn give_ticks(
+        &self,
+        here: usize,
+        p: usize,
+        ticks: u64,
+        signal: bool,
+        adapter: &mut impl KernelAdapter,
+    ) {
         let Some((table, port)) = self.configured_port(p, self.config.partitions[p].timer_port)
         else {
             return;
@@ -106,6 +173,7 @@ impl<const P: usize, const W: usize> Router<P, W> {
             if raised.overflowed > 0 {
                 let lost = u64::from(raised.overflowed);
                 self.partition_event(
+                    here,
                     p,
                     HmKind::PendingOverflow,
                     u64::from(port.raw()),
@@ -114,23 +182,31 @@ impl<const P: usize, const W: usize> Router<P, W> {
                 );
             }
             if raised.became_deliverable && signal {
-                self.signal(p, adapter);
+                self.signal(here, p, adapter);
             }
         }
     }
 
-    /// Partition `p` enters its window at `now` for `budget` ticks: missed ticks are
-    /// given by its catch-up policy, the clock published, pings and deferred
-    /// health-monitor actions handled, and an upcall injected if one is due.
+    /// Partition `p` enters its window on its CPU `cpu` at `now` for `budget` ticks:
+    /// missed ticks are given by its catch-up policy, the clock published, pings and
+    /// deferred health-monitor actions handled, and an upcall injected if one is due.
+    /// Nothing happens on a CPU the partition is not bound to.
     pub fn on_partition_entry(
         &self,
+        cpu: &Local<'_, C>,
         p: PartitionId<P>,
         now: u64,
         budget: u64,
         adapter: &mut impl KernelAdapter,
     ) {
-        let i = p.index();
+        let (here, i) = (cpu.cpu().index(), p.index());
+        if self.home(i) != here {
+            return;
+        }
         let mut state = self.partitions[i].lock();
+        // Whatever a kick was asked for, the decision below sees (a swap: it reads the
+        // kicking CPU's swap, so that CPU's raise happens before the decision).
+        let _ = self.kicked[i].swap(0, Ordering::AcqRel);
         // Deferred health-monitor actions and the ping come first: they may restart the
         // partition (it then enters fresh) or idle it.
         self.apply_deferred(i, &mut state, adapter);
@@ -144,31 +220,41 @@ impl<const P: usize, const W: usize> Router<P, W> {
             match entry.catch_up {
                 CatchUp::UpToDate => {}
                 CatchUp::Ticks { ticks, dropped: _ } => {
-                    self.give_ticks(i, ticks.get(), false, adapter)
+                    self.give_ticks(here, i, ticks.get(), false, adapter)
                 }
                 // One event; the guest reads the delta from the clock in its page.
-                CatchUp::Warp { delta: _ } => self.give_ticks(i, 1, false, adapter),
+                CatchUp::Warp { delta: _ } => self.give_ticks(here, i, 1, false, adapter),
             }
             self.upcall_wanted(i)
         });
         let Ok(entered) = entered else { return };
         self.last_tick[i].store(now, Ordering::Release);
-        self.running.store(i as u64, Ordering::Release);
+        self.cpus[here].running.store(i as u64, Ordering::Release);
         self.follow(i, &mut state, entered.resume, adapter);
     }
 
-    /// Partition `p` leaves its window at `now`: the ticks of its last stretch are given,
-    /// a window overrun is a health-monitor event.
-    pub fn on_partition_exit(&self, p: PartitionId<P>, now: u64, adapter: &mut impl KernelAdapter) {
-        let i = p.index();
+    /// Partition `p` leaves its window on its CPU `cpu` at `now`: the ticks of its last
+    /// stretch are given, a window overrun is a health-monitor event. Nothing happens on a
+    /// CPU the partition is not bound to.
+    pub fn on_partition_exit(
+        &self,
+        cpu: &Local<'_, C>,
+        p: PartitionId<P>,
+        now: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        let (here, i) = (cpu.cpu().index(), p.index());
+        if self.home(i) != here {
+            return;
+        }
         let mut state = self.partitions[i].lock();
-        let _ =
-            self.running.compare_exchange(i as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
+        let running = &self.cpus[here].running;
+        let _ = running.compare_exchange(i as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         let Ok(exit) = state.cpu.exit(&self.bells[i], now) else { return };
         // The time account gives `now - entry` in all; on_tick gave all but the last
         // stretch.
         let last = self.last_tick[i].swap(now, Ordering::AcqRel);
-        self.give_ticks(i, exit.ticks.min(now.saturating_sub(last)), false, adapter);
+        self.give_ticks(here, i, exit.ticks.min(now.saturating_sub(last)), false, adapter);
         if let Some(overrun) = exit.overrun {
             self.partition_event_locked(
                 i,
@@ -181,17 +267,24 @@ impl<const P: usize, const W: usize> Router<P, W> {
         }
     }
 
-    /// The kernel is about to return to partition `p` after a [`KernelAdapter::kick`] (or
-    /// any other interruption): the upcall decision is taken again, and an idle partition
-    /// with something deliverable wakes. Nothing happens outside its window.
-    pub fn on_resume(&self, p: PartitionId<P>, adapter: &mut impl KernelAdapter) {
-        let i = p.index();
-        // Held: the kernel was interrupted while working for the partition on this CPU;
-        // that path decides before it returns to the partition.
-        let _ = self.with_state(i, |state| {
-            self.apply_deferred(i, state, adapter);
-            self.settle(i, state, adapter);
-        });
+    /// The kernel of CPU `cpu` is about to return to the partition running there after a
+    /// [`KernelAdapter::kick`] (or any other interruption, or to end a
+    /// [`KernelAdapter::wait`]): deferred health-monitor actions are applied, the upcall
+    /// decision is taken again, and an idle partition with something deliverable wakes.
+    /// Nothing happens when no partition runs on the CPU.
+    pub fn on_resume(&self, cpu: &Local<'_, C>, adapter: &mut impl KernelAdapter) {
+        let here = cpu.cpu().index();
+        let Ok(i) = usize::try_from(self.cpus[here].running.load(Ordering::Acquire)) else {
+            return;
+        };
+        if i >= P {
+            return;
+        }
+        let mut state = self.partitions[i].lock();
+        // A raise after this swap kicks again; one before it is seen below.
+        let _ = self.kicked[i].swap(0, Ordering::AcqRel);
+        self.apply_deferred(i, &mut state, adapter);
+        self.settle(i, &mut state, adapter);
     }
 
     /// The ping of partition `p` at `now`: a missed answer is a health-monitor event; a

@@ -3,11 +3,11 @@
 
 use notify_core::{Context, PartitionId};
 
+use super::cpu::Local;
 use super::{Mode, PartitionState, Router};
 use crate::adapter::{KernelAdapter, Upcall};
 use crate::config::{HmAction, HmKind};
 use crate::health::HmRecord;
-use crate::sync::Ordering;
 
 /// A trap (exception) raised by a partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,20 +20,30 @@ pub struct Trap {
     pub address: u64,
 }
 
-impl<const P: usize, const W: usize> Router<P, W> {
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// A trap in partition `p`. It is recorded in the partition's trap ring; its table
     /// decides (a trap while its fault handler runs is a [`HmKind::TrapInTrap`]). To
     /// deliver it, the fault handler is entered with the vector, error code and address;
     /// without a fault handler, or if the upcall cannot be built, that is a
-    /// [`HmKind::UpcallFault`] in turn.
-    pub fn on_trap(&self, p: PartitionId<P>, trap: Trap, adapter: &mut impl KernelAdapter) {
+    /// [`HmKind::UpcallFault`] in turn. Nothing happens on a CPU the partition is not
+    /// bound to (it cannot trap where it does not run).
+    pub fn on_trap(
+        &self,
+        cpu: &Local<'_, C>,
+        p: PartitionId<P>,
+        trap: Trap,
+        adapter: &mut impl KernelAdapter,
+    ) {
         let i = p.index();
+        if self.home(i) != cpu.cpu().index() {
+            return;
+        }
         let mut state = self.partitions[i].lock();
         self.apply_deferred(i, &mut state, adapter);
         self.trap_locked(p, &mut state, trap, adapter);
         // Events that arrived meanwhile (unless the fault handler now runs: settle waits
         // for its return).
-        if self.running.load(Ordering::Acquire) == i as u64 {
+        if self.runs_on(self.home(i), i) {
             self.settle(i, &mut state, adapter);
         }
     }

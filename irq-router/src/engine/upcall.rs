@@ -8,29 +8,27 @@ use vcpu_state::{Resume, Signal};
 use super::{PartitionState, Router};
 use crate::adapter::{KernelAdapter, Upcall};
 use crate::config::HmKind;
-use crate::sync::Ordering;
 
-impl<const P: usize, const W: usize> Router<P, W> {
-    /// Tells partition `p` that one of its ports became deliverable: interrupt its CPU,
-    /// wake it, or leave the flag for it to find (the doorbell protocol of vcpu-state).
-    pub(super) fn signal(&self, p: usize, adapter: &mut impl KernelAdapter) {
+impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// Tells partition `p`, from CPU `here`, that one of its ports became deliverable
+    /// (the doorbell protocol of vcpu-state): the upcall decision now if `p` runs on this
+    /// CPU with its vCPU open; else a kick of its CPU, whose kernel resumes it through
+    /// [`on_resume`](Self::on_resume) (an idle partition is woken the same way, so the
+    /// kernel learns from the kick that its wait ended); or nothing, the flag left for it
+    /// to find.
+    pub(super) fn signal(&self, here: usize, p: usize, adapter: &mut impl KernelAdapter) {
         match self.bells[p].signal(self.pages[p]) {
-            Signal::Open | Signal::Wake => {
-                if self.running.load(Ordering::Acquire) == p as u64 {
-                    self.resume(p, adapter);
-                } else {
-                    adapter.kick(p as u16);
+            Signal::Open if self.runs_on(here, p) => {
+                // Uncontended but for inspection from elsewhere; then the kick brings
+                // this CPU back to decide.
+                match self.partitions[p].try_lock() {
+                    Some(mut state) => self.settle(p, &mut state, adapter),
+                    None => self.kick(p, adapter),
                 }
             }
+            Signal::Open | Signal::Wake => self.kick(p, adapter),
             Signal::Flagged | Signal::Later => {}
         }
-    }
-
-    /// Partition `p` is running and something may be deliverable: the upcall decision,
-    /// unless the kernel is already working for it on this CPU (then that path decides
-    /// before it returns to the partition).
-    pub(super) fn resume(&self, p: usize, adapter: &mut impl KernelAdapter) {
-        let _ = self.with_state(p, |state| self.settle(p, state, adapter));
     }
 
     /// The upcall decision for partition `p`, holding its state: if an upcall is due, the

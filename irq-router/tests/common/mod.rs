@@ -4,18 +4,21 @@
 
 use core::num::{NonZeroU32, NonZeroU64};
 
-use irq_router::Router;
 use irq_router::adapter::{Action, Recording};
 use irq_router::config::{
     HmAction, HmKind, HmTable, PartitionConfig, Ping, Route, Schedule, Sharing, SystemConfig,
     Target, Trigger, VectorSet, Window,
 };
+use irq_router::{CpuId, Local, Router};
 use notify_core::{Binding, Channel, Endpoint, PartitionId, Port, PortConfig, Source};
 use vcpu_state::{CatchUpPolicy, SharedPage};
 
 pub(crate) const P: usize = 3;
 pub(crate) type System = Router<P, 1>;
 pub(crate) type Adapter = Recording<4096>;
+
+/// The one CPU of the single-CPU tests, its interrupts off (they are threads' own).
+pub(crate) const CPU0: Local<'static, 1> = Local::interrupts_disabled(CpuId::BOOT);
 
 pub(crate) const CLOCK: u8 = 0x20;
 pub(crate) const LEVEL: u8 = 0x21;
@@ -57,6 +60,7 @@ static GAMMA_PORTS: [PortConfig; 2] = [
 const fn partition(name: &'static str, ports: &'static [PortConfig]) -> PartitionConfig {
     PartitionConfig {
         name,
+        cpu: 0,
         ports,
         timer_port: Some(TIMER),
         error_port: None,
@@ -186,17 +190,17 @@ pub(crate) fn run(router: &System, adapter: &mut Adapter, from: u64, to: u64) {
         adapter.now = now;
         if now % WINDOW == 0 {
             let previous = owner(now - 1);
-            router.on_partition_exit(pid(previous), now, adapter);
-            router.on_partition_entry(pid(owner(now)), now, WINDOW, adapter);
+            router.on_partition_exit(&CPU0, pid(previous), now, adapter);
+            router.on_partition_entry(&CPU0, pid(owner(now)), now, WINDOW, adapter);
         }
-        router.on_hardware_irq(CLOCK, adapter);
+        router.on_hardware_irq(&CPU0, CLOCK, adapter);
     }
 }
 
 /// Enters the first window at tick 0.
 pub(crate) fn boot(router: &System, adapter: &mut Adapter) {
     adapter.now = 0;
-    router.on_partition_entry(pid(0), 0, WINDOW, adapter);
+    router.on_partition_entry(&CPU0, pid(0), 0, WINDOW, adapter);
 }
 
 /// Upcalls injected into partition `p` among `actions`.

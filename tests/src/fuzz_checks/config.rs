@@ -6,6 +6,7 @@
 //! * an accepted one builds a router that runs two major frames of ticks, window
 //!   switches, interrupts on every route, traps and calls without a panic.
 
+use super::CPU0;
 use core::num::NonZeroU64;
 
 use arbitrary::Unstructured;
@@ -80,37 +81,37 @@ fn run<const P: usize>(router: &Router<P, 1>, config: &SystemConfig<P>) {
         let next = window_at(now);
         if next != current {
             if let Some(w) = current {
-                router.on_partition_exit(id(w), now, &mut adapter);
+                router.on_partition_exit(&CPU0, id(w), now, &mut adapter);
             }
             if let Some(w) = next {
                 let window = config.schedule.windows[w];
                 let left = window.length - (now % frame - window.start);
-                router.on_partition_entry(id(w), now, left, &mut adapter);
+                router.on_partition_entry(&CPU0, id(w), now, left, &mut adapter);
                 let sti = RawCall { number: CallNumber::EnableIrqs.raw(), args: [0; 4] };
-                let _ = router.hypercall(id(w), &sti, &mut adapter);
+                let _ = router.hypercall(&CPU0, id(w), &sti, &mut adapter);
             }
             current = next;
         }
         match config.clock_vector {
-            Some(clock) => router.on_hardware_irq(clock, &mut adapter),
-            None => router.on_tick(now, &mut adapter),
-        }
+            Some(clock) => router.on_hardware_irq(&CPU0, clock, &mut adapter),
+            None => router.on_tick(&CPU0, now, &mut adapter),
+        };
         for route in config.routes {
-            router.on_hardware_irq(route.vector, &mut adapter);
+            let _ = router.on_hardware_irq(&CPU0, route.vector, &mut adapter);
         }
-        router.on_hardware_irq(0xff, &mut adapter);
+        router.on_hardware_irq(&CPU0, 0xff, &mut adapter);
         let Some(p) = current.map(id) else { continue };
         for port in config.partitions[p.index()].ports {
             let take =
                 RawCall { number: CallNumber::TakeCount.raw(), args: [port.port.into(), 0, 0, 0] };
-            let _ = router.hypercall(p, &take, &mut adapter);
+            let _ = router.hypercall(&CPU0, p, &take, &mut adapter);
         }
         if now % 7 == 3 {
-            router.on_trap(p, Trap { vector: 14, error_code: 2, address: 0 }, &mut adapter);
+            router.on_trap(&CPU0, p, Trap { vector: 14, error_code: 2, address: 0 }, &mut adapter);
         }
         if now % 11 == 5 {
             let stop = RawCall { number: CallNumber::ExecStopError.raw(), args: [1, 0, 0, 0] };
-            let _ = router.hypercall(p, &stop, &mut adapter);
+            let _ = router.hypercall(&CPU0, p, &stop, &mut adapter);
         }
     }
 }

@@ -117,6 +117,7 @@ fn partition(u: &mut Unstructured<'_>, arena: &mut Arena) -> Result<PartitionCon
     let ports = unsafe { arena.slice(ports) };
     Ok(PartitionConfig {
         name: "fuzzed",
+        cpu: 0,
         ports,
         timer_port,
         error_port,

@@ -29,6 +29,10 @@ pub use notify_ops::notify_ops;
 pub use router_hypercalls::router_hypercalls;
 pub use router_ops::router_ops;
 
+/// The one CPU the fuzzed single-CPU systems run on (a fuzz case is one thread).
+const CPU0: irq_router::Local<'static, 1> =
+    irq_router::Local::interrupts_disabled(irq_router::CpuId::BOOT);
+
 /// A fuzz target's check: decodes the bytes, panics on an invariant violation.
 pub type Check = fn(&[u8]);
 

@@ -198,7 +198,7 @@ impl Harness {
 
     fn step(&mut self, event: Event) {
         let router = &self.m.router;
-        let running_before = router.running().map(|p| p.index());
+        let running_before = router.running(irq_router::CpuId::BOOT).map(|p| p.index());
         let window = match event {
             Event::Entry(p, _) => Some(p),
             _ => self.m.in_window,
@@ -216,7 +216,7 @@ impl Harness {
         if let (Event::Call(p, raw), Some(answer)) = (event, answer) {
             self.check_answer(p, &raw, answer);
         }
-        let running_after = self.m.router.running().map(|p| p.index());
+        let running_after = self.m.router.running(irq_router::CpuId::BOOT).map(|p| p.index());
         let after = self.snapshot();
         for (i, action) in actions.iter().enumerate() {
             let later = &actions[i + 1..];

@@ -2,6 +2,7 @@
 //! tests), and a machine that drives it through its cyclic schedule one kernel event at a
 //! time.
 
+use super::CPU0;
 use core::num::{NonZeroU32, NonZeroU64};
 
 use arbitrary::Arbitrary;
@@ -65,6 +66,7 @@ static GAMMA_PORTS: [PortConfig; 3] = [
 const fn partition(name: &'static str, ports: &'static [PortConfig]) -> PartitionConfig {
     PartitionConfig {
         name,
+        cpu: 0,
         ports,
         timer_port: Some(TIMER),
         error_port: None,
@@ -321,22 +323,37 @@ impl Machine {
         let mut answer = None;
         match event {
             Event::Exit(p) => {
-                router.on_partition_exit(pid(p), self.now, adapter);
+                router.on_partition_exit(&CPU0, pid(p), self.now, adapter);
                 self.in_window = None;
             }
             Event::Entry(p, budget) => {
                 self.in_window = Some(p);
-                router.on_partition_entry(pid(p), self.now, budget, adapter);
+                router.on_partition_entry(&CPU0, pid(p), self.now, budget, adapter);
             }
-            Event::Irq(vector) => router.on_hardware_irq(vector, adapter),
-            Event::Trap(p, trap) => router.on_trap(pid(p), trap, adapter),
-            Event::Call(p, raw) => answer = Some(router.hypercall(pid(p), &raw, adapter)),
+            Event::Irq(vector) => {
+                let _ = router.on_hardware_irq(&CPU0, vector, adapter);
+            }
+            Event::Trap(p, trap) => router.on_trap(&CPU0, pid(p), trap, adapter),
+            Event::Call(p, raw) => answer = Some(router.hypercall(&CPU0, pid(p), &raw, adapter)),
             Event::Sti(p) => {
                 let _ = self.pages[p].guest().sti();
             }
             Event::Cli(p) => self.pages[p].guest().cli(),
         }
-        let actions: Vec<Action> = self.adapter.take().collect();
+        let mut actions: Vec<Action> = self.adapter.take().collect();
+        // A kick of the CPU: the kernel resumes the partition running there (which also
+        // ends its wait) before it returns to it, until no kick is left.
+        let kicked = |actions: &[Action]| actions.iter().any(|a| matches!(a, Action::Kick(_)));
+        let mut pending = kicked(&actions);
+        let mut resumes = 0;
+        while pending {
+            resumes += 1;
+            assert!(resumes < 64, "kicks never stop: {actions:?}");
+            self.router.on_resume(&CPU0, &mut self.adapter);
+            let resumed: Vec<Action> = self.adapter.take().collect();
+            pending = kicked(&resumed);
+            actions.extend(resumed);
+        }
         for action in &actions {
             match *action {
                 Action::Idle(q) => {

@@ -62,6 +62,7 @@ static struct {
     uint64_t now;          /* the PIT's tick counter */
     uint64_t kernel_ticks; /* the kernel's own clock handler ran */
     unsigned eois, masks, kicks;
+    int kicked; /* the engine kicked this CPU: resume the running partition */
     int running;
     IrqRouter *router;
     struct guest guests[PARTITIONS];
@@ -120,10 +121,11 @@ static int32_t op_inject_upcall(void *ctx, uint16_t partition, const IrqUpcall *
     return IRQ_UPCALL_OK;
 }
 
-static void op_kick(void *ctx, uint16_t partition) {
+static void op_kick(void *ctx, uint16_t cpu) {
     (void)ctx;
-    (void)partition;
+    (void)cpu; /* one CPU: always this one */
     k.kicks++;
+    k.kicked = 1;
 }
 
 static void op_wait(void *ctx, uint16_t partition) {
@@ -287,6 +289,10 @@ static void guest_boot(unsigned p) {
 /* The guest runs its upcalls, each ending with upcall_return (which may inject the next). */
 static void guest_run(unsigned p) {
     struct guest *g = &k.guests[p];
+    if (k.kicked) {
+        k.kicked = 0;
+        check("resume", irq_router_resume(k.router, p));
+    }
     while (g->head != g->tail) {
         IrqUpcall u = g->queue[g->head++ % QUEUE];
         uint64_t value = 0;

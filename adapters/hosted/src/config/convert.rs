@@ -260,6 +260,7 @@ pub fn convert(path: &str, source: &str, file: &FileConfig) -> Result<System, Co
         });
         partitions.push(PartitionConfig {
             name: String::leak(fp.name.get_ref().clone()),
+            cpu: 0,
             ports: leak(ports),
             timer_port: fp.timer_port,
             error_port: fp.error_port,

@@ -32,7 +32,7 @@ pub struct Hosted {
     pub pids: Vec<Option<i32>>,
     /// Restarts the engine asked for, to carry out after the call.
     pub restarts: Vec<(u16, StartMode)>,
-    /// Kicks the engine asked for.
+    /// Kicks the engine asked for (the CPU of each: always 0, the runner's one CPU).
     pub kicks: Vec<u16>,
     /// The engine stopped the module.
     pub stopped: bool,
@@ -150,8 +150,8 @@ impl KernelAdapter for Hosted {
         Ok(())
     }
 
-    fn kick(&mut self, partition: u16) {
-        self.kicks.push(partition);
+    fn kick(&mut self, cpu: u16) {
+        self.kicks.push(cpu);
     }
 
     fn wait(&mut self, _partition: u16) {

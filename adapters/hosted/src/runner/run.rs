@@ -21,9 +21,9 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-use irq_router::Router;
 use irq_router::adapter::StartMode;
 use irq_router::hypercall::{RawCall, Request};
+use irq_router::{CpuId, Local, Router};
 use notify_core::PartitionId;
 use vcpu_state::CatchUpPolicy;
 
@@ -37,6 +37,10 @@ use crate::config::System;
 use crate::guest::program::doorbell_signal;
 use crate::region::{Command, SharedRegion};
 use crate::sys::{self, Ended};
+
+/// The runner's one CPU: its engine calls are made from the runner's one thread, which is
+/// never interrupted by another engine call (signals only set flags it polls).
+const CPU: Local<'static, 1> = Local::interrupts_disabled(CpuId::BOOT);
 
 /// What a run produced.
 #[derive(Debug)]
@@ -286,7 +290,7 @@ impl<const P: usize> Machine<'_, P> {
         let expiry = self.start_ns + k * self.period_ns;
         self.hosted.timeline.record(k, Mark::Clock { t: expiry - self.start_ns });
         self.hosted.stamp_ns = expiry;
-        self.router.on_hardware_irq(self.system.clock_vector, &mut self.hosted);
+        let _ = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
         self.effects();
     }
@@ -325,7 +329,7 @@ impl<const P: usize> Machine<'_, P> {
 
     fn enter(&mut self, p: usize, now: u64, budget: u64) {
         let before = self.router.partition_cpu(id(p)).time().clone();
-        self.router.on_partition_entry(id(p), now, budget, &mut self.hosted);
+        self.router.on_partition_entry(&CPU, id(p), now, budget, &mut self.hosted);
         let after = self.router.partition_cpu(id(p)).time().clone();
         if after.policy() == CatchUpPolicy::Warp
             && after.epoch() == before.epoch()
@@ -344,7 +348,7 @@ impl<const P: usize> Machine<'_, P> {
 
     fn exit(&mut self, p: usize, now: u64) {
         self.signal(p, libc::SIGSTOP);
-        self.router.on_partition_exit(id(p), now, &mut self.hosted);
+        self.router.on_partition_exit(&CPU, id(p), now, &mut self.hosted);
         self.effects();
     }
 
@@ -359,11 +363,9 @@ impl<const P: usize> Machine<'_, P> {
             for (p, mode) in restarts {
                 self.respawn(usize::from(p), mode);
             }
-            let running = self.router.running().map(PartitionId::index);
-            for p in kicks {
-                if running == Some(usize::from(p)) {
-                    self.router.on_resume(id(usize::from(p)), &mut self.hosted);
-                }
+            // One CPU: every kick is for it (the partition running there resumes).
+            if !kicks.is_empty() {
+                self.router.on_resume(&CPU, &mut self.hosted);
             }
         }
     }
@@ -391,7 +393,7 @@ impl<const P: usize> Machine<'_, P> {
             let window = self.system.schedule.windows[w];
             let cpu = self.router.partition_cpu(id(p));
             if usize::from(window.partition) == p && now < end && !cpu.in_window() {
-                self.router.on_partition_entry(id(p), now, end - now, &mut self.hosted);
+                self.router.on_partition_entry(&CPU, id(p), now, end - now, &mut self.hosted);
                 self.signal(p, libc::SIGCONT);
             }
         }
@@ -423,14 +425,19 @@ impl<const P: usize> Machine<'_, P> {
                     error_code: 0,
                     address: region.guest.trap_address.load(Ordering::Acquire),
                 };
-                self.router.on_trap(id(p), trap, &mut self.hosted);
+                self.router.on_trap(&CPU, id(p), trap, &mut self.hosted);
             }
             other => {
                 let code = match other {
                     Ended::Killed(signal) => 0x100 + signal as u32,
                     Ended::Exited(status) => 0x200 + status as u32,
                 };
-                let _ = self.router.call(id(p), Request::ExecStopError { code }, &mut self.hosted);
+                let _ = self.router.call(
+                    &CPU,
+                    id(p),
+                    Request::ExecStopError { code },
+                    &mut self.hosted,
+                );
             }
         }
         self.effects();
@@ -448,7 +455,12 @@ impl<const P: usize> Machine<'_, P> {
             Some(ended) if ended != Ended::Killed(libc::SIGKILL) => self.died(p, ended),
             _ => {
                 let code = MISBEHAVED;
-                let _ = self.router.call(id(p), Request::ExecStopError { code }, &mut self.hosted);
+                let _ = self.router.call(
+                    &CPU,
+                    id(p),
+                    Request::ExecStopError { code },
+                    &mut self.hosted,
+                );
                 self.effects();
             }
         }
@@ -460,7 +472,7 @@ impl<const P: usize> Machine<'_, P> {
             let vector = device.vector;
             let t = self.hosted.since_start();
             self.hosted.timeline.record(self.hosted.now, Mark::Device { t });
-            self.router.on_hardware_irq(vector, &mut self.hosted);
+            let _ = self.router.on_hardware_irq(&CPU, vector, &mut self.hosted);
             self.effects();
         }
     }
@@ -490,7 +502,7 @@ impl<const P: usize> Machine<'_, P> {
             Ok(_) => {}
         }
         let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
-        let reply = self.router.hypercall(id(p), &raw, &mut self.hosted);
+        let reply = self.router.hypercall(&CPU, id(p), &raw, &mut self.hosted);
         // EAGAIN: its queue is full of answers it did not read; EPIPE: it is gone.
         match sys::send_words(fd, &reply, true) {
             Ok(()) => Served::Call,

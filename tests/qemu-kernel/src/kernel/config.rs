@@ -58,6 +58,7 @@ pub(crate) const SYSTEM: SystemConfig<PARTITIONS> = SystemConfig {
     partitions: [
         PartitionConfig {
             name: "p0-replay",
+            cpu: 0,
             ports: &P0_PORTS,
             timer_port: Some(TIMER_PORT),
             error_port: None,
@@ -69,6 +70,7 @@ pub(crate) const SYSTEM: SystemConfig<PARTITIONS> = SystemConfig {
         },
         PartitionConfig {
             name: "p1-warp",
+            cpu: 0,
             ports: &P1_PORTS,
             timer_port: Some(TIMER_PORT),
             error_port: None,

@@ -210,14 +210,15 @@ impl Kernel {
                 if n.waiting {
                     self.idle = true;
                 }
-                if n.kicked {
-                    self.adapter.resume(router(), pid(p));
-                    self.idle = false;
-                    again = true;
-                }
                 if n.upcalled {
                     self.idle = false;
                 }
+            }
+            // A kick: the running partition has something to take, or its wait ended.
+            if self.adapter.take_kick() && self.phase != Phase::Boot && !self.stopped[self.cur] {
+                self.adapter.resume(router());
+                self.idle = false;
+                again = true;
             }
             if !again {
                 break;
