@@ -10,7 +10,7 @@ use common::{
     Adapter, CLOCK, CONFIG, CPU0, FRAME, LEVEL, LEVEL_PORT, P, STORMY, System, TIMER, boot, pid,
     port, records, run, system,
 };
-use irq_router::Trap;
+use irq_router::{CpuId, Local, Router, Trap};
 use irq_router::adapter::{Action, KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::config::{HmAction, HmKind, HmTable};
 use irq_router::health::HmRecord;
@@ -26,6 +26,8 @@ fn actions(adapter: &mut Adapter) -> Vec<Action> {
 enum Other {
     /// The clock tick at this tick.
     Tick(u64),
+    /// An interrupt on this vector.
+    Irq(u8),
 }
 
 /// A recording adapter with hooks: the race windows of the engine's cross-CPU protocols
@@ -36,13 +38,21 @@ struct Hooked<'r> {
     router: &'r System,
     /// Runs `Other` at the next mask of this vector, before the mask lands.
     before_mask: Option<(u8, Other)>,
+    /// Runs `Other` when the engine next idles the CPU for a partition.
+    at_wait: Option<Other>,
     /// The kernel counts its tick in its own clock handler (as POK does).
     clock_counts: bool,
 }
 
 impl<'r> Hooked<'r> {
     fn new(router: &'r System) -> Self {
-        Self { inner: Adapter::new(), router, before_mask: None, clock_counts: false }
+        Self {
+            inner: Adapter::new(),
+            router,
+            before_mask: None,
+            at_wait: None,
+            clock_counts: false,
+        }
     }
 
     fn other(&mut self, other: Other) {
@@ -50,8 +60,11 @@ impl<'r> Hooked<'r> {
             Other::Tick(now) => {
                 let saved = self.inner.now;
                 self.inner.now = now;
-                self.router.on_tick(&CPU0, now, &mut self.inner);
+                let _ = self.router.on_tick(&CPU0, now, &mut self.inner);
                 self.inner.now = saved.max(now);
+            }
+            Other::Irq(vector) => {
+                let _ = self.router.on_hardware_irq(&CPU0, vector, &mut self.inner);
             }
         }
     }
@@ -90,6 +103,9 @@ impl KernelAdapter for Hooked<'_> {
     }
     fn wait(&mut self, partition: u16) {
         self.inner.wait(partition);
+        if let Some(other) = self.at_wait.take() {
+            self.other(other);
+        }
     }
     fn user_range(&self, partition: u16, addr: u64, len: u64) -> bool {
         self.inner.user_range(partition, addr, len)
@@ -264,4 +280,82 @@ fn defect12_a_storm_record_says_how_many_events_were_lost() {
     assert_eq!(storms.len(), 1);
     assert_eq!((storms[0].detail, storms[0].extra), (u64::from(STORMY), 1), "one event lost");
     assert_eq!(router.line_lost(STORMY), 1);
+}
+
+/// The common system with partition 0 without a clock (nothing raises its ports but the
+/// shared lines), so an idle entry stays idle.
+fn with_alpha_unclocked() -> (Box<System>, &'static [SharedPage; P]) {
+    let mut config = CONFIG;
+    config.partitions[0].timer_port = None;
+    config.partitions[0].ping = None;
+    common::system_with(config)
+}
+
+/// Acts on kicks as a kernel does: before returning to the partition, resume it through
+/// the engine, until no kick is left.
+fn handle_kicks(router: &System, adapter: &mut Adapter, done: &mut Vec<Action>) {
+    while done.last().is_some() && done.iter().any(|a| matches!(a, Action::Kick(0))) {
+        done.retain(|a| !matches!(a, Action::Kick(0)));
+        router.on_resume(&CPU0, adapter);
+        done.extend(adapter.take());
+    }
+}
+
+#[test]
+fn defect4_an_interrupt_while_the_entry_idles_the_cpu_is_never_dropped() {
+    let (router, pages) = with_alpha_unclocked();
+    let mut adapter = Hooked::new(&router);
+    boot(&router, &mut adapter.inner);
+    let _ = pages[0].guest().sti();
+    let idle = router.call(&CPU0, pid(0), Request::Idle, &mut adapter.inner);
+    assert_eq!(idle, Ok(0));
+    assert_eq!(actions(&mut adapter.inner), [Action::Wait(0)]);
+    router.on_partition_exit(&CPU0, pid(0), common::WINDOW, &mut adapter.inner);
+    // Its next window: it enters idle, and while the entry idles the CPU (holding the
+    // partition's state), the shared line fires.
+    adapter.inner.now = FRAME;
+    adapter.at_wait = Some(Other::Irq(common::SHARED));
+    router.on_partition_entry(&CPU0, pid(0), FRAME, common::WINDOW, &mut adapter);
+    let mut done = actions(&mut adapter.inner);
+    assert!(done.contains(&Action::Kick(0)), "the wait ends with a kick: {done:?}");
+    handle_kicks(&router, &mut adapter.inner, &mut done);
+    let delivered: Vec<_> = done
+        .iter()
+        .filter_map(|a| match a {
+            Action::Upcall(0, up) => up.port,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, [common::SHARED_PORT], "woken with the event: {done:?}");
+}
+
+#[test]
+fn defect13_a_tick_and_an_exit_never_give_one_stretch_twice() {
+    // Partition 0 on CPU 0, the others on CPU 1: a tick of CPU 1 gives partition 0
+    // nothing, and its own CPU's tick and exit give each tick once.
+    let mut config = CONFIG;
+    config.partitions[1].cpu = 1;
+    config.partitions[2].cpu = 1;
+    let pages: &'static [SharedPage; P] =
+        Box::leak(Box::new([SharedPage::new(), SharedPage::new(), SharedPage::new()]));
+    let router: Router<P, 1, 2> =
+        Router::new(config, [&pages[0], &pages[1], &pages[2]]).expect("valid");
+    router.start();
+    let cpu0 = Local::interrupts_disabled(CpuId::new(0).expect("cpu 0"));
+    let cpu1 = Local::interrupts_disabled(CpuId::new(1).expect("cpu 1"));
+    let mut adapter = Adapter::new();
+    router.on_partition_entry(&cpu0, pid(0), 0, common::WINDOW, &mut adapter);
+    for now in 1..=5 {
+        adapter.now = now;
+        let _ = router.on_tick(&cpu1, now, &mut adapter);
+    }
+    let timer = router.events().partition(pid(0)).status(port(TIMER));
+    assert_eq!(timer.pending, 0, "CPU 1's ticks are not partition 0's");
+    let _ = router.on_tick(&cpu0, 5, &mut adapter);
+    let _ = router.on_tick(&cpu0, 5, &mut adapter);
+    router.on_partition_exit(&cpu0, pid(0), 5, &mut adapter);
+    let _ = router.on_tick(&cpu0, 5, &mut adapter);
+    let timer = router.events().partition(pid(0)).status(port(TIMER));
+    assert_eq!(timer.pending, 5, "ticks 1 to 5, each once");
+    assert_eq!(router.partition_cpu(pid(0)).time().given(), 5);
 }
