@@ -10,11 +10,11 @@ use common::{
     Adapter, CLOCK, CONFIG, CPU0, FRAME, LEVEL, LEVEL_PORT, P, STORMY, System, TIMER, boot, pid,
     port, records, run, system,
 };
-use irq_router::{CpuId, Local, Router, Trap};
 use irq_router::adapter::{Action, KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::config::{HmAction, HmKind, HmTable};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::Request;
+use irq_router::{CpuId, Local, Router, Trap};
 use vcpu_state::SharedPage;
 
 fn actions(adapter: &mut Adapter) -> Vec<Action> {
