@@ -7,8 +7,8 @@
 //! record is dropped and counted; a record that arrives while another CPU holds the ring
 //! is not waited for either: it is counted as dropped (the kernel's log still got it).
 
+use crate::sync::{Lock, maybe_const_fn};
 use heapless::Deque;
-use spin::Mutex;
 
 use crate::config::{HmAction, HmKind};
 
@@ -56,17 +56,19 @@ impl HmRecord {
 
 /// A ring of recent records.
 pub(crate) struct HmLog {
-    ring: Mutex<Deque<HmRecord, HM_LOG_LEN>>,
+    ring: Lock<Deque<HmRecord, HM_LOG_LEN>>,
     dropped: crate::sync::AtomicU64,
     total: crate::sync::AtomicU64,
 }
 
 impl HmLog {
-    pub(crate) const fn new() -> Self {
-        Self {
-            ring: Mutex::new(Deque::new()),
-            dropped: crate::sync::AtomicU64::new(0),
-            total: crate::sync::AtomicU64::new(0),
+    maybe_const_fn! {
+        pub(crate) fn new() -> Self {
+            Self {
+                ring: Lock::new(Deque::new()),
+                dropped: crate::sync::AtomicU64::new(0),
+                total: crate::sync::AtomicU64::new(0),
+            }
         }
     }
 

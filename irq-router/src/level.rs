@@ -29,7 +29,7 @@
 //! after its word is published, a tick takes it with a swap before it scans the lines, so
 //! a firing is either seen by the scan or leaves its deadline in the watch.
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering, maybe_const_fn};
 
 /// Deadline meaning "none".
 const NO_DEADLINE: u64 = u64::MAX;
@@ -58,14 +58,10 @@ pub(crate) enum Unmask {
 }
 
 impl LevelLine {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(0) }
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self { word: AtomicU64::new(0), deadline: AtomicU64::new(0) }
+    maybe_const_fn! {
+        pub(crate) fn new() -> Self {
+            Self { word: AtomicU64::new(0), deadline: AtomicU64::new(0) }
+        }
     }
 
     /// The line fired and was masked; `raised` are the targets whose port now holds the
@@ -126,14 +122,10 @@ impl LevelLine {
 pub(crate) struct AckWatch(AtomicU64);
 
 impl AckWatch {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU64::new(NO_DEADLINE))
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self(AtomicU64::new(NO_DEADLINE))
+    maybe_const_fn! {
+        pub(crate) fn new() -> Self {
+            Self(AtomicU64::new(NO_DEADLINE))
+        }
     }
 
     /// A line has acknowledgements due by `deadline` (after its word was published).

@@ -20,17 +20,13 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[cfg(not(loom))]
 pub mod adapter;
 pub mod config;
-#[cfg(not(loom))]
 mod engine;
-#[cfg(not(loom))]
 pub mod health;
 pub mod hypercall;
 mod level;
 mod storm;
 mod sync;
 
-#[cfg(not(loom))]
 pub use engine::{CpuId, Local, Mode, NoSuchCpu, Router, Switch, Trap};

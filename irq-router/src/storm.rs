@@ -29,7 +29,7 @@
 //! index take are the two sides of a store-then-load pair with a fence on each side, so
 //! at least one of them sees the other and the storm always ends.
 
-use crate::sync::{AtomicU64, Ordering, fence};
+use crate::sync::{AtomicU64, Ordering, fence, maybe_const_fn};
 
 const MASKING: u64 = 1;
 const MASKED: u64 = 2;
@@ -58,14 +58,10 @@ pub(crate) enum Storm {
 }
 
 impl StormLine {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU64::new(0))
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self(AtomicU64::new(0))
+    maybe_const_fn! {
+        pub(crate) fn new() -> Self {
+            Self(AtomicU64::new(0))
+        }
     }
 
     /// The ISR exceeded the line's budget in `frame` and wants to mask it. Only one

@@ -393,7 +393,16 @@ impl Harness {
     /// Applies what the adapter saw to the model (line masks, restarts, idles, upcalls)
     /// and checks each upcall.
     fn absorb(&mut self) -> Vec<Action> {
-        let actions: Vec<Action> = self.adapter.take().collect();
+        let mut actions: Vec<Action> = self.adapter.take().collect();
+        // A kick of the CPU: the kernel resumes the partition running there before it
+        // returns to it (which also ends a wait).
+        let mut kicked = actions.iter().any(|a| matches!(a, Action::Kick(_)));
+        while kicked {
+            self.router.on_resume(&CPU0, &mut self.adapter);
+            let resumed: Vec<Action> = self.adapter.take().collect();
+            kicked = resumed.iter().any(|a| matches!(a, Action::Kick(_)));
+            actions.extend(resumed);
+        }
         for action in &actions {
             match *action {
                 Action::Mask(v) => self.model.line_masked[v as usize] = true,

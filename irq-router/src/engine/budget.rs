@@ -3,7 +3,7 @@
 //! A counter is tagged with the frame it counts, so a new frame starts from zero without
 //! anybody resetting every counter: O(1) per raise, nothing per tick.
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering, maybe_const_fn};
 
 /// Raises of one source in one major frame: frame number (high 32 bits, wrapping) and
 /// count (low 32 bits).
@@ -21,8 +21,10 @@ pub(crate) enum Charge {
 }
 
 impl Budget {
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU64::new(0))
+    maybe_const_fn! {
+        pub(crate) fn new() -> Self {
+            Self(AtomicU64::new(0))
+        }
     }
 
     /// Charges one raise in `frame` against `limit` raises per frame. A raise that read

@@ -6,7 +6,7 @@ use core::marker::PhantomData;
 
 use notify_core::PartitionId;
 
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, maybe_const_fn};
 
 /// A CPU of an engine with `C` CPUs: an index below `C`, checked once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,11 +133,13 @@ pub(super) struct PerCpu {
 }
 
 impl PerCpu {
-    pub(super) const fn new() -> Self {
-        Self {
-            running: AtomicU64::new(NOBODY),
-            slot: AtomicU64::new(NO_SLOT),
-            until: AtomicU64::new(0),
+    maybe_const_fn! {
+        pub(super) fn new() -> Self {
+            Self {
+                running: AtomicU64::new(NOBODY),
+                slot: AtomicU64::new(NO_SLOT),
+                until: AtomicU64::new(0),
+            }
         }
     }
 }

@@ -22,14 +22,14 @@ mod cpu;
 mod dispatch;
 mod irq;
 mod lifecycle;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod schedule;
 mod trap;
 mod upcall;
 
 pub use cpu::{CpuId, Local, NoSuchCpu, Switch};
 pub use trap::Trap;
-
-use spin::Mutex;
 
 use notify_core::{EventTables, PartitionEvents, PartitionId, Port};
 use vcpu_state::{Doorbell, Nesting, Partition, SharedPage, StartReason};
@@ -39,7 +39,7 @@ use crate::config::{ConfigError, SystemConfig, Trigger};
 use crate::health::{HmLog, HmRecord};
 use crate::level::{AckWatch, LevelLine};
 use crate::storm::StormLine;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Lock, Ordering, array_of, maybe_const_fn};
 
 use budget::Budget;
 use cpu::PerCpu;
@@ -79,7 +79,7 @@ const NO_ROUTE: u16 = u16::MAX;
 pub struct Router<const P: usize, const W: usize = 1, const C: usize = 1> {
     config: SystemConfig<P>,
     events: EventTables<P, W>,
-    partitions: [Mutex<PartitionState>; P],
+    partitions: [Lock<PartitionState>; P],
     pages: [&'static SharedPage; P],
     bells: [Doorbell; P],
     /// Route index of each vector, `NO_ROUTE` if none.
@@ -119,79 +119,81 @@ pub struct Router<const P: usize, const W: usize = 1, const C: usize = 1> {
 }
 
 impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
-    /// Validates `config` for `C` CPUs and builds the engine, every partition started fresh at tick 0
-    /// and outside its window. `pages[p]` is the page shared with partition `p` (the
-    /// adapter maps it into the partition).
-    ///
-    /// A `const fn`, but the engine owns its health-monitor rings (which have a
-    /// destructor), so a `static` cannot unwrap the `Result` at compile time: check a
-    /// `const` configuration at compile time with
-    /// `const _: () = assert!(CONFIG.validate::<W>().is_ok());` and build the engine once
-    /// at boot into static storage.
-    ///
-    /// # Errors
-    /// The first [`ConfigError`] of the configuration, naming its entry.
-    pub const fn new(
-        config: SystemConfig<P>,
-        pages: [&'static SharedPage; P],
-    ) -> Result<Self, ConfigError> {
-        if let Err(e) = config.validate_on::<W, C>() {
-            return Err(e);
-        }
-        let events = match EventTables::new(&config.tables()) {
-            Ok(events) => events,
-            Err(e) => return Err(ConfigError::Events(e)),
-        };
-        let mut route_of = [NO_ROUTE; VECTORS];
-        let mut r = 0;
-        while r < config.routes.len() {
-            route_of[config.routes[r].vector as usize] = r as u16;
-            r += 1;
-        }
-        let partitions = {
-            let mut states = [const { Mutex::new(PartitionState::EMPTY) }; P];
-            let mut p = 0;
-            while p < P {
-                let c = &config.partitions[p];
-                states[p] = Mutex::new(PartitionState {
-                    cpu: Partition::new(c.catch_up, Nesting::NONE, 0),
-                    mode: Mode::ColdStart,
-                    in_trap: false,
-                    next_ping: match c.ping {
-                        Some(ping) => ping.interval,
-                        None => u64::MAX,
-                    },
-                    ping_due: None,
-                    start_reason: StartReason::Fresh,
-                });
-                p += 1;
+    maybe_const_fn! {
+        /// Validates `config` for `C` CPUs and builds the engine, every partition started fresh at tick 0
+        /// and outside its window. `pages[p]` is the page shared with partition `p` (the
+        /// adapter maps it into the partition).
+        ///
+        /// A `const fn`, but the engine owns its health-monitor rings (which have a
+        /// destructor), so a `static` cannot unwrap the `Result` at compile time: check a
+        /// `const` configuration at compile time with
+        /// `const _: () = assert!(CONFIG.validate::<W>().is_ok());` and build the engine once
+        /// at boot into static storage.
+        ///
+        /// # Errors
+        /// The first [`ConfigError`] of the configuration, naming its entry.
+        pub fn new(
+            config: SystemConfig<P>,
+            pages: [&'static SharedPage; P],
+        ) -> Result<Self, ConfigError> {
+            if let Err(e) = config.validate_on::<W, C>() {
+                return Err(e);
             }
-            states
-        };
-        Ok(Self {
-            config,
-            events,
-            partitions,
-            pages,
-            bells: [const { Doorbell::new() }; P],
-            route_of,
-            levels: [const { LevelLine::new() }; VECTORS],
-            line_budgets: [const { Budget::new() }; VECTORS],
-            channel_budgets: [const { Budget::new() }; crate::config::MAX_CHANNELS],
-            line_lost: [const { AtomicU64::new(0) }; VECTORS],
-            storms: [const { StormLine::new() }; VECTORS],
-            storm_index: [const { AtomicU64::new(0) }; VECTORS / 64],
-            frame: AtomicU64::new(0),
-            ack_watch: AckWatch::new(),
-            idled: AtomicU64::new(0),
-            cpus: [const { PerCpu::new() }; C],
-            kicked: [const { AtomicU64::new(0) }; P],
-            stopped: AtomicU64::new(0),
-            last_tick: [const { AtomicU64::new(0) }; P],
-            deferred: [const { AtomicU64::new(0) }; P],
-            logs: [const { HmLog::new() }; P],
-            module_log: HmLog::new(),
-        })
+            let events = match EventTables::new(&config.tables()) {
+                Ok(events) => events,
+                Err(e) => return Err(ConfigError::Events(e)),
+            };
+            let mut route_of = [NO_ROUTE; VECTORS];
+            let mut r = 0;
+            while r < config.routes.len() {
+                route_of[config.routes[r].vector as usize] = r as u16;
+                r += 1;
+            }
+            let partitions = {
+                let mut states = array_of![Lock::new(PartitionState::EMPTY); P];
+                let mut p = 0;
+                while p < P {
+                    let c = &config.partitions[p];
+                    states[p] = Lock::new(PartitionState {
+                        cpu: Partition::new(c.catch_up, Nesting::NONE, 0),
+                        mode: Mode::ColdStart,
+                        in_trap: false,
+                        next_ping: match c.ping {
+                            Some(ping) => ping.interval,
+                            None => u64::MAX,
+                        },
+                        ping_due: None,
+                        start_reason: StartReason::Fresh,
+                    });
+                    p += 1;
+                }
+                states
+            };
+            Ok(Self {
+                config,
+                events,
+                partitions,
+                pages,
+                bells: array_of![Doorbell::new(); P],
+                route_of,
+                levels: array_of![LevelLine::new(); VECTORS],
+                line_budgets: array_of![Budget::new(); VECTORS],
+                channel_budgets: array_of![Budget::new(); crate::config::MAX_CHANNELS],
+                line_lost: array_of![AtomicU64::new(0); VECTORS],
+                storms: array_of![StormLine::new(); VECTORS],
+                storm_index: array_of![AtomicU64::new(0); VECTORS / 64],
+                frame: AtomicU64::new(0),
+                ack_watch: AckWatch::new(),
+                idled: AtomicU64::new(0),
+                cpus: array_of![PerCpu::new(); C],
+                kicked: array_of![AtomicU64::new(0); P],
+                stopped: AtomicU64::new(0),
+                last_tick: array_of![AtomicU64::new(0); P],
+                deferred: array_of![AtomicU64::new(0); P],
+                logs: array_of![HmLog::new(); P],
+                module_log: HmLog::new(),
+            })
+        }
     }
 
     /// Publishes every partition's start reason (`Fresh`) in its page. Call once before

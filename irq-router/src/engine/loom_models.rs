@@ -1,0 +1,337 @@
+//! loom models of the engine's cross-CPU protocols, run on the engine itself (not a copy):
+//! two loom threads stand for two CPUs, each calling the engine's entry points with its
+//! own adapter.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release -p irq-router --lib loom_`.
+
+extern crate std;
+
+use std::boxed::Box;
+use std::println;
+use std::vec::Vec;
+
+use core::num::{NonZeroU32, NonZeroU64};
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use loom::thread;
+
+use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
+use vcpu_state::{CatchUpPolicy, SharedPage};
+
+use crate::adapter::{Action, KernelAdapter, Recording, StartMode, Upcall, UpcallFault};
+use crate::config::{
+    HmTable, PartitionConfig, Route, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet,
+    Window,
+};
+use crate::health::HmRecord;
+use crate::hypercall::Request;
+use crate::{CpuId, Local, Router};
+
+const LINE: u8 = 0x30;
+const TIMER: u16 = 0;
+const PORT: u16 = 1;
+const FRAME: u64 = 10;
+
+static PORTS: [PortConfig; 2] = [
+    PortConfig::new(TIMER, Binding::counting(Source::Timer)),
+    PortConfig::new(PORT, Binding::counting(Source::Line(LINE as u16))),
+];
+static TARGET: [Target; 1] = [Target { partition: 0, port: PORT }];
+static WINDOWS: [Window; 1] = [Window { partition: 0, start: 0, length: FRAME }];
+
+/// One partition on CPU 0, an exclusive edge line into it (with a budget of `budget`
+/// raises per frame, if any), its clock on its timer port if `clocked`.
+fn config(clocked: bool, budget: Option<NonZeroU32>) -> SystemConfig<1> {
+    let routes: &'static [Route] = Box::leak(Box::new([Route {
+        vector: LINE,
+        sharing: Sharing::Exclusive,
+        trigger: Trigger::Edge,
+        kernel_first: false,
+        targets: &TARGET,
+        budget,
+        ack_timeout: 0,
+    }]));
+    SystemConfig {
+        partitions: [PartitionConfig {
+            name: "p0",
+            cpu: 0,
+            ports: &PORTS,
+            timer_port: if clocked { Some(TIMER) } else { None },
+            error_port: None,
+            catch_up: CatchUpPolicy::Replay,
+            vectors: VectorSet::EMPTY.with(LINE),
+            channels: 0,
+            ping: None,
+            health: HmTable::IGNORE_ALL,
+        }],
+        schedule: Schedule { major_frame: FRAME, windows: &WINDOWS },
+        routes,
+        clock_vector: None,
+        channels: &[],
+        channel_budgets: &[],
+    }
+}
+
+type Engine = Router<1, 1, 2>;
+
+fn p0() -> PartitionId<1> {
+    match PartitionId::new(0) {
+        Ok(p) => p,
+        Err(_) => unreachable!("partition 0 exists"),
+    }
+}
+
+fn port(raw: u16) -> Port<1> {
+    match Port::new(u32::from(raw)) {
+        Ok(port) => port,
+        Err(_) => unreachable!("port {raw} exists"),
+    }
+}
+
+/// CPU `c`'s token (a loom thread stands for the CPU, its interrupts off throughout).
+fn cpu(c: u32) -> Local<'static, 2> {
+    Local::interrupts_disabled(CpuId::new(c).unwrap_or(CpuId::BOOT))
+}
+
+/// The engine on `config`, started, its partition's upcall entry registered.
+fn engine(config: SystemConfig<1>) -> (Arc<Engine>, &'static SharedPage) {
+    let page: &'static SharedPage = Box::leak(Box::new(SharedPage::new()));
+    let Ok(router) = Router::new(config, [page]) else { unreachable!("valid configuration") };
+    router.start();
+    router.events().partition(p0()).set_upcall_entry(NonZeroU64::new(0x40_0000));
+    (Arc::new(router), page)
+}
+
+/// A CPU's adapter: records what the engine asks, and keeps the line's mask at the
+/// shared interrupt controller (0 unmasked, 1 masked) with a count of unmasks.
+struct Cpu {
+    rec: Recording<64>,
+    masked: Arc<AtomicU64>,
+    unmasks: Arc<AtomicUsize>,
+}
+
+impl Cpu {
+    fn new(now: u64, masked: &Arc<AtomicU64>, unmasks: &Arc<AtomicUsize>) -> Self {
+        let mut rec = Recording::new();
+        rec.now = now;
+        Self { rec, masked: masked.clone(), unmasks: unmasks.clone() }
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        self.rec.take().collect()
+    }
+}
+
+impl KernelAdapter for Cpu {
+    fn now(&self) -> u64 {
+        self.rec.now
+    }
+    fn kernel_handler(&mut self, vector: u8) {
+        self.rec.kernel_handler(vector);
+    }
+    fn eoi(&mut self, vector: u8) {
+        self.rec.eoi(vector);
+    }
+    fn mask_line(&mut self, vector: u8) {
+        self.masked.store(1, Ordering::SeqCst);
+        self.rec.mask_line(vector);
+    }
+    fn unmask_line(&mut self, vector: u8) {
+        self.masked.store(0, Ordering::SeqCst);
+        self.unmasks.fetch_add(1, Ordering::SeqCst);
+        self.rec.unmask_line(vector);
+    }
+    fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault> {
+        self.rec.inject_upcall(partition, upcall)
+    }
+    fn kick(&mut self, cpu: u16) {
+        self.rec.kick(cpu);
+    }
+    fn wait(&mut self, partition: u16) {
+        self.rec.wait(partition);
+    }
+    fn user_range(&self, partition: u16, addr: u64, len: u64) -> bool {
+        self.rec.user_range(partition, addr, len)
+    }
+    fn console_write(&mut self, partition: u16, addr: u64, len: u64) -> u64 {
+        self.rec.console_write(partition, addr, len)
+    }
+    fn restart(&mut self, partition: u16, mode: StartMode) {
+        self.rec.restart(partition, mode);
+    }
+    fn idle(&mut self, partition: u16) {
+        self.rec.idle(partition);
+    }
+    fn stop_module(&mut self) {
+        self.rec.stop_module();
+    }
+    fn log(&mut self, record: &HmRecord) {
+        self.rec.log(record);
+    }
+}
+
+/// Runs `model` under loom, every interleaving (no preemption bound), and checks it
+/// explored more than one.
+fn explore(model: impl Fn() + Sync + Send + 'static) {
+    let explored = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = explored.clone();
+    let builder = loom::model::Builder::new();
+    let model = std::sync::Arc::new(model);
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The engine is built on the stack (its tables are arrays): a thread with room.
+        let model = model.clone();
+        let run = thread::Builder::new().stack_size(1 << 26).spawn(move || model());
+        let Ok(Ok(())) = run.map(|handle| handle.join()) else { unreachable!("the model") };
+    });
+    let explored = explored.load(std::sync::atomic::Ordering::Relaxed);
+    println!("explored {explored} interleavings");
+    assert!(explored > 1, "the model explored a single interleaving");
+}
+
+/// What partition 0's CPU does while the line fires on CPU 1.
+#[derive(Clone, Copy, Debug)]
+enum Home {
+    /// It enters the window, idle from its last one (nothing else deliverable).
+    Entry,
+    /// Running with its vCPU open, it asks to idle.
+    Idle,
+    /// Idle in its window, it leaves it.
+    Exit,
+}
+
+/// Partition 0 idle (waiting) in its window on CPU 0, or entering it idle; the line
+/// fires on CPU 1. Afterwards CPU 0's kernel acts on the kicks it got (it resumes the
+/// partition). Whatever the interleaving: CPU 1 injects nothing; the event is delivered
+/// exactly once if the partition is in its window, and stays pending if it left.
+fn raise_and_kick_races(home: Home) {
+    explore(move || {
+        let (router, page) = engine(config(false, None));
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a0 = Cpu::new(0, &masked, &unmasks);
+        router.on_partition_entry(&cpu(0), p0(), 0, FRAME, &mut a0);
+        let _ = page.guest().sti();
+        if !matches!(home, Home::Idle) {
+            assert_eq!(router.call(&cpu(0), p0(), Request::Idle, &mut a0), Ok(0));
+        }
+        if matches!(home, Home::Entry) {
+            router.on_partition_exit(&cpu(0), p0(), FRAME, &mut a0);
+            a0.rec.now = 2 * FRAME;
+        }
+        let _ = a0.actions();
+        let other = {
+            let router = router.clone();
+            let mut a1 = Cpu::new(a0.rec.now, &masked, &unmasks);
+            thread::spawn(move || {
+                let _ = router.on_hardware_irq(&cpu(1), LINE, &mut a1);
+                a1.actions()
+            })
+        };
+        let now = a0.rec.now;
+        match home {
+            Home::Entry => router.on_partition_entry(&cpu(0), p0(), now, FRAME, &mut a0),
+            Home::Idle => {
+                assert_eq!(router.call(&cpu(0), p0(), Request::Idle, &mut a0), Ok(0));
+            }
+            Home::Exit => router.on_partition_exit(&cpu(0), p0(), now, &mut a0),
+        }
+        let Ok(remote) = other.join() else { unreachable!("the other CPU returns") };
+        assert!(
+            !remote.iter().any(|a| matches!(a, Action::Upcall(..))),
+            "CPU 1 injected into a partition of CPU 0: {remote:?}"
+        );
+        let mut local = a0.actions();
+        let kicked = |actions: &[Action]| actions.iter().any(|a| *a == Action::Kick(0));
+        if kicked(&remote) || kicked(&local) {
+            router.on_resume(&cpu(0), &mut a0);
+            local.extend(a0.actions());
+        }
+        let upcalls = local.iter().filter(|a| matches!(a, Action::Upcall(0, _))).count();
+        let pending = router.events().partition(p0()).status(port(PORT)).pending;
+        if matches!(home, Home::Exit) {
+            assert_eq!(upcalls + pending as usize, 1, "delivered or pending: {local:?}");
+        } else {
+            assert_eq!(upcalls, 1, "woken with the event: {local:?} {remote:?}");
+        }
+    });
+}
+
+#[test]
+fn loom_defect4_raise_and_kick_vs_the_entry_never_loses_the_wake_up() {
+    raise_and_kick_races(Home::Entry);
+}
+
+#[test]
+fn loom_defect4_raise_and_kick_vs_the_idle_hypercall_never_loses_the_wake_up() {
+    raise_and_kick_races(Home::Idle);
+}
+
+#[test]
+fn loom_defect4_raise_and_kick_vs_the_exit_keeps_the_event() {
+    raise_and_kick_races(Home::Exit);
+}
+
+/// Partition 0 runs on CPU 0 from tick 0 (for 20 ticks); CPU 0 ticks at 11 and the
+/// partition leaves at 12, while CPU 1 ticks at 10 and 12 (both CPUs race to start frame
+/// 1). Whatever the interleaving, the partition is given ticks 1 to 12 exactly once
+/// (defect 13): only its own CPU gives them.
+#[test]
+fn loom_defect13_ticks_of_two_cpus_and_an_exit_give_each_tick_once() {
+    explore(|| {
+        let (router, _page) = engine(config(true, None));
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a0 = Cpu::new(0, &masked, &unmasks);
+        router.on_partition_entry(&cpu(0), p0(), 0, 2 * FRAME, &mut a0);
+        let other = {
+            let router = router.clone();
+            let mut a1 = Cpu::new(FRAME, &masked, &unmasks);
+            thread::spawn(move || {
+                let _ = router.on_tick(&cpu(1), FRAME, &mut a1);
+                a1.rec.now = FRAME + 2;
+                let _ = router.on_tick(&cpu(1), FRAME + 2, &mut a1);
+            })
+        };
+        a0.rec.now = FRAME + 1;
+        let _ = router.on_tick(&cpu(0), FRAME + 1, &mut a0);
+        a0.rec.now = FRAME + 2;
+        router.on_partition_exit(&cpu(0), p0(), FRAME + 2, &mut a0);
+        let Ok(()) = other.join() else { unreachable!("the other CPU returns") };
+        let timer = router.events().partition(p0()).status(port(TIMER));
+        assert_eq!(timer.pending, 12, "ticks 1 to 12, each once");
+        assert_eq!(router.partition_cpu(p0()).time().given(), 12);
+    });
+}
+
+/// The line's budget is one raise per frame. On CPU 1 two raises at tick 9 exceed it
+/// and mask the line for a storm while CPU 0's tick at 10 starts the next frame and
+/// ends the storms of the last one (then its tick at 20 ends those of frame 1, to which
+/// a raise that saw frame 1 begin is charged): whatever the interleaving, the line ends
+/// unmasked, unmasked exactly once, and the raise past the budget is counted lost (defect 2, on
+/// the engine's own `on_hardware_irq` and frame boundary).
+#[test]
+fn loom_defect2_the_engines_storm_mask_racing_the_frame_boundary_never_masks_for_good() {
+    explore(|| {
+        let (router, _page) = engine(config(false, NonZeroU32::new(1)));
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a0 = Cpu::new(9, &masked, &unmasks);
+        let _ = router.on_tick(&cpu(0), 9, &mut a0);
+        let other = {
+            let router = router.clone();
+            let mut a1 = Cpu::new(9, &masked, &unmasks);
+            thread::spawn(move || {
+                let _ = router.on_hardware_irq(&cpu(1), LINE, &mut a1);
+                let _ = router.on_hardware_irq(&cpu(1), LINE, &mut a1);
+            })
+        };
+        a0.rec.now = FRAME;
+        let _ = router.on_tick(&cpu(0), FRAME, &mut a0);
+        let Ok(()) = other.join() else { unreachable!("the other CPU returns") };
+        // A raise that saw frame 1 begin is charged to it: its storm ends with frame 1.
+        a0.rec.now = 2 * FRAME;
+        let _ = router.on_tick(&cpu(0), 2 * FRAME, &mut a0);
+        assert_eq!(masked.load(Ordering::SeqCst), 0, "the line ends unmasked");
+        assert_eq!(unmasks.load(Ordering::SeqCst), 1, "unmasked once, after its mask");
+        assert_eq!(router.line_lost(LINE), 1, "the raise past the budget is lost, counted");
+    });
+}
