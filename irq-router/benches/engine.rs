@@ -26,8 +26,16 @@ use irq_router::{CpuId, Local, Router};
 use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
 use vcpu_state::{CatchUpPolicy, SharedPage};
 
-/// The benchmark's one CPU (a benchmark thread stands for a CPU with interrupts off).
-const CPU0: Local<'static, 1> = Local::interrupts_disabled(CpuId::BOOT);
+/// The benchmark's CPU 0 on an engine of `C` CPUs (the benchmark thread stands for a
+/// CPU with interrupts off).
+const fn cpu<const C: usize>(c: u32) -> Local<'static, C> {
+    match CpuId::new(c) {
+        Ok(id) => Local::interrupts_disabled(id),
+        Err(_) => panic!("no such CPU"),
+    }
+}
+
+const CPU0: Local<'static, 1> = cpu(0);
 
 const VECTOR: u8 = 0x30;
 const BATCH: u32 = 20_000;
@@ -84,6 +92,11 @@ static ROUTES: [Route; 1] = [Route {
 /// `P` partitions, one tick-long window each; partition 0 owns the exclusive line and
 /// is running with an upcall entry registered.
 fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
+    system_on::<P, 1>(open)
+}
+
+/// [`system`] on an engine of `C` CPUs, every partition on CPU 0.
+fn system_on<const P: usize, const C: usize>(open: bool) -> Box<Router<P, 1, C>> {
     let windows: &'static [Window] = (0..P)
         .map(|p| Window { partition: p as u16, start: p as u64 * 1000, length: 1000 })
         .collect::<Vec<_>>()
@@ -114,7 +127,7 @@ fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
     let p0 = PartitionId::new(0).expect("exists");
     router.events().partition(p0).set_upcall_entry(NonZeroU64::new(0x40_0000));
     let mut adapter = Null { now: 0, upcalls: 0 };
-    router.on_partition_entry(&CPU0, p0, 0, 1000, &mut adapter);
+    router.on_partition_entry(&cpu(0), p0, 0, 1000, &mut adapter);
     if open {
         let _ = pages[0].guest().sti();
     }
@@ -207,18 +220,35 @@ fn workload_irq_to_upcall(router: &Router<64, 1>, adapter: &mut Null) {
     let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
 }
 
+/// The interrupt of [`workload_irq_to_upcall`], on CPU 1 while the partition runs on
+/// CPU 0: the raise and the kick of CPU 0 (CPU 0's resume and the upcall happen outside).
+#[inline(never)]
+fn workload_remote_irq(router: &Router<64, 1, 2>, adapter: &mut Null) {
+    let _ = router.on_hardware_irq(&cpu(1), black_box(VECTOR), adapter);
+}
+
 /// 1,000 interrupts on the exclusive line of a running partition (port already pending).
-fn irqs<const P: usize>(router: &Router<P, 1>, adapter: &mut Null) {
+fn irqs<const P: usize, const C: usize>(router: &Router<P, 1, C>, adapter: &mut Null) {
     for _ in 0..1000 {
-        let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
+        let _ = router.on_hardware_irq(&cpu(0), black_box(VECTOR), adapter);
     }
 }
 
 /// 1,000 ticks of a running partition.
-fn ticks<const P: usize>(router: &Router<P, 1>, from: u64) {
+fn ticks<const P: usize, const C: usize>(router: &Router<P, 1, C>, from: u64) {
     for now in from..from + 1000 {
-        let _ = router.on_tick(&CPU0, now, &mut Null { now, upcalls: 0 });
+        let _ = router.on_tick(&cpu(0), now, &mut Null { now, upcalls: 0 });
     }
+}
+
+#[inline(never)]
+fn workload_irq_64_4cpus(router: &Router<64, 1, 4>, adapter: &mut Null) {
+    irqs(router, adapter);
+}
+
+#[inline(never)]
+fn workload_tick_64_4cpus(router: &Router<64, 1, 4>) {
+    ticks(router, 2);
 }
 
 #[inline(never)]
@@ -277,6 +307,23 @@ fn callgrind() {
         let _ = router.call(&CPU0, p0, Request::UpcallReturn, &mut adapter);
     }
     println!("1000 interrupts, {} events delivered by upcall", adapter.upcalls);
+
+    let four = system_on::<64, 4>(false);
+    workload_irq_64_4cpus(&four, &mut adapter);
+    workload_tick_64_4cpus(&four);
+
+    // Across CPUs: each interrupt on CPU 1 finds the port empty and the partition's vCPU
+    // open, so it raises and kicks CPU 0, which resumes the partition and delivers.
+    let two = system_on::<64, 2>(true);
+    let mut remote = Null { now: 1, upcalls: 0 };
+    let mut home = Null { now: 1, upcalls: 0 };
+    for _ in 0..1000 {
+        workload_remote_irq(&two, &mut remote);
+        two.on_resume(&cpu(0), &mut home);
+        let _ = two.call(&cpu(0), p0, Request::TakeCount { port }, &mut home);
+        let _ = two.call(&cpu(0), p0, Request::UpcallReturn, &mut home);
+    }
+    println!("1000 interrupts on CPU 1, {} events delivered on CPU 0", home.upcalls);
 }
 
 fn main() {

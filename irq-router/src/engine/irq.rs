@@ -44,6 +44,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     }
 
     /// A hardware interrupt on `vector` (not the clock), on CPU `here`.
+    #[inline(always)]
     fn line_interrupt(&self, here: usize, vector: u8, adapter: &mut impl KernelAdapter) {
         let Some(route) = self.route(vector) else {
             adapter.eoi(vector);

@@ -33,22 +33,24 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         if self.ack_watch.due(now) {
             self.expire_acknowledgements(here, now, adapter);
         }
-        let running = self.cpus[here].running.load(Ordering::Acquire);
-        if let Ok(p) = usize::try_from(running) {
-            if p < P {
-                // The running partition's ticks since its last tick or its entry: only
-                // this CPU's tick and the partition's own entry and exit (all on this
-                // CPU) write `last_tick`; `fetch_max` and exit's swap never give one
-                // stretch twice. Its time account is settled at exit.
-                let last = self.last_tick[p].fetch_max(now, Ordering::AcqRel);
-                if now > last {
-                    // The doorbell protocol decides the upcall if the timer port became
-                    // deliverable; a tick into an already pending port costs one raise.
-                    self.give_ticks(here, p, now - last, true, adapter);
-                }
+        // Written only by this CPU's entry points (interrupts off, never re-entered):
+        // relaxed is enough for this CPU's own reads.
+        let state = &self.cpus[here];
+        let running = state.running.load(Ordering::Relaxed);
+        if let Some(last_tick) = usize::try_from(running).ok().and_then(|p| self.last_tick.get(p)) {
+            // The running partition's ticks since its last tick or its entry. Only the
+            // partition's own CPU gives its ticks (this tick, its entry and exit, never
+            // re-entered: no other CPU's tick can give the same stretch, defect 13); its
+            // time account is settled at exit.
+            let last = last_tick.load(Ordering::Relaxed);
+            if now > last {
+                last_tick.store(now, Ordering::Relaxed);
+                // The doorbell protocol decides the upcall if the timer port became
+                // deliverable; a tick into an already pending port costs one raise.
+                self.give_ticks(here, running as usize, now - last, true, adapter);
             }
         }
-        if now < self.cpus[here].until.load(Ordering::Acquire) {
+        if now < state.until.load(Ordering::Relaxed) {
             return None;
         }
         self.switch(here, now)
@@ -151,7 +153,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
 
     /// Raises partition `p`'s timer port `ticks` times, on CPU `here` (its own); with
     /// `signal`, tells the partition if the port became deliverable (entry and exit
-    /// decide themselves).
+    /// decide themselves). The common case (a tick into a port that stays or becomes
+    /// pending, no overflow) stays on the tick's path; the rest is outlined.
+    #[inline(always)]
     fn give_ticks(
         &self,
         here: usize,
@@ -165,25 +169,36 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             return;
         };
         // No context: the guest's clock is in its page.
-        let mut left = ticks;
-        while left > 0 {
-            let n = u32::try_from(left).unwrap_or(u32::MAX);
-            left -= u64::from(n);
-            let Ok(raised) = table.raise_many(port, n, None) else { return };
-            if raised.overflowed > 0 {
-                let lost = u64::from(raised.overflowed);
-                self.partition_event(
-                    here,
-                    p,
-                    HmKind::PendingOverflow,
-                    u64::from(port.raw()),
-                    lost,
-                    adapter,
-                );
-            }
-            if raised.became_deliverable && signal {
-                self.signal(here, p, adapter);
-            }
+        let n = u32::try_from(ticks).unwrap_or(u32::MAX);
+        let Ok(raised) = table.raise_many(port, n, None) else { return };
+        if raised.overflowed > 0 || (raised.became_deliverable && signal) || u64::from(n) < ticks {
+            self.ticks_given(here, p, ticks - u64::from(n), raised, signal, adapter);
+        }
+    }
+
+    /// The rest of [`give_ticks`](Self::give_ticks) after its first raise: the overflow
+    /// reported, the partition told, the ticks past `u32::MAX` given.
+    #[cold]
+    #[inline(never)]
+    fn ticks_given(
+        &self,
+        here: usize,
+        p: usize,
+        left: u64,
+        raised: notify_core::Raised,
+        signal: bool,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        if raised.overflowed > 0 {
+            let lost = u64::from(raised.overflowed);
+            let timer = u64::from(self.config.partitions[p].timer_port.unwrap_or_default());
+            self.partition_event(here, p, HmKind::PendingOverflow, timer, lost, adapter);
+        }
+        if raised.became_deliverable && signal {
+            self.signal(here, p, adapter);
+        }
+        if left > 0 {
+            self.give_ticks(here, p, left, signal, adapter);
         }
     }
 
