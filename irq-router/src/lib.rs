@@ -9,12 +9,18 @@
 //! Every entry point takes an event and tells the kernel what to do through its
 //! [`adapter::KernelAdapter`]; [`adapter::Recording`] records those requests for tests.
 //!
-//! Contexts: `on_hardware_irq` and `on_tick` may run in interrupt context on any CPU and
-//! never wait for a partition's lock (a path that finds it held leaves the decision to
-//! the holder). The other entry points (`on_partition_entry`/`on_partition_exit`,
-//! `on_trap`, `hypercall`/`call`, `on_resume`, and the inspection functions) run on the
-//! partition's CPU, with interrupts disabled (as the kernels this is for run their kernel
-//! paths), and are not re-entered for the same partition.
+//! CPUs (the design is in the repository's `docs/architecture.md`): a
+//! [`Router<P, W, C>`](Router) runs on `C` CPUs and each partition is bound to one of them
+//! in the configuration. Every entry point takes a [`Local`] token: the CPU it runs on,
+//! with that CPU's interrupts off, so no entry point is re-entered on a CPU.
+//! `on_hardware_irq` and `on_tick` run on any CPU; `on_partition_entry`/`on_partition_exit`,
+//! `on_trap`, `hypercall`/`call` and `on_resume` concern the partition running on the
+//! token's CPU (called for a partition of another CPU they do nothing, a hypercall is
+//! answered `OutsideWindow`). Only a partition's own CPU touches its vCPU and injects its
+//! upcalls; another CPU that raises one of its ports kicks its CPU
+//! ([`adapter::KernelAdapter::kick`]), whose kernel then calls [`Router::on_resume`].
+//! Inspection functions ([`Router::mode`], [`Router::partition_cpu`]) may wait briefly
+//! for a partition's state; [`Router::try_mode`] never waits.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -54,7 +54,7 @@ fn build_kernel() -> PathBuf {
     target_dir.join("x86_64-unknown-none").join("release").join("qemu-kernel")
 }
 
-/// Boots `kernel` with the command line of `../shared/TOOLCHAIN.md`; returns the exit
+/// Boots `kernel` with the PVH command line the kernel is built for; returns the exit
 /// status (None if the watchdog killed it) and the serial output.
 fn boot(qemu: &Path, kernel: &Path) -> (Option<i32>, String) {
     let mut child = Command::new(qemu)
