@@ -20,7 +20,7 @@ use irq_router::Trap;
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::{CallNumber, SUCCESS};
-use irq_router::{CpuId, Local, Router};
+use irq_router::{CpuId, Local, Router, Switch};
 use notify_core::PartitionId;
 
 use crate::frame::{TrapFrame, UpcallFrame, frame_address, frame_span, handler_regs, restored};
@@ -264,10 +264,25 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
     }
 
     /// Gives the engine the clock interrupt on `vector` at the current tick (the running
-    /// partition's ticks, the frame's housekeeping) and its EOI.
-    pub fn clock<const W: usize>(&mut self, router: &Router<P, W>, vector: u8) {
-        let _ = router.on_hardware_irq(&boot_cpu(), vector, self);
+    /// partition's ticks, the frame's housekeeping) and its EOI. Returns the window switch
+    /// the configured schedule makes at this tick, if any: leave
+    /// [`exit`](Self::exit) `from`, [`enter`](Self::enter) `to` for `budget(now)`.
+    pub fn clock<const W: usize>(
+        &mut self,
+        router: &Router<P, W>,
+        vector: u8,
+    ) -> Option<Switch<P>> {
+        let switch = router.on_hardware_irq(&boot_cpu(), vector, self);
         self.flush();
+        switch
+    }
+
+    /// The schedule's stretch at the current tick, to enter at boot (before the first
+    /// clock interrupt): the same [`Switch`] the clock returns at a window boundary.
+    pub fn schedule<const W: usize>(&mut self, router: &Router<P, W>) -> Option<Switch<P>> {
+        let switch = router.on_tick(&boot_cpu(), self.ticks, self);
+        self.flush();
+        switch
     }
 
     /// The kernel's tick counter.

@@ -6,8 +6,10 @@
 //! happened (window boundaries, restarts, waits), and the frame is loaded with whatever
 //! runs next: the current partition in ring 3, or the idle loop in ring 0.
 //!
-//! Schedule: a 40-tick major frame, partition 0 in `[0, 20)`, partition 1 in `[20, 40)`.
-//! At [`END_TICK`] the clock stops (ticks are no longer counted) and each partition is
+//! Schedule: the configuration's (a 40-tick major frame, partition 0 in `[0, 20)`,
+//! partition 1 in `[20, 40)`), run by the engine: each clock tick returns the window
+//! switch to make, and the kernel leaves and enters the partitions it names. At
+//! [`END_TICK`] the clock stops (ticks are no longer counted) and each partition is
 //! entered once more to handle what it was given; when both wait with nothing
 //! deliverable, the kernel compares each guest's time with its own account and exits.
 
@@ -53,6 +55,8 @@ pub(crate) struct Kernel {
     drain_ticks: u64,
     loaded_cr3: u64,
     restarts: u64,
+    /// The schedule's first stretch, if a clock interrupt before the start returned it.
+    first: Option<irq_router::Switch<PARTITIONS>>,
 }
 
 /// The kernel, locked by the dispatcher (one CPU, interrupts disabled in the kernel:
@@ -113,6 +117,7 @@ impl Kernel {
             drain_ticks: 0,
             loaded_cr3: 0,
             restarts: 0,
+            first: None,
         }
     }
 
@@ -126,8 +131,24 @@ impl Kernel {
             super::config::TICK_HZ
         ));
         self.phase = Phase::Run;
-        self.cur = 0;
-        self.enter(0, WINDOW);
+        let first = self.adapter.schedule(router()).or(self.first.take());
+        self.switch(first);
+    }
+
+    /// Makes the window switch the engine's schedule asked for.
+    fn switch(&mut self, switch: Option<irq_router::Switch<PARTITIONS>>) {
+        let Some(switch) = switch else { return };
+        if let Some(from) = switch.from {
+            self.exit(from.index());
+        }
+        match switch.to {
+            Some(to) => {
+                self.cur = to.index();
+                self.enter(self.cur, switch.budget(self.adapter.ticks()));
+            }
+            // A gap in the schedule: the CPU idles until the next window.
+            None => self.idle = true,
+        }
     }
 
     /// Enters partition `p` at the current tick; for a warp partition, records in its
@@ -157,22 +178,19 @@ impl Kernel {
         match self.phase {
             Phase::Run => {
                 let now = self.adapter.tick();
-                let offset = now % MAJOR_FRAME;
-                if offset == 0 || offset == WINDOW {
+                if now >= END_TICK {
                     self.exit(self.cur);
-                    if now >= END_TICK {
-                        self.say(format_args!(
-                            "[kernel] tick {now}: end of the run; the clock stops, each partition handles what it was given\n"
-                        ));
-                        self.phase = Phase::Drain(0);
-                        self.cur = 0;
-                        self.enter(0, DRAIN_BUDGET);
-                    } else {
-                        self.cur = if offset == 0 { 0 } else { 1 };
-                        self.enter(self.cur, WINDOW);
-                    }
+                    self.say(format_args!(
+                        "[kernel] tick {now}: end of the run; the clock stops, each partition handles what it was given\n"
+                    ));
+                    self.phase = Phase::Drain(0);
+                    self.cur = 0;
+                    self.enter(0, DRAIN_BUDGET);
+                    let _ = self.adapter.clock(router(), CLOCK_VECTOR);
+                    return;
                 }
-                self.adapter.clock(router(), CLOCK_VECTOR);
+                let switch = self.adapter.clock(router(), CLOCK_VECTOR);
+                self.switch(switch);
             }
             Phase::Drain(_) => {
                 self.drain_ticks += 1;
@@ -182,9 +200,12 @@ impl Kernel {
                     ));
                     self.adapter.hardware().exit(EXIT_FAILURE);
                 }
-                self.adapter.clock(router(), CLOCK_VECTOR);
+                let _ = self.adapter.clock(router(), CLOCK_VECTOR);
             }
-            Phase::Boot => self.adapter.clock(router(), CLOCK_VECTOR),
+            Phase::Boot => {
+                let switch = self.adapter.clock(router(), CLOCK_VECTOR);
+                self.first = switch.or(self.first);
+            }
         }
     }
 
