@@ -59,7 +59,7 @@ static ROUTES: [Route; 2] = [
         trigger: Trigger::Level,
         kernel_first: false,
         targets: &SHARED_TARGETS,
-        budget: NonZeroU32::new(100),
+        budget: None,
         ack_timeout: 5,
     },
     Route {
@@ -68,7 +68,7 @@ static ROUTES: [Route; 2] = [
         trigger: Trigger::Edge,
         kernel_first: true,
         targets: &EXCLUSIVE_TARGET,
-        budget: None,
+        budget: NonZeroU32::new(100),
         ack_timeout: 0,
     },
 ];
@@ -202,6 +202,12 @@ fn other_route_mistakes_are_rejected() {
     rejects(
         broken(|c| c.routes = leak(routes)),
         ConfigError::Route { entry: 0, error: RouteError::TooManyLevelTargets },
+    );
+    let mut routes = ROUTES.to_vec();
+    routes[0].budget = core::num::NonZeroU32::new(5);
+    rejects(
+        broken(|c| c.routes = leak(routes)),
+        ConfigError::Route { entry: 0, error: RouteError::LevelBudget },
     );
     let mut routes = ROUTES.to_vec();
     routes[1].targets = &[];

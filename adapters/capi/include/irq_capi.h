@@ -737,6 +737,10 @@ typedef enum IrqConfigErrorKind {
    * A level route with more targets than a level line can track (32).
    */
   IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS = 34,
+  /**
+   * A level route with a storm budget (budgets are for edge lines).
+   */
+  IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_BUDGET = 35,
 } IrqConfigErrorKind;
 
 /**

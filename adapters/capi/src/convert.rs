@@ -583,6 +583,7 @@ fn config_error(error: ConfigError) -> IrqConfigError {
                     at(Kind::RouteLevelPortCounts).index(target)
                 }
                 RouteError::TooManyLevelTargets => at(Kind::RouteTooManyLevelTargets),
+                RouteError::LevelBudget => at(Kind::RouteLevelBudget),
                 _ => at(Kind::Other),
             }
         }

@@ -112,6 +112,8 @@ pub enum IrqConfigErrorKind {
     Other = 33,
     /// A level route with more targets than a level line can track (32).
     RouteTooManyLevelTargets = 34,
+    /// A level route with a storm budget (budgets are for edge lines).
+    RouteLevelBudget = 35,
 }
 
 /// Which table of the configuration an [`IrqConfigError`] is about.
@@ -207,7 +209,7 @@ impl IrqStatus {
 
 impl IrqConfigErrorKind {
     /// Every kind, in value order (`ALL[n]` has value `n`).
-    const ALL: [Self; 35] = [
+    const ALL: [Self; 36] = [
         Self::None,
         Self::NullTable,
         Self::TooMany,
@@ -243,6 +245,7 @@ impl IrqConfigErrorKind {
         Self::ChannelBudget,
         Self::Other,
         Self::RouteTooManyLevelTargets,
+        Self::RouteLevelBudget,
     ];
 
     /// The kind with value `raw`, if any.
@@ -289,6 +292,7 @@ impl IrqConfigErrorKind {
             Self::ChannelBudget => c"IRQ_CONFIG_ERROR_KIND_CHANNEL_BUDGET",
             Self::Other => c"IRQ_CONFIG_ERROR_KIND_OTHER",
             Self::RouteTooManyLevelTargets => c"IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS",
+            Self::RouteLevelBudget => c"IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_BUDGET",
         }
     }
 }

@@ -121,7 +121,8 @@ pub struct Route {
     pub kernel_first: bool,
     /// The partitions it raises, each on its own port.
     pub targets: &'static [Target],
-    /// Raises per major frame; past it the line is masked for the rest of the frame.
+    /// Raises per major frame; past it the line is masked for the rest of the frame. Edge
+    /// lines only: a level line is held masked by its acknowledgements already.
     pub budget: Option<NonZeroU32>,
     /// Level lines: ticks to wait for every acknowledgement before a health-monitor event
     /// and a forced unmask. Ignored for edge lines.

@@ -134,6 +134,10 @@ pub enum RouteError {
     /// A level line with more than [`MAX_LEVEL_TARGETS`](crate::config::MAX_LEVEL_TARGETS)
     /// targets (their debts share one word with the firing's generation).
     TooManyLevelTargets,
+    /// A level line with a storm budget: its mask belongs to its acknowledgements, which
+    /// already hold a firing until it is handled (a second owner of the mask could unmask
+    /// it under them).
+    LevelBudget,
     /// Target `target` of a level line names a counting port: a level line's event is a
     /// state, acknowledged as one, so its ports must coalesce.
     LevelPortCounts {
@@ -342,6 +346,9 @@ impl<const P: usize> SystemConfig<P> {
         }
         if matches!(route.trigger, Trigger::Level) && targets.len() > super::MAX_LEVEL_TARGETS {
             return Err(RouteError::TooManyLevelTargets);
+        }
+        if matches!(route.trigger, Trigger::Level) && route.budget.is_some() {
+            return Err(RouteError::LevelBudget);
         }
         let mut target = 0;
         while target < targets.len() {

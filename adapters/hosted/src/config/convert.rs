@@ -551,6 +551,9 @@ fn route_message(e: RouteError) -> String {
         RouteError::TooManyLevelTargets => {
             format!("a level line has at most {} targets", irq_router::config::MAX_LEVEL_TARGETS)
         }
+        RouteError::LevelBudget => {
+            "a level line takes no budget (it stays masked until acknowledged)".to_owned()
+        }
         other => format!("{other:?}"),
     }
 }
