@@ -479,3 +479,26 @@ fn an_idled_partition_stays_idle() {
     assert_eq!((record.partition, record.action), (Some(2), HmAction::Ignore));
     assert_eq!(router.mode(pid(2)), Mode::Idle);
 }
+
+#[test]
+fn warps_the_guest_has_not_handled_yet_lose_nothing() {
+    // Beta (partition 1) warps. Its guest handles nothing for three frames: each entry is
+    // one more pending timer event, and the page's cumulative clock counts every tick.
+    let (router, pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let table = router.events().partition(pid(1));
+    let mut done = 0;
+    for warps in 1..=3 {
+        let entry = (warps - 1) * FRAME + common::WINDOW;
+        run(&router, &mut adapter, done, entry);
+        let clock = pages[1].guest().clock();
+        assert_eq!(clock.given, entry, "the clock counts every tick up to the entry");
+        // Its own ticks in the window are one event each, and one per warp.
+        let pending = u64::from(table.status(port(TIMER)).pending);
+        assert!(pending >= warps, "every warp is still pending: {pending} < {warps}");
+        done = entry + common::WINDOW;
+        run(&router, &mut adapter, entry, done);
+    }
+    let _ = actions(&mut adapter);
+}

@@ -21,6 +21,16 @@
 //! sum of [`CatchUp::dropped`] over all entries, and the guest can read it in the shared
 //! page (`clock_dropped`).
 //!
+//! # What a warp delivers
+//!
+//! A warp is one event on the timer port; its delta is not carried by the event (a port
+//! keeps only its latest context, so a second warp before the guest handled the first
+//! would overwrite it). The delta lives in the clock of the shared page instead: `given`
+//! there is cumulative, so a guest that handles its timer events computes the time that
+//! passed as `clock.given` minus the `given` it saw last. Two warps that arrive before the
+//! guest handles either are two pending events and one clock that already counts both
+//! deltas: nothing is lost, whenever the guest looks.
+//!
 //! [`Replay`]: CatchUpPolicy::Replay
 //! [`Warp`]: CatchUpPolicy::Warp
 //! [`Collapse`]: CatchUpPolicy::Collapse
@@ -60,9 +70,10 @@ pub enum CatchUp {
         /// Missed ticks not given.
         dropped: u64,
     },
-    /// Raise the warp port once with a context carrying `delta` ticks.
+    /// Raise the timer port once; the guest reads how far its clock moved in the page's
+    /// cumulative `given` (see "What a warp delivers" above).
     Warp {
-        /// Ticks the guest's clock must advance by.
+        /// Ticks the guest's clock advances by (already counted in the page's `given`).
         delta: NonZeroU64,
     },
 }

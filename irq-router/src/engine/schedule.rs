@@ -237,7 +237,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 CatchUp::Ticks { ticks, dropped: _ } => {
                     self.give_ticks(here, i, ticks.get(), false, adapter)
                 }
-                // One event; the guest reads the delta from the clock in its page.
+                // One event; the guest reads the delta from the page's cumulative clock
+                // (`given`), so a second warp before it handled the first loses nothing.
                 CatchUp::Warp { delta: _ } => self.give_ticks(here, i, 1, false, adapter),
             }
             self.upcall_wanted(i)
