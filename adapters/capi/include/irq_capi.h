@@ -1249,6 +1249,31 @@ typedef struct IrqConfigError {
 } IrqConfigError;
 
 /**
+ * A window switch of the configured schedule, as `irq_router_tick_switch` and
+ * `irq_router_hardware_irq_switch` report it.
+ */
+typedef struct IrqSwitch {
+  /**
+   * 1 if the schedule switches at this tick (the other fields are then set), else 0.
+   */
+  uint32_t switched;
+  /**
+   * The partition whose window ended: call `irq_router_partition_exit` for it; -1 if
+   * none was scheduled.
+   */
+  int32_t from;
+  /**
+   * The partition whose window starts: call `irq_router_partition_entry` for it with
+   * the budget `until - now`; -1 for a gap (idle until `until`).
+   */
+  int32_t to;
+  /**
+   * The tick at which this stretch of the schedule ends.
+   */
+  uint64_t until;
+} IrqSwitch;
+
+/**
  * The registers of one call: the number and four arguments.
  */
 typedef struct IrqRawCall {
@@ -1356,9 +1381,33 @@ enum IrqStatus irq_router_hardware_irq(struct IrqRouter *router, uint32_t vector
 
 /**
  * The kernel's clock tick at `now`, for a kernel whose clock is not a routed vector
- * (with `clock_vector` configured, `irq_router_hardware_irq` does this).
+ * (with `clock_vector` configured, `irq_router_hardware_irq` does this). For a kernel
+ * that runs its own schedule; `irq_router_tick_switch` also says which window to run.
  */
 enum IrqStatus irq_router_tick(struct IrqRouter *router, uint64_t now);
+
+/**
+ * `irq_router_tick` that also writes, to `*switch`, the window switch the configured
+ * schedule makes at `now` (the first call gives the stretch `now` falls in: call it at
+ * boot, at tick 0, to learn the first window).
+ *
+ * # Safety
+ * `switch` is NULL or valid for writes of an `IrqSwitch`.
+ */
+enum IrqStatus irq_router_tick_switch(struct IrqRouter *router,
+                                      uint64_t now,
+                                      struct IrqSwitch *switch_);
+
+/**
+ * `irq_router_hardware_irq` that also writes, to `*switch`, the window switch the
+ * configured schedule makes when `vector` is the clock's (`switched` is 0 otherwise).
+ *
+ * # Safety
+ * `switch` is NULL or valid for writes of an `IrqSwitch`.
+ */
+enum IrqStatus irq_router_hardware_irq_switch(struct IrqRouter *router,
+                                              uint32_t vector,
+                                              struct IrqSwitch *switch_);
 
 /**
  * `partition` enters its window at `now` for `budget` ticks: missed ticks given by its

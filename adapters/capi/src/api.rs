@@ -4,10 +4,12 @@
 //! generation (anything else, also the handle of a destroyed router, is
 //! `IRQ_STATUS_BAD_HANDLE`, never dereferenced); a partition number must be below the
 //! configuration's partition count (`IRQ_STATUS_BAD_PARTITION`); an out-pointer that is
-//! NULL or misaligned is `IRQ_STATUS_NULL_POINTER` and is written only on success. The
-//! entry points may be called from any CPU, also concurrently (the contexts are those
-//! of irq-router: `irq_router_hardware_irq` and `irq_router_tick` from interrupt
-//! context; the partition calls on the partition's CPU with interrupts disabled).
+//! NULL or misaligned is `IRQ_STATUS_NULL_POINTER` and is written only on success.
+//!
+//! CPUs: this interface drives a single-CPU engine (every partition on CPU 0). Call its
+//! entry points on the kernel's one CPU with interrupts disabled, one at a time; the
+//! `kick` operation is always for that CPU. (The inspection functions may be called from
+//! anywhere.)
 //!
 //! Reentrancy: the engine calls the kernel's operations while it holds a partition's
 //! spin lock, so no operation may call back into the library (it could spin forever on
@@ -227,11 +229,81 @@ pub extern "C" fn irq_router_hardware_irq(router: *mut IrqRouter, vector: u32) -
 }
 
 /// The kernel's clock tick at `now`, for a kernel whose clock is not a routed vector
-/// (with `clock_vector` configured, `irq_router_hardware_irq` does this).
+/// (with `clock_vector` configured, `irq_router_hardware_irq` does this). For a kernel
+/// that runs its own schedule; `irq_router_tick_switch` also says which window to run.
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_router_tick(router: *mut IrqRouter, now: u64) -> IrqStatus {
     status(with(router, |s| {
         let _ = s.engine.on_tick(&cpu0(), now, &mut CAdapter(&s.ops));
+        Ok(())
+    }))
+}
+
+/// A window switch of the configured schedule, as `irq_router_tick_switch` and
+/// `irq_router_hardware_irq_switch` report it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqSwitch {
+    /// 1 if the schedule switches at this tick (the other fields are then set), else 0.
+    pub switched: u32,
+    /// The partition whose window ended: call `irq_router_partition_exit` for it; -1 if
+    /// none was scheduled.
+    pub from: i32,
+    /// The partition whose window starts: call `irq_router_partition_entry` for it with
+    /// the budget `until - now`; -1 for a gap (idle until `until`).
+    pub to: i32,
+    /// The tick at which this stretch of the schedule ends.
+    pub until: u64,
+}
+
+impl IrqSwitch {
+    fn from_engine(switch: Option<irq_router::Switch<IRQ_MAX_PARTITIONS>>) -> Self {
+        let index = |p: Option<Pid>| p.map_or(-1, |p| p.index() as i32);
+        match switch {
+            Some(s) => Self { switched: 1, from: index(s.from), to: index(s.to), until: s.until },
+            None => Self { switched: 0, from: -1, to: -1, until: 0 },
+        }
+    }
+}
+
+/// `irq_router_tick` that also writes, to `*switch`, the window switch the configured
+/// schedule makes at `now` (the first call gives the stretch `now` falls in: call it at
+/// boot, at tick 0, to learn the first window).
+///
+/// # Safety
+/// `switch` is NULL or valid for writes of an `IrqSwitch`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_tick_switch(
+    router: *mut IrqRouter,
+    now: u64,
+    switch: *mut IrqSwitch,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let switch = out(switch)?;
+        let made = s.engine.on_tick(&cpu0(), now, &mut CAdapter(&s.ops));
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe { switch.write(IrqSwitch::from_engine(made)) };
+        Ok(())
+    }))
+}
+
+/// `irq_router_hardware_irq` that also writes, to `*switch`, the window switch the
+/// configured schedule makes when `vector` is the clock's (`switched` is 0 otherwise).
+///
+/// # Safety
+/// `switch` is NULL or valid for writes of an `IrqSwitch`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn irq_router_hardware_irq_switch(
+    router: *mut IrqRouter,
+    vector: u32,
+    switch: *mut IrqSwitch,
+) -> IrqStatus {
+    status(with(router, |s| {
+        let switch = out(switch)?;
+        let vector = u8::try_from(vector).map_err(|_| IrqStatus::OutOfRange)?;
+        let made = s.engine.on_hardware_irq(&cpu0(), vector, &mut CAdapter(&s.ops));
+        // SAFETY: checked by `out`; writable by this function's contract.
+        unsafe { switch.write(IrqSwitch::from_engine(made)) };
         Ok(())
     }))
 }

@@ -61,12 +61,12 @@ mod pool;
 mod status;
 
 pub use api::{
-    IRQ_MODE_COLD_START, IRQ_MODE_IDLE, IRQ_MODE_NORMAL, IRQ_MODE_WARM_START,
+    IRQ_MODE_COLD_START, IRQ_MODE_IDLE, IRQ_MODE_NORMAL, IRQ_MODE_WARM_START, IrqSwitch,
     irq_config_error_name, irq_router_create, irq_router_destroy, irq_router_hardware_irq,
-    irq_router_health_counts, irq_router_health_log, irq_router_hypercall, irq_router_mode,
-    irq_router_partition_entry, irq_router_partition_exit, irq_router_resume,
-    irq_router_shared_page, irq_router_start, irq_router_stopped, irq_router_tick, irq_router_trap,
-    irq_status_name,
+    irq_router_hardware_irq_switch, irq_router_health_counts, irq_router_health_log,
+    irq_router_hypercall, irq_router_mode, irq_router_partition_entry, irq_router_partition_exit,
+    irq_router_resume, irq_router_shared_page, irq_router_start, irq_router_stopped,
+    irq_router_tick, irq_router_tick_switch, irq_router_trap, irq_status_name,
 };
 pub use config::{
     IRQ_CATCH_UP_BOUNDED_REPLAY, IRQ_CATCH_UP_COLLAPSE, IRQ_CATCH_UP_REPLAY, IRQ_CATCH_UP_WARP,

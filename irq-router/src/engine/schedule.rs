@@ -36,8 +36,16 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         // Written only by this CPU's entry points (interrupts off, never re-entered):
         // relaxed is enough for this CPU's own reads.
         let state = &self.cpus[here];
+        let switching = now >= state.until.load(Ordering::Relaxed);
+        // At the end of a stretch of the schedule the partition is leaving: its last
+        // ticks are given by its exit (not with an upcall it would take into its next
+        // window). A kernel that runs its own schedule and does not exit it gets them at
+        // the next tick. (Before the schedule's first stretch, a partition the kernel
+        // entered itself is given its ticks as usual.)
+        let leaving = switching && state.slot.load(Ordering::Relaxed) != NO_SLOT;
         let running = state.running.load(Ordering::Relaxed);
-        if let Some(last_tick) = usize::try_from(running).ok().and_then(|p| self.last_tick.get(p)) {
+        let last_tick = usize::try_from(running).ok().and_then(|p| self.last_tick.get(p));
+        if let (Some(last_tick), false) = (last_tick, leaving) {
             // The running partition's ticks since its last tick or its entry. Only the
             // partition's own CPU gives its ticks (this tick, its entry and exit, never
             // re-entered: no other CPU's tick can give the same stretch, defect 13); its
@@ -50,7 +58,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 self.give_ticks(here, running as usize, now - last, true, adapter);
             }
         }
-        if now < state.until.load(Ordering::Relaxed) {
+        if !switching {
             return None;
         }
         self.switch(here, now)

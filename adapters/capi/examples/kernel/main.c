@@ -319,14 +319,24 @@ static void guest_run(unsigned p) {
 
 /* ---- the kernel ---- */
 
-static void switch_window(uint64_t now) {
-    check("exit", irq_router_partition_exit(k.router, (uint32_t)k.running, now));
-    k.running = (int)((now / WINDOW) % PARTITIONS);
-    check("entry", irq_router_partition_entry(k.router, (uint32_t)k.running, now, WINDOW));
+/* The window switch the library's schedule asked for (the configured WINDOWS). */
+static int switch_window(uint64_t now, const IrqSwitch *sw) {
+    if (!sw->switched) {
+        return 0;
+    }
+    if (sw->from >= 0) {
+        check("exit", irq_router_partition_exit(k.router, (uint32_t)sw->from, now));
+    }
+    k.running = sw->to;
+    if (sw->to < 0) {
+        return 1; /* a gap: nobody runs */
+    }
+    check("entry", irq_router_partition_entry(k.router, (uint32_t)sw->to, now, sw->until - now));
     if (!k.guests[k.running].booted) {
         guest_boot((unsigned)k.running);
     }
     guest_run((unsigned)k.running);
+    return 1;
 }
 
 static int rejects_an_invalid_configuration(void) {
@@ -370,20 +380,23 @@ int main(void) {
                ((const unsigned char *)page)[IRQ_PAGE_START_REASON_OFFSET]);
     }
 
-    /* Tick 0: the first window. */
+    /* Tick 0: the schedule's first window. */
     k.now = 0;
-    k.running = 0;
-    check("entry", irq_router_partition_entry(k.router, 0, 0, WINDOW));
-    guest_boot(0);
-    guest_run(0);
+    IrqSwitch first;
+    check("schedule", irq_router_tick_switch(k.router, 0, &first));
+    ok &= first.switched == 1 && first.from == -1 && first.to == 0 && first.until == WINDOW;
+    switch_window(0, &first);
 
     static const char hello[] = "hello from p0";
     memcpy(&memory[0][0x400], hello, sizeof hello - 1);
 
     for (uint64_t now = 1; now <= LAST_TICK; now++) {
         k.now = now;
-        if (now % WINDOW == 0) {
-            switch_window(now);
+        /* The PIT fires: the kernel's handler, then the virtual ticks and the schedule. */
+        IrqSwitch sw;
+        check("clock", irq_router_hardware_irq_switch(k.router, CLOCK_VECTOR, &sw));
+        if (switch_window(now, &sw)) {
+            ok &= now % WINDOW == 0;
             if (now >= LAST_TICK - WINDOW) {
                 unsigned p = (unsigned)k.running;
                 uint64_t clock = 0;
@@ -394,9 +407,9 @@ int main(void) {
                 ok &= k.guests[p].ticks == now && clock == now;
             }
         }
-        /* The PIT fires: the kernel's handler, then the virtual ticks. */
-        check("clock", irq_router_hardware_irq(k.router, CLOCK_VECTOR));
-        guest_run((unsigned)k.running);
+        if (k.running >= 0) {
+            guest_run((unsigned)k.running);
+        }
 
         switch (now) {
         case 3: /* p0 writes to the console */

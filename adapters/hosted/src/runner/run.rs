@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 
 use irq_router::adapter::StartMode;
 use irq_router::hypercall::{RawCall, Request};
-use irq_router::{CpuId, Local, Router};
+use irq_router::{CpuId, Local, Router, Switch};
 use notify_core::PartitionId;
 use vcpu_state::CatchUpPolicy;
 
@@ -69,8 +69,9 @@ struct Machine<'a, const P: usize> {
     shared: Vec<SharedRegion>,
     sockets: Vec<Option<OwnedFd>>,
     device: Option<DeviceLine>,
-    /// The window being run: its index and the tick it ends.
-    current: Option<(usize, u64)>,
+    /// The window being run (as the engine's schedule switched to it): its partition,
+    /// the tick it was entered and the tick it ends.
+    current: Option<(usize, u64, u64)>,
     harvest: Vec<Harvest>,
     restarts: Vec<u64>,
     period_ns: u64,
@@ -201,7 +202,10 @@ impl<const P: usize> Machine<'_, P> {
         let frame = self.system.schedule.major_frame;
         let end = self.options.frames.saturating_mul(frame);
         let mut tick = 0u64;
-        self.boundary(0);
+        // The schedule's first stretch, at tick 0.
+        let first = self.router.on_tick(&CPU, 0, &mut self.hosted);
+        self.effects();
+        self.switch(0, first);
         while tick < end && !self.interrupted && !self.hosted.stopped {
             let mut fds = vec![pollfd(timer.as_raw_fd()), pollfd(sigfd)];
             let device_at = match &self.device {
@@ -211,8 +215,7 @@ impl<const P: usize> Machine<'_, P> {
                 }
                 _ => None,
             };
-            let running =
-                self.current.map(|(w, _)| usize::from(self.system.schedule.windows[w].partition));
+            let running = self.current.map(|(p, _, _)| p);
             let socket_at =
                 match running.and_then(|p| self.sockets[p].as_ref().map(|s| (p, s.as_raw_fd()))) {
                     Some((p, fd)) => {
@@ -243,16 +246,14 @@ impl<const P: usize> Machine<'_, P> {
             // The ticks above may have ended its window: a partition's calls are
             // served only inside its window (outside, the engine would refuse what
             // needs one, an upcall return included, and the guest would lose it).
-            let still =
-                self.current.map(|(w, _)| usize::from(self.system.schedule.windows[w].partition));
+            let still = self.current.map(|(p, _, _)| p);
             if let Some((i, p)) = socket_at {
                 if fds[i].revents != 0 && tick < end && still == Some(p) {
                     self.serve(p);
                 }
             }
         }
-        if let Some((w, _)) = self.current.take() {
-            let p = usize::from(self.system.schedule.windows[w].partition);
+        if let Some((p, _, _)) = self.current.take() {
             self.exit(p, tick);
         }
         self.hosted.now = tick;
@@ -276,7 +277,8 @@ impl<const P: usize> Machine<'_, P> {
         }
     }
 
-    /// One kernel tick: window boundaries first, then the clock line's interrupt.
+    /// One kernel tick: the clock line's interrupt, then the window switch the engine's
+    /// schedule makes at this tick.
     fn tick(&mut self, k: u64) {
         self.hosted.now = k;
         let frame = self.system.schedule.major_frame;
@@ -286,43 +288,31 @@ impl<const P: usize> Machine<'_, P> {
         if k >= self.options.frames.saturating_mul(frame) {
             return;
         }
-        self.boundary(k);
         let expiry = self.start_ns + k * self.period_ns;
         self.hosted.timeline.record(k, Mark::Clock { t: expiry - self.start_ns });
         self.hosted.stamp_ns = expiry;
-        let _ = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
+        let switch = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
         self.effects();
+        self.switch(k, switch);
     }
 
-    fn boundary(&mut self, k: u64) {
-        let schedule = self.system.schedule;
-        if let Some((w, end)) = self.current {
-            if k >= end {
-                self.current = None;
-                self.exit(usize::from(schedule.windows[w].partition), k);
-                self.hosted.timeline.record(
-                    k.saturating_sub(1),
-                    Mark::Window {
-                        p: usize::from(schedule.windows[w].partition),
-                        start: end - schedule.windows[w].length,
-                        end,
-                    },
-                );
-            }
+    /// Makes the window switch the engine's schedule asked for at tick `k`.
+    fn switch(&mut self, k: u64, switch: Option<Switch<P>>) {
+        let Some(switch) = switch else { return };
+        if let Some((p, start, end)) = self.current.take() {
+            self.exit(p, k);
+            self.hosted.timeline.record(k.saturating_sub(1), Mark::Window { p, start, end });
         }
-        let offset = k % schedule.major_frame;
-        if let Some(w) = schedule.windows.iter().position(|w| w.start == offset) {
-            let window = schedule.windows[w];
-            let p = usize::from(window.partition);
-            self.current = Some((w, k + window.length));
-            self.enter(p, k, window.length);
-            if let Some((crash_p, crash_frame)) = self.options.crash {
-                if crash_p == p && crash_frame == k / schedule.major_frame {
-                    let k = &self.shared[p].region().kernel;
-                    k.command.store(Command::Crash as u64, Ordering::Release);
-                    self.signal(p, doorbell_signal());
-                }
+        let Some(to) = switch.to else { return };
+        let p = to.index();
+        self.current = Some((p, k, switch.until));
+        self.enter(p, k, switch.budget(k));
+        if let Some((crash_p, crash_frame)) = self.options.crash {
+            if crash_p == p && crash_frame == k / self.system.schedule.major_frame {
+                let k = &self.shared[p].region().kernel;
+                k.command.store(Command::Crash as u64, Ordering::Release);
+                self.signal(p, doorbell_signal());
             }
         }
     }
@@ -389,10 +379,9 @@ impl<const P: usize> Machine<'_, P> {
             return;
         }
         let now = self.hosted.now;
-        if let Some((w, end)) = self.current {
-            let window = self.system.schedule.windows[w];
+        if let Some((q, _, end)) = self.current {
             let cpu = self.router.partition_cpu(id(p));
-            if usize::from(window.partition) == p && now < end && !cpu.in_window() {
+            if q == p && now < end && !cpu.in_window() {
                 self.router.on_partition_entry(&CPU, id(p), now, end - now, &mut self.hosted);
                 self.signal(p, libc::SIGCONT);
             }
