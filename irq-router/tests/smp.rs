@@ -2,14 +2,17 @@
 //! interrupts off: per-CPU ticks and window switches from the router's own schedule,
 //! interrupts on random CPUs (a shared edge line, a shared level line, a storming line
 //! with a budget), guests that acknowledge, take, notify, idle, close and open their
-//! vCPU and restart cold, and kicks delivered to the CPU they name.
+//! vCPU, mask and unmask a port and restart cold, and kicks delivered to the CPU they
+//! name.
 //!
 //! Checked during the run: no upcall is injected by a CPU that is not running that
-//! partition; the level line is never masked or unmasked twice. Checked after a final
-//! drain: per partition, every raise is accounted for (the statistics' outcomes add up to
-//! the raises the test made, and nothing is left pending after the drain); the clock
-//! partitions were given exactly the time that passed (replay and warp); the level line
-//! was unmasked once per firing.
+//! partition; the level line is never masked or unmasked twice. Checked when the CPUs
+//! stop: no partition waits in its window with an event deliverable and no kick on its
+//! way. Checked after a final drain: every raise is accounted for, per port for the
+//! partitions that never restart (raised = delivered + pending + coalesced) and per
+//! partition for all (the statistics' outcomes add up to the raises the test made), and
+//! nothing is left pending; the clock partitions were given exactly the time that passed
+//! (replay and warp); the level line was unmasked once per firing.
 //!
 //! `SMP_ROUNDS` sets the number of rounds per test (default 40).
 
@@ -213,6 +216,8 @@ struct Shared<const C: usize> {
     notified: [AtomicU64; P],
     /// Timer events each partition's guest took.
     ticks_taken: [AtomicU64; P],
+    /// Events each partition's guest took or acknowledged, per port.
+    delivered: [[AtomicU64; 6]; P],
     restarts: AtomicU64,
     upcalls: AtomicU64,
     /// Kicks of a CPU by another.
@@ -234,6 +239,7 @@ impl<const C: usize> Shared<C> {
             line_fires: AtomicU64::new(0),
             notified: [const { AtomicU64::new(0) }; P],
             ticks_taken: [const { AtomicU64::new(0) }; P],
+            delivered: [const { [const { AtomicU64::new(0) }; 6] }; P],
             restarts: AtomicU64::new(0),
             upcalls: AtomicU64::new(0),
             remote_kicks: AtomicU64::new(0),
@@ -447,19 +453,17 @@ impl<'r, 's, const C: usize> Cpu<'r, 's, C> {
     /// Partition `p`'s handler for one upcall.
     fn handle(&mut self, p: usize, upcall: &Upcall) {
         let shared = self.side.shared;
-        match upcall.port {
-            Some(TIMER) => {
-                let taken = self.call(p, Request::TakeCount { port: port(TIMER) }).unwrap_or(0);
-                shared.ticks_taken[p].fetch_add(taken, SeqCst);
-            }
-            Some(LEVEL_PORT) => {
-                let _ = self.call(p, Request::Acknowledge { port: port(LEVEL_PORT) });
-            }
-            Some(raw) => {
-                let _ = self.call(p, Request::TakeCount { port: port(raw) });
-            }
-            None => panic!("a trap upcall: no trap is raised"),
+        let Some(raw) = upcall.port else { panic!("a trap upcall: no trap is raised") };
+        let delivered = if raw == LEVEL_PORT {
+            let acked = self.call(p, Request::Acknowledge { port: port(LEVEL_PORT) });
+            u64::from(acked.is_ok())
+        } else {
+            self.call(p, Request::TakeCount { port: port(raw) }).unwrap_or(0)
+        };
+        if raw == TIMER {
+            shared.ticks_taken[p].fetch_add(delivered, SeqCst);
         }
+        shared.delivered[p][usize::from(raw)].fetch_add(delivered, SeqCst);
         let _ = self.call(p, Request::UpcallReturn);
     }
 
@@ -508,6 +512,13 @@ impl<'r, 's, const C: usize> Cpu<'r, 's, C> {
             }
             8 => {
                 let _ = self.call(p, Request::ReadClock);
+            }
+            // The guest masks its shared line's port for a while: its events wait.
+            9 => {
+                let _ = self.call(p, Request::Mask { port: port(LINE_PORT) });
+            }
+            10 | 11 => {
+                let _ = self.call(p, Request::Unmask { port: port(LINE_PORT) });
             }
             _ => {}
         }
@@ -607,7 +618,9 @@ fn round<const C: usize>(seed: u64) {
                 cpu.router.on_resume(&cpu.local(), &mut cpu.side);
                 cpu.settle();
             }
-            // A closed vCPU leaves the event flagged: the guest opens it to take it.
+            // A closed vCPU leaves the event flagged, a masked port its events pending:
+            // the guest opens both to take them.
+            let _ = cpu.call(p, Request::Unmask { port: port(LINE_PORT) });
             let _ = cpu.call(p, Request::Flash);
             cpu.settle();
             cpu.leave();
@@ -634,6 +647,23 @@ fn check<const C: usize>(router: &Router<P, 1, C>, shared: &Shared<C>, seed: u64
             "seed {seed}: partition {p}: the outcomes do not add up to the raises: {stats:?}"
         );
         if p < 2 {
+            // Never restarted: each port's raises are its deliveries and what is pending
+            // (the coalescing level port also counts the raises it merged).
+            let per_port = [
+                (LINE_PORT, shared.line_fires.load(SeqCst), 0),
+                (LEVEL_PORT, shared.level_fires.load(SeqCst), stats.coalesced),
+                (IN, shared.notified[p].load(SeqCst), 0),
+                (TIMER, ticks, 0),
+            ];
+            for (q, raised, merged) in per_port {
+                let taken = shared.delivered[p][usize::from(q)].load(SeqCst);
+                let pending = u64::from(table.status(port(q)).pending);
+                assert_eq!(
+                    raised,
+                    taken + pending + merged,
+                    "seed {seed}: partition {p} port {q}: raised != delivered + pending + coalesced"
+                );
+            }
             let time = router.partition_cpu(pid(p)).time().clone();
             assert_eq!(time.given(), END, "seed {seed}: partition {p} drifted");
             if p == 0 {
