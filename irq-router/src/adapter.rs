@@ -63,15 +63,17 @@ pub trait KernelAdapter {
     /// The frame could not be built; the engine reports it to the health monitor.
     fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault>;
     /// A partition bound to `cpu` has something the engine must decide on that CPU (an
-    /// event became deliverable, it must wake from a wait, or a health-monitor action
+    /// event became deliverable, it may wake from a wait, or a health-monitor action
     /// waits for it): make `cpu`'s kernel call [`Router::on_resume`](crate::Router::on_resume)
     /// soon. For another CPU, an inter-processor interrupt; for this CPU (`cpu` may be
-    /// the caller's own), a flag the kernel checks when the entry point returns, which
-    /// also ends a [`wait`](Self::wait). At most one kick per partition is in flight:
-    /// the next comes after that partition's CPU resumed or entered it.
+    /// the caller's own), a flag the kernel checks when the entry point returns. A
+    /// partition waiting in its window runs again after that `on_resume` unless it asked
+    /// to [`wait`](Self::wait) again. At most one kick per partition is in flight: the
+    /// next comes after that partition's CPU resumed or entered it.
     fn kick(&mut self, cpu: u16);
     /// `partition` gave up the rest of its window until an event is deliverable: idle
-    /// the CPU; a [`kick`](Self::kick) of this CPU ends the wait.
+    /// the CPU until a [`kick`](Self::kick) of it (then call `on_resume`, which wakes the
+    /// partition or asks to wait again).
     fn wait(&mut self, partition: u16);
     /// Whether `addr .. addr + len` is memory of `partition` it may hand to the kernel
     /// (for code addresses: executable by it).
@@ -83,7 +85,8 @@ pub trait KernelAdapter {
     fn restart(&mut self, partition: u16, mode: StartMode);
     /// Stops `partition` until the module restarts (ARINC 653 idle mode).
     fn idle(&mut self, partition: u16);
-    /// Stops the whole module.
+    /// Stops the whole module: every CPU (the engine's entry points do nothing once it
+    /// is stopped, but interrupts keep arriving until the kernel stops them).
     fn stop_module(&mut self);
     /// Writes a health-monitor record to the kernel's log.
     fn log(&mut self, record: &HmRecord);

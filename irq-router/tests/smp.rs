@@ -426,6 +426,8 @@ impl<'r, 's, const C: usize> Cpu<'r, 's, C> {
             let cpu = usize::from(self.side.cpu);
             let kicked = self.side.shared.kicks[cpu].swap(false, SeqCst);
             if kicked {
+                // The partition runs again after the resume, unless it asks to wait.
+                self.side.waiting = false;
                 self.router.on_resume(&self.local(), &mut self.side);
             }
             let restarted = std::mem::take(&mut self.side.restarted);

@@ -11,6 +11,7 @@
 //!
 //! const P0: PartitionConfig = PartitionConfig {
 //!     name: "p0",
+//!     cpu: 0,
 //!     ports: &[],
 //!     timer_port: None,
 //!     error_port: None,
@@ -51,7 +52,7 @@ pub const MAX_PARTITIONS: usize = 64;
 /// target) share a word with the firing's generation.
 pub const MAX_LEVEL_TARGETS: usize = 32;
 
-/// Most CPUs an engine may have: partitions bound to a CPU, one bit each, fit one word.
+/// Most CPUs an engine may have (`Router::new` refuses a larger `C`).
 pub const MAX_CPUS: usize = 64;
 
 /// Most channels a system may have: a partition's channel permissions are one 64-bit

@@ -15,6 +15,8 @@ use super::{
 pub enum ConfigError {
     /// No partition, or more than [`MAX_PARTITIONS`].
     PartitionCount,
+    /// An engine of no CPU, or of more than [`MAX_CPUS`].
+    CpuCount,
     /// More than [`MAX_CHANNELS`] channels.
     ChannelCount,
     /// The event tables refused the ports or channels (the error names the entry).
@@ -211,6 +213,9 @@ impl<const P: usize> SystemConfig<P> {
     pub const fn validate_on<const W: usize, const C: usize>(&self) -> Result<(), ConfigError> {
         if P == 0 || P > MAX_PARTITIONS {
             return Err(ConfigError::PartitionCount);
+        }
+        if C == 0 || C > MAX_CPUS {
+            return Err(ConfigError::CpuCount);
         }
         if self.channels.len() > MAX_CHANNELS {
             return Err(ConfigError::ChannelCount);
@@ -421,6 +426,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "a system needs 1 to {MAX_PARTITIONS} partitions")
             }
             Self::ChannelCount => write!(f, "more than {MAX_CHANNELS} channels"),
+            Self::CpuCount => write!(f, "an engine runs on 1 to {MAX_CPUS} CPUs"),
             Self::Events(e) => write!(f, "event tables: {e:?}"),
             Self::Partition { partition, error } => write!(f, "partition {partition}: {error:?}"),
             Self::EmptyFrame => write!(f, "the major frame is empty"),

@@ -130,6 +130,8 @@ pub(super) struct PerCpu {
     pub(super) slot: AtomicU64,
     /// The tick at which the current stretch of the schedule ends.
     pub(super) until: AtomicU64,
+    /// Partitions of this CPU with a deferred health-monitor action (bit `p`).
+    pub(super) deferred: AtomicU64,
 }
 
 impl PerCpu {
@@ -139,6 +141,34 @@ impl PerCpu {
                 running: AtomicU64::new(NOBODY),
                 slot: AtomicU64::new(NO_SLOT),
                 until: AtomicU64::new(0),
+                deferred: AtomicU64::new(0),
+            }
+        }
+    }
+}
+
+/// What one partition's CPU and the CPUs raising into it share, on its own cache line
+/// (so that the CPUs of other partitions never bounce it).
+#[repr(align(64))]
+pub(super) struct PerPartition {
+    /// Tick up to which the running partition was given its ticks (its own CPU only).
+    pub(super) last_tick: AtomicU64,
+    /// A kick for it is in flight (1): the next raise need not kick again.
+    pub(super) kicked: AtomicU64,
+    /// A health-monitor action waiting for its state (see `lifecycle`).
+    pub(super) deferred: AtomicU64,
+    /// The tick at which its ping must next be looked at (its own CPU only).
+    pub(super) ping_at: AtomicU64,
+}
+
+impl PerPartition {
+    maybe_const_fn! {
+        pub(super) fn new() -> Self {
+            Self {
+                last_tick: AtomicU64::new(0),
+                kicked: AtomicU64::new(0),
+                deferred: AtomicU64::new(0),
+                ping_at: AtomicU64::new(u64::MAX),
             }
         }
     }

@@ -50,7 +50,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) -> HypercallResult {
         let i = p.index();
-        if self.home(i) != cpu.cpu().index() {
+        if self.home(i) != cpu.cpu().index() || self.stopped() {
             return Err(ErrorCode::OutsideWindow);
         }
         let mut state = self.partitions[i].lock();

@@ -31,6 +31,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         vector: u8,
         adapter: &mut impl KernelAdapter,
     ) -> Option<Switch<P>> {
+        if self.stopped() {
+            // The module is stopped: the line is only acknowledged.
+            adapter.eoi(vector);
+            return None;
+        }
         if self.config.clock_vector == Some(vector) {
             // The kernel's handler first: a kernel that counts its tick there has its new
             // time read below.

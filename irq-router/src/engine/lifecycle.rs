@@ -11,16 +11,21 @@ use crate::config::{HmAction, HmKind};
 use crate::health::HmRecord;
 use crate::sync::{Ordering, fence};
 
-/// Health-monitor actions that need the partition's own state, deferred when an event
-/// is seen while that state is held: the action (bits 8..16, by severity) and the kind.
-const fn defer_code(action: HmAction, kind: HmKind) -> u64 {
-    let rank = match action {
+/// How severe an action on a partition's own state is: a warm start, a cold start, idle.
+/// Of two such actions due at once, the more severe is taken.
+const fn rank(action: HmAction) -> u64 {
+    match action {
         HmAction::WarmStart => 1,
         HmAction::ColdStart => 2,
         HmAction::Idle => 3,
         _ => 0,
-    };
-    (rank << 8) | kind as u64
+    }
+}
+
+/// Health-monitor actions that need the partition's own state, deferred when an event
+/// is seen while that state is held: the action (bits 8..16, by severity) and the kind.
+const fn defer_code(action: HmAction, kind: HmKind) -> u64 {
+    (rank(action) << 8) | kind as u64
 }
 
 fn undefer(code: u64) -> Option<(HmAction, HmKind)> {
@@ -38,8 +43,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// A health-monitor event about partition `p`, seen on CPU `here` by a path that
     /// does not hold its state. An action that needs the state is taken now on the
     /// partition's own CPU if the state is free; otherwise (another CPU, or a path of
-    /// this CPU holds it) it is deferred, and the partition's CPU kicked: it applies it
-    /// at the partition's next resume, entry, hypercall or trap.
+    /// this CPU holds it) it is deferred (the most severe of those waiting is kept), and
+    /// the partition's CPU kicked: its next `on_resume` applies it, whether the partition
+    /// runs or not (or its entry, hypercall or trap, whichever comes first).
     pub(super) fn partition_event(
         &self,
         here: usize,
@@ -59,7 +65,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         // (An idled partition's deferred action is dropped when it is applied.)
         match action {
             HmAction::WarmStart | HmAction::ColdStart | HmAction::Idle => {
-                self.deferred[p].fetch_max(defer_code(action, kind), Ordering::AcqRel);
+                self.hot[p].deferred.fetch_max(defer_code(action, kind), Ordering::AcqRel);
+                self.cpus[self.home(p)].deferred.fetch_or(1 << (p % 64), Ordering::AcqRel);
                 self.kick(p, adapter);
             }
             HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
@@ -80,8 +87,19 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         extra: u64,
         adapter: &mut impl KernelAdapter,
     ) {
-        let action = match self.config.partitions[p].health.action(kind) {
-            _ if state.mode == Mode::Idle => HmAction::Ignore,
+        let table = self.config.partitions[p].health.action(kind);
+        // An action deferred from another CPU, at least as severe as this event's, is
+        // taken instead (the log reported it already); a milder one is superseded.
+        let deferred = undefer(self.hot[p].deferred.swap(0, Ordering::AcqRel));
+        let superseded = match deferred {
+            Some((d, d_kind)) if state.mode != Mode::Idle && rank(d) >= rank(table) => {
+                self.apply_action(p, state, d, d_kind, adapter);
+                rank(table) > 0
+            }
+            _ => false,
+        };
+        let action = match table {
+            _ if state.mode == Mode::Idle || superseded => HmAction::Ignore,
             action => action,
         };
         let mut record = HmRecord::new(adapter.now(), Some(p), kind, action, detail, extra);
@@ -111,8 +129,21 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         state: &mut PartitionState,
         adapter: &mut impl KernelAdapter,
     ) -> bool {
-        let code = self.deferred[p].swap(0, Ordering::AcqRel);
+        let code = self.hot[p].deferred.swap(0, Ordering::AcqRel);
         let Some((action, kind)) = undefer(code) else { return false };
+        self.apply_action(p, state, action, kind, adapter)
+    }
+
+    /// Takes a deferred `action` (for an event of `kind`) on partition `p`, unless its
+    /// health monitor idled it already. Returns whether it was restarted or idled.
+    fn apply_action(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        action: HmAction,
+        kind: HmKind,
+        adapter: &mut impl KernelAdapter,
+    ) -> bool {
         if state.mode == Mode::Idle {
             return false;
         }
@@ -208,8 +239,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 )
             }
         };
+        // An action deferred meanwhile from another CPU stays: it is applied to the new run
+        // (the log reported it), never dropped.
         self.release_lines(p, adapter);
-        self.deferred[p].store(0, Ordering::Release);
         let _ = state.cpu.start(self.pages[p], &self.bells[p], now, reason);
         state.mode = new_mode;
         state.start_reason = reason;
@@ -230,7 +262,6 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         // Its window ends now: no upcall reaches it any more, and it owes nothing.
         let _ = state.cpu.exit(&self.bells[p], adapter.now());
         self.release_lines(p, adapter);
-        self.deferred[p].store(0, Ordering::Release);
         let running = &self.cpus[self.home(p)].running;
         let _ = running.compare_exchange(p as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
         adapter.idle(p as u16);

@@ -42,7 +42,7 @@ use crate::storm::StormLine;
 use crate::sync::{AtomicU64, Lock, Ordering, array_of, maybe_const_fn};
 
 use budget::Budget;
-use cpu::PerCpu;
+use cpu::{PerCpu, PerPartition};
 
 /// ARINC 653 operating mode of a partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,14 +104,10 @@ pub struct Router<const P: usize, const W: usize = 1, const C: usize = 1> {
     idled: AtomicU64,
     /// What belongs to each CPU: the partition running there, its schedule's place.
     cpus: [PerCpu; C],
-    /// A kick for each partition is in flight (1): the next raise need not kick again.
-    kicked: [AtomicU64; P],
     /// 1 once the health monitor stopped the module.
     stopped: AtomicU64,
-    /// Tick up to which each running partition was given its ticks (see `on_tick`).
-    last_tick: [AtomicU64; P],
-    /// Health-monitor actions waiting for each partition's state (see `lifecycle`).
-    deferred: [AtomicU64; P],
+    /// Each partition's words shared with other CPUs or read on the tick.
+    hot: [PerPartition; P],
     /// Health-monitor records of each partition.
     logs: [HmLog; P],
     /// Health-monitor records of no partition (line storms).
@@ -127,8 +123,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         /// A `const fn`, but the engine owns its health-monitor rings (which have a
         /// destructor), so a `static` cannot unwrap the `Result` at compile time: check a
         /// `const` configuration at compile time with
-        /// `const _: () = assert!(CONFIG.validate::<W>().is_ok());` and build the engine once
-        /// at boot into static storage.
+        /// `const _: () = assert!(CONFIG.validate_on::<W, C>().is_ok());` (the same check
+        /// as this function's, the CPUs included) and build the engine once at boot into
+        /// static storage.
         ///
         /// # Errors
         /// The first [`ConfigError`] of the configuration, naming its entry.
@@ -186,10 +183,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 ack_watch: AckWatch::new(),
                 idled: AtomicU64::new(0),
                 cpus: array_of![PerCpu::new(); C],
-                kicked: array_of![AtomicU64::new(0); P],
                 stopped: AtomicU64::new(0),
-                last_tick: array_of![AtomicU64::new(0); P],
-                deferred: array_of![AtomicU64::new(0); P],
+                hot: array_of![PerPartition::new(); P],
                 logs: array_of![HmLog::new(); P],
                 module_log: HmLog::new(),
             })
@@ -325,7 +320,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// Asks partition `p`'s CPU to resume it through the engine, unless a kick for it is
     /// already in flight.
     fn kick(&self, p: usize, adapter: &mut impl KernelAdapter) {
-        if self.kicked[p].swap(1, Ordering::AcqRel) == 0 {
+        if self.hot[p].kicked.swap(1, Ordering::AcqRel) == 0 {
             adapter.kick(self.config.partitions[p].cpu);
         }
     }

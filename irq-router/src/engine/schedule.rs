@@ -2,7 +2,7 @@
 //! decision that follows each.
 
 use notify_core::{Context, PartitionId};
-use vcpu_state::CatchUp;
+use vcpu_state::{CatchUp, Resume};
 
 use super::cpu::{Local, NO_SLOT, NOBODY, Switch};
 use super::{PartitionState, Router};
@@ -20,8 +20,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// lines concerned (whichever CPU ticks first does them).
     ///
     /// Returns the window switch this CPU's schedule makes at `now`, if any: the kernel
-    /// then leaves the partition whose window ended and enters the next one (the first
-    /// tick returns the switch into the stretch of the schedule `now` falls in).
+    /// then leaves the partition whose window ended and enters the next one, the same
+    /// partition included (the first tick returns the switch into the stretch of the
+    /// schedule `now` falls in).
     pub fn on_tick(
         &self,
         cpu: &Local<'_, C>,
@@ -29,6 +30,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) -> Option<Switch<P>> {
         let here = cpu.cpu().index();
+        if self.stopped() {
+            return None;
+        }
         self.frame_boundary(now, adapter);
         if self.ack_watch.due(now) {
             self.expire_acknowledgements(here, now, adapter);
@@ -44,7 +48,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         // entered itself is given its ticks as usual.)
         let leaving = switching && state.slot.load(Ordering::Relaxed) != NO_SLOT;
         let running = state.running.load(Ordering::Relaxed);
-        let last_tick = usize::try_from(running).ok().and_then(|p| self.last_tick.get(p));
+        let last_tick =
+            usize::try_from(running).ok().and_then(|p| self.hot.get(p).map(|h| &h.last_tick));
         if let (Some(last_tick), false) = (last_tick, leaving) {
             // The running partition's ticks since its last tick or its entry. Only the
             // partition's own CPU gives its ticks (this tick, its entry and exit, never
@@ -57,6 +62,10 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 // deliverable; a tick into an already pending port costs one raise.
                 self.give_ticks(here, running as usize, now - last, true, adapter);
             }
+            let p = running as usize;
+            if now >= self.hot[p].ping_at.load(Ordering::Relaxed) {
+                self.ping_on_tick(p, now, adapter);
+            }
         }
         if !switching {
             return None;
@@ -64,7 +73,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         self.switch(here, now)
     }
 
-    /// The switch into the stretch of CPU `here`'s schedule that `now` falls in.
+    /// The switch into the stretch of CPU `here`'s schedule that `now` falls in (made at
+    /// every stretch's end, even into the same partition's next window).
     fn switch(&self, here: usize, now: u64) -> Option<Switch<P>> {
         let (to, until) = self.slot_at(here, now);
         let slot = to.map_or(0, |p| p as u64 + 1);
@@ -74,10 +84,10 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             NO_SLOT | 0 => None,
             old => Some(old as usize - 1),
         };
-        if from == to && from.is_some() {
-            // The same partition's next window starts where the last ended.
-            return None;
-        }
+        // Also when the same partition's next window starts where the last ended (a
+        // partition that owns its CPU, windows joined across the frame's end): it leaves
+        // and enters again, so its budget, window end, pings and deferred actions are
+        // renewed at every window.
         let id = |p: usize| PartitionId::new(p as u32).ok();
         Some(Switch { from: from.and_then(id), to: to.and_then(id), until })
     }
@@ -223,13 +233,13 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) {
         let (here, i) = (cpu.cpu().index(), p.index());
-        if self.home(i) != here {
+        if self.home(i) != here || self.stopped() {
             return;
         }
         let mut state = self.partitions[i].lock();
         // Whatever a kick was asked for, the decision below sees (a swap: it reads the
         // kicking CPU's swap, so that CPU's raise happens before the decision).
-        let _ = self.kicked[i].swap(0, Ordering::AcqRel);
+        let _ = self.hot[i].kicked.swap(0, Ordering::AcqRel);
         // Deferred health-monitor actions and the ping come first: they may restart the
         // partition (it then enters fresh) or idle it.
         self.apply_deferred(i, &mut state, adapter);
@@ -252,7 +262,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             self.upcall_wanted(i)
         });
         let Ok(entered) = entered else { return };
-        self.last_tick[i].store(now, Ordering::Release);
+        self.hot[i].last_tick.store(now, Ordering::Release);
         self.cpus[here].running.store(i as u64, Ordering::Release);
         self.follow(i, &mut state, entered.resume, adapter);
     }
@@ -277,7 +287,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         let Ok(exit) = state.cpu.exit(&self.bells[i], now) else { return };
         // The time account gives `now - entry` in all; on_tick gave all but the last
         // stretch.
-        let last = self.last_tick[i].swap(now, Ordering::AcqRel);
+        let last = self.hot[i].last_tick.swap(now, Ordering::AcqRel);
         self.give_ticks(here, i, exit.ticks.min(now.saturating_sub(last)), false, adapter);
         if let Some(overrun) = exit.overrun {
             self.partition_event_locked(
@@ -292,12 +302,27 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     }
 
     /// The kernel of CPU `cpu` is about to return to the partition running there after a
-    /// [`KernelAdapter::kick`] (or any other interruption, or to end a
-    /// [`KernelAdapter::wait`]): deferred health-monitor actions are applied, the upcall
-    /// decision is taken again, and an idle partition with something deliverable wakes.
-    /// Nothing happens when no partition runs on the CPU.
+    /// [`KernelAdapter::kick`] (or any other interruption): health-monitor actions
+    /// deferred to this CPU's partitions are applied (running or not), and the running
+    /// partition's upcall decision is taken again. A partition waiting in its window wakes
+    /// if something is deliverable (an upcall is injected, or the flag left for its next
+    /// sti); if nothing is, the engine asks the adapter to [`KernelAdapter::wait`] again,
+    /// and the kernel keeps it waiting. Nothing happens once the module is stopped.
     pub fn on_resume(&self, cpu: &Local<'_, C>, adapter: &mut impl KernelAdapter) {
         let here = cpu.cpu().index();
+        if self.stopped() {
+            return;
+        }
+        // Health-monitor actions deferred to this CPU's partitions, running or not.
+        let mut waiting = self.cpus[here].deferred.swap(0, Ordering::AcqRel);
+        while waiting != 0 {
+            let q = waiting.trailing_zeros() as usize;
+            waiting &= waiting - 1;
+            if q < P && self.home(q) == here {
+                let mut state = self.partitions[q].lock();
+                self.apply_deferred(q, &mut state, adapter);
+            }
+        }
         let Ok(i) = usize::try_from(self.cpus[here].running.load(Ordering::Acquire)) else {
             return;
         };
@@ -306,14 +331,48 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         }
         let mut state = self.partitions[i].lock();
         // A raise after this swap kicks again; one before it is seen below.
-        let _ = self.kicked[i].swap(0, Ordering::AcqRel);
+        let _ = self.hot[i].kicked.swap(0, Ordering::AcqRel);
         self.apply_deferred(i, &mut state, adapter);
-        self.settle(i, &mut state, adapter);
+        if self.settle(i, &mut state, adapter) == Some(Resume::Idle) {
+            // Woken for nothing it can take (the event was taken meanwhile, or the kick
+            // was for another reason): it goes on waiting.
+            adapter.wait(i as u16);
+        }
     }
 
     /// The ping of partition `p` at `now`: a missed answer is a health-monitor event; a
     /// ping that is due is raised on its ping port.
     pub(super) fn ping(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        now: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        self.ping_now(p, state, now, adapter);
+        // When the tick must look again: at the next ping, or just past the deadline of
+        // the one pending.
+        let at = match (self.config.partitions[p].ping, state.ping_due) {
+            (None, _) => u64::MAX,
+            (Some(_), Some(due)) => due.saturating_add(1),
+            (Some(_), None) => state.next_ping,
+        };
+        self.hot[p].ping_at.store(at, Ordering::Relaxed);
+    }
+
+    /// The ping of partition `p` looked at by its CPU's tick, while it runs (a partition
+    /// that keeps its CPU for long windows is pinged on time, not only at its entries).
+    #[cold]
+    #[inline(never)]
+    fn ping_on_tick(&self, p: usize, now: u64, adapter: &mut impl KernelAdapter) {
+        // Its own CPU: free but for inspection from elsewhere (then the next tick looks).
+        let Some(mut state) = self.partitions[p].try_lock() else { return };
+        self.ping(p, &mut state, now, adapter);
+        // A ping just raised may be deliverable now.
+        let _ = self.settle(p, &mut state, adapter);
+    }
+
+    fn ping_now(
         &self,
         p: usize,
         state: &mut PartitionState,

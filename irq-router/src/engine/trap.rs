@@ -35,7 +35,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) {
         let i = p.index();
-        if self.home(i) != cpu.cpu().index() {
+        if self.home(i) != cpu.cpu().index() || self.stopped() {
             return;
         }
         let mut state = self.partitions[i].lock();

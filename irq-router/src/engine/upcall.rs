@@ -22,7 +22,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 // Uncontended but for inspection from elsewhere; then the kick brings
                 // this CPU back to decide.
                 match self.partitions[p].try_lock() {
-                    Some(mut state) => self.settle(p, &mut state, adapter),
+                    Some(mut state) => {
+                        let _ = self.settle(p, &mut state, adapter);
+                    }
                     None => self.kick(p, adapter),
                 }
             }
@@ -32,16 +34,18 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     }
 
     /// The upcall decision for partition `p`, holding its state: if an upcall is due, the
-    /// next deliverable port is taken into service and the upcall injected.
+    /// next deliverable port is taken into service and the upcall injected. Returns the
+    /// decision (`None` if none was taken: its fault handler runs, it is stopped, or it is
+    /// outside its window).
     pub(super) fn settle(
         &self,
         p: usize,
         state: &mut PartitionState,
         adapter: &mut impl KernelAdapter,
-    ) {
+    ) -> Option<Resume> {
         if state.in_trap || state.mode == super::Mode::Idle {
             // The fault handler runs (its return is the upcall return), or it is stopped.
-            return;
+            return None;
         }
         // The port the decision saw is the one the upcall delivers: no second lookup.
         let mut found = None;
@@ -52,6 +56,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         if let Ok(Resume::Upcall { .. }) = decision {
             self.inject(p, state, found, adapter);
         }
+        decision.ok()
     }
 
     /// Whether partition `p` has something deliverable and an upcall entry to deliver it

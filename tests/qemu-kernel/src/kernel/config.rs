@@ -91,7 +91,7 @@ pub(crate) const SYSTEM: SystemConfig<PARTITIONS> = SystemConfig {
     channel_budgets: &[],
 };
 
-const _: () = assert!(SYSTEM.validate::<1>().is_ok(), "invalid system configuration");
+const _: () = assert!(SYSTEM.validate_on::<1, 1>().is_ok(), "invalid system configuration");
 
 /// Partition 0's shared page, in its own memory.
 #[unsafe(link_section = ".p0_data")]

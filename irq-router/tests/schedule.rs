@@ -1,0 +1,324 @@
+//! Each CPU's schedule as the router runs it, and what a kick, a deferred health-monitor
+//! action and a ping do on several CPUs. The kernel in these tests does what each
+//! `Switch` says: it leaves `from` and enters `to` for `until - now` ticks.
+
+use std::num::NonZeroU64;
+
+use irq_router::adapter::{Action, Recording};
+use irq_router::config::{
+    HmAction, HmKind, HmTable, PartitionConfig, Ping, Route, Schedule, Sharing, SystemConfig,
+    Target, Trigger, VectorSet, Window,
+};
+use irq_router::hypercall::{RawCall, Request};
+use irq_router::{CpuId, Local, Mode, Router, Switch};
+use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
+use vcpu_state::{CatchUpPolicy, SharedPage};
+
+type Rec = Recording<4096>;
+
+const LINE: u8 = 0x30;
+const LEVEL: u8 = 0x31;
+
+static PORTS: [PortConfig; 3] = [
+    PortConfig::new(0, Binding::counting(Source::Timer)),
+    PortConfig::new(1, Binding::counting(Source::Line(LINE as u16))),
+    PortConfig::new(2, Binding::coalescing(Source::Line(LEVEL as u16))),
+];
+
+const fn partition(cpu: u16, health: HmTable) -> PartitionConfig {
+    PartitionConfig {
+        name: "p",
+        cpu,
+        ports: &PORTS,
+        timer_port: Some(0),
+        error_port: None,
+        catch_up: CatchUpPolicy::Replay,
+        vectors: VectorSet::EMPTY.with(LINE).with(LEVEL),
+        channels: 0,
+        ping: None,
+        health,
+    }
+}
+
+const fn system<const P: usize>(
+    partitions: [PartitionConfig; P],
+    major_frame: u64,
+    windows: &'static [Window],
+    routes: &'static [Route],
+) -> SystemConfig<P> {
+    SystemConfig {
+        partitions,
+        schedule: Schedule { major_frame, windows },
+        routes,
+        clock_vector: None,
+        channels: &[],
+        channel_budgets: &[],
+    }
+}
+
+fn router<const P: usize, const C: usize>(config: SystemConfig<P>) -> Box<Router<P, 1, C>> {
+    let pages: &'static [SharedPage; P] = Box::leak(Box::new([const { SharedPage::new() }; P]));
+    let router = Box::new(Router::new(config, core::array::from_fn(|p| &pages[p])).expect("valid"));
+    router.start();
+    router
+}
+
+fn pid<const P: usize>(p: u32) -> PartitionId<P> {
+    PartitionId::new(p).expect("partition")
+}
+
+fn cpu<const C: usize>(c: u32) -> Local<'static, C> {
+    Local::interrupts_disabled(CpuId::new(c).expect("cpu"))
+}
+
+/// CPU `c`'s tick at `now`, and the switch it returns carried out.
+fn tick<const P: usize, const C: usize>(
+    router: &Router<P, 1, C>,
+    c: u32,
+    now: u64,
+    adapter: &mut Rec,
+) -> Option<Switch<P>> {
+    adapter.now = now;
+    let switch = router.on_tick(&cpu(c), now, adapter)?;
+    if let Some(from) = switch.from {
+        router.on_partition_exit(&cpu(c), from, now, adapter);
+    }
+    if let Some(to) = switch.to {
+        router.on_partition_entry(&cpu(c), to, now, switch.budget(now), adapter);
+    }
+    Some(switch)
+}
+
+fn records(adapter: &Rec, kind: HmKind) -> Vec<u64> {
+    adapter
+        .actions()
+        .filter_map(|a| match a {
+            Action::Log(r) if r.kind == kind => Some(r.detail),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Partition 0's windows meet across the end of the frame: `[15, 20)` then `[0, 10)`.
+static JOINED: [Window; 3] = [
+    Window { partition: 0, start: 0, length: 10 },
+    Window { partition: 1, start: 10, length: 5 },
+    Window { partition: 0, start: 15, length: 5 },
+];
+
+#[test]
+fn windows_joined_across_the_frame_end_are_left_and_entered_again_without_an_overrun() {
+    const CONFIG: SystemConfig<2> = system(
+        [partition(0, HmTable::IGNORE_ALL), partition(0, HmTable::IGNORE_ALL)],
+        20,
+        &JOINED,
+        &[],
+    );
+    let router = router::<2, 1>(CONFIG);
+    let mut adapter = Rec::new();
+    let mut switches = Vec::new();
+    for now in 0..=40 {
+        if let Some(s) = tick(&router, 0, now, &mut adapter) {
+            switches.push((now, s.from.map(|p| p.index()), s.to.map(|p| p.index()), s.until));
+        }
+    }
+    assert_eq!(
+        switches,
+        [
+            (0, None, Some(0), 10),
+            (10, Some(0), Some(1), 15),
+            (15, Some(1), Some(0), 20),
+            (20, Some(0), Some(0), 30),
+            (30, Some(0), Some(1), 35),
+            (35, Some(1), Some(0), 40),
+            (40, Some(0), Some(0), 50),
+        ]
+    );
+    assert!(records(&adapter, HmKind::WindowOverrun).is_empty(), "the schedule overran itself");
+}
+
+static ONE_WINDOW: [Window; 1] = [Window { partition: 0, start: 0, length: 10 }];
+
+#[test]
+fn a_tick_after_a_pause_switches_into_the_same_partitions_next_window() {
+    const CONFIG: SystemConfig<1> =
+        system([partition(0, HmTable::IGNORE_ALL)], 20, &ONE_WINDOW, &[]);
+    let router = router::<1, 1>(CONFIG);
+    let mut adapter = Rec::new();
+    assert!(tick(&router, 0, 0, &mut adapter).is_some());
+    // The kernel's ticks 1 to 24 are lost: at 25 the CPU is in partition 0's window of
+    // frame 1. It ran past the end of its first window (10): that overrun is reported at
+    // its exit; its new window is its own, and ends without one.
+    let at25 = tick(&router, 0, 25, &mut adapter).expect("a switch");
+    assert_eq!((at25.from, at25.to, at25.until), (Some(pid(0)), Some(pid(0)), 30));
+    assert_eq!(records(&adapter, HmKind::WindowOverrun), [15]);
+    let at30 = tick(&router, 0, 30, &mut adapter).expect("a switch");
+    assert_eq!((at30.from, at30.to, at30.until), (Some(pid(0)), None, 40));
+    assert_eq!(records(&adapter, HmKind::WindowOverrun), [15], "no overrun of the new window");
+}
+
+static OWN_CPU: [Window; 1] = [Window { partition: 0, start: 0, length: 20 }];
+static PING_PORTS: [PortConfig; 1] = [PortConfig::new(0, Binding::coalescing(Source::Ping))];
+
+#[test]
+fn a_partition_that_owns_its_cpu_is_pinged_on_time() {
+    const CONFIG: SystemConfig<1> = system(
+        [PartitionConfig {
+            name: "solo",
+            cpu: 0,
+            ports: &PING_PORTS,
+            timer_port: None,
+            error_port: None,
+            catch_up: CatchUpPolicy::Replay,
+            vectors: VectorSet::EMPTY,
+            channels: 0,
+            ping: Some(Ping { port: 0, interval: 10, bound: 5 }),
+            health: HmTable::IGNORE_ALL,
+        }],
+        20,
+        &OWN_CPU,
+        &[],
+    );
+    let router = router::<1, 1>(CONFIG);
+    let mut adapter = Rec::new();
+    let mut switches = 0;
+    for now in 0..=200 {
+        switches += usize::from(tick(&router, 0, now, &mut adapter).is_some());
+    }
+    assert_eq!(switches, 11, "a switch at every window, into the same partition");
+    // It never answers: pinged every 10 ticks from 10, each missed 6 ticks later (its
+    // bound is 5), whether a window starts there or not.
+    let missed = records(&adapter, HmKind::PingMissed);
+    assert_eq!(missed, (1..20).map(|k| k * 10 + 6).collect::<Vec<_>>());
+}
+
+static LEVEL_TARGET: [Target; 1] = [Target { partition: 0, port: 2 }];
+static LEVEL_ROUTE: [Route; 1] = [Route {
+    vector: LEVEL,
+    sharing: Sharing::Exclusive,
+    trigger: Trigger::Level,
+    kernel_first: false,
+    targets: &LEVEL_TARGET,
+    budget: None,
+    ack_timeout: 5,
+}];
+static LONG_WINDOW: [Window; 1] = [Window { partition: 0, start: 0, length: 20 }];
+
+#[test]
+fn a_deferred_idle_is_not_erased_by_a_milder_action_on_the_partitions_cpu() {
+    const CONFIG: SystemConfig<1> = system(
+        [partition(
+            1,
+            HmTable::IGNORE_ALL
+                .on(HmKind::AckTimeout, HmAction::Idle)
+                .on(HmKind::IllegalHypercall, HmAction::WarmStart),
+        )],
+        40,
+        &LONG_WINDOW,
+        &LEVEL_ROUTE,
+    );
+    let router = router::<1, 2>(CONFIG);
+    let (mut a0, mut a1) = (Rec::new(), Rec::new());
+    assert!(tick(&router, 1, 0, &mut a1).is_some());
+    a0.now = 1;
+    let _ = router.on_hardware_irq(&cpu(0), LEVEL, &mut a0);
+    // CPU 0's tick past the deadline: an AckTimeout whose action (idle) needs the
+    // partition's state, deferred to CPU 1, which is kicked.
+    let _ = tick(&router, 0, 7, &mut a0);
+    assert!(a0.actions().any(|a| *a == Action::Kick(1)));
+    assert!(a0.actions().any(|a| matches!(a, Action::Log(r) if r.action == HmAction::Idle)));
+    // Before CPU 1 takes the kick, its partition makes a call that does not decode: a
+    // warm start, milder than the idle waiting for it. The idle is taken.
+    a1.now = 7;
+    let bad = RawCall { number: 0xdead, args: [0; 4] };
+    let _ = router.hypercall(&cpu(1), pid(0), &bad, &mut a1);
+    router.on_resume(&cpu(1), &mut a1);
+    assert_eq!(router.mode(pid(0)), Mode::Idle, "the idle the log reports is applied");
+}
+
+#[test]
+fn a_deferred_action_reaches_a_partition_that_is_not_running() {
+    const CONFIG: SystemConfig<1> = system(
+        [partition(1, HmTable::IGNORE_ALL.on(HmKind::AckTimeout, HmAction::Idle))],
+        40,
+        &LONG_WINDOW,
+        &LEVEL_ROUTE,
+    );
+    let router = router::<1, 2>(CONFIG);
+    let (mut a0, mut a1) = (Rec::new(), Rec::new());
+    assert!(tick(&router, 1, 0, &mut a1).is_some());
+    a0.now = 1;
+    let _ = router.on_hardware_irq(&cpu(0), LEVEL, &mut a0);
+    // The partition leaves its window (as after a switch); then CPU 0's tick expires its
+    // acknowledgement. The kick's resume idles it at once, though it is not running.
+    a1.now = 5;
+    router.on_partition_exit(&cpu(1), pid(0), 5, &mut a1);
+    let _ = tick(&router, 0, 7, &mut a0);
+    assert!(a0.actions().any(|a| *a == Action::Kick(1)));
+    router.on_resume(&cpu(1), &mut a1);
+    assert_eq!(router.mode(pid(0)), Mode::Idle);
+}
+
+static LINE_TARGET: [Target; 1] = [Target { partition: 0, port: 1 }];
+static LINE_ROUTE: [Route; 1] = [Route {
+    vector: LINE,
+    sharing: Sharing::Exclusive,
+    trigger: Trigger::Edge,
+    kernel_first: false,
+    targets: &LINE_TARGET,
+    budget: None,
+    ack_timeout: 0,
+}];
+
+#[test]
+fn a_kick_that_finds_the_partition_with_nothing_to_take_keeps_it_waiting() {
+    const CONFIG: SystemConfig<1> =
+        system([partition(1, HmTable::IGNORE_ALL)], 40, &LONG_WINDOW, &LINE_ROUTE);
+    let router = router::<1, 2>(CONFIG);
+    let (mut a0, mut a1) = (Rec::new(), Rec::new());
+    assert!(tick(&router, 1, 0, &mut a1).is_some());
+    let c1 = cpu::<2>(1);
+    let entry = NonZeroU64::new(0x40_0100);
+    assert_eq!(router.call(&c1, pid(0), Request::RegisterUpcall { entry }, &mut a1), Ok(0));
+    assert_eq!(router.call(&c1, pid(0), Request::EnableIrqs, &mut a1), Ok(0));
+    // An interrupt on CPU 0: the partition is open, so CPU 1 is kicked.
+    let _ = router.on_hardware_irq(&cpu(0), LINE, &mut a0);
+    assert!(a0.actions().any(|a| *a == Action::Kick(1)));
+    // CPU 1 has its interrupts off: the guest takes the event by a call and idles before
+    // the kick arrives.
+    let _ = router.call(&c1, pid(0), Request::DisableIrqs, &mut a1);
+    let port = Port::new(1).expect("port");
+    assert_eq!(router.call(&c1, pid(0), Request::TakeCount { port }, &mut a1), Ok(1));
+    assert_eq!(router.call(&c1, pid(0), Request::EnableIrqs, &mut a1), Ok(0));
+    let _ = a1.take().count();
+    assert_eq!(router.call(&c1, pid(0), Request::Idle, &mut a1), Ok(0));
+    assert_eq!(a1.take().collect::<Vec<_>>(), [Action::Wait(0)]);
+    // The kick: nothing to take, so the engine asks the kernel to go on waiting.
+    router.on_resume(&c1, &mut a1);
+    assert_eq!(a1.take().collect::<Vec<_>>(), [Action::Wait(0)]);
+    assert!(router.partition_cpu(pid(0)).vcpu().is_idle());
+    // A new event wakes it: a kick, and the resume delivers.
+    let _ = a0.take().count();
+    let _ = router.on_hardware_irq(&cpu(0), LINE, &mut a0);
+    assert!(a0.actions().any(|a| *a == Action::Kick(1)));
+    router.on_resume(&c1, &mut a1);
+    let woken: Vec<_> = a1.take().collect();
+    assert!(woken.iter().any(|a| matches!(a, Action::Upcall(0, u) if u.port == Some(1))));
+}
+
+#[test]
+fn validation_for_an_engine_checks_its_cpus() {
+    const CONFIG: SystemConfig<1> =
+        system([partition(5, HmTable::IGNORE_ALL)], 40, &LONG_WINDOW, &[]);
+    // The CPU-agnostic check accepts CPU 5; the check for a 2-CPU engine names it.
+    assert!(CONFIG.validate::<1>().is_ok());
+    assert_eq!(
+        CONFIG.validate_on::<1, 2>(),
+        Err(irq_router::config::ConfigError::Partition {
+            partition: 0,
+            error: irq_router::config::PartitionError::NoSuchCpu { cpu: 5 },
+        })
+    );
+    assert!(Router::<1, 1, 2>::new(CONFIG, [Box::leak(Box::new(SharedPage::new()))]).is_err());
+    assert_eq!(CONFIG.validate_on::<1, 65>(), Err(irq_router::config::ConfigError::CpuCount));
+}
