@@ -36,3 +36,13 @@ mod storm;
 mod sync;
 
 pub use engine::{CpuId, Local, Mode, NoSuchCpu, Router, Switch, Trap};
+
+/// The event tables (`notify-core`), as the engine's API uses them: ports, bindings,
+/// sources, channels, contexts, statistics. A kernel depends on `irq-router` alone.
+pub use notify_core as events;
+/// The virtual CPU and time (`vcpu-state`): the page shared with a partition, catch-up
+/// policies, start reasons.
+pub use vcpu_state as vcpu;
+
+pub use notify_core::{PartitionId, Port};
+pub use vcpu_state::{CatchUpPolicy, SharedPage};

@@ -20,10 +20,10 @@
 use core::ffi::{c_char, c_void};
 
 use irq_router::config::{HmAction, HmKind};
+use irq_router::events::PartitionId;
 use irq_router::health::HmRecord;
 use irq_router::hypercall::RawCall;
 use irq_router::{CpuId, Local, Mode, Trap};
-use notify_core::PartitionId;
 
 use crate::config::IrqSystemConfig;
 use crate::ops::{CAdapter, IrqHmRecord, IrqKernelOps, Ops};

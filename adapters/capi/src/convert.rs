@@ -9,8 +9,10 @@ use irq_router::config::{
     Route, RouteError, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet, Window,
     WindowError,
 };
-use notify_core::{Binding, Channel, End, Endpoint, Mode, PortConfig, PortConfigError, Source};
-use vcpu_state::{CatchUpPolicy, SharedPage};
+use irq_router::events::{
+    Binding, Channel, End, Endpoint, Mode, PortConfig, PortConfigError, Source,
+};
+use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 
 use crate::config::{
     IRQ_CATCH_UP_BOUNDED_REPLAY, IRQ_CATCH_UP_COLLAPSE, IRQ_CATCH_UP_REPLAY, IRQ_CATCH_UP_WARP,
@@ -597,9 +599,9 @@ fn config_error(error: ConfigError) -> IrqConfigError {
     }
 }
 
-fn events_error(error: notify_core::ConfigError) -> IrqConfigError {
+fn events_error(error: irq_router::events::ConfigError) -> IrqConfigError {
     use IrqConfigError as E;
-    use notify_core::ConfigError as N;
+    use irq_router::events::ConfigError as N;
     let end = |end| match end {
         End::Source => 0,
         End::Destination => 1,

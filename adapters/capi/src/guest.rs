@@ -9,7 +9,7 @@
 //! partition's registers (on x86-64 `rax`, `rdi`, `rsi`, `rdx`, `r10`), passes them to
 //! `irq_router_hypercall`, and writes the answer's status and value back (`rax`, `rdx`).
 
-use vcpu_state::SharedPage;
+use irq_router::vcpu::SharedPage;
 
 /// `abi_version`: the ABI version the kernel speaks (answers 1).
 pub const IRQ_HC_ABI_VERSION: u64 = 0;
@@ -124,7 +124,7 @@ pub const IRQ_PAGE_CLOCK_GIVEN_OFFSET: usize = 24;
 // The header's constants are literals (cbindgen evaluates no paths): checked here.
 const _: () = {
     assert!(IRQ_HC_CONSOLE_WRITE_MAX == irq_router::hypercall::CONSOLE_WRITE_MAX);
-    assert!(IRQ_PAGE_SIZE == vcpu_state::PAGE_LEN);
+    assert!(IRQ_PAGE_SIZE == irq_router::vcpu::PAGE_LEN);
     assert!(IRQ_PAGE_SIZE == core::mem::size_of::<SharedPage>());
     assert!(core::mem::align_of::<SharedPage>() == 8);
     assert!(IRQ_PAGE_UPCALL_MASK_OFFSET == SharedPage::UPCALL_MASK_OFFSET);

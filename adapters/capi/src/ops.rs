@@ -4,8 +4,8 @@
 use core::ffi::c_void;
 
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
+use irq_router::events::Sender;
 use irq_router::health::HmRecord;
-use notify_core::Sender;
 
 use crate::status::IrqConfigError;
 use crate::status::{IrqConfigErrorKind, IrqConfigTable};

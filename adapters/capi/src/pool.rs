@@ -52,8 +52,8 @@ use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use irq_router::config::{ChannelBudget, Route, Sharing, Target, Trigger, Window};
-use notify_core::{Binding, Channel, Endpoint, PortConfig, Source};
-use vcpu_state::SharedPage;
+use irq_router::events::{Binding, Channel, Endpoint, PortConfig, Source};
+use irq_router::vcpu::SharedPage;
 
 use crate::ops::Ops;
 use crate::{

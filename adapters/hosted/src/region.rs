@@ -13,7 +13,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
-use vcpu_state::SharedPage;
+use irq_router::vcpu::SharedPage;
 
 use crate::sys::{self, SysResult};
 
@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn the_page_is_at_offset_zero_and_the_region_fits() {
         assert_eq!(std::mem::offset_of!(Region, page), 0);
-        assert_eq!(std::mem::size_of::<SharedPage>(), vcpu_state::PAGE_LEN);
+        assert_eq!(std::mem::size_of::<SharedPage>(), irq_router::vcpu::PAGE_LEN);
         assert!(std::mem::size_of::<Region>() <= REGION_LEN);
     }
 }

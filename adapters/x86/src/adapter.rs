@@ -18,10 +18,10 @@
 
 use irq_router::Trap;
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
+use irq_router::events::PartitionId;
 use irq_router::health::HmRecord;
 use irq_router::hypercall::{CallNumber, SUCCESS};
 use irq_router::{CpuId, Local, Router, Switch};
-use notify_core::PartitionId;
 
 use crate::frame::{TrapFrame, UpcallFrame, frame_address, frame_span, handler_regs, restored};
 use crate::gdt::{USER_CS, USER_SS};

@@ -8,7 +8,7 @@
 //!   restores.
 
 use irq_router::adapter::Upcall;
-use notify_core::Sender;
+use irq_router::events::Sender;
 
 use crate::regs::{RFLAGS_ENTRY, UserRegs};
 
@@ -269,7 +269,7 @@ mod tests {
     use core::num::NonZeroU64;
 
     use irq_router::adapter::Upcall;
-    use notify_core::{Context, Sender};
+    use irq_router::events::{Context, Sender};
 
     use super::{
         NO_PORT, RED_ZONE, TrapFrame, UpcallFrame, frame_address, frame_span, handler_regs,

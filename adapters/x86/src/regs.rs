@@ -177,8 +177,8 @@ pub const fn set_reply(regs: &mut UserRegs, reply: [u64; 2]) {
 #[cfg(test)]
 mod tests {
     use super::{RFLAGS_ENTRY, RFLAGS_IF, USER_LIMIT, UserRegs, raw_call, set_reply};
+    use irq_router::events::Port;
     use irq_router::hypercall::{Request, decode, encode_request};
-    use notify_core::Port;
 
     fn numbered() -> UserRegs {
         let mut w = [0u64; UserRegs::WORDS];

@@ -8,13 +8,13 @@ use irq_router::adapter::UpcallFault;
 use irq_router::config::{
     HmAction, HmKind, HmTable, PartitionConfig, Schedule, SystemConfig, VectorSet, Window,
 };
+use irq_router::events::{Binding, PartitionId, PortConfig, Source};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::CallNumber;
+use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 use irq_x86::frame::{NO_PORT, UpcallFrame};
 use irq_x86::regs::RFLAGS_ENTRY;
 use irq_x86::{Hardware, PartitionSpace, Region, TrapFrame, UserRegs, X86Adapter};
-use notify_core::{Binding, PartitionId, PortConfig, Source};
-use vcpu_state::{CatchUpPolicy, SharedPage};
 
 const MEMORY: Region = Region { start: 0x60_0000, end: 0x60_8000 };
 const CODE: Region = Region { start: 0x40_0000, end: 0x40_1000 };

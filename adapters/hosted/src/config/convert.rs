@@ -8,9 +8,9 @@ use irq_router::config::{
     ChannelBudget, ConfigError, HmAction, HmKind, HmTable, PartitionConfig, PartitionError, Ping,
     Route, RouteError, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet, Window,
 };
-use notify_core::{Binding, Channel, Endpoint, Mode, PortConfig, Source};
+use irq_router::events::{Binding, Channel, Endpoint, Mode, PortConfig, Source};
+use irq_router::vcpu::CatchUpPolicy;
 use toml::Spanned;
-use vcpu_state::CatchUpPolicy;
 
 use super::error::ConfigFileError;
 use super::file::{
@@ -440,10 +440,10 @@ impl System {
                 };
                 (at, partition_message(error))
             }
-            ConfigError::Events(notify_core::ConfigError::Port { partition, error }) => {
+            ConfigError::Events(irq_router::events::ConfigError::Port { partition, error }) => {
                 let entry = match error {
-                    notify_core::PortConfigError::PortOutOfRange { entry }
-                    | notify_core::PortConfigError::DuplicatePort { entry } => Some(entry),
+                    irq_router::events::PortConfigError::PortOutOfRange { entry }
+                    | irq_router::events::PortConfigError::DuplicatePort { entry } => Some(entry),
                     _ => None,
                 };
                 let at = match entry {
@@ -452,14 +452,17 @@ impl System {
                 };
                 (at, format!("port: {error:?} (ports are 0 to 63)"))
             }
-            ConfigError::Events(notify_core::ConfigError::UnknownChannel { partition, entry }) => {
+            ConfigError::Events(irq_router::events::ConfigError::UnknownChannel {
+                partition,
+                entry,
+            }) => {
                 (s.ports.get(partition).map_or(0, |p| get(p, entry)), "unknown channel".to_owned())
             }
             ConfigError::Events(
-                notify_core::ConfigError::ChannelPort { channel, end }
-                | notify_core::ConfigError::ChannelPartition { channel, end },
+                irq_router::events::ConfigError::ChannelPort { channel, end }
+                | irq_router::events::ConfigError::ChannelPartition { channel, end },
             ) => {
-                let i = usize::from(matches!(end, notify_core::End::Destination));
+                let i = usize::from(matches!(end, irq_router::events::End::Destination));
                 let at = s.channel_ends.get(channel).map_or(0, |e| e[i]);
                 let which = if i == 0 { "from" } else { "to" };
                 (

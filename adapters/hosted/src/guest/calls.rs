@@ -3,11 +3,11 @@
 use std::fmt;
 use std::num::NonZeroU64;
 
+use irq_router::events::Port;
 use irq_router::hypercall::{
     CONSOLE_WRITE_MAX, ErrorCode, RawCall, Request, UserSlice, decode_reply, encode_request,
 };
-use notify_core::Port;
-use vcpu_state::StartReason;
+use irq_router::vcpu::StartReason;
 
 use crate::sys::{self, SysError};
 

@@ -130,8 +130,8 @@ impl KernelAdapter for Hosted {
         m.pending.store(u64::from(upcall.pending), Ordering::Relaxed);
         m.vector.store(u64::from(upcall.context.vector), Ordering::Relaxed);
         let sender = match upcall.context.sender {
-            notify_core::Sender::Kernel => 0,
-            notify_core::Sender::Partition(s) => u64::from(s) + 1,
+            irq_router::events::Sender::Kernel => 0,
+            irq_router::events::Sender::Partition(s) => u64::from(s) + 1,
         };
         m.sender.store(sender, Ordering::Relaxed);
         m.error_code.store(u64::from(upcall.context.error_code), Ordering::Relaxed);

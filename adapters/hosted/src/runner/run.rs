@@ -22,10 +22,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
 use irq_router::adapter::StartMode;
+use irq_router::events::PartitionId;
 use irq_router::hypercall::{RawCall, Request};
+use irq_router::vcpu::CatchUpPolicy;
 use irq_router::{CpuId, Local, Router, Switch};
-use notify_core::PartitionId;
-use vcpu_state::CatchUpPolicy;
 
 use super::adapter::Hosted;
 use super::children;

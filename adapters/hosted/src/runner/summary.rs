@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 
 use irq_router::Router;
 use irq_router::config::HmKind;
+use irq_router::events::{PartitionId, Port};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::start_reason_from_value;
-use notify_core::{PartitionId, Port};
+use irq_router::vcpu::{CatchUpPolicy, StartReason};
 use serde::Serialize;
-use vcpu_state::{CatchUpPolicy, StartReason};
 
 use super::adapter::Hosted;
 use super::device::DeviceLine;

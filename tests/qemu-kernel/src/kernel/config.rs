@@ -10,8 +10,8 @@ use irq_router::Router;
 use irq_router::config::{
     HmAction, HmKind, HmTable, PartitionConfig, Schedule, SystemConfig, VectorSet, Window,
 };
-use notify_core::{Binding, Channel, Endpoint, PortConfig, Source};
-use vcpu_state::{CatchUpPolicy, SharedPage};
+use irq_router::events::{Binding, Channel, Endpoint, PortConfig, Source};
+use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 
 /// Partitions.
 pub(crate) const PARTITIONS: usize = 2;

@@ -17,8 +17,8 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
 
 use irq_router::hypercall::CallNumber;
+use irq_router::vcpu::SharedPage;
 use irq_x86::UpcallFrame;
-use vcpu_state::SharedPage;
 
 use super::config::{CHANNEL_IN, CHANNEL_OUT, P0_PAGE, TIMER_PORT};
 

@@ -15,12 +15,12 @@
 
 use core::fmt::Write;
 
+use irq_router::events::{PartitionId, Port};
+use irq_router::vcpu::CatchUpPolicy;
 use irq_x86::gdt::{KERNEL_CS, KERNEL_SS};
 use irq_x86::idt::HYPERCALL_VECTOR;
 use irq_x86::regs::{RFLAGS_ENTRY, UserRegs};
 use irq_x86::{BareMetal, TrapFrame, X86Adapter, cpu};
-use notify_core::{PartitionId, Port};
-use vcpu_state::CatchUpPolicy;
 
 use super::config::{
     CLOCK_VECTOR, END_TICK, MAJOR_FRAME, PARTITIONS, SYSTEM, TIMER_PORT, WINDOW, router,
