@@ -234,6 +234,10 @@ fn a_deferred_idle_is_not_erased_by_a_milder_action_on_the_partitions_cpu() {
     let _ = router.hypercall(&cpu(1), pid(0), &bad, &mut a1);
     router.on_resume(&cpu(1), &mut a1);
     assert_eq!(router.mode(pid(0)), Mode::Idle, "the idle the log reports is applied");
+    assert!(
+        !a1.actions().any(|a| matches!(a, Action::Restart(..))),
+        "the milder warm start is not taken besides"
+    );
 }
 
 #[test]

@@ -29,6 +29,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     ) -> [u64; 2] {
         match decode::<W>(raw) {
             Ok(request) => encode(self.call(cpu, p, request, adapter)),
+            Err(error) if self.stopped() => encode(Err(ErrorCode::from(error))),
             Err(error) => {
                 let here = cpu.cpu().index();
                 let kind = HmKind::IllegalHypercall;

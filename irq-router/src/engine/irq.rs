@@ -32,8 +32,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) -> Option<Switch<P>> {
         if self.stopped() {
-            // The module is stopped: the line is only acknowledged.
-            adapter.eoi(vector);
+            self.stopped_irq(vector, adapter);
             return None;
         }
         if self.config.clock_vector == Some(vector) {
@@ -46,6 +45,21 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         }
         self.line_interrupt(cpu.cpu().index(), vector, adapter);
         None
+    }
+
+    /// An interrupt once the module is stopped: the kernel's own handler still runs (the
+    /// clock's, a kernel-first line's), a level line is masked (its device would keep
+    /// it asserted), and the line is acknowledged. No partition hears of it.
+    #[cold]
+    fn stopped_irq(&self, vector: u8, adapter: &mut impl KernelAdapter) {
+        let route = self.route(vector);
+        if self.config.clock_vector == Some(vector) || route.is_some_and(|r| r.kernel_first) {
+            adapter.kernel_handler(vector);
+        }
+        if self.is_level(vector) {
+            adapter.mask_line(vector);
+        }
+        adapter.eoi(vector);
     }
 
     /// A hardware interrupt on `vector` (not the clock), on CPU `here`.

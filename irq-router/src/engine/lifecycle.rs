@@ -66,8 +66,13 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         match action {
             HmAction::WarmStart | HmAction::ColdStart | HmAction::Idle => {
                 self.hot[p].deferred.fetch_max(defer_code(action, kind), Ordering::AcqRel);
-                self.cpus[self.home(p)].deferred.fetch_or(1 << (p % 64), Ordering::AcqRel);
-                self.kick(p, adapter);
+                // One kick per partition with actions waiting, whether it runs or not (its
+                // CPU's next resume takes the whole mask, and the next deferral kicks again).
+                let home = self.home(p);
+                let bit = 1 << (p % 64);
+                if self.cpus[home].deferred.fetch_or(bit, Ordering::AcqRel) & bit == 0 {
+                    adapter.kick(home as u16);
+                }
             }
             HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
                 self.stateless_action(here, p, kind, action, detail, extra, adapter);
@@ -90,11 +95,12 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         let table = self.config.partitions[p].health.action(kind);
         // An action deferred from another CPU, at least as severe as this event's, is
         // taken instead (the log reported it already); a milder one is superseded.
+        // Once that restarted or idled it, this event belongs to a run that is over: only
+        // a module stop still applies.
         let deferred = undefer(self.hot[p].deferred.swap(0, Ordering::AcqRel));
         let superseded = match deferred {
             Some((d, d_kind)) if state.mode != Mode::Idle && rank(d) >= rank(table) => {
-                self.apply_action(p, state, d, d_kind, adapter);
-                rank(table) > 0
+                self.apply_action(p, state, d, d_kind, adapter) && table != HmAction::StopModule
             }
             _ => false,
         };

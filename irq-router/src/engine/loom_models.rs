@@ -96,6 +96,11 @@ fn cpu(c: u32) -> Local<'static, 2> {
 
 /// The engine on `config`, started, its partition's upcall entry registered.
 fn engine(config: SystemConfig<1>) -> (Arc<Engine>, &'static SharedPage) {
+    engine_with(config)
+}
+
+/// [`engine`] for any configuration of one partition.
+fn engine_with(config: SystemConfig<1>) -> (Arc<Engine>, &'static SharedPage) {
     let page: &'static SharedPage = Box::leak(Box::new(SharedPage::new()));
     let Ok(router) = Router::new(config, [page]) else { unreachable!("valid configuration") };
     router.start();
@@ -333,5 +338,85 @@ fn loom_defect2_the_engines_storm_mask_racing_the_frame_boundary_never_masks_for
         assert_eq!(masked.load(Ordering::SeqCst), 0, "the line ends unmasked");
         assert_eq!(unmasks.load(Ordering::SeqCst), 1, "unmasked once, after its mask");
         assert_eq!(router.line_lost(LINE), 1, "the raise past the budget is lost, counted");
+    });
+}
+
+static LEVEL_PORTS: [PortConfig; 1] =
+    [PortConfig::new(PORT, Binding::coalescing(Source::Line(LEVEL as u16)))];
+static LEVEL_TARGET: [Target; 1] = [Target { partition: 0, port: PORT }];
+const LEVEL: u8 = 0x31;
+
+/// Partition 0 on CPU 1 with a level line whose acknowledgement times out after 5 ticks
+/// (its health monitor idles it for that) and a warm start for a call that does not
+/// decode.
+fn deferral_config() -> SystemConfig<1> {
+    let routes: &'static [Route] = Box::leak(Box::new([Route {
+        vector: LEVEL,
+        sharing: Sharing::Exclusive,
+        trigger: Trigger::Level,
+        kernel_first: false,
+        targets: &LEVEL_TARGET,
+        budget: None,
+        ack_timeout: 5,
+    }]));
+    SystemConfig {
+        partitions: [PartitionConfig {
+            name: "p0",
+            cpu: 1,
+            ports: &LEVEL_PORTS,
+            timer_port: None,
+            error_port: None,
+            catch_up: CatchUpPolicy::Replay,
+            vectors: VectorSet::EMPTY.with(LEVEL),
+            channels: 0,
+            ping: None,
+            health: HmTable::IGNORE_ALL
+                .on(crate::config::HmKind::AckTimeout, crate::config::HmAction::Idle)
+                .on(crate::config::HmKind::IllegalHypercall, crate::config::HmAction::WarmStart),
+        }],
+        schedule: Schedule { major_frame: 4 * FRAME, windows: &WINDOWS },
+        routes,
+        clock_vector: None,
+        channels: &[],
+        channel_budgets: &[],
+    }
+}
+
+/// CPU 0's tick expires partition 0's acknowledgement (an idle, deferred to CPU 1 and
+/// kicked) while on CPU 1 the partition makes a call that does not decode (a warm start,
+/// taken there). Afterwards CPU 1's kernel acts on its kick. Whatever the interleaving,
+/// the idle is applied if the log reports it (the warm start, if it came first, released
+/// the line's debt: then there is no timeout and the partition ends warm-started).
+#[test]
+fn loom_a_deferred_action_racing_a_local_one_is_applied() {
+    explore(|| {
+        let (router, _page) = engine_with(deferral_config());
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a1 = Cpu::new(0, &masked, &unmasks);
+        router.on_partition_entry(&cpu(1), p0(), 0, FRAME, &mut a1);
+        let mut a0 = Cpu::new(1, &masked, &unmasks);
+        let _ = router.on_hardware_irq(&cpu(0), LEVEL, &mut a0);
+        let other = {
+            let router = router.clone();
+            thread::spawn(move || {
+                a0.rec.now = 7;
+                let _ = router.on_tick(&cpu(0), 7, &mut a0);
+                a0.actions()
+            })
+        };
+        a1.rec.now = 7;
+        let bad = crate::hypercall::RawCall { number: 0xdead, args: [0; 4] };
+        let _ = router.hypercall(&cpu(1), p0(), &bad, &mut a1);
+        let Ok(remote) = other.join() else { unreachable!("the other CPU returns") };
+        let local = a1.actions();
+        if remote.iter().chain(local.iter()).any(|a| *a == Action::Kick(1)) {
+            router.on_resume(&cpu(1), &mut a1);
+        }
+        // (The warm start releases the line's debt: if it came first, no timeout.)
+        let idled = remote
+            .iter()
+            .any(|a| matches!(a, Action::Log(r) if r.action == crate::config::HmAction::Idle));
+        let expected = if idled { crate::Mode::Idle } else { crate::Mode::WarmStart };
+        assert_eq!(router.mode(p0()), expected, "the logged actions are the ones applied");
     });
 }

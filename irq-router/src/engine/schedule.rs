@@ -62,9 +62,12 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 // deliverable; a tick into an already pending port costs one raise.
                 self.give_ticks(here, running as usize, now - last, true, adapter);
             }
+            // (Read again: the ticks above may have restarted or idled it.)
             let p = running as usize;
-            if now >= self.hot[p].ping_at.load(Ordering::Relaxed) {
-                self.ping_on_tick(p, now, adapter);
+            if now >= self.hot[p].ping_at.load(Ordering::Relaxed)
+                && state.running.load(Ordering::Relaxed) == running
+            {
+                self.ping_on_tick(here, p, now, adapter);
             }
         }
         if !switching {
@@ -278,7 +281,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) {
         let (here, i) = (cpu.cpu().index(), p.index());
-        if self.home(i) != here {
+        if self.home(i) != here || self.stopped() {
             return;
         }
         let mut state = self.partitions[i].lock();
@@ -333,9 +336,10 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         // A raise after this swap kicks again; one before it is seen below.
         let _ = self.hot[i].kicked.swap(0, Ordering::AcqRel);
         self.apply_deferred(i, &mut state, adapter);
-        if self.settle(i, &mut state, adapter) == Some(Resume::Idle) {
-            // Woken for nothing it can take (the event was taken meanwhile, or the kick
-            // was for another reason): it goes on waiting.
+        let decision = self.settle(i, &mut state, adapter);
+        if decision == Some(Resume::Idle) || (decision.is_none() && state.cpu.vcpu().is_idle()) {
+            // Woken for nothing it can take (the event was taken meanwhile, the kick was
+            // for another reason, or its fault handler waits): it goes on waiting.
             adapter.wait(i as u16);
         }
     }
@@ -348,8 +352,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         state: &mut PartitionState,
         now: u64,
         adapter: &mut impl KernelAdapter,
-    ) {
-        self.ping_now(p, state, now, adapter);
+    ) -> bool {
+        let deliverable = self.ping_now(p, state, now, adapter);
         // When the tick must look again: at the next ping, or just past the deadline of
         // the one pending.
         let at = match (self.config.partitions[p].ping, state.ping_due) {
@@ -358,50 +362,55 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             (Some(_), None) => state.next_ping,
         };
         self.hot[p].ping_at.store(at, Ordering::Relaxed);
+        deliverable
     }
 
     /// The ping of partition `p` looked at by its CPU's tick, while it runs (a partition
     /// that keeps its CPU for long windows is pinged on time, not only at its entries).
     #[cold]
     #[inline(never)]
-    fn ping_on_tick(&self, p: usize, now: u64, adapter: &mut impl KernelAdapter) {
+    fn ping_on_tick(&self, here: usize, p: usize, now: u64, adapter: &mut impl KernelAdapter) {
         // Its own CPU: free but for inspection from elsewhere (then the next tick looks).
         let Some(mut state) = self.partitions[p].try_lock() else { return };
-        self.ping(p, &mut state, now, adapter);
-        // A ping just raised may be deliverable now.
-        let _ = self.settle(p, &mut state, adapter);
+        let deliverable = self.ping(p, &mut state, now, adapter);
+        drop(state);
+        if deliverable {
+            // Told as any event is (a waiting partition is woken by a kick).
+            self.signal(here, p, adapter);
+        }
     }
 
+    /// The ping itself; returns whether it made the ping port deliverable.
     fn ping_now(
         &self,
         p: usize,
         state: &mut PartitionState,
         now: u64,
         adapter: &mut impl KernelAdapter,
-    ) {
-        let Some(ping) = self.config.partitions[p].ping else { return };
+    ) -> bool {
+        let Some(ping) = self.config.partitions[p].ping else { return false };
         if state.ping_due.is_some_and(|due| now > due) {
             state.ping_due = None;
             self.partition_event_locked(p, state, HmKind::PingMissed, now, 0, adapter);
         }
-        if now < state.next_ping || state.ping_due.is_some() {
-            return;
+        if now < state.next_ping || state.ping_due.is_some() || state.mode == super::Mode::Idle {
+            return false;
         }
         state.next_ping = now.saturating_add(ping.interval);
         state.ping_due = Some(now.saturating_add(ping.bound));
-        let Some((table, port)) = self.configured_port(p, Some(ping.port)) else { return };
+        let Some((table, port)) = self.configured_port(p, Some(ping.port)) else { return false };
         let context = Context { timestamp: now, ..Context::default() };
-        if let Ok(raised) = table.raise(port, Some(&context)) {
-            if raised.overflowed > 0 {
-                self.partition_event_locked(
-                    p,
-                    state,
-                    HmKind::PendingOverflow,
-                    u64::from(ping.port),
-                    1,
-                    adapter,
-                );
-            }
+        let Ok(raised) = table.raise(port, Some(&context)) else { return false };
+        if raised.overflowed > 0 {
+            self.partition_event_locked(
+                p,
+                state,
+                HmKind::PendingOverflow,
+                u64::from(ping.port),
+                1,
+                adapter,
+            );
         }
+        raised.became_deliverable
     }
 }

@@ -39,7 +39,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             return;
         }
         let mut state = self.partitions[i].lock();
-        self.apply_deferred(i, &mut state, adapter);
+        if self.apply_deferred(i, &mut state, adapter) {
+            // Restarted or idled by an action deferred from another CPU: the trap belongs
+            // to a run that is over (as a hypercall of it would).
+            return;
+        }
         self.trap_locked(p, &mut state, trap, adapter);
         // Events that arrived meanwhile (unless the fault handler now runs: settle waits
         // for its return).
