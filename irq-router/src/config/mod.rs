@@ -59,7 +59,9 @@ pub const MAX_CPUS: usize = 64;
 /// word.
 pub const MAX_CHANNELS: usize = 64;
 
-/// A set of interrupt vectors (0 to 255), as a bitmap.
+/// A set of interrupt vectors (0 to 255), as a bitmap. Four plain words rather than a
+/// `bitvec` array: configurations are built and checked by `const fn`s, which `bitvec`'s
+/// methods are not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct VectorSet([u64; 4]);
 

@@ -10,6 +10,11 @@
 //! All of these are acquire-release read-modify-writes, so the re-read after a clear
 //! sees any raise whose set it overwrote. Bits left set for ports that are no longer
 //! deliverable are cleaned up by whoever meets them.
+//!
+//! Written by hand rather than with a bit-set crate (`bitvec`, `fixedbitset`): the words
+//! are atomics shared by every CPU, and the protocol above (which bit is set or cleared
+//! by which read-modify-write, and what is re-read after it) is the whole point; a
+//! bit-set type would hide exactly the orderings the loom models check.
 
 use super::PartitionEvents;
 use crate::id::{PORTS_PER_WORD, Port};
