@@ -5,6 +5,9 @@
 //! clock, traps and notifications from other partitions reach it as virtual interrupts,
 //! with nothing lost.
 //!
+//! The design of the whole subsystem (layout, data flow, how the engine runs on several
+//! CPUs) is in the repository's `docs/architecture.md`.
+//!
 //! * A partition has `64 * W` **ports** (`W` words of 64; 64 ports by default, up to
 //!   4,096). Each port is bound to one [`Source`] and either counts events up to a
 //!   saturating maximum or coalesces them ([`Mode`]); a coalescing port raised while in

@@ -5,6 +5,9 @@
 //! kernel must do ([`Resume`], [`CatchUp`], [`Tick`], [`Exit`]); irq-router turns those
 //! decisions into notify-core raises, upcall frames and health-monitor records.
 //!
+//! The design of the whole subsystem (layout, data flow, how the engine runs on several
+//! CPUs) is in the repository's `docs/architecture.md`.
+//!
 //! * [`SharedPage`]: the `#[repr(C)]`, versioned page shared with the guest. It holds the
 //!   virtual interrupt flag (cli/sti is one store, no hypercall), "upcall pending", the
 //!   ISR level, the start reason and the guest-visible clock. The kernel treats it as

@@ -3,6 +3,9 @@
 //! The x86 adapter of the interrupt-virtualization subsystem: what a small x86_64
 //! partitioning kernel needs to run `irq-router` on real (or emulated) hardware.
 //!
+//! The design of the whole subsystem (layout, data flow, how the engine runs on several
+//! CPUs) is in the repository's `docs/architecture.md`.
+//!
 //! * [`pic`]: the two 8259s (remap, mask/unmask, EOI, IRR/ISR, spurious IRQ 7 and 15);
 //!   [`pit`]: channel 0 rate programming; [`serial`]: COM1.
 //! * [`gdt`] and [`idt`]: descriptors for ring-3 segments and a TSS, and 256 entry stubs
