@@ -84,11 +84,11 @@ impl KernelAdapter for Hooked<'_> {
         self.inner.eoi(vector);
     }
     fn mask_line(&mut self, vector: u8) {
-        if let Some((v, other)) = self.before_mask {
-            if v == vector {
-                self.before_mask = None;
-                self.other(other);
-            }
+        if let Some((v, other)) = self.before_mask
+            && v == vector
+        {
+            self.before_mask = None;
+            self.other(other);
         }
         self.inner.mask_line(vector);
     }

@@ -537,7 +537,7 @@ impl<'r, 's, const C: usize> Cpu<'r, 's, C> {
         start.wait();
         loop {
             turns += 1;
-            if master && turns % TURNS_PER_TICK == 0 {
+            if master && turns.is_multiple_of(TURNS_PER_TICK) {
                 let now = shared.clock.load(SeqCst);
                 if now < END {
                     shared.clock.store(now + 1, SeqCst);

@@ -162,10 +162,10 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
             }
             let mut entry = 0;
             while entry < ports.len() {
-                if let Source::Channel(c) = ports[entry].binding.source {
-                    if c as usize >= config.channels.len() {
-                        return Err(ConfigError::UnknownChannel { partition: p, entry });
-                    }
+                if let Source::Channel(c) = ports[entry].binding.source
+                    && c as usize >= config.channels.len()
+                {
+                    return Err(ConfigError::UnknownChannel { partition: p, entry });
                 }
                 entry += 1;
             }

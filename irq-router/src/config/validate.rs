@@ -250,15 +250,15 @@ impl<const P: usize> SystemConfig<P> {
 
     const fn validate_partition(&self, p: usize) -> Result<(), PartitionError> {
         let part = &self.partitions[p];
-        if let Some(port) = part.timer_port {
-            if !bound_to(part.ports, port, Source::Timer) {
-                return Err(PartitionError::TimerPort);
-            }
+        if let Some(port) = part.timer_port
+            && !bound_to(part.ports, port, Source::Timer)
+        {
+            return Err(PartitionError::TimerPort);
         }
-        if let Some(port) = part.error_port {
-            if !bound_to(part.ports, port, Source::Lifecycle) {
-                return Err(PartitionError::ErrorPort);
-            }
+        if let Some(port) = part.error_port
+            && !bound_to(part.ports, port, Source::Lifecycle)
+        {
+            return Err(PartitionError::ErrorPort);
         }
         if part.error_port.is_none() {
             let mut k = 0;
@@ -271,21 +271,20 @@ impl<const P: usize> SystemConfig<P> {
                 k += 1;
             }
         }
-        if let Some(ping) = part.ping {
-            if !bound_to(part.ports, ping.port, Source::Ping)
+        if let Some(ping) = part.ping
+            && (!bound_to(part.ports, ping.port, Source::Ping)
                 || ping.interval == 0
                 || ping.bound == 0
-                || ping.bound > ping.interval
-            {
-                return Err(PartitionError::Ping);
-            }
+                || ping.bound > ping.interval)
+        {
+            return Err(PartitionError::Ping);
         }
         let mut entry = 0;
         while entry < part.ports.len() {
-            if let Source::Line(v) = part.ports[entry].binding.source {
-                if v > u8::MAX as u16 || !part.vectors.contains(v as u8) {
-                    return Err(PartitionError::VectorNotPermitted { entry });
-                }
+            if let Source::Line(v) = part.ports[entry].binding.source
+                && (v > u8::MAX as u16 || !part.vectors.contains(v as u8))
+            {
+                return Err(PartitionError::VectorNotPermitted { entry });
             }
             entry += 1;
         }
@@ -327,10 +326,10 @@ impl<const P: usize> SystemConfig<P> {
     const fn validate_route(&self, entry: usize) -> Result<(), RouteError> {
         let route = &self.routes[entry];
         let vector = route.vector;
-        if let Some(clock) = self.clock_vector {
-            if clock == vector {
-                return Err(RouteError::DuplicateVector);
-            }
+        if let Some(clock) = self.clock_vector
+            && clock == vector
+        {
+            return Err(RouteError::DuplicateVector);
         }
         let mut earlier = 0;
         while earlier < entry {

@@ -245,10 +245,10 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         port: Port<W>,
         adapter: &mut impl KernelAdapter,
     ) {
-        if let Some(Source::Line(v)) = table.status(port).binding.map(|b| b.source) {
-            if let Ok(vector) = u8::try_from(v) {
-                self.owes_nothing(vector, p, adapter);
-            }
+        if let Some(Source::Line(v)) = table.status(port).binding.map(|b| b.source)
+            && let Ok(vector) = u8::try_from(v)
+        {
+            self.owes_nothing(vector, p, adapter);
         }
     }
 

@@ -55,11 +55,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         extra: u64,
         adapter: &mut impl KernelAdapter,
     ) {
-        if self.home(p) == here {
-            if let Some(mut state) = self.partitions[p].try_lock() {
-                self.partition_event_locked(p, &mut state, kind, detail, extra, adapter);
-                return;
-            }
+        if self.home(p) == here
+            && let Some(mut state) = self.partitions[p].try_lock()
+        {
+            self.partition_event_locked(p, &mut state, kind, detail, extra, adapter);
+            return;
         }
         let action = self.config.partitions[p].health.action(kind);
         // (An idled partition's deferred action is dropped when it is applied.)
@@ -193,11 +193,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                     timestamp: adapter.now(),
                     ..Context::default()
                 };
-                if let Ok(raised) = table.raise(port, Some(&context)) {
-                    if raised.became_deliverable {
-                        // From the partition's CPU or another: the signal tells which.
-                        self.signal(here, p, adapter);
-                    }
+                if let Ok(raised) = table.raise(port, Some(&context))
+                    && raised.became_deliverable
+                {
+                    // From the partition's CPU or another: the signal tells which.
+                    self.signal(here, p, adapter);
                 }
             }
             HmAction::StopModule => {

@@ -81,10 +81,10 @@ impl<const W: usize> PartitionEvents<W> {
         // The context goes first, so whoever sees the new count also sees this context or
         // a later one. It is tagged with the binding generation this raise found: if an
         // unbind or reset overtakes the raise, no later binding shows the context.
-        if let Some(ctx) = context {
-            if !self.cold(port).context.publish(ctx, current & state::GENERATION) {
-                self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(ctx) = context
+            && !self.cold(port).context.publish(ctx, current & state::GENERATION)
+        {
+            self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
         }
         let binding = hot.binding.load(Ordering::Acquire);
         let max = Binding::packed_max(binding);

@@ -58,7 +58,7 @@ fn prologue(m: &mut Machine, ticks: u64) {
             }
         }
         for (every, vector) in [(3, SHARED), (5, LEVEL), (2, STORMY)] {
-            if m.now % every == 0 {
+            if m.now.is_multiple_of(every) {
                 m.perform(Event::Irq(vector));
             }
         }

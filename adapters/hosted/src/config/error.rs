@@ -82,10 +82,10 @@ pub fn entry_label(source: &str, offset: usize) -> String {
             if pos <= offset {
                 current = Some((name, Some(index), pos));
             }
-        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.split(']').next()) {
-            if pos <= offset {
-                current = Some((name.trim().to_owned(), None, pos));
-            }
+        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.split(']').next())
+            && pos <= offset
+        {
+            current = Some((name.trim().to_owned(), None, pos));
         }
         pos += line.len();
     }

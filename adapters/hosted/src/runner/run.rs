@@ -238,19 +238,22 @@ impl<const P: usize> Machine<'_, P> {
             if fds[1].revents != 0 {
                 self.signals(sigfd);
             }
-            if let Some(i) = device_at {
-                if fds[i].revents != 0 && tick < end {
-                    self.device_irq();
-                }
+            if let Some(i) = device_at
+                && fds[i].revents != 0
+                && tick < end
+            {
+                self.device_irq();
             }
             // The ticks above may have ended its window: a partition's calls are
             // served only inside its window (outside, the engine would refuse what
             // needs one, an upcall return included, and the guest would lose it).
             let still = self.current.map(|(p, _, _)| p);
-            if let Some((i, p)) = socket_at {
-                if fds[i].revents != 0 && tick < end && still == Some(p) {
-                    self.serve(p);
-                }
+            if let Some((i, p)) = socket_at
+                && fds[i].revents != 0
+                && tick < end
+                && still == Some(p)
+            {
+                self.serve(p);
             }
         }
         if let Some((p, _, _)) = self.current.take() {
@@ -282,7 +285,7 @@ impl<const P: usize> Machine<'_, P> {
     fn tick(&mut self, k: u64) {
         self.hosted.now = k;
         let frame = self.system.schedule.major_frame;
-        if k % frame == 0 && self.options.progress {
+        if k.is_multiple_of(frame) && self.options.progress {
             self.progress(k / frame);
         }
         if k >= self.options.frames.saturating_mul(frame) {
@@ -308,12 +311,13 @@ impl<const P: usize> Machine<'_, P> {
         let p = to.index();
         self.current = Some((p, k, switch.until));
         self.enter(p, k, switch.budget(k));
-        if let Some((crash_p, crash_frame)) = self.options.crash {
-            if crash_p == p && crash_frame == k / self.system.schedule.major_frame {
-                let k = &self.shared[p].region().kernel;
-                k.command.store(Command::Crash as u64, Ordering::Release);
-                self.signal(p, doorbell_signal());
-            }
+        if let Some((crash_p, crash_frame)) = self.options.crash
+            && crash_p == p
+            && crash_frame == k / self.system.schedule.major_frame
+        {
+            let k = &self.shared[p].region().kernel;
+            k.command.store(Command::Crash as u64, Ordering::Release);
+            self.signal(p, doorbell_signal());
         }
     }
 
