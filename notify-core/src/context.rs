@@ -107,6 +107,7 @@ impl ContextCell {
 
     /// Publishes `ctx` tagged `tag` (within `TAG_MASK`); returns `false` (and changes
     /// nothing) when another writer holds the cell.
+    #[inline]
     pub(crate) fn publish(&self, ctx: &Context, tag: u64) -> bool {
         let header = self.header.load(Ordering::Relaxed);
         let seq = header & SEQ_MASK;
@@ -118,6 +119,7 @@ impl ContextCell {
 
     /// Publishes `ctx` under sequence `final_seq` (even, after `from`'s), claiming the cell from
     /// the exact header value `from`; `false` if the header is no longer `from`.
+    #[inline]
     pub(crate) fn publish_from(&self, from: u64, final_seq: u64, tag: u64, ctx: &Context) -> bool {
         let writing = (from & !SEQ_MASK) | (final_seq.wrapping_sub(1) & SEQ_MASK);
         if self
@@ -140,6 +142,7 @@ impl ContextCell {
     }
 
     /// Current raw header (sequence and small fields).
+    #[inline]
     pub(crate) fn header(&self) -> u64 {
         self.header.load(Ordering::Relaxed)
     }
@@ -151,6 +154,7 @@ impl ContextCell {
 
     /// Reads a complete context published with `tag`, retrying while a writer is active.
     /// A context published with another tag reads as `Empty`.
+    #[inline]
     pub(crate) fn read(&self, tag: u64) -> Read {
         for _ in 0..READ_RETRIES {
             let before = self.header.load(Ordering::Acquire);

@@ -77,6 +77,7 @@ impl Doorbell {
     /// The raiser's side: after raising an event for this partition, sets "upcall
     /// pending" in `page`, then (after a sequentially consistent fence) reads the run
     /// state and the flag and says what to do. Callable from any CPU; lock-free.
+    #[inline]
     pub fn signal(&self, page: &SharedPage) -> Signal {
         // Release: a guest that sees the flag also sees the event the caller raised.
         page.flag_pending();
@@ -91,22 +92,26 @@ impl Doorbell {
 
     /// The partition is inside its window (running or idle).
     #[must_use]
+    #[inline]
     pub fn in_window(&self) -> bool {
         self.state.load(Ordering::Acquire) != OUTSIDE
     }
 
     /// The partition is idle inside its window.
     #[must_use]
+    #[inline]
     pub fn is_idle(&self) -> bool {
         self.state.load(Ordering::Acquire) == IDLE
     }
 
     /// Records that the partition left its window.
+    #[inline]
     pub(crate) fn set_outside(&self) {
         self.state.store(OUTSIDE, Ordering::Release);
     }
 
     /// Records that the partition is inside its window, idle or running.
+    #[inline]
     pub(crate) fn set_inside(&self, idle: bool) {
         self.state.store(if idle { IDLE } else { RUNNING }, Ordering::Release);
     }

@@ -138,6 +138,7 @@ impl SharedPage {
     /// The vCPU accepts upcalls: `upcall_mask == 0 && isr_level == 0`. Any byte pattern
     /// is a valid answer.
     #[must_use]
+    #[inline]
     pub fn is_open(&self) -> bool {
         self.upcall_mask.load(Ordering::Acquire) == 0 && self.isr_level.load(Ordering::Acquire) == 0
     }
@@ -169,11 +170,13 @@ impl SharedPage {
     }
 
     /// Kernel stores into the flag (the enable/disable hypercalls, upcall return).
+    #[inline]
     pub(crate) fn store_mask(&self, masked: bool) {
         self.upcall_mask.store(u8::from(masked), Ordering::Release);
     }
 
     /// Kernel stores into the ISR level (the set-level hypercall).
+    #[inline]
     pub(crate) fn store_level(&self, level: u32) {
         self.isr_level.store(level, Ordering::Release);
     }
@@ -190,6 +193,7 @@ impl SharedPage {
     /// ports, so a raise that the scan misses comes after the clear and sets the flag
     /// again (the port's count, an AcqRel compare-and-swap in notify-core, orders the two;
     /// see the loom model `loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event`).
+    #[inline]
     pub(crate) fn begin_upcall(&self, depth: u8) {
         self.upcall_mask.store(MASKED, Ordering::Relaxed);
         self.upcall_depth.store(depth, Ordering::Relaxed);
@@ -197,11 +201,13 @@ impl SharedPage {
     }
 
     /// Re-publishes the kernel's upcall depth (at entry; the guest may have scribbled).
+    #[inline]
     pub(crate) fn publish_depth(&self, depth: u8) {
         self.upcall_depth.store(depth, Ordering::Relaxed);
     }
 
     /// Return from an upcall to `depth`, restoring the flag the upcall interrupted.
+    #[inline]
     pub(crate) fn end_upcall(&self, depth: u8, masked: bool) {
         self.upcall_depth.store(depth, Ordering::Relaxed);
         self.store_mask(masked);
@@ -210,6 +216,7 @@ impl SharedPage {
     /// Sets "upcall pending" (Release: a guest that sees it also sees the event raised
     /// before it). [`Doorbell::signal`](crate::Doorbell::signal) on any CPU, and the
     /// partition's own CPU when an event is deliverable but no upcall is due.
+    #[inline]
     pub(crate) fn flag_pending(&self) {
         self.upcall_pending.store(1, Ordering::Release);
     }

@@ -54,6 +54,7 @@ impl<const W: usize> PartitionEvents<W> {
     /// # Errors
     /// [`Error::NotBound`] if the port has no binding (nothing changed, nothing
     /// counted).
+    #[inline]
     pub fn raise(&self, port: Port<W>, context: Option<&Context>) -> Result<Raised, Error> {
         self.raise_many(port, 1, context)
     }
@@ -64,6 +65,7 @@ impl<const W: usize> PartitionEvents<W> {
     ///
     /// # Errors
     /// [`Error::NotBound`] if the port has no binding.
+    #[inline]
     pub fn raise_many(
         &self,
         port: Port<W>,
