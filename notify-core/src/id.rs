@@ -78,9 +78,12 @@ impl<const W: usize> Port<W> {
         self.0
     }
 
-    /// Index of the bitmap word holding this port.
+    /// Index of the bitmap word holding this port, `0..W`. `new` already keeps every
+    /// port below `64 * W`; the clamp (never taken) says so to the compiler, so that
+    /// indexing a `[_; W]` with it needs no bounds check (with `W == 1` it is 0).
     pub(crate) const fn word(self) -> usize {
-        self.0 as usize / PORTS_PER_WORD
+        let w = self.0 as usize / PORTS_PER_WORD;
+        if w < W { w } else { W.saturating_sub(1) }
     }
 
     /// Bit of this port inside its word.
