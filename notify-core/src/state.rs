@@ -88,6 +88,12 @@ pub(crate) const fn deliverable(state: u64) -> bool {
     state & (BOUND | MASKED | IN_SERVICE) == BOUND && count(state) > 0
 }
 
+/// Bound, unmasked, not in service and nothing pending: an event added makes it
+/// deliverable, and only an event added does.
+pub(crate) const fn idle(state: u64) -> bool {
+    state & (BOUND | MASKED | IN_SERVICE | COUNT) == BOUND
+}
+
 /// The effect of raising `n` events on a port in `state` whose mode allows `max` pending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RaiseStep {
@@ -106,7 +112,7 @@ pub(crate) const fn raise_step(state: u64, n: u32, max: u32) -> RaiseStep {
 mod tests {
     use super::{
         BOUND, COALESCING, GENERATION, IN_SERVICE, MASKED, RaiseStep, acknowledge, begin_service,
-        cancel_service, count, deliverable, next_generation, raise_step, unconsumed,
+        cancel_service, count, deliverable, idle, next_generation, raise_step, unconsumed,
     };
 
     #[test]
@@ -141,6 +147,30 @@ mod tests {
         assert!(!deliverable(1));
         assert!(!deliverable(BOUND | MASKED | 1));
         assert!(!deliverable(BOUND | IN_SERVICE | 1));
+    }
+
+    #[test]
+    fn a_raise_makes_a_port_deliverable_exactly_when_it_was_idle_and_accepted_one() {
+        let flags = [BOUND, MASKED, IN_SERVICE, COALESCING, GENERATION];
+        for combination in 0..1u32 << flags.len() {
+            let base = flags
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| combination & (1 << i) != 0)
+                .fold(0, |s, (_, f)| s | f);
+            for (count, n, max) in
+                [(0u32, 1, 1), (0, 0, 1), (1, 1, 1), (0, 3, 2), (5, 1, 9), (0, 1, u32::MAX)]
+            {
+                let state = base | u64::from(count);
+                let step = raise_step(state, n, max);
+                let became = !deliverable(state) && deliverable(step.next);
+                assert_eq!(
+                    step.accepted > 0 && idle(state),
+                    became,
+                    "{state:#x} + {n} (max {max})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -116,7 +116,9 @@ impl<const W: usize> PartitionEvents<W> {
                 self.counters.overflowed.fetch_add(excess, Ordering::Relaxed);
             }
         }
-        if !state::deliverable(current) && state::deliverable(step.next) {
+        // A raise changes only the count (below the flag bits: it stops at `max`), so the
+        // port became deliverable exactly when it was idle and the raise added something.
+        if step.accepted > 0 && state::idle(current) {
             self.mark_ready(port);
             raised.became_deliverable = true;
         }
