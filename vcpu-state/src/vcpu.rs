@@ -142,6 +142,7 @@ impl Vcpu {
     ///
     /// # Errors
     /// [`Error::OutsideWindow`]: a partition is never woken outside its window.
+    #[inline]
     pub fn resume(
         &mut self,
         page: &SharedPage,
@@ -200,6 +201,7 @@ impl Vcpu {
     /// The one decision every path ends in (inside the window), after the caller stored
     /// what it changed. `restore_masked`: the flag an injected upcall's return must
     /// restore.
+    #[inline]
     fn settle(
         &mut self,
         page: &SharedPage,
