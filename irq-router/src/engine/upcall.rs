@@ -15,7 +15,10 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// CPU with its vCPU open; else a kick of its CPU, whose kernel resumes it through
     /// [`on_resume`](Self::on_resume) (an idle partition is woken the same way, so the
     /// kernel learns from the kick that its wait ended); or nothing, the flag left for it
-    /// to find.
+    /// to find. Kept out of line: the interrupt path only calls it for a port that
+    /// became deliverable, and inlined it would weigh on every interrupt into a port
+    /// already pending.
+    #[inline(never)]
     pub(super) fn signal(&self, here: usize, p: usize, adapter: &mut impl KernelAdapter) {
         match self.bells[p].signal(self.pages[p]) {
             Signal::Open if self.runs_on(here, p) => {
