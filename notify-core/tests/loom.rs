@@ -178,6 +178,45 @@ fn loom_two_raisers_in_different_words() {
     });
 }
 
+/// The partition looks up the next deliverable port while another CPU masks the first of
+/// two pending ports: the lookup may meet the masked port's ready bit before the mask
+/// retires it (a stale bit, cleaned up out of line, and with the ports in different
+/// words a stale summary bit); it still finds the other port, never nothing, and the
+/// index stays sound.
+fn lookup_vs_mask<const W: usize>(config: &'static [PortConfig], ports: [u32; 2]) {
+    let table = table::<W>(config);
+    raise(&table, ports[0], None);
+    raise(&table, ports[1], None);
+    let ((), found) = race(&table, move |t| t.mask(port(ports[0])), |t| t.next_deliverable());
+    assert!(
+        found == Some(port(ports[0])) || found == Some(port(ports[1])),
+        "a pending, unmasked port is found: {found:?}"
+    );
+    assert_eq!(table.next_deliverable(), Some(port(ports[1])));
+    assert!(table.unmask(port(ports[0])), "the masked port's event is kept");
+    assert_eq!(table.next_deliverable(), Some(port(ports[0])));
+    assert_eq!(drain(&table), 2, "both raises delivered");
+    assert_eq!(table.next_deliverable(), None);
+}
+
+/// [`lookup_vs_mask`] with both ports in one word.
+#[test]
+fn loom_lookup_vs_mask_meets_a_stale_ready_bit() {
+    check(|| lookup_vs_mask::<1>(&SAME_WORD, [3, 9]));
+}
+
+/// [`lookup_vs_mask`] with the ports in different words.
+#[test]
+fn loom_lookup_vs_mask_meets_a_stale_summary_bit() {
+    check(|| {
+        // A two-word table needs a thread of its own (see the model above).
+        let scenario = thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(|| lookup_vs_mask::<2>(&TWO_WORDS, [3, 70]));
+        scenario.unwrap().join().unwrap();
+    });
+}
+
 /// An ISR raises (with a context) while the kernel cold-starts the partition: the event
 /// is either discarded (counted) or pending afterwards, and a context is visible after
 /// the reset only if an event raised after it is pending.

@@ -58,7 +58,30 @@ impl<const W: usize> PartitionEvents<W> {
     /// pending, not masked, not in service. O(1) whatever `W`: the summary word, one
     /// ready word and one state word, plus the clean-up of bits a racing operation left
     /// behind.
+    #[inline]
     pub fn next_deliverable(&self) -> Option<Port<W>> {
+        // The common case inline: the first ready bit of the first marked word is a
+        // deliverable port. Anything else (a stale bit or word to clean up) takes the
+        // whole lookup, which starts again from the summary.
+        let summary = self.summary.load(Ordering::Acquire);
+        // An empty summary gives w = 64, past the last word: None.
+        let w = summary.trailing_zeros() as usize;
+        let ready = self.ready.get(w)?.load(Ordering::Acquire);
+        if ready != 0 {
+            let b = ready.trailing_zeros();
+            let hot = &self.hot[w][b as usize % PORTS_PER_WORD];
+            if state::deliverable(hot.state.load(Ordering::Acquire)) {
+                return Some(Port::from_word_bit(w, b));
+            }
+        }
+        self.next_deliverable_cleaning()
+    }
+
+    /// [`next_deliverable`](Self::next_deliverable) when the first bit it met was stale:
+    /// the lookup that retires stale bits and words as it goes.
+    #[cold]
+    #[inline(never)]
+    fn next_deliverable_cleaning(&self) -> Option<Port<W>> {
         loop {
             let summary = self.summary.load(Ordering::Acquire);
             // An empty summary gives w = 64, past the last word: None.
