@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo bench -p irq-router --bench engine                 # timings
-//! cargo bench -p irq-router --bench engine --no-run         # then, for callgrind:
+//! BIN=$(cargo bench -p irq-router --bench engine --no-run 2>&1 \
+//!     | sed -n 's/.*Executable .*(\(.*\))/\1/p')               # then, for callgrind:
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out --toggle-collect='*workload_*' \
 //!     $BIN callgrind
 //! callgrind_annotate --inclusive=yes /tmp/cg.out | grep 'engine.rs:engine::workload_'

@@ -1,8 +1,7 @@
 //! Instruction counts under callgrind: a stable figure on a noisy machine.
 //!
 //! ```text
-//! cargo bench -p notify-core --bench callgrind --no-run
-//! BIN=$(ls -t target/release/deps/callgrind-* | grep -v '\.d$' | head -1)
+//! BIN=$(cargo bench -p notify-core --bench callgrind --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))/\1/p')
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
 //!     --toggle-collect='*workload_*' $BIN
 //! callgrind_annotate /tmp/cg.out | grep workload_
