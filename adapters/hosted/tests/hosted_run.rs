@@ -95,3 +95,35 @@ fn hosted_injected_crash_restarts_the_partition() {
         assert_time_exact(p);
     }
 }
+
+/// A terminal's Ctrl-C goes to the foreground process group: the runner's. The
+/// partitions are in process groups of their own, so only the runner hears it; it ends
+/// the run cleanly, and no partition dies of it (no restart, no health-monitor event).
+#[test]
+fn hosted_ctrl_c_reaches_the_runner_not_the_partitions() {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
+        .args(["--json", "--quiet", "--frames", "400"])
+        // The runner leads a process group, as a shell's foreground job does.
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the runner starts");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let group = child.id() as i32;
+    // SAFETY: kill with a process-group id is an FFI call with no memory effects.
+    assert_eq!(unsafe { libc::kill(-group, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("the runner ends");
+    // 130: ended by SIGINT, after its summary (the shell's convention).
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
+    assert_eq!(summary["interrupted"], true, "the runner heard the Ctrl-C");
+    for p in summary["partitions"].as_array().expect("partitions") {
+        assert_eq!(num(p, "restarts"), 0, "a partition died of the Ctrl-C: {p}");
+        assert!(
+            p["hm_events"].as_array().is_some_and(Vec::is_empty),
+            "a partition's health monitor heard of the Ctrl-C: {p}"
+        );
+    }
+}

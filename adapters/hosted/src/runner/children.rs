@@ -129,6 +129,9 @@ pub fn spawn(program: &Program, p: usize, region_fd: i32, extra: &[&str]) -> Sys
     let runner = std::process::id() as i32;
     let mut command = Command::new(&program.path);
     command.args(&program.args).arg(p.to_string()).args(extra);
+    // A process group of its own: a terminal's Ctrl-C (sent to the runner's foreground
+    // group) is the runner's business, never the partitions'.
+    command.process_group(0);
     // SAFETY: the closure only makes async-signal-safe calls (see child_setup).
     unsafe {
         command.pre_exec(move || child_setup(region_fd, theirs_raw, runner));
