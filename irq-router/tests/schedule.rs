@@ -326,3 +326,47 @@ fn validation_for_an_engine_checks_its_cpus() {
     assert!(Router::<1, 1, 2>::new(CONFIG, [Box::leak(Box::new(SharedPage::new()))]).is_err());
     assert_eq!(CONFIG.validate_on::<1, 65>(), Err(irq_router::config::ConfigError::CpuCount));
 }
+
+#[test]
+fn the_restart_past_the_limit_idles_the_partition() {
+    const TABLE: HmTable = HmTable::IGNORE_ALL
+        .on(HmKind::PartitionError, HmAction::ColdStart)
+        .with_restart_limit(2, 3);
+    const CONFIG: SystemConfig<1> = system([partition(0, TABLE)], 20, &OWN_CPU, &[]);
+    let restart_at = |ticks: &[u64]| {
+        let router = router::<1, 1>(CONFIG);
+        let mut adapter = Rec::new();
+        assert!(tick(&router, 0, 0, &mut adapter).is_some());
+        for &now in ticks {
+            adapter.now = now;
+            // It declares an error on its CPU; a restart ends its window: enter again.
+            let _ = router.call(&cpu(0), pid(0), Request::ExecStopError { code: 1 }, &mut adapter);
+            router.on_partition_entry(&cpu(0), pid(0), now, 1, &mut adapter);
+        }
+        let restarts = adapter.actions().filter(|a| matches!(a, Action::Restart(..))).count();
+        (restarts, router.mode(pid(0)), records(&adapter, HmKind::RestartLimit))
+    };
+    // Two restarts in frame 0, the third idles it: 2 restarts in a window of 3 frames.
+    assert_eq!(restart_at(&[1, 2, 3]), (2, Mode::Idle, vec![2]));
+    // The window slides: restarts in frames 0 and 1, then in frame 3 frame 0's has left
+    // the window (frames 1 to 3) and one more is allowed; frame 3's next is one too many.
+    assert_eq!(restart_at(&[1, 21]).0, 2);
+    assert_eq!(restart_at(&[1, 21, 61]), (3, Mode::ColdStart, vec![]));
+    assert_eq!(restart_at(&[1, 21, 61, 62]).1, Mode::Idle);
+}
+
+#[test]
+fn a_restart_limit_out_of_bounds_is_refused() {
+    for (restarts, frames) in [(0, 3), (17, 3), (2, 0)] {
+        let table = HmTable::IGNORE_ALL.with_restart_limit(restarts, frames);
+        let config = system([partition(0, table)], 20, &OWN_CPU, &[]);
+        assert_eq!(
+            config.validate_on::<1, 1>(),
+            Err(irq_router::config::ConfigError::Partition {
+                partition: 0,
+                error: irq_router::config::PartitionError::RestartLimit,
+            }),
+            "{restarts} restarts in {frames} frames"
+        );
+    }
+}

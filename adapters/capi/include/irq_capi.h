@@ -243,9 +243,15 @@
 #define IRQ_HM_KIND_UPCALL_FAULT 9
 
 /**
+ * Health-monitor kind: a restart past the partition's restart limit idled it instead
+ * (its entry in [`IrqPartitionConfig::health`] is not consulted).
+ */
+#define IRQ_HM_KIND_RESTART_LIMIT 10
+
+/**
  * Number of health-monitor kinds: the length of [`IrqPartitionConfig::health`].
  */
-#define IRQ_HM_KIND_COUNT 10
+#define IRQ_HM_KIND_COUNT 11
 
 /**
  * "No port" in [`IrqPartitionConfig::timer_port`] and [`IrqPartitionConfig::error_port`].
@@ -899,6 +905,15 @@ typedef struct IrqPartitionConfig {
    * run (nor anything else touch the page) before `irq_router_create` returns.
    */
   void *shared_page;
+  /**
+   * At most this many restarts (1 to 16) in any `restart_window` major frames; the
+   * one past it idles the partition (`IRQ_HM_KIND_RESTART_LIMIT`). 0: no limit.
+   */
+  uint16_t restart_limit;
+  /**
+   * The restart limit's window in major frames (not 0 when `restart_limit` is set).
+   */
+  uint32_t restart_window;
 } IrqPartitionConfig;
 
 /**

@@ -77,8 +77,11 @@ pub const IRQ_HM_KIND_PARTITION_ERROR: u8 = 7;
 pub const IRQ_HM_KIND_WINDOW_OVERRUN: u8 = 8;
 /// Health-monitor kind: an upcall could not be injected.
 pub const IRQ_HM_KIND_UPCALL_FAULT: u8 = 9;
+/// Health-monitor kind: a restart past the partition's restart limit idled it instead
+/// (its entry in [`IrqPartitionConfig::health`] is not consulted).
+pub const IRQ_HM_KIND_RESTART_LIMIT: u8 = 10;
 /// Number of health-monitor kinds: the length of [`IrqPartitionConfig::health`].
-pub const IRQ_HM_KIND_COUNT: usize = 10;
+pub const IRQ_HM_KIND_COUNT: usize = 11;
 
 /// "No port" in [`IrqPartitionConfig::timer_port`] and [`IrqPartitionConfig::error_port`].
 pub const IRQ_NO_PORT: u16 = 0xffff;
@@ -151,6 +154,11 @@ pub struct IrqPartitionConfig {
     /// `irq_router_create` initializes the page with plain writes: the partition must not
     /// run (nor anything else touch the page) before `irq_router_create` returns.
     pub shared_page: *mut c_void,
+    /// At most this many restarts (1 to 16) in any `restart_window` major frames; the
+    /// one past it idles the partition (`IRQ_HM_KIND_RESTART_LIMIT`). 0: no limit.
+    pub restart_limit: u16,
+    /// The restart limit's window in major frames (not 0 when `restart_limit` is set).
+    pub restart_window: u32,
 }
 
 /// A time window of the cyclic schedule.

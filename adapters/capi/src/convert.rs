@@ -424,6 +424,9 @@ unsafe fn build_partition(
         health = health.on(*kind, action);
     }
     const _: () = assert!(IRQ_HM_KIND_COUNT == HmKind::COUNT);
+    if c.restart_limit != 0 {
+        health = health.with_restart_limit(c.restart_limit, c.restart_window);
+    }
 
     let page: &'static SharedPage = match kernel_page {
         // SAFETY: the caller's contract (claimed slot, `p` in range).

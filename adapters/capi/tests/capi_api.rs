@@ -101,6 +101,8 @@ fn partition(ports: &[IrqPortConfig]) -> IrqPartitionConfig {
         ping: ptr::null(),
         health: [0; IRQ_HM_KIND_COUNT],
         shared_page: ptr::null_mut(),
+        restart_limit: 0,
+        restart_window: 0,
     }
 }
 

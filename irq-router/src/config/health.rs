@@ -30,11 +30,16 @@ pub enum HmKind {
     WindowOverrun = 8,
     /// An upcall could not be injected (no entry, or its stack outside the partition).
     UpcallFault = 9,
+    /// A restart the table asked for would exceed its restart limit
+    /// ([`HmTable::restart_limit`]): the partition is idled instead. `detail` is the
+    /// restarts already made in the window, `extra` the window in major frames. The table's
+    /// entry for this kind is not consulted (the action is always idle).
+    RestartLimit = 10,
 }
 
 impl HmKind {
     /// Number of kinds.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 
     /// Every kind, in order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -48,7 +53,23 @@ impl HmKind {
         Self::PartitionError,
         Self::WindowOverrun,
         Self::UpcallFault,
+        Self::RestartLimit,
     ];
+}
+
+/// Most restarts a [`RestartLimit`] may allow in its window.
+pub const MAX_RESTART_LIMIT: u16 = 16;
+
+/// How often the health monitor may restart a partition: at most `restarts` restarts in
+/// any `frames` consecutive major frames. The restart past it idles the partition (a
+/// [`HmKind::RestartLimit`] record): a partition that dies as soon as it starts is
+/// stopped instead of being restarted for ever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RestartLimit {
+    /// Restarts allowed in the window (1 to [`MAX_RESTART_LIMIT`]).
+    pub restarts: u16,
+    /// The window, in major frames (at least 1).
+    pub frames: u32,
 }
 
 /// What the health monitor does about an event.
@@ -70,30 +91,49 @@ pub enum HmAction {
     StopModule,
 }
 
-/// A partition's health-monitor table: one action per event kind.
+/// A partition's health-monitor table: one action per event kind, and how often its
+/// restarts may come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct HmTable([HmAction; HmKind::COUNT]);
+pub struct HmTable {
+    actions: [HmAction; HmKind::COUNT],
+    restart_limit: Option<RestartLimit>,
+}
 
 impl HmTable {
     /// Every event just logged.
-    pub const IGNORE_ALL: Self = Self([HmAction::Ignore; HmKind::COUNT]);
+    pub const IGNORE_ALL: Self = Self::all(HmAction::Ignore);
 
-    /// Every kind mapped to `action`.
+    /// Every kind mapped to `action`, restarts unlimited.
     pub const fn all(action: HmAction) -> Self {
-        Self([action; HmKind::COUNT])
+        Self { actions: [action; HmKind::COUNT], restart_limit: None }
     }
 
     /// The same table with `kind` mapped to `action`.
     #[must_use]
     pub const fn on(self, kind: HmKind, action: HmAction) -> Self {
-        let mut actions = self.0;
+        let mut actions = self.actions;
         actions[kind as usize] = action;
-        Self(actions)
+        Self { actions, restart_limit: self.restart_limit }
     }
 
-    /// The action for `kind`.
+    /// The same table with at most `restarts` restarts in any `frames` consecutive major
+    /// frames (validation checks the bounds of [`RestartLimit`]).
+    #[must_use]
+    pub const fn with_restart_limit(self, restarts: u16, frames: u32) -> Self {
+        Self { actions: self.actions, restart_limit: Some(RestartLimit { restarts, frames }) }
+    }
+
+    /// The action for `kind` (always idle for [`HmKind::RestartLimit`]).
     pub const fn action(&self, kind: HmKind) -> HmAction {
-        self.0[kind as usize]
+        match kind {
+            HmKind::RestartLimit => HmAction::Idle,
+            _ => self.actions[kind as usize],
+        }
+    }
+
+    /// The restart limit, if any.
+    pub const fn restart_limit(&self) -> Option<RestartLimit> {
+        self.restart_limit
     }
 }
 
@@ -105,9 +145,17 @@ mod tests {
     fn kinds_index_the_table_in_order() {
         for (i, kind) in HmKind::ALL.into_iter().enumerate() {
             assert_eq!(kind as usize, i);
+            if kind == HmKind::RestartLimit {
+                assert_eq!(HmTable::IGNORE_ALL.action(kind), HmAction::Idle);
+                continue;
+            }
             let table = HmTable::IGNORE_ALL.on(kind, HmAction::ColdStart);
             for other in HmKind::ALL {
-                let expected = if other == kind { HmAction::ColdStart } else { HmAction::Ignore };
+                let expected = match other {
+                    HmKind::RestartLimit => HmAction::Idle,
+                    _ if other == kind => HmAction::ColdStart,
+                    _ => HmAction::Ignore,
+                };
                 assert_eq!(table.action(other), expected);
             }
         }

@@ -41,7 +41,7 @@ use core::num::NonZeroU32;
 use notify_core::{Channel, PortConfig};
 use vcpu_state::CatchUpPolicy;
 
-pub use health::{HmAction, HmKind, HmTable};
+pub use health::{HmAction, HmKind, HmTable, MAX_RESTART_LIMIT, RestartLimit};
 pub use validate::{ConfigError, PartitionError, RouteError, WindowError};
 
 /// Most partitions a system may have: a level line keeps the set of partitions that still

@@ -79,6 +79,9 @@ pub enum PartitionError {
         /// Index in the partition's `ports`.
         entry: usize,
     },
+    /// Its health table's restart limit allows no restart, more than
+    /// [`MAX_RESTART_LIMIT`](crate::config::MAX_RESTART_LIMIT), or has an empty window.
+    RestartLimit,
     /// Its `cpu` is not one of the engine's CPUs.
     NoSuchCpu {
         /// The CPU it names.
@@ -259,6 +262,13 @@ impl<const P: usize> SystemConfig<P> {
             && !bound_to(part.ports, port, Source::Lifecycle)
         {
             return Err(PartitionError::ErrorPort);
+        }
+        if let Some(limit) = part.health.restart_limit()
+            && (limit.restarts == 0
+                || limit.restarts > super::MAX_RESTART_LIMIT
+                || limit.frames == 0)
+        {
+            return Err(PartitionError::RestartLimit);
         }
         if part.error_port.is_none() {
             let mut k = 0;

@@ -111,16 +111,20 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         let mut record = HmRecord::new(adapter.now(), Some(p), kind, action, detail, extra);
         match action {
             HmAction::WarmStart => {
-                record.discarded = self.restart(p, state, StartMode::Warm, kind, adapter);
+                record.discarded = self.restart_or_idle(p, state, StartMode::Warm, kind, adapter);
             }
             HmAction::ColdStart => {
-                record.discarded = self.restart(p, state, StartMode::Cold, kind, adapter);
+                record.discarded = self.restart_or_idle(p, state, StartMode::Cold, kind, adapter);
             }
             HmAction::Idle => self.make_idle(p, state, adapter),
             HmAction::Ignore | HmAction::Deliver | HmAction::StopModule => {
                 // Holding the state: on the partition's own CPU.
                 self.stateless_action(self.home(p), p, kind, action, detail, extra, adapter);
             }
+        }
+        if matches!(action, HmAction::WarmStart | HmAction::ColdStart) && state.mode == Mode::Idle {
+            // Its restart limit idled it instead (a RestartLimit record says why).
+            record.action = HmAction::Idle;
         }
         self.record(record, adapter);
     }
@@ -158,7 +162,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             HmAction::ColdStart | HmAction::WarmStart => {
                 let mode =
                     if action == HmAction::ColdStart { StartMode::Cold } else { StartMode::Warm };
-                let discarded = self.restart(p, state, mode, kind, adapter);
+                let discarded = self.restart_or_idle(p, state, mode, kind, adapter);
                 if discarded > 0 {
                     let mut record = HmRecord::new(adapter.now(), Some(p), kind, action, 0, 0);
                     record.discarded = discarded;
@@ -206,6 +210,45 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             }
             _ => {}
         }
+    }
+
+    /// Restarts partition `p` unless its table's restart limit forbids it: then it is
+    /// idled instead, with a [`HmKind::RestartLimit`] record. Returns what the restart
+    /// discarded (0 if idled).
+    fn restart_or_idle(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        mode: StartMode,
+        kind: HmKind,
+        adapter: &mut impl KernelAdapter,
+    ) -> u64 {
+        let frame = self.frame_of(adapter.now());
+        if let Some(limit) = self.config.partitions[p].health.restart_limit() {
+            let kept = state.restarts.min(state.restart_frames.len() as u64) as usize;
+            let window = u64::from(limit.frames);
+            let recent = state.restart_frames[..kept]
+                .iter()
+                .filter(|&&f| f.saturating_add(window) > frame)
+                .count() as u64;
+            if recent >= u64::from(limit.restarts) {
+                self.make_idle(p, state, adapter);
+                let record = HmRecord::new(
+                    adapter.now(),
+                    Some(p),
+                    HmKind::RestartLimit,
+                    HmAction::Idle,
+                    recent,
+                    window,
+                );
+                self.record(record, adapter);
+                return 0;
+            }
+        }
+        let slot = (state.restarts % state.restart_frames.len() as u64) as usize;
+        state.restart_frames[slot] = frame;
+        state.restarts += 1;
+        self.restart(p, state, mode, kind, adapter)
     }
 
     /// Restarts partition `p`. A cold start resets its event tables to the configuration,

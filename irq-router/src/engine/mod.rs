@@ -68,6 +68,9 @@ pub(crate) struct PartitionState {
     pub(crate) ping_due: Option<u64>,
     /// Why it last started (the kernel's copy: the page's is the guest's to scribble on).
     pub(crate) start_reason: StartReason,
+    /// The major frames of its latest restarts (a ring; `restarts` counts them all).
+    pub(crate) restart_frames: [u64; crate::config::MAX_RESTART_LIMIT as usize],
+    pub(crate) restarts: u64,
 }
 
 /// Number of vectors.
@@ -161,6 +164,8 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                         },
                         ping_due: None,
                         start_reason: StartReason::Fresh,
+                        restart_frames: [0; crate::config::MAX_RESTART_LIMIT as usize],
+                        restarts: 0,
                     });
                     p += 1;
                 }
@@ -342,5 +347,7 @@ impl PartitionState {
         next_ping: u64::MAX,
         ping_due: None,
         start_reason: StartReason::Fresh,
+        restart_frames: [0; crate::config::MAX_RESTART_LIMIT as usize],
+        restarts: 0,
     };
 }

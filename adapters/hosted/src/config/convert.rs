@@ -164,7 +164,10 @@ fn health(h: &FileHealth) -> HmTable {
             table = table.on(kind, action(a));
         }
     }
-    table
+    match h.restart_limit {
+        Some(limit) => table.with_restart_limit(limit.restarts, limit.frames),
+        None => table,
+    }
 }
 
 /// Converts a parsed file.
@@ -511,6 +514,10 @@ fn partition_message(e: PartitionError) -> String {
         }
         PartitionError::Ping => "ping: its port must be bound to source = \"ping\", interval and bound above 0, bound at most interval".to_owned(),
         PartitionError::VectorNotPermitted { .. } => "this port's line is not permitted".to_owned(),
+        PartitionError::RestartLimit => format!(
+            "health.restart_limit: restarts must be 1 to {}, frames at least 1",
+            irq_router::config::MAX_RESTART_LIMIT
+        ),
         other => format!("{other:?}"),
     }
 }

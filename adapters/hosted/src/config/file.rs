@@ -154,6 +154,19 @@ pub struct FileHealth {
     pub partition_error: Option<FileAction>,
     pub window_overrun: Option<FileAction>,
     pub upcall_fault: Option<FileAction>,
+    /// At most `restarts` restarts in any `frames` major frames; the one past it idles the
+    /// partition.
+    pub restart_limit: Option<FileRestartLimit>,
+}
+
+/// A restart limit.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRestartLimit {
+    /// Restarts allowed in the window (1 to 16).
+    pub restarts: u16,
+    /// The window, in major frames.
+    pub frames: u32,
 }
 
 /// The ping.
