@@ -17,6 +17,11 @@ use super::device::DeviceLine;
 use crate::config::System;
 use crate::region::{Region, SharedRegion};
 
+/// Latency samples kept from a partition's earlier runs, at most (the first ones): a
+/// partition that writes a full sample buffer and dies at once costs the runner this much
+/// memory whatever the number of its restarts.
+pub const HARVESTED_SAMPLES: usize = 4 * crate::region::SAMPLES;
+
 /// Counters of a partition's earlier runs (before restarts), kept across them.
 #[derive(Clone, Debug, Default)]
 pub struct Harvest {
@@ -39,7 +44,9 @@ impl Harvest {
         add(&mut self.channel_received, &g.channel_received);
         add(&mut self.channel_sent, &g.channel_sent);
         add(&mut self.pings_answered, &g.pings_answered);
-        self.samples.extend(region.samples());
+        let room = HARVESTED_SAMPLES.saturating_sub(self.samples.len());
+        let samples = region.samples();
+        self.samples.extend(samples.into_iter().take(room));
     }
 }
 
@@ -387,7 +394,7 @@ impl Summary {
 mod tests {
     use std::sync::atomic::Ordering;
 
-    use super::{Harvest, drift, warp_time};
+    use super::{HARVESTED_SAMPLES, Harvest, drift, warp_time};
     use crate::region::SharedRegion;
 
     #[test]
@@ -407,10 +414,14 @@ mod tests {
         }
         g.samples_taken.store(u64::MAX, Ordering::Release);
         let mut harvest = Harvest::default();
-        harvest.add(region);
-        harvest.add(region);
+        // A partition that fills its sample buffer and dies, a thousand times over: what
+        // the runner keeps is bounded.
+        for _ in 0..1000 {
+            harvest.add(region);
+        }
         assert_eq!(harvest.line_events, u64::MAX);
         assert_eq!(harvest.pings_answered, u64::MAX);
+        assert_eq!(harvest.samples.len(), HARVESTED_SAMPLES);
         // SAFETY: `region` is not used again.
         unsafe { shared.release() };
     }
