@@ -5,126 +5,23 @@
 
 use std::num::NonZeroU64;
 
-use irq_router::adapter::{Action, Recording};
+use irq_router::Mode;
+use irq_router::adapter::Action;
 use irq_router::config::{
-    HmAction, HmKind, HmTable, PartitionConfig, Ping, Route, Schedule, Sharing, SystemConfig,
-    Target, Trigger, VectorSet, Window,
+    HmAction, HmKind, HmTable, PartitionConfig, Ping, Route, SystemConfig, VectorSet, Window,
 };
 use irq_router::hypercall::{RawCall, Request};
-use irq_router::{CpuId, Local, Mode, Router, Switch};
-use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
-use vcpu_state::{CatchUpPolicy, SharedPage};
+use notify_core::{Binding, Port, PortConfig, Source};
+use vcpu_state::CatchUpPolicy;
 
-type Rec = Recording<4096>;
+#[path = "common/cpus.rs"]
+mod cpus;
 
-const LINE: u8 = 0x30;
-const LEVEL: u8 = 0x31;
+use cpus::{
+    LEVEL, LEVEL_ROUTE, LINE, LINE_ROUTE, Rec, count, cpu, partition, pid, router, system, tick,
+};
 
-static PORTS: [PortConfig; 3] = [
-    PortConfig::new(0, Binding::counting(Source::Timer)),
-    PortConfig::new(1, Binding::counting(Source::Line(LINE as u16))),
-    PortConfig::new(2, Binding::coalescing(Source::Line(LEVEL as u16))),
-];
-
-const fn partition(cpu: u16, health: HmTable) -> PartitionConfig {
-    PartitionConfig {
-        name: "p",
-        cpu,
-        ports: &PORTS,
-        timer_port: Some(0),
-        error_port: None,
-        catch_up: CatchUpPolicy::Replay,
-        vectors: VectorSet::EMPTY.with(LINE).with(LEVEL),
-        channels: 0,
-        ping: None,
-        health,
-    }
-}
-
-const fn system<const P: usize>(
-    partitions: [PartitionConfig; P],
-    major_frame: u64,
-    windows: &'static [Window],
-    routes: &'static [Route],
-) -> SystemConfig<P> {
-    SystemConfig {
-        partitions,
-        schedule: Schedule { major_frame, windows },
-        routes,
-        clock_vector: None,
-        channels: &[],
-        channel_budgets: &[],
-    }
-}
-
-fn router<const P: usize, const C: usize>(config: SystemConfig<P>) -> Box<Router<P, 1, C>> {
-    let pages: &'static [SharedPage; P] = Box::leak(Box::new([const { SharedPage::new() }; P]));
-    let router = Box::new(Router::new(config, core::array::from_fn(|p| &pages[p])).expect("valid"));
-    router.start();
-    router
-}
-
-fn pid<const P: usize>(p: u32) -> PartitionId<P> {
-    PartitionId::new(p).expect("partition")
-}
-
-fn cpu<const C: usize>(c: u32) -> Local<'static, C> {
-    Local::interrupts_disabled(CpuId::new(c).expect("cpu"))
-}
-
-/// CPU `c`'s tick at `now`, and the switch it returns carried out.
-fn tick<const P: usize, const C: usize>(
-    router: &Router<P, 1, C>,
-    c: u32,
-    now: u64,
-    adapter: &mut Rec,
-) -> Option<Switch<P>> {
-    adapter.now = now;
-    let switch = router.on_tick(&cpu(c), now, adapter)?;
-    if let Some(from) = switch.from {
-        router.on_partition_exit(&cpu(c), from, now, adapter);
-    }
-    if let Some(to) = switch.to {
-        router.on_partition_entry(&cpu(c), to, now, switch.budget(now), adapter);
-    }
-    Some(switch)
-}
-
-fn count(adapter: &Rec, f: impl Fn(&Action) -> bool) -> usize {
-    adapter.actions().filter(|a| f(a)).count()
-}
-
-static LEVEL_TARGET: [Target; 1] = [Target { partition: 0, port: 2 }];
-static LEVEL_ROUTE: [Route; 1] = [Route {
-    vector: LEVEL,
-    sharing: Sharing::Exclusive,
-    trigger: Trigger::Level,
-    kernel_first: false,
-    targets: &LEVEL_TARGET,
-    budget: None,
-    ack_timeout: 5,
-}];
-static BOTH_TARGETS: [Target; 1] = [Target { partition: 0, port: 1 }];
-static BOTH_ROUTES: [Route; 2] = [
-    Route {
-        vector: LEVEL,
-        sharing: Sharing::Exclusive,
-        trigger: Trigger::Level,
-        kernel_first: false,
-        targets: &LEVEL_TARGET,
-        budget: None,
-        ack_timeout: 5,
-    },
-    Route {
-        vector: LINE,
-        sharing: Sharing::Exclusive,
-        trigger: Trigger::Edge,
-        kernel_first: false,
-        targets: &BOTH_TARGETS,
-        budget: None,
-        ack_timeout: 0,
-    },
-];
+static BOTH_ROUTES: [Route; 2] = [LEVEL_ROUTE[0], LINE_ROUTE[0]];
 static SHORT_WINDOW: [Window; 1] = [Window { partition: 0, start: 0, length: 10 }];
 static LONG_WINDOW: [Window; 1] = [Window { partition: 0, start: 0, length: 40 }];
 
@@ -215,23 +112,13 @@ const fn pinged(health: HmTable) -> PartitionConfig {
         health,
     }
 }
-static LINE_ONLY_TARGET: [Target; 1] = [Target { partition: 0, port: 1 }];
-static LINE_ONLY: [Route; 1] = [Route {
-    vector: LINE,
-    sharing: Sharing::Exclusive,
-    trigger: Trigger::Edge,
-    kernel_first: false,
-    targets: &LINE_ONLY_TARGET,
-    budget: None,
-    ack_timeout: 0,
-}];
 
 // the tick's ping wakes a waiting partition (vCPU closed) without a kick: the kernel
 // keeps it waiting, and later events only flag it (the engine thinks it runs).
 #[test]
 fn a_ping_on_the_tick_that_ends_a_wait_tells_the_kernel() {
     const CONFIG: SystemConfig<1> =
-        system([pinged(HmTable::IGNORE_ALL)], 40, &LONG_WINDOW, &LINE_ONLY);
+        system([pinged(HmTable::IGNORE_ALL)], 40, &LONG_WINDOW, &LINE_ROUTE);
     let router = router::<1, 2>(CONFIG);
     let (mut a0, mut a1) = (Rec::new(), Rec::new());
     assert!(tick(&router, 1, 0, &mut a1).is_some());
@@ -301,7 +188,7 @@ fn a_kick_while_waiting_in_the_fault_handler_keeps_it_waiting() {
         [partition(1, HmTable::IGNORE_ALL.on(HmKind::Trap, HmAction::Deliver))],
         40,
         &LONG_WINDOW,
-        &LINE_ONLY,
+        &LINE_ROUTE,
     );
     let router = router::<1, 2>(CONFIG);
     let (mut a0, mut a1) = (Rec::new(), Rec::new());

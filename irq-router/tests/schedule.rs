@@ -4,100 +4,21 @@
 
 use std::num::NonZeroU64;
 
-use irq_router::adapter::{Action, Recording};
+use irq_router::adapter::Action;
 use irq_router::config::{
-    HmAction, HmKind, HmTable, PartitionConfig, Ping, Route, Schedule, Sharing, SystemConfig,
-    Target, Trigger, VectorSet, Window,
+    HmAction, HmKind, HmTable, PartitionConfig, Ping, SystemConfig, VectorSet, Window,
 };
 use irq_router::hypercall::{RawCall, Request};
-use irq_router::{CpuId, Local, Mode, Router, Switch};
-use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
+use irq_router::{Mode, Router};
+use notify_core::{Binding, Port, PortConfig, Source};
 use vcpu_state::{CatchUpPolicy, SharedPage};
 
-type Rec = Recording<4096>;
+#[path = "common/cpus.rs"]
+mod cpus;
 
-const LINE: u8 = 0x30;
-const LEVEL: u8 = 0x31;
-
-static PORTS: [PortConfig; 3] = [
-    PortConfig::new(0, Binding::counting(Source::Timer)),
-    PortConfig::new(1, Binding::counting(Source::Line(LINE as u16))),
-    PortConfig::new(2, Binding::coalescing(Source::Line(LEVEL as u16))),
-];
-
-const fn partition(cpu: u16, health: HmTable) -> PartitionConfig {
-    PartitionConfig {
-        name: "p",
-        cpu,
-        ports: &PORTS,
-        timer_port: Some(0),
-        error_port: None,
-        catch_up: CatchUpPolicy::Replay,
-        vectors: VectorSet::EMPTY.with(LINE).with(LEVEL),
-        channels: 0,
-        ping: None,
-        health,
-    }
-}
-
-const fn system<const P: usize>(
-    partitions: [PartitionConfig; P],
-    major_frame: u64,
-    windows: &'static [Window],
-    routes: &'static [Route],
-) -> SystemConfig<P> {
-    SystemConfig {
-        partitions,
-        schedule: Schedule { major_frame, windows },
-        routes,
-        clock_vector: None,
-        channels: &[],
-        channel_budgets: &[],
-    }
-}
-
-fn router<const P: usize, const C: usize>(config: SystemConfig<P>) -> Box<Router<P, 1, C>> {
-    let pages: &'static [SharedPage; P] = Box::leak(Box::new([const { SharedPage::new() }; P]));
-    let router = Box::new(Router::new(config, core::array::from_fn(|p| &pages[p])).expect("valid"));
-    router.start();
-    router
-}
-
-fn pid<const P: usize>(p: u32) -> PartitionId<P> {
-    PartitionId::new(p).expect("partition")
-}
-
-fn cpu<const C: usize>(c: u32) -> Local<'static, C> {
-    Local::interrupts_disabled(CpuId::new(c).expect("cpu"))
-}
-
-/// CPU `c`'s tick at `now`, and the switch it returns carried out.
-fn tick<const P: usize, const C: usize>(
-    router: &Router<P, 1, C>,
-    c: u32,
-    now: u64,
-    adapter: &mut Rec,
-) -> Option<Switch<P>> {
-    adapter.now = now;
-    let switch = router.on_tick(&cpu(c), now, adapter)?;
-    if let Some(from) = switch.from {
-        router.on_partition_exit(&cpu(c), from, now, adapter);
-    }
-    if let Some(to) = switch.to {
-        router.on_partition_entry(&cpu(c), to, now, switch.budget(now), adapter);
-    }
-    Some(switch)
-}
-
-fn records(adapter: &Rec, kind: HmKind) -> Vec<u64> {
-    adapter
-        .actions()
-        .filter_map(|a| match a {
-            Action::Log(r) if r.kind == kind => Some(r.detail),
-            _ => None,
-        })
-        .collect()
-}
+use cpus::{
+    LEVEL, LEVEL_ROUTE, LINE, LINE_ROUTE, Rec, cpu, partition, pid, records, router, system, tick,
+};
 
 /// Partition 0's windows meet across the end of the frame: `[15, 20)` then `[0, 10)`.
 static JOINED: [Window; 3] = [
@@ -192,16 +113,6 @@ fn a_partition_that_owns_its_cpu_is_pinged_on_time() {
     assert_eq!(missed, (1..20).map(|k| k * 10 + 6).collect::<Vec<_>>());
 }
 
-static LEVEL_TARGET: [Target; 1] = [Target { partition: 0, port: 2 }];
-static LEVEL_ROUTE: [Route; 1] = [Route {
-    vector: LEVEL,
-    sharing: Sharing::Exclusive,
-    trigger: Trigger::Level,
-    kernel_first: false,
-    targets: &LEVEL_TARGET,
-    budget: None,
-    ack_timeout: 5,
-}];
 static LONG_WINDOW: [Window; 1] = [Window { partition: 0, start: 0, length: 20 }];
 
 #[test]
@@ -262,17 +173,6 @@ fn a_deferred_action_reaches_a_partition_that_is_not_running() {
     router.on_resume(&cpu(1), &mut a1);
     assert_eq!(router.mode(pid(0)), Mode::Idle);
 }
-
-static LINE_TARGET: [Target; 1] = [Target { partition: 0, port: 1 }];
-static LINE_ROUTE: [Route; 1] = [Route {
-    vector: LINE,
-    sharing: Sharing::Exclusive,
-    trigger: Trigger::Edge,
-    kernel_first: false,
-    targets: &LINE_TARGET,
-    budget: None,
-    ack_timeout: 0,
-}];
 
 #[test]
 fn a_kick_that_finds_the_partition_with_nothing_to_take_keeps_it_waiting() {
