@@ -46,6 +46,10 @@ impl DeviceLine {
         socket.set_nonblocking(true)?;
         let target = socket.local_addr()?;
         let sender = UdpSocket::bind("127.0.0.1:0")?;
+        // Connected to the generator: the kernel drops a datagram from any other socket,
+        // so a process that finds the port (any process of the user can, in
+        // /proc/net/udp) cannot forge interrupts.
+        socket.connect(sender.local_addr()?)?;
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let (stop2, sent2) = (Arc::clone(&stop), Arc::clone(&sent));
@@ -84,8 +88,8 @@ impl DeviceLine {
         match self.socket.recv(&mut buf) {
             Ok(8) => {
                 let seq = u64::from_ne_bytes(buf);
-                self.lost += seq.saturating_sub(self.next_seq);
-                self.next_seq = self.next_seq.max(seq + 1);
+                self.lost = self.lost.saturating_add(seq.saturating_sub(self.next_seq));
+                self.next_seq = self.next_seq.max(seq.saturating_add(1));
                 self.received += 1;
                 true
             }
