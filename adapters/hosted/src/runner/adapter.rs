@@ -4,6 +4,7 @@
 //! cannot be started from inside the engine); the device line's mask decides whether
 //! the runner reads its socket; health-monitor records go to the kernel log kept here.
 
+use super::console::Console;
 use std::sync::atomic::Ordering;
 
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
@@ -54,6 +55,8 @@ pub struct Hosted {
     pub names: Vec<String>,
     /// Print console writes.
     pub echo_console: bool,
+    /// Where console writes go (bounded: never blocks the runner).
+    pub console: Console,
 }
 
 impl Hosted {
@@ -79,6 +82,7 @@ impl Hosted {
             timeline,
             names,
             echo_console: true,
+            console: Console::new(),
         }
     }
 
@@ -178,7 +182,7 @@ impl KernelAdapter for Hosted {
         let n = usize::try_from(n).unwrap_or(0);
         if self.echo_console {
             let text = String::from_utf8_lossy(&buf[..n]);
-            eprintln!("[{}] {}", self.names[p], text.trim_end());
+            self.console.line(format!("[{}] {}", self.names[p], text.trim_end()));
         }
         n as u64
     }

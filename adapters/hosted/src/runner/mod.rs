@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod children;
+pub mod console;
 pub mod device;
 pub mod run;
 pub mod summary;

@@ -170,6 +170,8 @@ pub struct Summary {
     pub device: DeviceSummary,
     /// Health-monitor events of no partition (line storms).
     pub module_hm_events: Vec<HmEvent>,
+    /// Console lines dropped because stderr did not keep up (the runner never waits).
+    pub console_dropped: u64,
 }
 
 /// `q`-quantile (0..1) of sorted `v`, in microseconds.
@@ -303,6 +305,7 @@ pub fn collect<const P: usize>(
             .filter(|r| r.partition.is_none())
             .map(HmEvent::from)
             .collect(),
+        console_dropped: hosted.console.dropped,
     }
 }
 
