@@ -138,5 +138,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if outcome.summary.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS }
+    if outcome.summary.module_stopped {
+        // The health monitor stopped the module: the run failed.
+        ExitCode::from(3)
+    } else if outcome.summary.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

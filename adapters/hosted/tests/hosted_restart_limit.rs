@@ -88,6 +88,8 @@ fn hosted_restart_limit_idles_a_partition_that_keeps_dying() {
     assert_eq!((good.drift, good.lost), (0, 0), "{}", show(good));
     // Three restarts, then the fourth death idles it: it is never started again.
     assert_eq!(quitter.restarts, 3, "{}", show(quitter));
+    assert_eq!(quitter.mode, "Idle", "{}", show(quitter));
+    assert_eq!(good.mode, "Normal", "{}", show(good));
     let events: Vec<(&str, &str)> =
         quitter.hm_events.iter().map(|e| (e.kind.as_str(), e.action.as_str())).collect();
     assert_eq!(

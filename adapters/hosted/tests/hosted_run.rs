@@ -53,6 +53,7 @@ fn hosted_default_configuration_runs_clean() {
             "no health-monitor event: {p}"
         );
         assert_eq!(num(p, "restarts"), 0);
+        assert_eq!(p["mode"], "Normal", "{p}");
         assert_eq!(p["start_reason"], "fresh");
         assert_eq!(p["page_start_reason"], "fresh");
     }
@@ -126,4 +127,29 @@ fn hosted_ctrl_c_reaches_the_runner_not_the_partitions() {
             "a partition's health monitor heard of the Ctrl-C: {p}"
         );
     }
+}
+
+/// A health table that stops the module on a trap: the run ends with the module stopped,
+/// the summary says so, and the runner exits with status 3.
+#[test]
+fn hosted_a_module_stopped_by_the_health_monitor_fails_the_run() {
+    let default = include_str!("../config/default.toml");
+    let table = "health = { default = \"ignore\", trap = \"cold_start\", partition_error = \"warm_start\" }";
+    assert!(default.contains(table), "the default configuration's health tables");
+    let stopping =
+        default.replace(table, "health = { default = \"ignore\", trap = \"stop_module\" }");
+    let path = std::env::temp_dir().join(format!("irq-hosted-stop-{}.toml", std::process::id()));
+    std::fs::write(&path, stopping).expect("write the configuration");
+    let out = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
+        .args(["--json", "--quiet", "--frames", "5", "--crash", "io-a@2", "--config"])
+        .arg(&path)
+        .output()
+        .expect("the runner starts");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
+    assert_eq!(summary["module_stopped"], true, "{summary}");
+    let a = partition(&summary, "io-a");
+    let events = a["hm_events"].as_array().expect("events");
+    assert!(events.iter().any(|e| e["kind"] == "Trap" && e["action"] == "StopModule"), "{a}");
 }

@@ -140,6 +140,9 @@ pub struct PartitionSummary {
     pub page_start_reason: String,
     /// Its health-monitor events.
     pub hm_events: Vec<HmEvent>,
+    /// Its ARINC 653 mode at the end (`Normal`, `ColdStart`, `WarmStart`, or `Idle` if
+    /// its health monitor stopped it).
+    pub mode: String,
 }
 
 /// The device line's figures.
@@ -172,6 +175,8 @@ pub struct Summary {
     pub module_hm_events: Vec<HmEvent>,
     /// Console lines dropped because stderr did not keep up (the runner never waits).
     pub console_dropped: u64,
+    /// The health monitor stopped the module (the runner then exits with status 3).
+    pub module_stopped: bool,
 }
 
 /// `q`-quantile (0..1) of sorted `v`, in microseconds.
@@ -285,6 +290,7 @@ pub fn collect<const P: usize>(
             start_reason: reason_text(g.start_reason.load(Ordering::Acquire)),
             page_start_reason: reason_text(g.page_start_reason.load(Ordering::Acquire)),
             hm_events,
+            mode: format!("{:?}", router.mode(pid)),
         });
     }
     let device = device.map_or_else(DeviceSummary::default, |d| DeviceSummary {
@@ -306,6 +312,7 @@ pub fn collect<const P: usize>(
             .map(HmEvent::from)
             .collect(),
         console_dropped: hosted.console.dropped,
+        module_stopped: hosted.stopped,
     }
 }
 
@@ -317,11 +324,12 @@ impl Summary {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} frames, {} ticks of {} us{}",
+            "{} frames, {} ticks of {} us{}{}",
             self.frames,
             self.ticks,
             self.tick_us,
-            if self.interrupted { " (interrupted)" } else { "" }
+            if self.interrupted { " (interrupted)" } else { "" },
+            if self.module_stopped { " (module stopped by the health monitor)" } else { "" }
         );
         let _ = writeln!(
             out,
@@ -371,8 +379,9 @@ impl Summary {
             self.device.packets_sent, self.device.packets_received, self.device.packets_lost
         );
         for p in &self.partitions {
-            if p.restarts > 0 || !p.hm_events.is_empty() {
-                let _ = writeln!(out, "{}: start_reason {}", p.name, p.start_reason);
+            if p.restarts > 0 || !p.hm_events.is_empty() || p.mode != "Normal" {
+                let _ =
+                    writeln!(out, "{}: mode {}, start_reason {}", p.name, p.mode, p.start_reason);
             }
             for e in &p.hm_events {
                 let _ = writeln!(
