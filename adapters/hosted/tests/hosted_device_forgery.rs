@@ -4,19 +4,15 @@
 //! forged becomes an interrupt or a count: no packet is counted lost, none more received
 //! than sent, and the partitions sharing the line see only the real ones.
 //!
-//! This test binary (a plain `main`, no test harness) is also the partition program of the
-//! run it makes: started with `FORGER_ENV` set, it runs the real partition program as
-//! partitions 0 and 1 and forges as partition 2.
+//! This test binary is also the partition program of the run it makes (see
+//! `common/selfhost.rs`): the real partition program as partitions 0 and 1, the forger as 2.
+
+#[path = "common/selfhost.rs"]
+mod selfhost;
 
 use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-use irq_hosted::runner::children::Program;
-use irq_hosted::runner::{self, Options};
-
-/// Set in the environment of the partition processes: "run as a partition".
-const FORGER_ENV: &str = "IRQ_HOSTED_TEST_FORGER";
 
 const SYSTEM: &str = r#"
 tick_us = 1000
@@ -84,16 +80,11 @@ jitter_us = 1000
 "#;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if std::env::var_os(FORGER_ENV).is_some() {
-        return match args.first().map(String::as_str) {
-            Some("2") => forge(),
-            _ => irq_hosted::guest::program::main(&args),
-        };
-    }
-    hosted_forged_device_packets_are_not_interrupts();
-    println!("test hosted_forged_device_packets_are_not_interrupts ... ok");
-    ExitCode::SUCCESS
+    selfhost::main(
+        "hosted_forged_device_packets_are_not_interrupts",
+        |p| (p == "2").then(forge),
+        hosted_forged_device_packets_are_not_interrupts,
+    )
 }
 
 /// The UDP ports bound on 127.0.0.1, from `/proc/net/udp`.
@@ -126,21 +117,7 @@ fn forge() -> ExitCode {
 }
 
 fn hosted_forged_device_packets_are_not_interrupts() {
-    // SAFETY: alarm and setenv before any other thread of this process exists.
-    unsafe {
-        libc::alarm(60);
-        std::env::set_var(FORGER_ENV, "1");
-    }
-    let system = irq_hosted::config::load("forger.toml", SYSTEM).expect("the configuration");
-    let options = Options {
-        frames: 60,
-        crash: None,
-        svg_frames: 0,
-        progress: false,
-        echo_console: false,
-        program: Program::new(std::env::current_exe().expect("this test binary")),
-    };
-    let summary = runner::run(&system, &options).expect("the run completes").summary;
+    let summary = selfhost::run(SYSTEM, 60, false);
     let device = &summary.device;
     assert!(device.packets_sent > 0, "{device:?}");
     assert_eq!(device.packets_lost, 0, "forged sequence numbers counted as lost: {device:?}");
@@ -152,6 +129,4 @@ fn hosted_forged_device_packets_are_not_interrupts() {
         assert!(p.line_events <= device.packets_sent, "{p:?} {device:?}");
         assert_eq!((p.lost, p.drift, p.restarts), (0, 0, 0), "{p:?}");
     }
-    // SAFETY: cancels this process's alarm.
-    unsafe { libc::alarm(0) };
 }

@@ -1,9 +1,9 @@
 //! Hostile partitions: a partition is untrusted, and nothing it does may crash, hang or
 //! corrupt the runner or the other partitions.
 //!
-//! This test binary (a plain `main`, no test harness) is also the partition program of
-//! the run it makes: started with `HOSTILE_ENV` set, it runs the real partition
-//! program as partition 0 and an attack as partitions 1 and 2:
+//! This test binary is also the partition program of the run it makes (see
+//! `common/selfhost.rs`): the real partition program as partition 0 and an attack as
+//! partitions 1 and 2:
 //! * 1 tries to resize its region memfd under the runner's mapping (truncating it
 //!   would make the runner's next access raise SIGBUS), to seal it against writes, and
 //!   checks it inherited no descriptor beyond its region and socket; it then exits with
@@ -11,18 +11,16 @@
 //! * 2 sends calls without ever reading the answers (which used to freeze the runner
 //!   on its blocking send once the socket's queue was full).
 
+#[path = "common/selfhost.rs"]
+mod selfhost;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use irq_hosted::region::REGION_LEN;
-use irq_hosted::runner::children::Program;
 use irq_hosted::runner::run::MISBEHAVED;
 use irq_hosted::runner::summary::PartitionSummary;
-use irq_hosted::runner::{self, Options};
 use irq_router::hypercall::{Request, encode_request};
-
-/// Set in the environment of the partition processes: "run as a partition".
-const HOSTILE_ENV: &str = "IRQ_HOSTED_TEST_HOSTILE";
 
 /// A descriptor the runner leaks to its children unless they close it at exec.
 const LEAKED_FD: i32 = 100;
@@ -76,17 +74,15 @@ length = 8
 "#;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if std::env::var_os(HOSTILE_ENV).is_some() {
-        return match args.first().map(String::as_str) {
-            Some("1") => resize(),
-            Some("2") => flood(),
-            _ => irq_hosted::guest::program::main(&args),
-        };
-    }
-    hosted_hostile_partitions_cannot_hurt_the_runner();
-    println!("test hosted_hostile_partitions_cannot_hurt_the_runner ... ok");
-    ExitCode::SUCCESS
+    selfhost::main(
+        "hosted_hostile_partitions_cannot_hurt_the_runner",
+        |p| match p {
+            "1" => Some(resize()),
+            "2" => Some(flood()),
+            _ => None,
+        },
+        hosted_hostile_partitions_cannot_hurt_the_runner,
+    )
 }
 
 fn errno() -> i32 {
@@ -150,28 +146,13 @@ fn assert_clean(p: &PartitionSummary) {
 }
 
 fn hosted_hostile_partitions_cannot_hurt_the_runner() {
-    // A runner that hangs fails the test (SIGALRM ends it) instead of hanging it.
-    // SAFETY: plain system call.
-    unsafe { libc::alarm(60) };
-    // SAFETY: single-threaded here: nothing reads the environment concurrently.
-    unsafe { std::env::set_var(HOSTILE_ENV, "1") };
     // A descriptor without close-on-exec, which the partitions must not inherit.
     // SAFETY: plain system call; the new descriptor is this process's.
     let leaked = unsafe { libc::fcntl(0, libc::F_DUPFD, LEAKED_FD) };
     assert!(leaked >= LEAKED_FD, "a descriptor to leak");
-    let system = irq_hosted::config::load("hostile.toml", SYSTEM).expect("the configuration");
-    let options = Options {
-        frames: 10,
-        crash: None,
-        svg_frames: 0,
-        progress: false,
-        echo_console: false,
-        program: Program::new(std::env::current_exe().expect("this test binary")),
-    };
     let started = Instant::now();
-    let outcome = runner::run(&system, &options).expect("the run completes");
+    let summary = selfhost::run(SYSTEM, 10, false);
     assert!(started.elapsed() < Duration::from_secs(20), "the runner never waited on them");
-    let summary = outcome.summary;
     assert_eq!(summary.frames, 10);
     assert!(!summary.interrupted);
     let [good, resizer, flooder] = &summary.partitions[..] else { panic!("three partitions") };
@@ -194,9 +175,6 @@ fn hosted_hostile_partitions_cannot_hurt_the_runner() {
         assert_eq!((kind, detail), ("PartitionError", misbehaved), "{}", show(flooder));
         assert_eq!(e.action, "WarmStart");
     }
-    // SAFETY: plain system calls on descriptors and alarms of this process.
-    unsafe {
-        libc::close(leaked);
-        libc::alarm(0);
-    }
+    // SAFETY: closes a descriptor of this process.
+    unsafe { libc::close(leaked) };
 }

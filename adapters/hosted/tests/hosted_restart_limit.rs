@@ -2,18 +2,15 @@
 //! often as its restart limit allows; the restart past it idles the partition, with a
 //! `RestartLimit` record. The other partition is unaffected.
 //!
-//! This test binary (a plain `main`, no test harness) is also the partition program of the
-//! run it makes: started with `QUITTER_ENV` set, it runs the real partition program as
-//! partition 0 and exits at once as partition 1.
+//! This test binary is also the partition program of the run it makes (see
+//! `common/selfhost.rs`): the real partition program as partition 0; as 1 it exits at once.
+
+#[path = "common/selfhost.rs"]
+mod selfhost;
 
 use std::process::ExitCode;
 
-use irq_hosted::runner::children::Program;
 use irq_hosted::runner::summary::PartitionSummary;
-use irq_hosted::runner::{self, Options};
-
-/// Set in the environment of the partition processes: "run as a partition".
-const QUITTER_ENV: &str = "IRQ_HOSTED_TEST_QUITTER";
 
 const SYSTEM: &str = r#"
 tick_us = 1000
@@ -50,16 +47,11 @@ length = 8
 "#;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if std::env::var_os(QUITTER_ENV).is_some() {
-        return match args.first().map(String::as_str) {
-            Some("1") => ExitCode::SUCCESS,
-            _ => irq_hosted::guest::program::main(&args),
-        };
-    }
-    hosted_restart_limit_idles_a_partition_that_keeps_dying();
-    println!("test hosted_restart_limit_idles_a_partition_that_keeps_dying ... ok");
-    ExitCode::SUCCESS
+    selfhost::main(
+        "hosted_restart_limit_idles_a_partition_that_keeps_dying",
+        |p| (p == "1").then_some(ExitCode::SUCCESS),
+        hosted_restart_limit_idles_a_partition_that_keeps_dying,
+    )
 }
 
 fn show(p: &PartitionSummary) -> String {
@@ -67,21 +59,7 @@ fn show(p: &PartitionSummary) -> String {
 }
 
 fn hosted_restart_limit_idles_a_partition_that_keeps_dying() {
-    // SAFETY: alarm and setenv before any other thread of this process exists.
-    unsafe {
-        libc::alarm(60);
-        std::env::set_var(QUITTER_ENV, "1");
-    }
-    let system = irq_hosted::config::load("quitter.toml", SYSTEM).expect("the configuration");
-    let options = Options {
-        frames: 12,
-        crash: None,
-        svg_frames: 0,
-        progress: false,
-        echo_console: false,
-        program: Program::new(std::env::current_exe().expect("this test binary")),
-    };
-    let summary = runner::run(&system, &options).expect("the run completes").summary;
+    let summary = selfhost::run(SYSTEM, 12, false);
     let [good, quitter] = &summary.partitions[..] else { panic!("two partitions") };
     assert_eq!(good.restarts, 0, "{}", show(good));
     assert!(good.hm_events.is_empty(), "{}", show(good));
@@ -104,6 +82,4 @@ fn hosted_restart_limit_idles_a_partition_that_keeps_dying() {
         "{}",
         show(quitter)
     );
-    // SAFETY: cancels this process's alarm.
-    unsafe { libc::alarm(0) };
 }
