@@ -98,8 +98,8 @@ impl KernelAdapter for Hooked<'_> {
     fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault> {
         self.inner.inject_upcall(partition, upcall)
     }
-    fn kick(&mut self, partition: u16) {
-        self.inner.kick(partition);
+    fn kick(&mut self, cpu: u16) {
+        self.inner.kick(cpu);
     }
     fn wait(&mut self, partition: u16) {
         self.inner.wait(partition);
