@@ -79,7 +79,11 @@ pub fn main() -> ExitCode {
             }
         },
     };
-    let system = match config::load(&path, &source).and_then(|s| runner::check(&s).map(|()| s)) {
+    // Relative paths in a file are taken from its directory.
+    let base = cli.config.as_deref().and_then(std::path::Path::parent).unwrap_or(".".as_ref());
+    let base = if base.as_os_str().is_empty() { ".".as_ref() } else { base };
+    let loaded = config::load_in(&path, &source, base);
+    let system = match loaded.and_then(|s| runner::check(&s).map(|()| s)) {
         Ok(system) => system,
         Err(e) => {
             eprintln!("irq-hosted: bad configuration: {e}");

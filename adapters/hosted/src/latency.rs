@@ -55,9 +55,10 @@ fn quantiles(mut v: Vec<u64>) -> (usize, f64, f64) {
 fn bare(ticks: u64) -> Result<Vec<u64>, String> {
     let shared = SharedRegion::create("irq-hosted-bare").map_err(|e| e.to_string())?;
     let region = shared.region();
-    let program = children::Program::builtin().map_err(|e| e.to_string())?;
+    let mut program = children::Program::builtin().map_err(|e| e.to_string())?;
+    program.args.push("--bare".to_owned());
     let started =
-        children::spawn(&program, 0, shared.raw_fd(), &["--bare"]).map_err(|e| e.to_string())?;
+        children::spawn(&program, 0, "bare", shared.raw_fd()).map_err(|e| e.to_string())?;
     let _ = sys::kill(started.pid, libc::SIGCONT);
     let period = 1_000_000;
     let start = sys::monotonic_ns() + 20_000_000;

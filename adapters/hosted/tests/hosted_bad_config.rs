@@ -169,3 +169,56 @@ fn hosted_bad_config_timer_port_not_a_timer() {
         "timer_port",
     );
 }
+
+/// The `io-b` partition with `lines` added after its `catch_up`.
+fn io_b_with(lines: &str) -> String {
+    variant(
+        "name = \"io-b\"\ncatch_up = \"warp\"\n",
+        &format!("name = \"io-b\"\ncatch_up = \"warp\"\n{lines}\n"),
+    )
+}
+
+#[test]
+fn hosted_bad_config_program_not_found() {
+    // Relative to the file's directory (a temporary one): nothing there.
+    let text = io_b_with("program = [\"./no-such-partition\", \"--fast\"]");
+    let err = refused("program-missing", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "program ="), "not an executable file");
+    let text = io_b_with("program = [\"no-such-partition-in-path\"]");
+    let err = refused("program-path", &text, &["--check"]);
+    names(
+        &err,
+        "[[partition]] 2 \"io-b\"",
+        line_of(&text, "program ="),
+        "not an executable found in PATH",
+    );
+    let text = io_b_with("program = []");
+    let err = refused("program-empty", &text, &["--check"]);
+    names(
+        &err,
+        "[[partition]] 2 \"io-b\"",
+        line_of(&text, "program ="),
+        "needs at least the executable",
+    );
+    // Not executable: a directory.
+    let text = io_b_with("program = [\"/\"]");
+    let err = refused("program-dir", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "program ="), "not an executable file");
+}
+
+#[test]
+fn hosted_bad_config_program_env_and_cwd() {
+    let text = io_b_with("program = [\"/bin/sh\"]\ncwd = \"no-such-dir\"");
+    let err = refused("cwd", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "cwd ="), "is not a directory");
+    let text = io_b_with("program = [\"/bin/sh\"]\nenv = { \"A=B\" = \"1\" }");
+    let err = refused("env-key", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "env ="), "cannot be set");
+    let text = io_b_with("program = [\"/bin/sh\"]\nenv = { IRQ_PARTITION = \"7\" }");
+    let err = refused("env-reserved", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "env ="), "set by the runner");
+    // env or cwd without a program: a mistake, not silently ignored.
+    let text = io_b_with("cwd = \"/\"");
+    let err = refused("cwd-alone", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "cwd ="), "there is none");
+}

@@ -153,3 +153,42 @@ fn hosted_a_module_stopped_by_the_health_monitor_fails_the_run() {
     let events = a["hm_events"].as_array().expect("events");
     assert!(events.iter().any(|e| e["kind"] == "Trap" && e["action"] == "StopModule"), "{a}");
 }
+
+#[test]
+fn hosted_own_program_runs_with_its_arguments_environment_and_directory() {
+    // A partition's own program, relative to the configuration file: a script that
+    // records what it was given, then becomes the demo partition.
+    let dir = std::env::temp_dir().join(format!("irq-hosted-program-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("work")).expect("temp dir");
+    let script = dir.join("start.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' \"$IRQ_PARTITION\" \"$IRQ_PARTITION_NAME\" \
+         \"$GREETING\" \"$(pwd)\" \"$*\" > marker\nexec \"$RUNNER\" partition\n",
+    )
+    .expect("write script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let default = include_str!("../config/default.toml");
+    let from = "name = \"io-b\"\ncatch_up = \"warp\"\n";
+    let text = default.replacen(
+        from,
+        &format!(
+            "{from}program = [\"./start.sh\", \"one\", \"two words\"]\ncwd = \"work\"\n\
+             env = {{ GREETING = \"hello\", RUNNER = \"{}\" }}\n",
+            env!("CARGO_BIN_EXE_irq-hosted")
+        ),
+        1,
+    );
+    let config = dir.join("system.toml");
+    std::fs::write(&config, text).expect("write config");
+    let summary = run(&["--frames", "3", "--config", config.to_str().expect("utf-8 path")]);
+    let marker = std::fs::read_to_string(dir.join("work/marker")).expect("the script ran");
+    let _ = std::fs::remove_dir_all(&dir);
+    let work = dir.join("work");
+    assert_eq!(marker.trim_end(), format!("2|io-b|hello|{}|one two words", work.display()));
+    for p in summary["partitions"].as_array().expect("partitions") {
+        assert_time_exact(p);
+        assert_eq!(num(p, "restarts"), 0, "{p}");
+    }
+}

@@ -3,6 +3,8 @@
 //! an error of `SystemConfig::validate` is reported at the entry it names.
 
 use std::num::NonZeroU32;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use irq_router::config::{
     ChannelBudget, ConfigError, HmAction, HmKind, HmTable, PartitionConfig, PartitionError, Ping,
@@ -14,10 +16,11 @@ use toml::Spanned;
 
 use super::error::ConfigFileError;
 use super::file::{
-    FileAction, FileConfig, FileEnd, FileHealth, FileMode, FilePolicy, FileSharing, FileSource,
-    FileTrigger,
+    FileAction, FileConfig, FileEnd, FileHealth, FileMode, FilePartition, FilePolicy, FileSharing,
+    FileSource, FileTrigger,
 };
 use crate::region::{ROLE_PORTS, Role};
+use crate::runner::children::{PARTITION_NAME_VAR, PARTITION_VAR, Program};
 
 /// Most partitions the hosted runner runs.
 pub const MAX_HOSTED_PARTITIONS: usize = 8;
@@ -44,6 +47,8 @@ pub struct PartitionInfo {
     pub line_vector: Option<u8>,
     /// Its sending channel port and how often it notifies (every so many ticks).
     pub notify: Option<(u16, u64)>,
+    /// Its own program (`None`: the built-in demo).
+    pub program: Option<Program>,
 }
 
 /// Spans (byte offsets) of the entries, for errors.
@@ -85,6 +90,80 @@ pub struct System {
     spans: Spans,
 }
 
+/// The partition's own program, `program`, `env` and `cwd` checked: the executable
+/// exists (a relative path is taken from the file's directory, a bare name is looked up
+/// in `PATH`), the working directory is a directory, the variables can be set.
+fn program(ctx: &Ctx<'_>, fp: &FilePartition) -> Result<Option<Program>, ConfigFileError> {
+    let Some(program) = &fp.program else {
+        for (at, key) in [
+            (fp.env.as_ref().map(|e| e.span().start), "env"),
+            (fp.cwd.as_ref().map(|c| c.span().start), "cwd"),
+        ] {
+            if let Some(at) = at {
+                return Err(ctx.err(at, &format!("`{key}` is for a `program`; there is none")));
+            }
+        }
+        return Ok(None);
+    };
+    let at = program.span().start;
+    let Some((first, args)) = program.get_ref().split_first() else {
+        return Err(ctx.err(at, "`program` needs at least the executable"));
+    };
+    if program.get_ref().iter().any(|a| a.contains('\0')) {
+        return Err(ctx.err(at, "`program` arguments cannot hold a NUL byte"));
+    }
+    let path = if first.contains('/') {
+        let path = ctx.base.join(first);
+        if !is_executable(&path) {
+            let msg = format!("program \"{first}\" ({}) is not an executable file", path.display());
+            return Err(ctx.err(at, &msg));
+        }
+        path
+    } else {
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths).map(|dir| dir.join(first)).find(|p| is_executable(p))
+        });
+        match found {
+            Some(path) => path,
+            None => {
+                let msg = format!("program \"{first}\" is not an executable found in PATH");
+                return Err(ctx.err(at, &msg));
+            }
+        }
+    };
+    let mut env = Vec::new();
+    if let Some(vars) = &fp.env {
+        let at = vars.span().start;
+        for (key, value) in vars.get_ref() {
+            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+                return Err(ctx.err(at, &format!("env: \"{key}\" cannot be set")));
+            }
+            if key == PARTITION_VAR || key == PARTITION_NAME_VAR {
+                return Err(ctx.err(at, &format!("env: {key} is set by the runner")));
+            }
+            env.push((key.clone(), value.clone()));
+        }
+    }
+    let cwd = match &fp.cwd {
+        None => None,
+        Some(dir) => {
+            let path = ctx.base.join(dir.get_ref());
+            if !path.is_dir() {
+                let msg =
+                    format!("cwd \"{}\" ({}) is not a directory", dir.get_ref(), path.display());
+                return Err(ctx.err(dir.span().start, &msg));
+            }
+            Some(path)
+        }
+    };
+    Ok(Some(Program { path, args: args.to_vec(), number_arg: false, env, cwd }))
+}
+
+/// A regular file someone may execute.
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 fn leak<T>(v: Vec<T>) -> &'static [T] {
     Vec::leak(v)
 }
@@ -92,6 +171,8 @@ fn leak<T>(v: Vec<T>) -> &'static [T] {
 struct Ctx<'a> {
     path: &'a str,
     source: &'a str,
+    /// The directory relative paths in the file are taken from.
+    base: &'a Path,
     names: Vec<String>,
 }
 
@@ -176,8 +257,13 @@ fn health(h: &FileHealth) -> HmTable {
 /// Names that do not resolve, too many partitions, zero budgets, a device without a
 /// route: each at its entry.
 #[allow(clippy::too_many_lines, reason = "one pass over the file, entry by entry")]
-pub fn convert(path: &str, source: &str, file: &FileConfig) -> Result<System, ConfigFileError> {
-    let mut ctx = Ctx { path, source, names: Vec::new() };
+pub fn convert(
+    path: &str,
+    source: &str,
+    base: &Path,
+    file: &FileConfig,
+) -> Result<System, ConfigFileError> {
+    let mut ctx = Ctx { path, source, base, names: Vec::new() };
     let mut spans = Spans { frame: file.major_frame.span().start, ..Spans::default() };
     if file.partitions.is_empty() {
         return Err(ctx.err(0, "at least one [[partition]] is needed"));
@@ -282,6 +368,7 @@ pub fn convert(path: &str, source: &str, file: &FileConfig) -> Result<System, Co
             roles,
             line_vector,
             notify: None,
+            program: program(&ctx, fp)?,
         });
     }
     let mut windows = Vec::new();

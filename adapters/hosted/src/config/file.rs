@@ -1,6 +1,8 @@
 //! The configuration file's structures, as serde reads them. Entries keep their spans
 //! ([`Spanned`]) so that errors found later can point back into the file.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -55,6 +57,12 @@ pub struct FilePartition {
     /// Its ports.
     #[serde(rename = "port", default)]
     pub ports: Vec<Spanned<FilePort>>,
+    /// Its own program, `["path", "arg", ...]` (default: the built-in demo partition).
+    pub program: Option<Spanned<Vec<String>>>,
+    /// Environment variables set for its program (on top of the runner's).
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// The working directory of its program (default: the runner's).
+    pub cwd: Option<Spanned<String>>,
 }
 
 /// A catch-up policy.

@@ -89,15 +89,27 @@ fn close_unneeded_at_exec() {
 /// a run needs.
 pub const PARTITION_MODE: &str = "partition";
 
-/// A program the runner starts as a partition: an executable and the arguments that
-/// come before the partition's number.
-#[derive(Clone, Debug)]
+/// A program the runner starts as a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
     /// The executable.
     pub path: PathBuf,
-    /// Arguments before the partition's number.
+    /// Its arguments.
     pub args: Vec<String>,
+    /// Whether the partition's number is given after `args` (the built-in demo and the
+    /// tests' own binaries take it there; a configured `program` gets it only in the
+    /// environment, [`PARTITION_VAR`]).
+    pub number_arg: bool,
+    /// Environment variables set on top of the runner's.
+    pub env: Vec<(String, String)>,
+    /// The working directory (default: the runner's).
+    pub cwd: Option<PathBuf>,
 }
+
+/// The environment variable that holds the partition's number in its program.
+pub const PARTITION_VAR: &str = "IRQ_PARTITION";
+/// The environment variable that holds the partition's name in its program.
+pub const PARTITION_NAME_VAR: &str = "IRQ_PARTITION_NAME";
 
 impl Program {
     /// The built-in demo partition: this executable in [`PARTITION_MODE`].
@@ -108,27 +120,35 @@ impl Program {
         let path = std::env::current_exe().map_err(|e| {
             SysError::new("find the running executable", e.raw_os_error().unwrap_or(libc::ENOENT))
         })?;
-        Ok(Self { path, args: vec![PARTITION_MODE.to_owned()] })
+        Ok(Self { args: vec![PARTITION_MODE.to_owned()], ..Self::new(path) })
     }
 
     /// `path`, given the partition's number as its first argument.
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), args: Vec::new() }
+        Self { path: path.into(), args: Vec::new(), number_arg: true, env: Vec::new(), cwd: None }
     }
 }
 
-/// Starts `program` as partition `p` on region memfd `region_fd`, with `extra`
-/// arguments after the partition's number, and stops it (SIGSTOP) before it gets far.
+/// Starts `program` as partition `p` (named `name`) on region memfd `region_fd`, and
+/// stops it (SIGSTOP) before it gets far.
 ///
 /// # Errors
 /// The socket pair or the process could not be made.
-pub fn spawn(program: &Program, p: usize, region_fd: i32, extra: &[&str]) -> SysResult<Started> {
+pub fn spawn(program: &Program, p: usize, name: &str, region_fd: i32) -> SysResult<Started> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     let theirs_raw = theirs.as_raw_fd();
     let runner = std::process::id() as i32;
     let mut command = Command::new(&program.path);
-    command.args(&program.args).arg(p.to_string()).args(extra);
+    command.args(&program.args);
+    if program.number_arg {
+        command.arg(p.to_string());
+    }
+    command.envs(program.env.iter().map(|(k, v)| (k, v)));
+    command.env(PARTITION_VAR, p.to_string()).env(PARTITION_NAME_VAR, name);
+    if let Some(cwd) = &program.cwd {
+        command.current_dir(cwd);
+    }
     // A process group of its own: a terminal's Ctrl-C (sent to the runner's foreground
     // group) is the runner's business, never the partitions'.
     command.process_group(0);

@@ -265,10 +265,16 @@ impl<const P: usize> Machine<'_, P> {
     }
 
     fn start_process(&mut self, p: usize) -> Result<(), RunError> {
-        let program = &self.options.program;
-        let started = children::spawn(program, p, self.shared[p].raw_fd(), &[]).map_err(|e| {
-            RunError::Other(format!("partition {p}: {} ({e})", program.path.display()))
-        })?;
+        let info = &self.system.info[p];
+        let program = info.program.as_ref().unwrap_or(&self.options.program);
+        let started =
+            children::spawn(program, p, &info.name, self.shared[p].raw_fd()).map_err(|e| {
+                RunError::Other(format!(
+                    "partition {p} \"{}\": {} ({e})",
+                    info.name,
+                    program.path.display()
+                ))
+            })?;
         self.hosted.pids[p] = Some(started.pid);
         self.sockets[p] = Some(started.socket);
         Ok(())
