@@ -11,7 +11,7 @@ mod selfhost;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use irq_hosted::guest::{CALL_FD, Hypervisor};
+use irq_guest::hosted;
 
 const FRAMES: u64 = 40;
 const FRAME_MS: u64 = 20;
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 }
 
 fn flood() -> ExitCode {
-    let hv = Hypervisor::new(CALL_FD);
+    let hv = hosted::hypervisor();
     let line = [b'x'; 200];
     loop {
         let _ = hv.console_write(&line);
