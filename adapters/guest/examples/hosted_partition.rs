@@ -60,7 +60,8 @@ fn main() -> ExitCode {
     let hv = partition.hypervisor();
     let name = std::env::var("IRQ_PARTITION_NAME").unwrap_or_default();
     let reason = hv.start_reason();
-    let _ = hv.console_write(format!("{name}: the Rust example partition, {reason:?}\n").as_bytes());
+    let _ =
+        hv.console_write(format!("{name}: the Rust example partition, {reason:?}\n").as_bytes());
     let Ok(entry) = partition.on_upcall(on_upcall) else { return ExitCode::FAILURE };
     if hv.register_upcall(Some(entry)).is_err() || hv.enable_irqs().is_err() {
         return ExitCode::FAILURE;

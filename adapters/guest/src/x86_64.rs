@@ -128,7 +128,10 @@ mod tests {
         // SAFETY: `f` is a whole frame.
         let up = unsafe { Upcall::from_frame((&raw const f).cast()) };
         assert_eq!(up.port, Some(3));
-        assert_eq!((up.pending, up.vector, up.timestamp, up.sender, up.entry), (2, 40, 99, 1, 0x1000));
+        assert_eq!(
+            (up.pending, up.vector, up.timestamp, up.sender, up.entry),
+            (2, 40, 99, 1, 0x1000)
+        );
         let trap = UpcallFrame { port: u64::MAX, vector: 6, ..UpcallFrame::default() };
         // SAFETY: as above.
         let up = unsafe { Upcall::from_frame((&raw const trap).cast()) };

@@ -5,11 +5,11 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
+use irq_guest::hosted::region::map;
 pub use irq_guest::hosted::region::{
     Command, GuestArea, KernelArea, Mailbox, NO_PORT, REGION_FD, REGION_LEN, ROLE_PORTS, Region,
     Role, SAMPLES,
 };
-use irq_guest::hosted::region::map;
 use irq_router::vcpu::SharedPage;
 
 use crate::sys::{self, SysResult};

@@ -7,10 +7,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub use irq_guest::hosted::sys::{
     REGION_SEALS, SysError, SysResult, block_signals, check, fd_is_open, file_len, kill,
-    map_shared, monotonic_ns, recv_words, restore_signals, seals, send_words, sigset,
-    socket_type, unmap, upcall_signal,
+    map_shared, monotonic_ns, recv_words, restore_signals, seals, send_words, sigset, socket_type,
+    unmap, upcall_signal,
 };
-
 
 fn owned(what: &'static str, fd: i32) -> SysResult<OwnedFd> {
     check(what, i64::from(fd))?;

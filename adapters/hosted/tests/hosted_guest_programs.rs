@@ -52,7 +52,14 @@ fn rust_example() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            cargo_build(&["-p", "irq-guest", "--features", "hosted", "--example", "hosted_partition"]);
+            cargo_build(&[
+                "-p",
+                "irq-guest",
+                "--features",
+                "hosted",
+                "--example",
+                "hosted_partition",
+            ]);
             target().join("release/examples/hosted_partition")
         })
         .clone()
@@ -115,4 +122,70 @@ fn hosted_rust_example_partition_runs_from_program() {
     let config = system_with("rust-example", &rust_example());
     check_run(&config, "the Rust example partition");
     let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
+}
+
+/// A tool the test needs (the CI gate installs it): its path, or the test fails saying
+/// how to install it.
+fn tool(name: &str, candidates: &[PathBuf], install: &str) -> PathBuf {
+    std::iter::once(PathBuf::from(name))
+        .chain(candidates.iter().cloned())
+        .find(|path| Command::new(path).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .unwrap_or_else(|| panic!("`{name}` is not installed (install it with: {install})"))
+}
+
+fn c_library_dir() -> PathBuf {
+    workspace().join("adapters/guest/c")
+}
+
+/// The C example partition, compiled against the checked-in header and linked with the
+/// C guest library, built once.
+fn c_example() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cc = tool("cc", &[], "apt-get install -y gcc");
+            cargo_build(&["-p", "irq-guest-c"]);
+            let program = target().join("c-partition");
+            run(Command::new(cc)
+                .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
+                .arg(c_library_dir().join("include"))
+                .arg(c_library_dir().join("examples/partition.c"))
+                .arg(target().join("release/libirq_guest_c.a"))
+                .args(["-lpthread", "-ldl", "-lm", "-o"])
+                .arg(&program));
+            program
+        })
+        .clone()
+}
+
+#[test]
+fn hosted_c_example_partition_runs_from_program() {
+    let config = system_with("c-example", &c_example());
+    check_run(&config, "the C example partition");
+    let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
+}
+
+#[test]
+fn hosted_guest_c_header_is_up_to_date() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let candidates: Vec<PathBuf> = home.map(|h| h.join("bin/cbindgen")).into_iter().collect();
+    let cbindgen = tool("cbindgen", &candidates, "cargo install cbindgen --locked");
+    let dir = std::env::temp_dir().join(format!("irq-guest-header-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fresh = dir.join("irq_guest.h");
+    run(Command::new(cbindgen)
+        .current_dir(c_library_dir())
+        .args(["--config", "cbindgen.toml", "--quiet", "--output"])
+        .arg(&fresh));
+    let generated = std::fs::read_to_string(&fresh).expect("generated header");
+    let checked_in =
+        std::fs::read_to_string(c_library_dir().join("include/irq_guest.h")).expect("header");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        generated == checked_in,
+        "adapters/guest/c/include/irq_guest.h is out of date: regenerate it with \
+         `cd adapters/guest/c && cbindgen --config cbindgen.toml --output include/irq_guest.h`"
+    );
 }

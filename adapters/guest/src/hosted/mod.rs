@@ -2,7 +2,7 @@
 //! (`irq-hosted`).
 //!
 //! What the runner gives the process:
-//! * descriptor [`REGION_FD`](region::REGION_FD) (3): a sealed memfd holding its
+//! * descriptor [`region::REGION_FD`] (3): a sealed memfd holding its
 //!   [`Region`] (the shared page at offset 0, the upcall mailbox, the runner's and the
 //!   guest's areas);
 //! * descriptor [`CALL_FD`] (4): a `SOCK_SEQPACKET` socket. A call is one message of
@@ -109,7 +109,9 @@ fn account(region: &Region, request: &Request<MAX_PORT_WORDS>, result: &Result<u
             Role::Error => add(&g.errors_seen, *n),
             _ => 0,
         },
-        (Request::Acknowledge { port }, Ok(_)) if region.role(u64::from(port.raw())) == Role::Line => {
+        (Request::Acknowledge { port }, Ok(_))
+            if region.role(u64::from(port.raw())) == Role::Line =>
+        {
             add(&g.line_events, 1)
         }
         (Request::PingAnswer, Ok(_)) => add(&g.pings_answered, 1),
@@ -249,7 +251,9 @@ impl Partition {
     /// The hardware vector of the partition's line ports, if it has one.
     #[must_use]
     pub fn line_vector(&self) -> Option<u8> {
-        u8::try_from(self.region.kernel.line_vector.load(Ordering::Acquire)).ok().filter(|&v| v != 0)
+        u8::try_from(self.region.kernel.line_vector.load(Ordering::Acquire))
+            .ok()
+            .filter(|&v| v != 0)
     }
 
     /// The sending channel port the runner's configuration gives the partition, and how

@@ -318,7 +318,6 @@ pub fn map(fd: BorrowedFd<'_>) -> SysResult<&'static Region> {
     Ok(unsafe { &*ptr.cast::<Region>() })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::{REGION_LEN, Region, SharedPage};
