@@ -60,6 +60,7 @@ impl<const W: usize> Port<W> {
     ///
     /// # Errors
     /// [`Error::PortOutOfRange`] when `raw >= 64 * W`.
+    #[inline]
     pub const fn new(raw: u32) -> Result<Self, Error> {
         if (raw as usize) < Self::COUNT && raw <= u16::MAX as u32 {
             Ok(Self(raw as u16))
@@ -74,6 +75,7 @@ impl<const W: usize> Port<W> {
     }
 
     /// The raw number, as a partition would name it.
+    #[inline]
     pub const fn raw(self) -> u16 {
         self.0
     }

@@ -183,6 +183,7 @@ impl SharedPage {
 
     /// The ISR level as the guest left it (untrusted; only ever handed back to the guest).
     #[must_use]
+    #[inline]
     pub fn level(&self) -> u32 {
         self.isr_level.load(Ordering::Acquire)
     }

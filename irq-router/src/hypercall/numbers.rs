@@ -93,6 +93,7 @@ impl CallNumber {
 
     /// The number, as it goes in the number register.
     #[must_use]
+    #[inline]
     pub const fn raw(self) -> u64 {
         self as u64
     }

@@ -83,6 +83,7 @@ impl ErrorCode {
 
     /// The code with status value `raw`; `None` for 0 ([`SUCCESS`]) and unknown values.
     #[must_use]
+    #[inline]
     pub const fn from_raw(raw: u64) -> Option<Self> {
         if raw >= 1 && raw <= Self::COUNT as u64 { Some(Self::ALL[raw as usize - 1]) } else { None }
     }
@@ -141,6 +142,7 @@ pub const fn encode(result: HypercallResult) -> [u64; 2] {
 /// Reads return registers on the guest side; `None` for registers [`encode`] never
 /// produces (an unknown status, or a failure with a non-zero value).
 #[must_use]
+#[inline]
 pub const fn decode_reply(registers: [u64; 2]) -> Option<HypercallResult> {
     let [status, value] = registers;
     if status == SUCCESS {
@@ -214,6 +216,7 @@ pub const fn start_reason_value(reason: StartReason) -> u64 {
 /// The start reason a [`start_reason_value`] encodes; `None` for a value no kernel
 /// answers.
 #[must_use]
+#[inline]
 pub const fn start_reason_from_value(value: u64) -> Option<StartReason> {
     let code = value >> 32;
     if code > u8::MAX as u64 {

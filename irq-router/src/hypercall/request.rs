@@ -24,6 +24,7 @@ impl UserSlice {
     /// # Errors
     /// [`HypercallError::LengthTooLarge`] when `len > max`;
     /// [`HypercallError::AddressOverflow`] when `addr + len` does not fit in a `u64`.
+    #[inline]
     pub const fn new(addr: u64, len: u64, max: u64) -> Result<Self, HypercallError> {
         if len > max {
             return Err(HypercallError::LengthTooLarge { len, max });
@@ -158,6 +159,7 @@ pub enum Request<const W: usize> {
 impl<const W: usize> Request<W> {
     /// The call's number.
     #[must_use]
+    #[inline]
     pub const fn number(&self) -> CallNumber {
         match self {
             Self::AbiVersion => CallNumber::AbiVersion,
@@ -198,6 +200,7 @@ const fn addr_arg(entry: Option<NonZeroU64>) -> u64 {
 /// puts in the registers, and the canonical form [`decode`](super::decode) accepts
 /// (`decode(&encode_request(&r)) == Ok(r)` for every request `r`).
 #[must_use]
+#[inline]
 pub const fn encode_request<const W: usize>(request: &Request<W>) -> RawCall {
     let args = match *request {
         Request::AbiVersion

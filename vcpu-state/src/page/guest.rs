@@ -29,6 +29,7 @@ impl<'a> Guest<'a> {
     }
 
     /// cli: one store to the flag.
+    #[inline]
     pub fn cli(&self) {
         self.page.upcall_mask.store(MASKED, Ordering::Relaxed);
     }
@@ -38,6 +39,7 @@ impl<'a> Guest<'a> {
     /// ([`Vcpu::deliver`](crate::Vcpu::deliver)). See [`Doorbell`](crate::Doorbell) for why
     /// no wake-up is lost.
     #[must_use = "an upcall pending after sti must be asked for"]
+    #[inline]
     pub fn sti(&self) -> bool {
         self.page.upcall_mask.store(0, Ordering::Relaxed);
         self.pending_after_opening()
@@ -47,6 +49,7 @@ impl<'a> Guest<'a> {
     /// [`ISR_LEVEL_DISABLED`] and returns the level to restore. Only the guest writes the
     /// level, so a load and a store are enough.
     #[must_use]
+    #[inline]
     pub fn close(&self) -> u32 {
         let previous = self.page.isr_level.load(Ordering::Relaxed);
         self.page.isr_level.store(ISR_LEVEL_DISABLED, Ordering::Relaxed);
@@ -57,6 +60,7 @@ impl<'a> Guest<'a> {
     /// to the ISR level. Returns `true` when that opened the vCPU and "upcall pending" is
     /// set (ask for delivery, as after [`sti`](Self::sti)).
     #[must_use = "an upcall pending after opening must be asked for"]
+    #[inline]
     pub fn set_level(&self, level: u32) -> bool {
         self.page.isr_level.store(level, Ordering::Relaxed);
         level == 0 && self.pending_after_opening()
@@ -74,6 +78,7 @@ impl<'a> Guest<'a> {
 
     /// "upcall pending" is set.
     #[must_use]
+    #[inline]
     pub fn upcall_pending(&self) -> bool {
         self.page.upcall_pending.load(Ordering::Acquire) != 0
     }
@@ -85,6 +90,7 @@ impl<'a> Guest<'a> {
 
     /// The flag and the level both allow upcalls.
     #[must_use]
+    #[inline]
     pub fn is_open(&self) -> bool {
         self.page.is_open()
     }
@@ -120,6 +126,7 @@ impl<'a> Guest<'a> {
     /// The second half of sti: a sequentially consistent fence between the store that
     /// opened the vCPU and the read of "upcall pending" (Dekker's protocol with
     /// [`Doorbell::signal`](crate::Doorbell::signal)).
+    #[inline]
     fn pending_after_opening(&self) -> bool {
         fence(Ordering::SeqCst);
         self.page.is_open() && self.upcall_pending()

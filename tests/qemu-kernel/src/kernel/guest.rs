@@ -3,7 +3,8 @@
 //! partition), state and stacks in `.p0_data` / `.p1_data` (each mapped user only in its
 //! own partition's page tables). It calls nothing in the kernel's pages: every helper is
 //! `#[inline(always)]`, every string is a `guest_str!`, and kernel calls are hypercalls
-//! (`int 0x80`, registers as in `docs/hypercalls.md`).
+//! made through the guest library (`irq-guest`, over `int 0x80`: the same calls a hosted
+//! partition makes over its socket), whose calls are all inlined.
 //!
 //! * Partition 0 (replay catch-up): counts its ticks; runs critical sections with cli/sti
 //!   (one store each to its shared page) during which a tick must arrive, deferred until
@@ -14,24 +15,20 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
+use core::num::NonZeroU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use irq_router::hypercall::CallNumber;
-use irq_router::vcpu::SharedPage;
+use irq_guest::x86_64::{Int80, frame};
+use irq_guest::{CallNumber, Hypervisor, Upcall};
+use irq_router::vcpu::Guest;
 use irq_x86::UpcallFrame;
 
 use super::config::{CHANNEL_IN, CHANNEL_OUT, P0_PAGE, TIMER_PORT};
 
-const ENABLE_IRQS: u64 = CallNumber::EnableIrqs.raw();
-const IDLE: u64 = CallNumber::Idle.raw();
-const TAKE_COUNT: u64 = CallNumber::TakeCount.raw();
-const NOTIFY: u64 = CallNumber::Notify.raw();
+/// The hypercalls, over `int 0x80` (the guest library: every call inlined).
+const HV: Hypervisor<Int80> = Hypervisor::new(Int80);
+
 const READ_CLOCK: u64 = CallNumber::ReadClock.raw();
-const REGISTER_UPCALL: u64 = CallNumber::RegisterUpcall.raw();
-const REGISTER_FAULT_HANDLER: u64 = CallNumber::RegisterFaultHandler.raw();
-const CONSOLE_WRITE: u64 = CallNumber::ConsoleWrite.raw();
-const START_REASON: u64 = CallNumber::StartReason.raw();
-const UPCALL_RETURN: u64 = CallNumber::UpcallReturn.raw();
 
 /// A string in the guest's read-only user pages.
 macro_rules! guest_str {
@@ -167,61 +164,36 @@ pub(crate) const NOTIFICATIONS: u64 = 3;
 /// Partition 1's guest time at which it executes `ud2`.
 pub(crate) const FAULT_AT: u64 = 30;
 
-/// A hypercall: `[status, value]`.
-#[inline(always)]
-fn hypercall(number: u64, a0: u64, a1: u64) -> (u64, u64) {
-    let status: u64;
-    let value: u64;
-    // SAFETY: `int 0x80` enters the kernel, which changes only rax and rdx (or runs an
-    // upcall that returns to exactly this state) and may change memory.
-    unsafe {
-        asm!(
-            "int 0x80",
-            inlateout("rax") number => status,
-            in("rdi") a0,
-            in("rsi") a1,
-            inlateout("rdx") 0u64 => value,
-            in("r10") 0u64,
-            options(nostack),
-        );
-    }
-    (status, value)
-}
-
 #[inline(always)]
 fn print(message: &'static [u8]) {
-    let _ = hypercall(CONSOLE_WRITE, message.as_ptr() as u64, message.len() as u64);
+    let _ = HV.console_write(message);
 }
 
-/// A byte of a shared page, at its documented offset.
+/// A handler's address, as the entry a registration takes.
 #[inline(always)]
-fn page_byte(page: &'static SharedPage, offset: usize) -> &'static AtomicU8 {
-    // SAFETY: `SharedPage` is `#[repr(C)]` with an `AtomicU8` at each documented byte
-    // offset used here (`UPCALL_MASK_OFFSET`, `UPCALL_PENDING_OFFSET`), inside the page.
-    unsafe { &*core::ptr::from_ref(page).cast::<u8>().add(offset).cast::<AtomicU8>() }
+fn entry(address: u64) -> Option<NonZeroU64> {
+    NonZeroU64::new(address)
 }
 
-/// Reads a field of the frame the kernel wrote (volatile: the kernel wrote it behind the
-/// compiler's back).
+/// The upcall the kernel wrote for the handler.
 #[inline(always)]
-fn frame_word(frame: *const UpcallFrame, word: usize) -> u64 {
+fn upcall(frame: *const UpcallFrame) -> Upcall {
     // SAFETY: the kernel enters the handler with `rdi` pointing at a whole frame on this
-    // partition's stack; `word` is below `UpcallFrame::WORDS`.
-    unsafe { core::ptr::read_volatile(frame.cast::<u64>().add(word)) }
+    // partition's stack.
+    unsafe { Upcall::from_frame(frame.cast()) }
 }
 
-const FRAME_PORT: usize = 0;
-const FRAME_VECTOR: usize = 2;
-const FRAME_ERROR_CODE: usize = 3;
-const FRAME_FAULT_ADDRESS: usize = 4;
-const FRAME_SENDER: usize = 6;
-/// `saved.rip`: 8 event words, then rax .. r15 (15 words).
-const FRAME_SAVED_RIP: usize = 8 + 15;
+/// The interrupted `rip` in the frame (the saved state is the handler's to read).
+#[inline(always)]
+fn saved_rip(frame: *const UpcallFrame) -> u64 {
+    // SAFETY: as in `upcall`; `SAVED_RIP` is inside the frame.
+    unsafe { core::ptr::read_volatile(frame.cast::<u64>().add(frame::SAVED_RIP)) }
+}
 
 #[inline(always)]
 fn upcall_return() -> ! {
     loop {
-        let _ = hypercall(UPCALL_RETURN, 0, 0);
+        let _ = HV.upcall_return();
     }
 }
 
@@ -229,15 +201,15 @@ fn upcall_return() -> ! {
 #[unsafe(link_section = ".guest_text")]
 pub(crate) extern "C" fn p0_main() -> ! {
     P0.time.store(0, Ordering::Relaxed);
-    let (_, reason) = hypercall(START_REASON, 0, 0);
+    let reason = HV.start_reason_raw().unwrap_or(0);
     P0.start_reason.store(reason, Ordering::Relaxed);
-    let _ = hypercall(REGISTER_UPCALL, p0_upcall as *const () as u64, 0);
+    let _ = HV.register_upcall(entry(p0_upcall as *const () as u64));
     if reason == 1 << 32 {
         print(guest_str!(b"p0: started (reason: fresh)\n"));
     } else {
         print(guest_str!(b"p0: started (reason: UNEXPECTED)\n"));
     }
-    let _ = hypercall(ENABLE_IRQS, 0, 0);
+    let _ = HV.enable_irqs();
     loop {
         if P0.sections.load(Ordering::Relaxed) < SECTIONS {
             p0_critical_section();
@@ -251,14 +223,14 @@ pub(crate) extern "C" fn p0_main() -> ! {
         }
         let sent = P0.sent.load(Ordering::Relaxed);
         if sent < NOTIFICATIONS && P0.time.load(Ordering::Relaxed) >= 30 * (sent + 1) {
-            if hypercall(NOTIFY, u64::from(CHANNEL_OUT), 0).0 == 0 {
+            if HV.notify(u32::from(CHANNEL_OUT)).is_ok() {
                 P0.sent.fetch_add(1, Ordering::Relaxed);
                 print(guest_str!(b"p0: notified p1 through the channel\n"));
             } else {
                 print(guest_str!(b"p0: notify FAILED\n"));
             }
         }
-        let _ = hypercall(IDLE, 0, 0);
+        let _ = HV.idle();
     }
 }
 
@@ -266,21 +238,19 @@ pub(crate) extern "C" fn p0_main() -> ! {
 /// while the virtual flag is clear), sti, and ask for the deferred delivery.
 #[inline(always)]
 fn p0_critical_section() {
-    let mask = page_byte(&P0_PAGE, SharedPage::UPCALL_MASK_OFFSET);
-    let pending = page_byte(&P0_PAGE, SharedPage::UPCALL_PENDING_OFFSET);
-    mask.store(1, Ordering::Relaxed); // cli: one store
+    let page = Guest::new(&P0_PAGE);
+    page.cli(); // one store
     P0.in_critical.store(1, Ordering::Relaxed);
-    let (_, start) = hypercall(READ_CLOCK, 0, 0);
+    let start = HV.read_clock();
     let mut spins = 0u64;
-    while hypercall(READ_CLOCK, 0, 0).1 == start && spins < 1_000_000 {
+    while HV.read_clock() == start && spins < 1_000_000 {
         spins += 1;
     }
     P0.in_critical.store(0, Ordering::Relaxed);
-    mask.store(0, Ordering::Relaxed); // sti: one store
-    fence(Ordering::SeqCst);
-    if pending.load(Ordering::Acquire) != 0 {
+    // One store and the check: an upcall became pending meanwhile, so ask for it.
+    if page.sti() {
         P0.deferred.fetch_add(1, Ordering::Relaxed);
-        let _ = hypercall(ENABLE_IRQS, 0, 0);
+        let _ = HV.enable_irqs();
     }
     if P0.sections.fetch_add(1, Ordering::Relaxed) + 1 == SECTIONS {
         print(guest_str!(b"p0: critical sections done\n"));
@@ -293,7 +263,7 @@ fn p0_critical_section() {
 /// delivered once the stack is back.
 #[inline(always)]
 fn p0_bad_stack() {
-    let (_, start) = hypercall(READ_CLOCK, 0, 0);
+    let start = HV.read_clock().unwrap_or(0);
     // SAFETY: nothing in the loop uses the stack (the hypercall's frame goes on the
     // kernel's interrupt stack), and RSP is restored before the block ends.
     unsafe {
@@ -337,9 +307,11 @@ extern "C" fn p0_upcall(frame: *const UpcallFrame) -> ! {
     if P0.in_critical.load(Ordering::Relaxed) != 0 {
         P0.violations.fetch_add(1, Ordering::Relaxed);
     }
-    let port = frame_word(frame, FRAME_PORT);
-    let (status, count) = hypercall(TAKE_COUNT, port, 0);
-    if status == 0 && port == u64::from(TIMER_PORT) {
+    let up = upcall(frame);
+    if let Some(port) = up.port
+        && let Ok(count) = HV.take_count(port)
+        && port == u32::from(TIMER_PORT)
+    {
         P0.time.fetch_add(count, Ordering::Relaxed);
     }
     upcall_return()
@@ -352,10 +324,10 @@ pub(crate) extern "C" fn p1_main() -> ! {
     P1.handled.store(0, Ordering::Relaxed);
     P1.time.store(0, Ordering::Relaxed);
     P1.starts.fetch_add(1, Ordering::Relaxed);
-    let (_, reason) = hypercall(START_REASON, 0, 0);
+    let reason = HV.start_reason_raw().unwrap_or(0);
     P1.start_reason.store(reason, Ordering::Relaxed);
-    let _ = hypercall(REGISTER_UPCALL, p1_upcall as *const () as u64, 0);
-    let _ = hypercall(REGISTER_FAULT_HANDLER, p1_fault as *const () as u64, 0);
+    let _ = HV.register_upcall(entry(p1_upcall as *const () as u64));
+    let _ = HV.register_fault_handler(entry(p1_fault as *const () as u64));
     if reason == 1 << 32 {
         print(guest_str!(b"p1: started (reason: fresh)\n"));
     } else if reason == (3 << 32) | 2 {
@@ -365,7 +337,7 @@ pub(crate) extern "C" fn p1_main() -> ! {
     } else {
         print(guest_str!(b"p1: started (reason: UNEXPECTED)\n"));
     }
-    let _ = hypercall(ENABLE_IRQS, 0, 0);
+    let _ = HV.enable_irqs();
     loop {
         if P1.faults.load(Ordering::Relaxed) == 0 && P1.time.load(Ordering::Relaxed) >= FAULT_AT {
             print(guest_str!(b"p1: executing ud2\n"));
@@ -385,7 +357,7 @@ pub(crate) extern "C" fn p1_main() -> ! {
         if P1.starts.load(Ordering::Relaxed) == 2 && P1.probe_rip.load(Ordering::Relaxed) == 0 {
             p1_probe_kernel_memory();
         }
-        let _ = hypercall(IDLE, 0, 0);
+        let _ = HV.idle();
     }
 }
 
@@ -421,17 +393,22 @@ fn p1_probe_kernel_memory() {
 #[unsafe(link_section = ".guest_text")]
 extern "C" fn p1_upcall(frame: *const UpcallFrame) -> ! {
     P1.upcalls.fetch_add(1, Ordering::Relaxed);
-    let port = frame_word(frame, FRAME_PORT);
-    let (status, count) = hypercall(TAKE_COUNT, port, 0);
-    if status == 0 && port == u64::from(TIMER_PORT) {
+    let up = upcall(frame);
+    let port = up.port.unwrap_or(u32::MAX);
+    let taken = up.port.map(|p| HV.take_count(p));
+    let (status, count) = match taken {
+        Some(Ok(count)) => (0, count),
+        _ => (1, 0),
+    };
+    if status == 0 && port == u32::from(TIMER_PORT) {
         let handled = P1.handled.fetch_add(count, Ordering::Relaxed) + count;
         // Warp: one event per entry stands for the ticks the ledger says it carried.
         let time = handled + P1_LEDGER.delta.load(Ordering::Acquire)
             - P1_LEDGER.markers.load(Ordering::Acquire);
         P1.time.store(time, Ordering::Relaxed);
-    } else if status == 0 && port == u64::from(CHANNEL_IN) {
+    } else if status == 0 && port == u32::from(CHANNEL_IN) {
         let before = P1.received.fetch_add(count, Ordering::Relaxed);
-        if before == 0 && frame_word(frame, FRAME_SENDER) == 1 {
+        if before == 0 && up.sender == 1 {
             print(guest_str!(b"p1: channel event from p0 received\n"));
         }
     }
@@ -441,23 +418,24 @@ extern "C" fn p1_upcall(frame: *const UpcallFrame) -> ! {
 /// Partition 1's fault handler.
 #[unsafe(link_section = ".guest_text")]
 extern "C" fn p1_fault(frame: *const UpcallFrame) -> ! {
-    let vector = frame_word(frame, FRAME_VECTOR);
-    let address = frame_word(frame, FRAME_FAULT_ADDRESS);
-    let saved_rip = frame_word(frame, FRAME_SAVED_RIP);
+    let up = upcall(frame);
+    let vector = up.vector;
+    let address = up.fault_address;
+    let saved_rip = saved_rip(frame);
     if vector == 14 {
         P1.probe_vector.store(vector, Ordering::Relaxed);
         P1.probe_address.store(address, Ordering::Relaxed);
-        P1.probe_error.store(frame_word(frame, FRAME_ERROR_CODE), Ordering::Relaxed);
+        P1.probe_error.store(up.error_code, Ordering::Relaxed);
         P1.probe_saved_rip.store(saved_rip, Ordering::Relaxed);
         if address == KERNEL_ADDRESS && saved_rip == P1.probe_rip.load(Ordering::Relaxed) {
             print(guest_str!(b"p1: fault handler: page fault (#PF) reading kernel memory\n"));
         }
         // Resume after the load: the saved state is the handler's to change.
         // SAFETY: the frame is on this partition's stack, written by the kernel for this
-        // handler; `FRAME_SAVED_RIP` is inside it.
+        // handler; `SAVED_RIP` is inside it.
         unsafe {
             core::ptr::write_volatile(
-                frame.cast::<u64>().cast_mut().add(FRAME_SAVED_RIP),
+                frame.cast::<u64>().cast_mut().add(frame::SAVED_RIP),
                 P1.probe_resume.load(Ordering::Relaxed),
             );
         }
