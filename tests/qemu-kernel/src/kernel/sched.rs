@@ -245,17 +245,18 @@ impl Kernel {
                 break;
             }
         }
-        if let Phase::Drain(p) = self.phase {
-            if self.idle && p == self.cur {
-                self.exit(p);
-                if p + 1 < PARTITIONS {
-                    self.phase = Phase::Drain(p + 1);
-                    self.cur = p + 1;
-                    self.enter(p + 1, DRAIN_BUDGET);
-                    self.settle();
-                } else {
-                    self.report();
-                }
+        if let Phase::Drain(p) = self.phase
+            && self.idle
+            && p == self.cur
+        {
+            self.exit(p);
+            if p + 1 < PARTITIONS {
+                self.phase = Phase::Drain(p + 1);
+                self.cur = p + 1;
+                self.enter(p + 1, DRAIN_BUDGET);
+                self.settle();
+            } else {
+                self.report();
             }
         }
     }
