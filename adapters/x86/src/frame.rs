@@ -226,22 +226,28 @@ impl UpcallFrame {
 }
 
 /// Where the frame of an upcall interrupting a partition at `rsp` goes: below the red
-/// zone, 16-byte aligned, with room for the zero return address below it. `None` if that
-/// wraps below address 0 (the caller then checks the range against the partition's
-/// memory with [`frame_span`]).
+/// zone, 16-byte aligned, with room for the zero return address below it. `None` if the
+/// frame and its return slot do not fit above address 0 (the caller then checks the range
+/// against the partition's memory with [`frame_span`], which never wraps for a frame this
+/// function gave).
 #[must_use]
 pub const fn frame_address(rsp: u64) -> Option<u64> {
     match rsp.checked_sub(RED_ZONE + UpcallFrame::SIZE + 8) {
-        Some(low) => Some((low + 8) & !15),
+        // Aligning down may lose up to 15 bytes: the frame must still leave 8 below it.
+        Some(low) => match (low + 8) & !15 {
+            0 => None,
+            frame => Some(frame),
+        },
         None => None,
     }
 }
 
 /// The bytes an upcall frame at `frame` occupies, return address included:
-/// `(start, length)`.
+/// `(start, length)`. `frame` is one [`frame_address`] gave (at least 16); a smaller
+/// value saturates at 0 rather than wrapping.
 #[must_use]
 pub const fn frame_span(frame: u64) -> (u64, u64) {
-    (frame - 8, UpcallFrame::SIZE + 8)
+    (frame.saturating_sub(8), UpcallFrame::SIZE + 8)
 }
 
 /// The registers the handler is entered with, for a frame at `frame` (see
@@ -335,6 +341,32 @@ mod tests {
             assert!(rsp - RED_ZONE - (start + len) < 16, "no more than alignment is wasted");
         }
         assert_eq!(frame_address(100), None);
+    }
+
+    /// Every stack pointer a partition can hold, the low edge and the high edge in full:
+    /// either no frame, or one whose whole span (return slot included) lies in
+    /// `[0, rsp - RED_ZONE)`, with no arithmetic that wraps (checked here explicitly, so
+    /// the test means the same with overflow checks on or off).
+    #[test]
+    fn every_stack_pointer_gets_a_frame_inside_the_address_space_or_none() {
+        let low = 0..4096u64;
+        let high = (u64::MAX - 4096..=u64::MAX).chain([1 << 47, (1 << 47) - 1]);
+        for rsp in low.chain(high) {
+            let Some(at) = frame_address(rsp) else { continue };
+            assert_eq!(at % 16, 0, "aligned at rsp {rsp:#x}");
+            let start = at.checked_sub(8).unwrap_or_else(|| panic!("span below 0 at {rsp:#x}"));
+            let (span_start, len) = frame_span(at);
+            assert_eq!(span_start, start);
+            let end = start.checked_add(len).expect("span past the top");
+            assert!(end <= rsp - RED_ZONE, "frame overlaps the red zone at {rsp:#x}");
+        }
+        // The smallest stack that fits a frame, and the eight just below it (the
+        // values that once made `frame_span` subtract below zero).
+        let need = RED_ZONE + UpcallFrame::SIZE + 8;
+        for rsp in need..need + 8 {
+            assert_eq!(frame_address(rsp), None, "rsp {rsp}");
+        }
+        assert!(frame_address(need + 16).is_some());
     }
 
     #[test]

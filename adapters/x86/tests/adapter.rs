@@ -275,6 +275,31 @@ fn an_upcall_stack_outside_the_partition_is_a_health_monitor_event() {
     assert_eq!((frame.port, frame.pending), (0, 1), "nothing lost");
 }
 
+/// Stack pointers at the bottom of the address space (the 344 to 351 that once made the
+/// frame arithmetic subtract below zero, and their neighbours) and at its top: refused
+/// as a health-monitor event, never a kernel fault (this test also runs with overflow
+/// checks on, in the debug profile).
+#[test]
+fn an_upcall_stack_at_the_edges_of_the_address_space_is_refused() {
+    let edges = (0..=400u64).chain([u64::MAX, u64::MAX - 7, 1 << 47, (1 << 47) - 1]);
+    for rsp in edges {
+        // A fresh machine each time: the tick's delivery is tried at this stack pointer.
+        let mut m = machine();
+        let mut bad = main_code();
+        bad.rsp = rsp;
+        m.run(&bad);
+        m.tick();
+        assert_eq!(m.regs(), bad, "no frame written at rsp {rsp}: the partition continues");
+        assert_eq!(m.adapter.upcall_depth(0), 0, "no frame at rsp {rsp}");
+        assert_eq!(m.adapter.counters().upcall_faults, 1, "a health-monitor event at rsp {rsp}");
+        // The tick is still pending: with a good stack it is delivered.
+        m.run(&main_code());
+        let _ = m.call(CallNumber::Flash, 0);
+        let (_, frame) = m.frame();
+        assert_eq!((frame.port, frame.pending), (0, 1), "nothing lost at rsp {rsp}");
+    }
+}
+
 #[test]
 fn a_handler_outside_the_partitions_code_is_refused() {
     let mut m = machine();
