@@ -247,6 +247,16 @@ fn qemu_end_to_end_partitions_get_every_tick_trap_restart_and_channel() {
         "every upcall returned but the one the warm start ended"
     );
 
+    // FPU/SSE isolation: each partition filled its x87 and SSE registers with its own
+    // values (SSE in ring 3 works) and found them intact at every check, across the
+    // switches to the other partition and back (and partition 1 across its restart,
+    // after which it filled them again).
+    for p in 0..2 {
+        let fpu = fields(&output, &format!("RESULT fpu partition={p}"));
+        assert!(number(&fpu, "checks") >= 10, "partition {p} checked its registers: {fpu:?}");
+        assert_eq!(number(&fpu, "mismatches"), 0, "partition {p} saw only its own values");
+    }
+
     position(&output, "END OK");
     assert!(!output.contains("FAIL"), "a check of the kernel failed");
     assert_eq!(status, Some(SUCCESS_STATUS), "QEMU's exit status is the kernel's success code");

@@ -23,6 +23,7 @@ use irq_router::health::HmRecord;
 use irq_router::hypercall::{CallNumber, SUCCESS};
 use irq_router::{CpuId, Local, Router, Switch};
 
+use crate::fpu::ExtendedState;
 use crate::frame::{TrapFrame, UpcallFrame, frame_address, frame_span, handler_regs, restored};
 use crate::gdt::{USER_CS, USER_SS};
 use crate::pic::{Classified, classify, irq_of};
@@ -51,6 +52,12 @@ pub trait Hardware {
     /// Writes partition memory at `addr` (a range the adapter checked against the
     /// partition's private memory).
     fn write_user(&mut self, addr: u64, bytes: &[u8]);
+    /// Saves the running partition's FPU/SSE/AVX registers and FS/GS selectors
+    /// ([`fpu::save`](crate::fpu::save) on a real machine).
+    fn save_extended(&mut self, state: &mut ExtendedState);
+    /// Loads a partition's FPU/SSE/AVX registers and FS/GS selectors
+    /// ([`fpu::restore`](crate::fpu::restore) on a real machine).
+    fn restore_extended(&mut self, state: &ExtendedState);
 }
 
 /// A range of addresses `[start, end)`.
@@ -158,6 +165,10 @@ pub struct X86Adapter<const P: usize, H> {
     stopped: bool,
     /// The engine kicked this CPU (see [`take_kick`](X86Adapter::take_kick)).
     kicked: bool,
+    /// Each partition's FPU/SSE/AVX state and FS/GS selectors while it is not running.
+    extended: [ExtendedState; P],
+    /// The partition whose extended state is in the registers (inside its window).
+    live: Option<usize>,
 }
 
 /// The one CPU this adapter drives, in its interrupt and trap handlers: every engine call
@@ -197,7 +208,15 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
             counters: Counters::default(),
             stopped: false,
             kicked: false,
+            extended: core::array::from_fn(|_| ExtendedState::initial()),
+            live: None,
         }
+    }
+
+    /// Partition `p`'s FPU/SSE/AVX state and FS/GS selectors as last saved (its start
+    /// state before it first ran or after a restart).
+    pub fn extended_state(&self, p: usize) -> &ExtendedState {
+        &self.extended[p]
     }
 
     /// The hardware.
@@ -356,16 +375,37 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         self.flush();
     }
 
-    /// Partition `p` enters its window at the current tick for `budget` ticks.
+    /// Partition `p` enters its window at the current tick for `budget` ticks: its
+    /// FPU/SSE/AVX state and FS/GS selectors are loaded (those of a partition still
+    /// live saved first).
     pub fn enter<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>, budget: u64) {
+        self.make_live(Some(p.index()));
         router.on_partition_entry(&boot_cpu(), p, self.ticks, budget, self);
         self.flush();
     }
 
-    /// Partition `p` leaves its window at the current tick.
+    /// Partition `p` leaves its window at the current tick: its FPU/SSE/AVX state and
+    /// FS/GS selectors are saved.
     pub fn exit<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>) {
         router.on_partition_exit(&boot_cpu(), p, self.ticks, self);
         self.flush();
+        if self.live == Some(p.index()) {
+            self.make_live(None);
+        }
+    }
+
+    /// Saves the live partition's extended state and loads `next`'s.
+    fn make_live(&mut self, next: Option<usize>) {
+        if self.live == next {
+            return;
+        }
+        if let Some(p) = self.live.take() {
+            self.hw.save_extended(&mut self.extended[p]);
+        }
+        if let Some(p) = next {
+            self.hw.restore_extended(&self.extended[p]);
+            self.live = Some(p);
+        }
     }
 
     /// The kernel returns to the running partition after a kick (which also ends a
@@ -524,6 +564,12 @@ impl<const P: usize, H: Hardware> KernelAdapter for X86Adapter<P, H> {
         cpu.resume = None;
         cpu.generation += 1;
         cpu.notices.restarted = Some(mode);
+        // A new run starts with fresh FPU/SSE/AVX registers and null FS/GS, also when
+        // it restarts inside its window (its registers are reset at once).
+        self.extended[p] = ExtendedState::initial();
+        if self.live == Some(p) {
+            self.hw.restore_extended(&self.extended[p]);
+        }
     }
 
     fn idle(&mut self, partition: u16) {

@@ -7,6 +7,7 @@ use irq_router::health::HmRecord;
 
 use crate::adapter::Hardware;
 use crate::cpu::outb;
+use crate::fpu::{self, ExtendedState};
 use crate::pic::Pic;
 use crate::serial::Serial;
 
@@ -16,11 +17,13 @@ pub struct BareMetal {
     pic: Pic,
     serial: Serial,
     exit_port: Option<u16>,
+    fpu: fpu::Mode,
 }
 
 impl BareMetal {
     /// The machine, with the PICs remapped to `pic_offsets` and every line masked, and
-    /// COM1 initialized. `exit_port`, if given, is QEMU's `isa-debug-exit` port, written
+    /// COM1 initialized, and x87/SSE/AVX enabled for the partitions ([`fpu::enable`]).
+    /// `exit_port`, if given, is QEMU's `isa-debug-exit` port, written
     /// when the health monitor stops the module.
     ///
     /// # Safety
@@ -34,12 +37,20 @@ impl BareMetal {
     pub unsafe fn new(pic_offsets: (u8, u8), exit_port: Option<u16>) -> Self {
         let mut pic = Pic::new(pic_offsets.0, pic_offsets.1);
         let mut serial = Serial::new(crate::serial::COM1);
-        // SAFETY: ring 0, interrupts disabled, the kernel owns the chips (contract).
-        unsafe {
+        // SAFETY: ring 0, interrupts disabled, the kernel owns the chips (contract), at
+        // boot before any partition runs.
+        let fpu = unsafe {
             pic.init();
             serial.init();
-        }
-        Self { pic, serial, exit_port }
+            fpu::enable()
+        };
+        Self { pic, serial, exit_port, fpu }
+    }
+
+    /// How partitions' FPU/SSE/AVX state is saved on this CPU.
+    #[must_use]
+    pub const fn fpu_mode(&self) -> fpu::Mode {
+        self.fpu
     }
 
     /// The PICs.
@@ -136,5 +147,16 @@ impl Hardware for BareMetal {
             // memory (its own stack, for upcall frames).
             unsafe { core::ptr::write_volatile((addr as usize + i) as *mut u8, *byte) };
         }
+    }
+
+    fn save_extended(&mut self, state: &mut ExtendedState) {
+        // SAFETY: ring 0 after `fpu::enable` answered this mode (in `new`).
+        unsafe { fpu::save(self.fpu, state) };
+    }
+
+    fn restore_extended(&mut self, state: &ExtendedState) {
+        // SAFETY: as above; the adapter only hands back states `save` wrote or initial
+        // ones.
+        unsafe { fpu::restore(self.fpu, state) };
     }
 }

@@ -12,6 +12,8 @@
 //!   that hand the vector and the error code to one dispatcher with a [`TrapFrame`].
 //! * [`X86Adapter`]: the `KernelAdapter` implementation, and the entry points a
 //!   dispatcher calls (hypercall, trap, clock, interrupt, window entry and exit).
+//! * [`fpu`]: each partition's x87/SSE/AVX state and FS/GS selectors, saved and
+//!   restored on every switch, reset on restart.
 //! * [`frame`] and [`regs`]: the ring-3 upcall frame, the "upcall return" that restores
 //!   the exact interrupted state, and the hypercall register mapping, as pure functions
 //!   with host tests.
@@ -29,6 +31,8 @@ pub mod adapter;
 mod bare;
 #[cfg(target_arch = "x86_64")]
 pub mod cpu;
+#[cfg(target_arch = "x86_64")]
+pub mod fpu;
 pub mod frame;
 #[cfg(target_arch = "x86_64")]
 pub mod gdt;

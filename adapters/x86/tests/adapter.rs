@@ -12,6 +12,7 @@ use irq_router::events::{Binding, PartitionId, PortConfig, Source};
 use irq_router::health::HmRecord;
 use irq_router::hypercall::CallNumber;
 use irq_router::vcpu::{CatchUpPolicy, SharedPage};
+use irq_x86::fpu::ExtendedState;
 use irq_x86::frame::{NO_PORT, UpcallFrame};
 use irq_x86::regs::RFLAGS_ENTRY;
 use irq_x86::{Hardware, PartitionSpace, Region, TrapFrame, UserRegs, X86Adapter};
@@ -32,6 +33,9 @@ struct Fake {
     isr: u16,
     console: Vec<u8>,
     log: Vec<HmRecord>,
+    /// The FPU/SSE/AVX registers and FS/GS selectors of the CPU.
+    registers: ExtendedState,
+    extended_ops: Vec<&'static str>,
 }
 
 impl Fake {
@@ -88,6 +92,14 @@ impl Hardware for Fake {
         assert!(MEMORY.contains(addr, bytes.len() as u64), "frames go to private memory only");
         let at = Self::offset(addr, bytes.len());
         self.memory[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    fn save_extended(&mut self, state: &mut ExtendedState) {
+        *state = self.registers.clone();
+        self.extended_ops.push("save");
+    }
+    fn restore_extended(&mut self, state: &ExtendedState) {
+        self.registers = state.clone();
+        self.extended_ops.push("restore");
     }
 }
 
@@ -376,4 +388,33 @@ fn console_write_reads_the_partitions_memory() {
     regs.rdi = 0x10_0000;
     m.run(&regs);
     assert_eq!(m.adapter.hypercall(&m.router, P)[0], 4, "BadAddress");
+}
+
+#[test]
+fn fpu_state_and_segments_are_saved_on_exit_restored_on_entry_and_reset_on_restart() {
+    let mut m = machine();
+    assert_eq!(m.adapter.hardware().extended_ops, ["restore"], "loaded as it entered");
+    // The partition changes its x87 control word and its FS selector.
+    let mut its_own = ExtendedState::initial();
+    its_own.area_mut()[0] = 0x7F;
+    its_own.area_mut()[1] = 0x02;
+    its_own.fs = 0x1b;
+    m.adapter.hardware().registers = its_own.clone();
+    m.adapter.exit(&m.router, P);
+    assert_eq!(m.adapter.extended_state(0), &its_own, "saved as it left");
+    // Another partition's state is in the registers meanwhile.
+    let mut other = ExtendedState::initial();
+    other.area_mut()[200] = 0xAA;
+    other.gs = 0x2b;
+    m.adapter.hardware().registers = other;
+    m.adapter.enter(&m.router, P, 100);
+    assert_eq!(m.adapter.hardware().registers, its_own, "its own state back, nothing else's");
+    assert_eq!(m.adapter.hardware().extended_ops, ["restore", "save", "restore"]);
+    // A trap inside its fault handler warm-starts it inside its window: fresh
+    // registers at once, and as its saved state.
+    m.adapter.trap(&m.router, P, 6, 0, 0);
+    m.adapter.trap(&m.router, P, 6, 0, 0);
+    assert!(m.adapter.take_notices(0).restarted.is_some(), "restarted");
+    assert_eq!(m.adapter.hardware().registers, ExtendedState::initial());
+    assert_eq!(m.adapter.extended_state(0), &ExtendedState::initial());
 }

@@ -85,7 +85,30 @@ impl ErrorCode {
     #[must_use]
     #[inline]
     pub const fn from_raw(raw: u64) -> Option<Self> {
-        if raw >= 1 && raw <= Self::COUNT as u64 { Some(Self::ALL[raw as usize - 1]) } else { None }
+        // A match rather than an index into `ALL`: it compiles to a range check (each
+        // code's value is its number), with no table in memory, so a guest whose code
+        // must stay in its own pages can decode its answers.
+        match raw {
+            1 => Some(Self::UnknownCall),
+            2 => Some(Self::ReservedArgument),
+            3 => Some(Self::InvalidArgument),
+            4 => Some(Self::BadAddress),
+            5 => Some(Self::PermissionDenied),
+            6 => Some(Self::NotBound),
+            7 => Some(Self::AlreadyBound),
+            8 => Some(Self::NotInService),
+            9 => Some(Self::NothingPending),
+            10 => Some(Self::Masked),
+            11 => Some(Self::AlreadyInService),
+            12 => Some(Self::NotAChannel),
+            13 => Some(Self::Busy),
+            14 => Some(Self::OutsideWindow),
+            15 => Some(Self::NotInUpcall),
+            16 => Some(Self::OverBudget),
+            17 => Some(Self::NotConfigured),
+            18 => Some(Self::Failed),
+            _ => None,
+        }
     }
 
     /// The status register value.

@@ -78,6 +78,8 @@ pub(crate) struct P0State {
     pub(crate) sent: AtomicU64,
     pub(crate) start_reason: AtomicU64,
     pub(crate) bad_stack: AtomicU64,
+    pub(crate) fpu_checks: AtomicU64,
+    pub(crate) fpu_bad: AtomicU64,
 }
 
 /// What partition 1 knows, in its memory (kept across its warm start).
@@ -100,6 +102,8 @@ pub(crate) struct P1State {
     pub(crate) probe_error: AtomicU64,
     pub(crate) probe_saved_rip: AtomicU64,
     pub(crate) probe_resumed: AtomicU64,
+    pub(crate) fpu_checks: AtomicU64,
+    pub(crate) fpu_bad: AtomicU64,
 }
 
 /// The kernel's account of the warps it gave a warp partition, in that partition's
@@ -128,6 +132,8 @@ pub(crate) static P0: P0State = P0State {
     sent: AtomicU64::new(0),
     start_reason: AtomicU64::new(0),
     bad_stack: AtomicU64::new(0),
+    fpu_checks: AtomicU64::new(0),
+    fpu_bad: AtomicU64::new(0),
 };
 
 /// Partition 1's state.
@@ -151,6 +157,8 @@ pub(crate) static P1: P1State = P1State {
     probe_error: AtomicU64::new(0),
     probe_saved_rip: AtomicU64::new(0),
     probe_resumed: AtomicU64::new(0),
+    fpu_checks: AtomicU64::new(0),
+    fpu_bad: AtomicU64::new(0),
 };
 
 /// Partition 1's warp ledger.
@@ -163,6 +171,93 @@ pub(crate) const SECTIONS: u64 = 5;
 pub(crate) const NOTIFICATIONS: u64 = 3;
 /// Partition 1's guest time at which it executes `ud2`.
 pub(crate) const FAULT_AT: u64 = 30;
+
+/// Partition 0's value in its FPU and SSE registers (xmm`i` holds it plus `i` twice, the
+/// x87 stack top holds it).
+pub(crate) const P0_FPU: u64 = 0x0123_4567_0000_0000;
+/// Partition 1's.
+pub(crate) const P1_FPU: u64 = 0x7654_3210_0000_0000;
+
+/// Fills the 16 SSE registers and the x87 stack top with `pattern` (SSE in ring 3: the
+/// kernel set CR0 and CR4 up for it).
+#[inline(always)]
+fn fpu_fill(pattern: u64) {
+    macro_rules! xmm {
+        ($($n:literal)*) => {
+            concat!($("movq xmm", $n, ", {t}\n", "punpcklqdq xmm", $n, ", xmm", $n, "\n", "inc {t}\n",)*)
+        };
+    }
+    // SAFETY: writes only the FPU/SSE registers (which the kernel never uses) and a
+    // scratch register; the push/pop leaves the stack as it was.
+    unsafe {
+        asm!(
+            "mov {t}, {p}",
+            xmm!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+            "fninit",
+            "push {p}",
+            "fild qword ptr [rsp]",
+            "pop {t}",
+            p = in(reg) pattern,
+            t = out(reg) _,
+        );
+    }
+}
+
+/// Whether the SSE registers and the x87 stack top still hold `pattern`. All in assembly:
+/// the comparison must not become compiler-made tables in the kernel's pages.
+#[inline(always)]
+fn fpu_holds(pattern: u64) -> bool {
+    macro_rules! store {
+        ($($n:literal)*) => {
+            concat!($("movdqu [{b} + ", $n, " * 16], xmm", $n, "\n",)*)
+        };
+    }
+    // Not zeroed by Rust (that would be a call to the kernel's memset): the assembly
+    // writes every word before it reads it.
+    let mut words = core::mem::MaybeUninit::<[u64; 33]>::uninit();
+    let bad: u64;
+    // SAFETY: stores into `words` (33 words: 16 registers of two, then the x87 value)
+    // and reads back only what it stored; `fld st(0)` / `fistp` leave the x87 stack as
+    // it was.
+    unsafe {
+        asm!(
+            store!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+            "fld st(0)",
+            "fistp qword ptr [{b} + 256]",
+            "mov {bad}, qword ptr [{b} + 256]",
+            "xor {bad}, {p}",
+            "mov {e}, {p}",
+            "xor {i:e}, {i:e}",
+            "2:",
+            "mov {t}, qword ptr [{b} + {i} * 8]",
+            "xor {t}, {e}",
+            "or {bad}, {t}",
+            "mov {t}, qword ptr [{b} + {i} * 8 + 8]",
+            "xor {t}, {e}",
+            "or {bad}, {t}",
+            "inc {e}",
+            "add {i}, 2",
+            "cmp {i}, 32",
+            "jb 2b",
+            b = in(reg) words.as_mut_ptr().cast::<u64>(),
+            p = in(reg) pattern,
+            bad = out(reg) bad,
+            e = out(reg) _,
+            i = out(reg) _,
+            t = out(reg) _,
+        );
+    }
+    bad == 0
+}
+
+/// One check of the partition's FPU and SSE values, counted in `checks` and `bad`.
+#[inline(always)]
+fn fpu_check(pattern: u64, checks: &AtomicU64, bad: &AtomicU64) {
+    checks.fetch_add(1, Ordering::Relaxed);
+    if !fpu_holds(pattern) {
+        bad.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 #[inline(always)]
 fn print(message: &'static [u8]) {
@@ -204,6 +299,7 @@ pub(crate) extern "C" fn p0_main() -> ! {
     let reason = HV.start_reason_raw().unwrap_or(0);
     P0.start_reason.store(reason, Ordering::Relaxed);
     let _ = HV.register_upcall(entry(p0_upcall as *const () as u64));
+    fpu_fill(P0_FPU);
     if reason == 1 << 32 {
         print(guest_str!(b"p0: started (reason: fresh)\n"));
     } else {
@@ -230,6 +326,7 @@ pub(crate) extern "C" fn p0_main() -> ! {
                 print(guest_str!(b"p0: notify FAILED\n"));
             }
         }
+        fpu_check(P0_FPU, &P0.fpu_checks, &P0.fpu_bad);
         let _ = HV.idle();
     }
 }
@@ -328,6 +425,8 @@ pub(crate) extern "C" fn p1_main() -> ! {
     P1.start_reason.store(reason, Ordering::Relaxed);
     let _ = HV.register_upcall(entry(p1_upcall as *const () as u64));
     let _ = HV.register_fault_handler(entry(p1_fault as *const () as u64));
+    // A new run: its registers were reset; it fills them again.
+    fpu_fill(P1_FPU);
     if reason == 1 << 32 {
         print(guest_str!(b"p1: started (reason: fresh)\n"));
     } else if reason == (3 << 32) | 2 {
@@ -357,6 +456,7 @@ pub(crate) extern "C" fn p1_main() -> ! {
         if P1.starts.load(Ordering::Relaxed) == 2 && P1.probe_rip.load(Ordering::Relaxed) == 0 {
             p1_probe_kernel_memory();
         }
+        fpu_check(P1_FPU, &P1.fpu_checks, &P1.fpu_bad);
         let _ = HV.idle();
     }
 }

@@ -389,6 +389,15 @@ impl Kernel {
         self.say(format_args!(
             "RESULT cli partition=0 sections={sections} deferred_until_sti={deferred} upcalls_inside={violations}\n"
         ));
+        let fpu = [
+            (P0.fpu_checks.load(Relaxed), P0.fpu_bad.load(Relaxed)),
+            (P1.fpu_checks.load(Relaxed), P1.fpu_bad.load(Relaxed)),
+        ];
+        for (p, (checks, bad)) in fpu.into_iter().enumerate() {
+            // Many checks, each after switches to the other partition and back.
+            ok &= checks >= 10 && bad == 0;
+            self.say(format_args!("RESULT fpu partition={p} checks={checks} mismatches={bad}\n"));
+        }
         let c = self.adapter.counters();
         let bad_stack_ok = P0.bad_stack.load(Relaxed) == 1 && c.upcall_faults > 0;
         ok &= bad_stack_ok;
