@@ -7,8 +7,17 @@
 //! entirely (another partition's registers, another privilege level): the stub's
 //! `iretq` enters whatever the frame holds when the dispatcher returns.
 //!
+//! Three vectors can arrive while the kernel is already on IST1 (inside the dispatcher,
+//! with interrupts off), and so have stacks of their own: the NMI ([`NMI_IST`]), the
+//! double fault ([`DOUBLE_FAULT_IST`]) and the machine check ([`MACHINE_CHECK_IST`]).
+//! Otherwise they would build their frame over the one in use. An NMI is counted
+//! ([`nmi_count`]) and returned from at once: it never reaches the kernel's dispatcher
+//! (which may hold locks it interrupted), so it is never blamed on a partition.
+//!
 //! Only the hypercall vector is reachable from ring 3 (`int` with DPL 3); `int n` of any
 //! other vector from ring 3 is a general-protection fault, a trap of the partition.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::frame::TrapFrame;
 
@@ -29,6 +38,32 @@ pub const fn interrupt_gate(handler: u64, selector: u16, dpl: u8, ist: u8) -> [u
     [low, handler >> 32]
 }
 
+/// The vector of the non-maskable interrupt.
+pub const NMI_VECTOR: u8 = 2;
+/// The vector of the double fault.
+pub const DOUBLE_FAULT_VECTOR: u8 = 8;
+/// The vector of the machine check.
+pub const MACHINE_CHECK_VECTOR: u8 = 18;
+/// The interrupt stack of every other vector.
+pub const COMMON_IST: u8 = 1;
+/// The NMI's interrupt stack (the TSS's `ist[1]`).
+pub const NMI_IST: u8 = 2;
+/// The double fault's interrupt stack (the TSS's `ist[2]`).
+pub const DOUBLE_FAULT_IST: u8 = 3;
+/// The machine check's interrupt stack (the TSS's `ist[3]`).
+pub const MACHINE_CHECK_IST: u8 = 4;
+
+/// The interrupt stack of `vector`'s gate (1 to 4; the kernel's TSS provides them).
+#[must_use]
+pub const fn gate_ist(vector: u8) -> u8 {
+    match vector {
+        NMI_VECTOR => NMI_IST,
+        DOUBLE_FAULT_VECTOR => DOUBLE_FAULT_IST,
+        MACHINE_CHECK_VECTOR => MACHINE_CHECK_IST,
+        _ => COMMON_IST,
+    }
+}
+
 /// The DPL of `vector`'s gate: 3 for the hypercall vector, 0 for everything else.
 #[must_use]
 pub const fn gate_dpl(vector: u8) -> u8 {
@@ -41,15 +76,15 @@ pub const fn gate_dpl(vector: u8) -> u8 {
 pub struct Idt(pub [[u64; 2]; 256]);
 
 impl Idt {
-    /// Every gate to the stub `stubs + vector * STUB_STRIDE`, on IST1, kernel code
-    /// selector `selector`.
+    /// Every gate to the stub `stubs + vector * STUB_STRIDE`, on its interrupt stack
+    /// ([`gate_ist`]), kernel code selector `selector`.
     #[must_use]
     pub const fn new(stubs: u64, selector: u16) -> Self {
         let mut gates = [[0u64; 2]; 256];
         let mut v = 0;
         while v < 256 {
-            gates[v] =
-                interrupt_gate(stubs + v as u64 * STUB_STRIDE, selector, gate_dpl(v as u8), 1);
+            let (dpl, ist) = (gate_dpl(v as u8), gate_ist(v as u8));
+            gates[v] = interrupt_gate(stubs + v as u64 * STUB_STRIDE, selector, dpl, ist);
             v += 1;
         }
         Self(gates)
@@ -61,6 +96,40 @@ pub type Dispatcher = fn(&mut TrapFrame);
 
 static DISPATCHER: spin::Mutex<Option<Dispatcher>> = spin::Mutex::new(None);
 
+static NMIS: AtomicU64 = AtomicU64::new(0);
+static NMIS_IN_KERNEL: AtomicU64 = AtomicU64::new(0);
+static NMIS_IN_ENTRY: AtomicU64 = AtomicU64::new(0);
+static COMMON_STACK: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// NMIs taken since boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Nmis {
+    /// All of them.
+    pub taken: u64,
+    /// Those that interrupted ring 0.
+    pub in_kernel: u64,
+    /// Those that interrupted an entry in progress on the common interrupt stack (a
+    /// hypercall, a tick...: the frame an NMI on that stack would have overwritten).
+    pub in_entry: u64,
+}
+
+/// NMIs taken since boot.
+#[must_use]
+pub fn nmi_count() -> Nmis {
+    Nmis {
+        taken: NMIS.load(Ordering::Relaxed),
+        in_kernel: NMIS_IN_KERNEL.load(Ordering::Relaxed),
+        in_entry: NMIS_IN_ENTRY.load(Ordering::Relaxed),
+    }
+}
+
+/// Tells the NMI count where the common interrupt stack (IST1) is, `[bottom, top)`, so
+/// that NMIs interrupting an entry in progress are counted apart ([`Nmis::in_entry`]).
+pub fn set_common_stack(bottom: u64, top: u64) {
+    COMMON_STACK[0].store(bottom, Ordering::Relaxed);
+    COMMON_STACK[1].store(top, Ordering::Relaxed);
+}
+
 /// Sets the function every stub calls. An entry before this is set halts the CPU.
 pub fn set_dispatcher(dispatcher: Dispatcher) {
     *DISPATCHER.lock() = Some(dispatcher);
@@ -69,6 +138,20 @@ pub fn set_dispatcher(dispatcher: Dispatcher) {
 /// What the stubs call (through the assembly in `stubs`).
 #[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
 extern "C" fn dispatch(frame: &mut TrapFrame) {
+    if frame.vector == u64::from(NMI_VECTOR) {
+        // On its own stack, never through the kernel's dispatcher (whose lock it may
+        // have interrupted): counted, then straight back to what it interrupted.
+        NMIS.fetch_add(1, Ordering::Relaxed);
+        if frame.cs & 3 == 0 {
+            NMIS_IN_KERNEL.fetch_add(1, Ordering::Relaxed);
+            let [bottom, top] =
+                [&COMMON_STACK[0], &COMMON_STACK[1]].map(|a| a.load(Ordering::Relaxed));
+            if (bottom..top).contains(&frame.rsp) {
+                NMIS_IN_ENTRY.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        return;
+    }
     let dispatcher = *DISPATCHER.lock();
     match dispatcher {
         Some(dispatch) => dispatch(frame),
@@ -181,7 +264,10 @@ mod stubs {
 
 #[cfg(test)]
 mod tests {
-    use super::{HYPERCALL_VECTOR, Idt, gate_dpl, interrupt_gate};
+    use super::{
+        COMMON_IST, DOUBLE_FAULT_IST, HYPERCALL_VECTOR, Idt, MACHINE_CHECK_IST, NMI_IST, gate_dpl,
+        interrupt_gate,
+    };
 
     #[test]
     fn gate_fields() {
@@ -203,5 +289,20 @@ mod tests {
         assert_eq!(idt.0[0x21][0] & 0xffff, 0x0210);
         assert_eq!((idt.0[0x80][0] >> 45) & 3, 3);
         assert_eq!((idt.0[0x20][0] >> 45) & 3, 0);
+    }
+
+    /// The NMI, the double fault and the machine check each have a stack of their own;
+    /// every other vector (the hypercall gate included) shares IST1.
+    #[test]
+    fn nmi_double_fault_and_machine_check_have_their_own_stacks() {
+        let idt = Idt::new(0x10_0000, 0x08);
+        let ist = |v: usize| (idt.0[v][0] >> 32) & 7;
+        assert_eq!(ist(2), u64::from(NMI_IST));
+        assert_eq!(ist(8), u64::from(DOUBLE_FAULT_IST));
+        assert_eq!(ist(18), u64::from(MACHINE_CHECK_IST));
+        let own = [2, 8, 18];
+        assert!((0..256).filter(|v| !own.contains(v)).all(|v| ist(v) == u64::from(COMMON_IST)));
+        let distinct = [NMI_IST, DOUBLE_FAULT_IST, MACHINE_CHECK_IST, COMMON_IST];
+        assert!(distinct.iter().enumerate().all(|(i, a)| !distinct[i + 1..].contains(a)));
     }
 }

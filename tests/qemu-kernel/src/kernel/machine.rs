@@ -57,10 +57,21 @@ impl KernelStack {
     pub(crate) fn top(&self) -> u64 {
         self.0.get() as u64 + 64 * 1024
     }
+
+    /// Its lowest address.
+    pub(crate) fn bottom(&self) -> u64 {
+        self.0.get() as u64
+    }
 }
 
-/// The interrupt stack (IST1) every entry uses.
+/// The interrupt stack (IST1) every entry uses but the three below.
 static INTERRUPT_STACK: KernelStack = KernelStack::new();
+/// The NMI's stack (IST2): an NMI may arrive while the kernel is on IST1.
+static NMI_STACK: KernelStack = KernelStack::new();
+/// The double fault's stack (IST3).
+static DOUBLE_FAULT_STACK: KernelStack = KernelStack::new();
+/// The machine check's stack (IST4).
+static MACHINE_CHECK_STACK: KernelStack = KernelStack::new();
 /// The stack of the kernel's idle loop.
 pub(crate) static IDLE_STACK: KernelStack = KernelStack::new();
 
@@ -125,7 +136,9 @@ pub(crate) unsafe fn init() {
     // (function contract); they never move, so the CPU may keep their addresses.
     unsafe {
         let ist = INTERRUPT_STACK.top();
-        *tss = Tss::new(ist, [ist, 0, 0, 0, 0, 0, 0]);
+        let (nmi, df, mc) = (NMI_STACK.top(), DOUBLE_FAULT_STACK.top(), MACHINE_CHECK_STACK.top());
+        *tss = Tss::new(ist, [ist, nmi, df, mc, 0, 0, 0]);
+        idt::set_common_stack(INTERRUPT_STACK.bottom(), ist);
         *gdt = gdt::gdt_words(tss as u64);
         gdt::load(gdt);
         *idt = Idt::new(idt::stub_base(), gdt::KERNEL_CS);

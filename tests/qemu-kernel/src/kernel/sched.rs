@@ -398,6 +398,12 @@ impl Kernel {
             ok &= checks >= 10 && bad == 0;
             self.say(format_args!("RESULT fpu partition={p} checks={checks} mismatches={bad}\n"));
         }
+        // NMIs (the host test injects them through QEMU's monitor): counted and survived.
+        let n = irq_x86::idt::nmi_count();
+        self.say(format_args!(
+            "RESULT nmi taken={} in_kernel={} in_entry={}\n",
+            n.taken, n.in_kernel, n.in_entry
+        ));
         let c = self.adapter.counters();
         let bad_stack_ok = P0.bad_stack.load(Relaxed) == 1 && c.upcall_faults > 0;
         ok &= bad_stack_ok;
