@@ -309,6 +309,11 @@ fn qemu_end_to_end_partitions_get_every_tick_trap_restart_and_channel() {
         assert_eq!(number(&fpu, "mismatches"), 0, "partition {p} saw only its own values");
     }
 
+    // The serial output went through the kernel's bounded buffer, drained at window
+    // switches: all of it arrived (the lines checked above), none dropped.
+    let console = fields(&output, "RESULT console");
+    assert_eq!(number(&console, "dropped"), 0);
+
     // NMIs injected during the run: taken on their own stack, counted, never blamed on
     // a partition (no health-monitor record names one), and the run is otherwise
     // exactly as without them (every check above).

@@ -6,6 +6,7 @@ use core::fmt::{self, Write};
 use irq_router::health::HmRecord;
 
 use crate::adapter::Hardware;
+use crate::console::OutputBuffer;
 use crate::cpu::outb;
 use crate::fpu::{self, ExtendedState};
 use crate::pic::Pic;
@@ -18,6 +19,9 @@ pub struct BareMetal {
     serial: Serial,
     exit_port: Option<u16>,
     fpu: fpu::Mode,
+    /// Everything written (kernel lines, partitions' console, health-monitor lines),
+    /// until the kernel drains it.
+    out: OutputBuffer,
 }
 
 impl BareMetal {
@@ -44,7 +48,7 @@ impl BareMetal {
             serial.init();
             fpu::enable()
         };
-        Self { pic, serial, exit_port, fpu }
+        Self { pic, serial, exit_port, fpu, out: OutputBuffer::new() }
     }
 
     /// How partitions' FPU/SSE/AVX state is saved on this CPU.
@@ -58,15 +62,31 @@ impl BareMetal {
         &mut self.pic
     }
 
-    /// Writes `bytes` to COM1.
+    /// Queues `bytes` for COM1 (see [`drain`](Self::drain)); what does not fit in the
+    /// buffer is dropped and counted ([`dropped`](Self::dropped)).
     pub fn write(&mut self, bytes: &[u8]) {
+        self.out.push(bytes);
+    }
+
+    /// Writes at most `budget` queued bytes to COM1 (a polled UART: about 87 µs a byte
+    /// at 115,200 baud). The kernel calls it outside the partitions' windows, at each
+    /// switch. Answers how many were written.
+    pub fn drain(&mut self, budget: usize) -> usize {
+        let serial = &mut self.serial;
         // SAFETY: the kernel owns COM1 (contract of `new`).
-        unsafe { self.serial.write(bytes) };
+        self.out.drain(budget, |bytes| unsafe { serial.write(bytes) })
+    }
+
+    /// Bytes of output dropped because the buffer was full.
+    #[must_use]
+    pub const fn dropped(&self) -> u64 {
+        self.out.dropped()
     }
 
     /// Exits QEMU through `isa-debug-exit` with `code` (QEMU's status is
     /// `code << 1 | 1`); without an exit port, halts for ever.
     pub fn exit(&mut self, code: u8) -> ! {
+        self.drain(usize::MAX);
         if let Some(port) = self.exit_port {
             // SAFETY: the kernel owns the debug-exit device (contract of `new`).
             unsafe { outb(port, code) };

@@ -7,7 +7,8 @@
 //! CPUs) is in the repository's `docs/architecture.md`.
 //!
 //! * [`pic`]: the two 8259s (remap, mask/unmask, EOI, IRR/ISR, spurious IRQ 7 and 15);
-//!   [`pit`]: channel 0 rate programming; [`serial`]: COM1.
+//!   [`pit`]: channel 0 rate programming; [`serial`]: COM1, written through a bounded
+//!   [`console::OutputBuffer`] the kernel drains outside the partitions' windows.
 //! * [`gdt`] and [`idt`]: descriptors for ring-3 segments and a TSS, and 256 entry stubs
 //!   that hand the vector and the error code to one dispatcher with a [`TrapFrame`].
 //! * [`X86Adapter`]: the `KernelAdapter` implementation, and the entry points a
@@ -29,6 +30,7 @@
 pub mod adapter;
 #[cfg(target_arch = "x86_64")]
 mod bare;
+pub mod console;
 #[cfg(target_arch = "x86_64")]
 pub mod cpu;
 #[cfg(target_arch = "x86_64")]

@@ -63,6 +63,9 @@ pub(crate) struct Kernel {
 /// never contended).
 pub(crate) static KERNEL: spin::Mutex<Option<Kernel>> = spin::Mutex::new(None);
 
+/// Serial bytes written at each window switch (the rest waits for the next one).
+const SERIAL_BUDGET: usize = 2048;
+
 fn pid(p: usize) -> PartitionId<PARTITIONS> {
     match PartitionId::new(p as u32) {
         Ok(id) => id,
@@ -135,12 +138,15 @@ impl Kernel {
         self.switch(first);
     }
 
-    /// Makes the window switch the engine's schedule asked for.
+    /// Makes the window switch the engine's schedule asked for. Between the two
+    /// windows, outside both, the serial output queued meanwhile is written (at most
+    /// [`SERIAL_BUDGET`] bytes).
     fn switch(&mut self, switch: Option<irq_router::Switch<PARTITIONS>>) {
         let Some(switch) = switch else { return };
         if let Some(from) = switch.from {
             self.exit(from.index());
         }
+        self.adapter.hardware().drain(SERIAL_BUDGET);
         match switch.to {
             Some(to) => {
                 self.cur = to.index();
@@ -399,6 +405,9 @@ impl Kernel {
             self.say(format_args!("RESULT fpu partition={p} checks={checks} mismatches={bad}\n"));
         }
         // NMIs (the host test injects them through QEMU's monitor): counted and survived.
+        let dropped = self.adapter.hardware().dropped();
+        ok &= dropped == 0;
+        self.say(format_args!("RESULT console dropped={dropped}\n"));
         let n = irq_x86::idt::nmi_count();
         self.say(format_args!(
             "RESULT nmi taken={} in_kernel={} in_entry={}\n",
