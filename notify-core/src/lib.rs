@@ -32,7 +32,8 @@
 //! use notify_core::{Binding, EventTables, PartitionId, Port, PortConfig, Source, TablesConfig};
 //!
 //! static P0: [PortConfig; 1] = [PortConfig::new(3, Binding::counting(Source::Timer))];
-//! static CONFIG: TablesConfig<1> = TablesConfig { partitions: [&P0], channels: &[] };
+//! static CONFIG: TablesConfig<1> =
+//!     TablesConfig { partitions: [&P0], priority_levels: [&[]], channels: &[] };
 //! static TABLES: EventTables<1> = match EventTables::new(&CONFIG) {
 //!     Ok(tables) => tables,
 //!     Err(_) => panic!("invalid event table configuration"),
@@ -58,6 +59,7 @@ mod context;
 mod error;
 mod id;
 mod partition;
+mod priority;
 mod state;
 mod stats;
 mod sync;
@@ -69,6 +71,7 @@ pub use context::{Context, Sender};
 pub use error::Error;
 pub use id::{ChannelId, MAX_PORT_WORDS, PORTS_PER_WORD, PartitionId, Port};
 pub use partition::{Acknowledged, Delivery, PartitionEvents, PortConfigError, PortStatus, Raised};
+pub use priority::{MAX_PRIORITY_LEVELS, PriorityLevel};
 pub use stats::Stats;
 pub use tables::{Channel, ConfigError, End, Endpoint, EventTables, Notified, TablesConfig};
 pub use trap_ring::TRAP_RING_LEN;

@@ -6,6 +6,7 @@ use crate::context::{Context, Sender};
 use crate::error::Error;
 use crate::id::{ChannelId, PartitionId, Port};
 use crate::partition::{PartitionEvents, PortConfigError, Raised};
+use crate::priority::PriorityLevel;
 use crate::sync::{array_of, maybe_const_fn};
 
 /// One end of a channel.
@@ -31,6 +32,9 @@ pub struct Channel {
 pub struct TablesConfig<const P: usize> {
     /// Port configuration of each partition.
     pub partitions: [&'static [PortConfig]; P],
+    /// Priority levels of each partition (see [`PriorityLevel`]); `&[]` for none, every
+    /// port a level of its own.
+    pub priority_levels: [&'static [PriorityLevel]; P],
     /// The channels; a port bound to `Source::Channel(i)` refers to `channels[i]`.
     pub channels: &'static [Channel],
 }
@@ -48,7 +52,8 @@ pub enum End {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A port entry of partition `partition` is invalid (the error names the entry).
+    /// A port entry or a priority level of partition `partition` is invalid (the error
+    /// names the entry or the level).
     Port {
         /// Partition index.
         partition: usize,
@@ -123,7 +128,8 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         ///     PortConfig::new(1, Binding::counting(Source::Timer)),
         ///     PortConfig::new(1, Binding::counting(Source::Ping)),
         /// ];
-        /// static CONFIG: TablesConfig<1> = TablesConfig { partitions: [&P0], channels: &[] };
+        /// static CONFIG: TablesConfig<1> =
+        ///     TablesConfig { partitions: [&P0], priority_levels: [&[]], channels: &[] };
         /// static TABLES: EventTables<1> = match EventTables::new(&CONFIG) {
         ///     Ok(tables) => tables,
         ///     Err(_) => panic!("invalid event table configuration"),
@@ -139,7 +145,7 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
             let mut partitions: [PartitionEvents<W>; P] = array_of![PartitionEvents::empty(); P];
             let mut p = 0;
             while p < P {
-                match PartitionEvents::new(config.partitions[p]) {
+                match PartitionEvents::with_levels(config.partitions[p], config.priority_levels[p]) {
                     Ok(table) => partitions[p] = table,
                     Err(error) => return Err(ConfigError::Port { partition: p, error }),
                 }
@@ -158,6 +164,9 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         while p < P {
             let ports = config.partitions[p];
             if let Err(error) = PartitionEvents::<W>::validate(ports) {
+                return Err(ConfigError::Port { partition: p, error });
+            }
+            if let Err(error) = PartitionEvents::<W>::validate_levels(config.priority_levels[p]) {
                 return Err(ConfigError::Port { partition: p, error });
             }
             let mut entry = 0;

@@ -4,7 +4,8 @@ use core::num::{NonZeroU32, NonZeroU64};
 
 use notify_core::{
     Binding, Channel, ConfigError, Context, End, Endpoint, EventTables, Mode, PartitionEvents,
-    PartitionId, Port, PortConfig, PortConfigError, Sender, Source, TRAP_RING_LEN, TablesConfig,
+    PartitionId, Port, PortConfig, PortConfigError, PriorityLevel, Sender, Source, TRAP_RING_LEN,
+    TablesConfig,
 };
 
 fn port<const W: usize>(raw: u32) -> Port<W> {
@@ -175,7 +176,8 @@ fn notify_raises_the_destination_with_the_sender() {
         source: Endpoint { partition: 0, port: 7 },
         destination: Endpoint { partition: 1, port: 2 },
     }];
-    static CONFIG: TablesConfig<2> = TablesConfig { partitions: [&A, &B], channels: &CH };
+    static CONFIG: TablesConfig<2> =
+        TablesConfig { partitions: [&A, &B], priority_levels: [&[]; 2], channels: &CH };
     let t = EventTables::<2>::new(&CONFIG).unwrap();
     let (p0, p1) = (PartitionId::new(0).unwrap(), PartitionId::new(1).unwrap());
     let n = t.notify(p0, port(7), 33).unwrap();
@@ -209,25 +211,42 @@ fn configuration_errors_name_the_entry() {
     let timer = Binding::counting(Source::Timer);
     let ch = Binding::counting(Source::Channel(0));
     check(
-        TablesConfig { partitions: [ports(&[(1, timer), (64, timer)])], channels: &[] },
+        TablesConfig {
+            partitions: [ports(&[(1, timer), (64, timer)])],
+            priority_levels: [&[]],
+            channels: &[],
+        },
         ConfigError::Port { partition: 0, error: PortConfigError::PortOutOfRange { entry: 1 } },
     );
     check(
-        TablesConfig { partitions: [&[], ports(&[(3, timer), (3, timer)])], channels: &[] },
+        TablesConfig {
+            partitions: [&[], ports(&[(3, timer), (3, timer)])],
+            priority_levels: [&[]; 2],
+            channels: &[],
+        },
         ConfigError::Port { partition: 1, error: PortConfigError::DuplicatePort { entry: 1 } },
     );
     check(
-        TablesConfig { partitions: [ports(&[(2, timer), (3, ch)])], channels: &[] },
+        TablesConfig {
+            partitions: [ports(&[(2, timer), (3, ch)])],
+            priority_levels: [&[]],
+            channels: &[],
+        },
         ConfigError::UnknownChannel { partition: 0, entry: 1 },
     );
     check(
-        TablesConfig { partitions: [ports(&[(3, ch)])], channels: channels(&[((0, 3), (5, 0))]) },
+        TablesConfig {
+            partitions: [ports(&[(3, ch)])],
+            priority_levels: [&[]],
+            channels: channels(&[((0, 3), (5, 0))]),
+        },
         ConfigError::ChannelPartition { channel: 0, end: End::Destination },
     );
     // A channel to a port the destination does not have bound to it (a missing port).
     check(
         TablesConfig {
             partitions: [ports(&[(3, ch)]), ports(&[(9, timer)])],
+            priority_levels: [&[]; 2],
             channels: channels(&[((0, 3), (1, 9))]),
         },
         ConfigError::ChannelPort { channel: 0, end: End::Destination },
@@ -235,9 +254,55 @@ fn configuration_errors_name_the_entry() {
     check(
         TablesConfig {
             partitions: [&[], ports(&[(9, ch)])],
+            priority_levels: [&[]; 2],
             channels: channels(&[((0, 4), (1, 9))]),
         },
         ConfigError::ChannelPort { channel: 0, end: End::Source },
+    );
+    // Priority levels: each partition's are checked against its own table, and the error
+    // names the level.
+    fn levels(ranges: &[(u16, u16)]) -> &'static [PriorityLevel] {
+        ranges.iter().map(|&(s, e)| PriorityLevel::new(s, e)).collect::<Vec<_>>().leak()
+    }
+    check(
+        TablesConfig {
+            partitions: [&[], ports(&[(3, timer)])],
+            priority_levels: [levels(&[(0, 64)]), levels(&[(0, 8), (8, 16), (12, 20)])],
+            channels: &[],
+        },
+        ConfigError::Port { partition: 1, error: PortConfigError::LevelOrder { level: 2 } },
+    );
+    check(
+        TablesConfig {
+            partitions: [&[]],
+            priority_levels: [levels(&[(4, 8), (60, 65)])],
+            channels: &[],
+        },
+        ConfigError::Port { partition: 0, error: PortConfigError::LevelRange { level: 1 } },
+    );
+    check(
+        TablesConfig { partitions: [&[]], priority_levels: [levels(&[(9, 9)])], channels: &[] },
+        ConfigError::Port { partition: 0, error: PortConfigError::LevelRange { level: 0 } },
+    );
+    let seventeen: Vec<(u16, u16)> = (0..17).map(|i| (i, i + 1)).collect();
+    check(
+        TablesConfig { partitions: [&[]], priority_levels: [levels(&seventeen)], channels: &[] },
+        ConfigError::Port { partition: 0, error: PortConfigError::TooManyLevels },
+    );
+    // The port entries are checked first.
+    check(
+        TablesConfig {
+            partitions: [ports(&[(64, timer)])],
+            priority_levels: [levels(&[(9, 9)])],
+            channels: &[],
+        },
+        ConfigError::Port { partition: 0, error: PortConfigError::PortOutOfRange { entry: 0 } },
+    );
+    // 4,096 ports: a level may end at the last port.
+    assert!(PartitionEvents::<64>::validate_levels(levels(&[(0, 64), (64, 4096)])).is_ok());
+    assert_eq!(
+        PartitionEvents::<64>::validate_levels(levels(&[(4000, 4097)])),
+        Err(PortConfigError::LevelRange { level: 0 })
     );
     assert_eq!(PartitionEvents::<0>::new(&[]).err(), Some(PortConfigError::PortWords));
     assert_eq!(PartitionEvents::<65>::validate(&[]), Err(PortConfigError::PortWords));

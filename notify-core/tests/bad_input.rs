@@ -32,7 +32,8 @@ static CHANNELS: [Channel; 2] = [
         destination: Endpoint { partition: 0, port: 2 },
     },
 ];
-static CONFIG: TablesConfig<P> = TablesConfig { partitions: [&P0, &P1], channels: &CHANNELS };
+static CONFIG: TablesConfig<P> =
+    TablesConfig { partitions: [&P0, &P1], priority_levels: [&[]; P], channels: &CHANNELS };
 
 fn tables() -> Tables {
     EventTables::new(&CONFIG).unwrap()

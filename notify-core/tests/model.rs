@@ -53,7 +53,11 @@ fn config(map: [u16; LOGICAL]) -> TablesConfig<P> {
         Channel { source: end(1, 5), destination: end(0, 2) },
         Channel { source: end(2, 6), destination: end(1, 7) },
     ];
-    TablesConfig { partitions: [p0.leak(), p1.leak(), p2.leak()], channels: channels.leak() }
+    TablesConfig {
+        partitions: [p0.leak(), p1.leak(), p2.leak()],
+        priority_levels: [&[]; P],
+        channels: channels.leak(),
+    }
 }
 
 const MAP_64: [u16; LOGICAL] = [0, 1, 2, 3, 4, 5, 6, 7, 63];

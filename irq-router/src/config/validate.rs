@@ -195,7 +195,7 @@ impl<const P: usize> SystemConfig<P> {
             partitions[p] = self.partitions[p].ports;
             p += 1;
         }
-        TablesConfig { partitions, channels: self.channels }
+        TablesConfig { partitions, priority_levels: [&[]; P], channels: self.channels }
     }
 
     /// Checks the whole configuration for partitions of `64 * W` ports, on up to

@@ -19,6 +19,7 @@ use crate::binding::{Binding, PortConfig};
 use crate::context::{Context, ContextCell, Read};
 use crate::error::Error;
 use crate::id::{MAX_PORT_WORDS, PORTS_PER_WORD, Port};
+use crate::priority::{self, PriorityLevel};
 use crate::state::{self, BOUND, MASKED};
 use crate::stats::{Counters, Stats};
 use crate::sync::{AtomicU64, Ordering, array_of, maybe_const_fn};
@@ -74,7 +75,8 @@ impl PortCold {
 
 /// The event table of one partition with `64 * W` ports (`W` from 1 to 64).
 ///
-/// Made from a static port configuration; [`reset`](Self::reset) returns to it.
+/// Made from a static port configuration and, optionally, the partition's
+/// [priority levels](crate::PriorityLevel); [`reset`](Self::reset) returns to them.
 pub struct PartitionEvents<const W: usize = 1> {
     /// Bit `w` set: word `w` may hold a deliverable port. Never clear while word `w` has a
     /// ready bit set (once the operation that set it has returned).
@@ -89,6 +91,8 @@ pub struct PartitionEvents<const W: usize = 1> {
     counters: Counters,
     traps: TrapRing,
     config: &'static [PortConfig],
+    /// The partition's priority levels (validated: at most `MAX_PRIORITY_LEVELS`).
+    levels: &'static [PriorityLevel],
 }
 
 /// Why a partition's port configuration was refused; `entry` indexes the configuration
@@ -107,6 +111,19 @@ pub enum PortConfigError {
     DuplicatePort {
         /// Index of the entry.
         entry: usize,
+    },
+    /// More than [`MAX_PRIORITY_LEVELS`](crate::MAX_PRIORITY_LEVELS) priority levels.
+    TooManyLevels,
+    /// Priority level `level` is empty (`start >= end`) or ends past the last port.
+    LevelRange {
+        /// Index of the level in the partition's levels.
+        level: usize,
+    },
+    /// Priority level `level` starts before the previous level ends (levels are in
+    /// increasing order and do not overlap).
+    LevelOrder {
+        /// Index of the level in the partition's levels.
+        level: usize,
     },
 }
 
@@ -139,18 +156,46 @@ impl<const W: usize> PartitionEvents<W> {
         Ok(())
     }
 
+    /// Checks a partition's priority levels (see [`PriorityLevel`]) for a table of
+    /// `64 * W` ports without building anything.
+    ///
+    /// # Errors
+    /// [`PortConfigError::TooManyLevels`], or a [`PortConfigError`] naming the first bad
+    /// level.
+    pub const fn validate_levels(levels: &[PriorityLevel]) -> Result<(), PortConfigError> {
+        priority::validate(levels, Self::PORTS)
+    }
+
     maybe_const_fn! {
         /// Builds the table in its configured state: the configured ports bound (and
-        /// masked where configured), nothing pending. Usable in a `static` initializer.
+        /// masked where configured), nothing pending, every port a priority level of its
+        /// own. Usable in a `static` initializer.
         ///
         /// # Errors
         /// A [`PortConfigError`] naming the first bad entry.
         pub fn new(config: &'static [PortConfig]) -> Result<Self, PortConfigError> {
+            Self::with_levels(config, &[])
+        }
+    }
+
+    maybe_const_fn! {
+        /// [`new`](Self::new) with the partition's priority levels (see [`PriorityLevel`]).
+        ///
+        /// # Errors
+        /// A [`PortConfigError`] naming the first bad entry or level.
+        pub fn with_levels(
+            config: &'static [PortConfig],
+            levels: &'static [PriorityLevel],
+        ) -> Result<Self, PortConfigError> {
             if let Err(e) = Self::validate(config) {
+                return Err(e);
+            }
+            if let Err(e) = Self::validate_levels(levels) {
                 return Err(e);
             }
             let mut table = Self::empty();
             table.config = config;
+            table.levels = levels;
             let mut entry = 0;
             while entry < config.len() {
                 let c = config[entry];
@@ -178,6 +223,7 @@ impl<const W: usize> PartitionEvents<W> {
                 counters: Counters::new(),
                 traps: TrapRing::new(),
                 config: &[],
+                levels: &[],
             }
         }
     }
@@ -305,5 +351,10 @@ impl<const W: usize> PartitionEvents<W> {
     /// The static configuration this table resets to.
     pub fn config(&self) -> &'static [PortConfig] {
         self.config
+    }
+
+    /// The partition's priority levels (empty: every port a level of its own).
+    pub fn priority_levels(&self) -> &'static [PriorityLevel] {
+        self.levels
     }
 }

@@ -37,7 +37,8 @@ static CHANNELS: [Channel; 1] = [Channel {
     source: Endpoint { partition: 1, port: 1 },
     destination: Endpoint { partition: 0, port: 64 },
 }];
-static CONFIG: TablesConfig<P> = TablesConfig { partitions: [&P0, &P1, &P2], channels: &CHANNELS };
+static CONFIG: TablesConfig<P> =
+    TablesConfig { partitions: [&P0, &P1, &P2], priority_levels: [&[]; P], channels: &CHANNELS };
 
 /// A raw partition or port number. One byte, so about half the values are valid (ports
 /// 0..128 of 256; partitions 0..3 of 4 after the modulo below) and half are not.
