@@ -106,6 +106,7 @@ fn system_on<const P: usize, const C: usize>(open: bool) -> Box<Router<P, 1, C>>
         name: "p",
         cpu: 0,
         ports: if p == 0 { &LINE_PORTS } else { &TIMER_PORTS },
+        priority_levels: &[],
         timer_port: Some(0),
         error_port: None,
         catch_up: CatchUpPolicy::Replay,

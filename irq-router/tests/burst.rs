@@ -77,6 +77,7 @@ const CONFIG: SystemConfig<1> = SystemConfig {
         name: "burst",
         cpu: 0,
         ports: &PORTS,
+        priority_levels: &[],
         timer_port: None,
         error_port: None,
         catch_up: CatchUpPolicy::Replay,

@@ -8,7 +8,7 @@ use irq_router::config::{
     Route, RouteError, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet, Window,
     WindowError,
 };
-use notify_core::{Binding, Channel, Endpoint, PortConfig, Source};
+use notify_core::{Binding, Channel, Endpoint, PortConfig, PriorityLevel, Source};
 use vcpu_state::CatchUpPolicy;
 
 const TIMER: u16 = 0;
@@ -39,6 +39,7 @@ const fn partition(name: &'static str, ports: &'static [PortConfig]) -> Partitio
         name,
         cpu: 0,
         ports,
+        priority_levels: &[],
         timer_port: Some(TIMER),
         error_port: None,
         catch_up: CatchUpPolicy::Replay,
@@ -343,6 +344,42 @@ fn port_mistakes_come_from_the_event_tables_with_their_entry() {
             partition: 1,
             error: notify_core::PortConfigError::PortOutOfRange { entry: 0 },
         }),
+    );
+}
+
+#[test]
+fn priority_level_mistakes_come_from_the_event_tables_with_their_level() {
+    let l = PriorityLevel::new;
+    rejects(
+        broken(|c| c.partitions[2].priority_levels = leak(vec![l(0, 2), l(1, 4)])),
+        ConfigError::Events(notify_core::ConfigError::Port {
+            partition: 2,
+            error: notify_core::PortConfigError::LevelOrder { level: 1 },
+        }),
+    );
+    rejects(
+        broken(|c| c.partitions[0].priority_levels = leak(vec![l(0, 2), l(60, 65)])),
+        ConfigError::Events(notify_core::ConfigError::Port {
+            partition: 0,
+            error: notify_core::PortConfigError::LevelRange { level: 1 },
+        }),
+    );
+    rejects(
+        broken(|c| c.partitions[1].priority_levels = leak((0..17).map(|p| l(p, p + 1)).collect())),
+        ConfigError::Events(notify_core::ConfigError::Port {
+            partition: 1,
+            error: notify_core::PortConfigError::TooManyLevels,
+        }),
+    );
+    // In range for 128 ports, not for 64.
+    let wide = broken(|c| c.partitions[0].priority_levels = leak(vec![l(0, 2), l(64, 128)]));
+    assert_eq!(wide.validate::<2>(), Ok(()));
+    assert_eq!(
+        wide.validate::<1>(),
+        Err(ConfigError::Events(notify_core::ConfigError::Port {
+            partition: 0,
+            error: notify_core::PortConfigError::LevelRange { level: 1 },
+        }))
     );
 }
 

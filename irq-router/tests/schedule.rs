@@ -88,6 +88,7 @@ fn a_partition_that_owns_its_cpu_is_pinged_on_time() {
             name: "solo",
             cpu: 0,
             ports: &PING_PORTS,
+            priority_levels: &[],
             timer_port: None,
             error_port: None,
             catch_up: CatchUpPolicy::Replay,

@@ -138,6 +138,7 @@ const fn partition(p: usize, cpu: u16) -> PartitionConfig {
         name: "smp",
         cpu,
         ports: &PORTS[p],
+        priority_levels: &[],
         timer_port: if clocked { Some(TIMER) } else { None },
         error_port: None,
         catch_up: if p == 1 { CatchUpPolicy::Warp } else { CatchUpPolicy::Replay },

@@ -110,6 +110,7 @@ const SYSTEM: SystemConfig<1> = SystemConfig {
         name: "p",
         cpu: 0,
         ports: &PORTS,
+        priority_levels: &[],
         timer_port: Some(0),
         error_port: None,
         catch_up: CatchUpPolicy::Replay,

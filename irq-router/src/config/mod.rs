@@ -13,6 +13,7 @@
 //!     name: "p0",
 //!     cpu: 0,
 //!     ports: &[],
+//!     priority_levels: &[],
 //!     timer_port: None,
 //!     error_port: None,
 //!     catch_up: CatchUpPolicy::Replay,
@@ -38,7 +39,7 @@ mod validate;
 
 use core::num::NonZeroU32;
 
-use notify_core::{Channel, PortConfig};
+use notify_core::{Channel, PortConfig, PriorityLevel};
 use vcpu_state::CatchUpPolicy;
 
 pub use health::{HmAction, HmKind, HmTable, MAX_RESTART_LIMIT, RestartLimit};
@@ -187,6 +188,10 @@ pub struct PartitionConfig {
     pub cpu: u16,
     /// Its ports and their bindings.
     pub ports: &'static [PortConfig],
+    /// Its priority levels: up to [`MAX_PRIORITY_LEVELS`](notify_core::MAX_PRIORITY_LEVELS)
+    /// ranges of ports, each sharing one priority (see [`PriorityLevel`]). `&[]` for none:
+    /// every port is a level of its own, the lowest-numbered deliverable port first.
+    pub priority_levels: &'static [PriorityLevel],
     /// The port bound to `Source::Timer` that receives its virtual clock ticks.
     pub timer_port: Option<u16>,
     /// The port the health monitor's `Deliver` action raises (bound to

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use notify_core::{EventTables, PortConfig, Source, TablesConfig};
+use notify_core::{EventTables, PortConfig, PriorityLevel, Source, TablesConfig};
 
 use super::{
     HmAction, HmKind, MAX_CHANNELS, MAX_CPUS, MAX_PARTITIONS, Sharing, SystemConfig, Trigger,
@@ -19,7 +19,8 @@ pub enum ConfigError {
     CpuCount,
     /// More than [`MAX_CHANNELS`] channels.
     ChannelCount,
-    /// The event tables refused the ports or channels (the error names the entry).
+    /// The event tables refused the ports, priority levels or channels (the error names
+    /// the entry or the level).
     Events(notify_core::ConfigError),
     /// Something about one partition.
     Partition {
@@ -190,12 +191,14 @@ impl<const P: usize> SystemConfig<P> {
     /// The event-table configuration inside this one.
     pub const fn tables(&self) -> TablesConfig<P> {
         let mut partitions: [&'static [PortConfig]; P] = [&[]; P];
+        let mut priority_levels: [&'static [PriorityLevel]; P] = [&[]; P];
         let mut p = 0;
         while p < P {
             partitions[p] = self.partitions[p].ports;
+            priority_levels[p] = self.partitions[p].priority_levels;
             p += 1;
         }
-        TablesConfig { partitions, priority_levels: [&[]; P], channels: self.channels }
+        TablesConfig { partitions, priority_levels, channels: self.channels }
     }
 
     /// Checks the whole configuration for partitions of `64 * W` ports, on up to

@@ -27,6 +27,7 @@ pub(crate) const fn partition(cpu: u16, health: HmTable) -> PartitionConfig {
         name: "p",
         cpu,
         ports: &PORTS,
+        priority_levels: &[],
         timer_port: Some(0),
         error_port: None,
         catch_up: CatchUpPolicy::Replay,

@@ -119,6 +119,7 @@ fn partition(u: &mut Unstructured<'_>, arena: &mut Arena) -> Result<PartitionCon
         name: "fuzzed",
         cpu: 0,
         ports,
+        priority_levels: &[],
         timer_port,
         error_port,
         catch_up,

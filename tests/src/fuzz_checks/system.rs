@@ -68,6 +68,7 @@ const fn partition(name: &'static str, ports: &'static [PortConfig]) -> Partitio
         name,
         cpu: 0,
         ports,
+        priority_levels: &[],
         timer_port: Some(TIMER),
         error_port: None,
         catch_up: CatchUpPolicy::Replay,

@@ -351,6 +351,7 @@ pub fn convert(
             name: String::leak(fp.name.get_ref().clone()),
             cpu: 0,
             ports: leak(ports),
+            priority_levels: &[],
             timer_port: fp.timer_port,
             error_port: fp.error_port,
             catch_up,
