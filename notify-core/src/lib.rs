@@ -13,9 +13,12 @@
 //!   saturating maximum or coalesces them ([`Mode`]); a coalescing port raised while in
 //!   service is delivered again after the acknowledgement.
 //! * A port is **deliverable** when it is bound, has something pending, is not masked and
-//!   is not in service. [`PartitionEvents::next_deliverable`] finds the lowest-numbered
-//!   deliverable port in O(1) through a two-level bitmap (a summary word over ready
-//!   words).
+//!   is not in service. [`PartitionEvents::next_deliverable`] finds the next one in O(1)
+//!   through a two-level bitmap (a summary word over ready words): the lowest-numbered
+//!   deliverable port, or where the configuration groups ports into
+//!   [priority levels](PriorityLevel) (up to 16 contiguous port ranges per partition),
+//!   the next port of the highest-priority level in round-robin order, so that a flooded
+//!   port cannot starve the others of its level.
 //! * [`PartitionEvents::raise`] is lock-free and callable from an ISR on any CPU; it
 //!   reports whether the port became deliverable. Delivery is
 //!   [`begin_service`](PartitionEvents::begin_service) then

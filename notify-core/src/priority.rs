@@ -1,21 +1,46 @@
-//! Priority levels: contiguous ranges of a partition's ports that share one priority,
-//! as the configuration gives them, and their validation.
+//! Priority levels (see [`PriorityLevel`] for what they do): their validation, and why
+//! they are contiguous ranges.
 //!
-//! A partition's configuration may group its ports into up to [`MAX_PRIORITY_LEVELS`]
-//! levels, each a contiguous range of ports `start..end`, in increasing order and not
-//! overlapping; a port outside every level is a level of its own. The tables keep them
-//! but do not use them yet: every port is still served in the order of its number, the
-//! lowest first (which is also what a table without levels will keep doing).
+//! The lookup stays O(1) (see `partition/index.rs` and `partition/round_robin.rs`): the
+//! lowest ready bit overall gives the highest-priority level with something deliverable;
+//! inside it, the search from the cursor to the level's end follows the summary word, and
+//! the wrap needs no search at all, because the lowest ready port of the partition is the
+//! first ready port of the level from its start.
+//!
+//! Why contiguous ranges rather than a priority per port (Xen's FIFO ABI gives each event
+//! channel one of 16 priorities): a port's priority is already its number here, and the
+//! ready index is ordered by number. With ranges, the lowest ready bit still finds the
+//! highest ready level and the level's ports are one run of ready bits; a priority per
+//! port would need a ready index per level (16 summary words and 16 sets of ready words
+//! per partition) to stay O(1). A partition that wants a set of ports at one priority
+//! numbers them next to each other.
 
 use crate::partition::PortConfigError;
 
 /// Most priority levels a partition may have (as many as Xen's FIFO event-channel ABI).
 pub const MAX_PRIORITY_LEVELS: usize = 16;
 
-/// One priority level of a partition: ports `start..end` share a priority. Up to
-/// [`MAX_PRIORITY_LEVELS`] per partition, in increasing order and not overlapping; a port
-/// outside every level is a level of its own. (Configuration only so far: the tables
-/// still serve every port in the order of its number.)
+/// One priority level of a partition: ports `start..end` share a priority and are served
+/// round-robin.
+///
+/// Without levels, a partition's ports are served in strict priority order, the lowest
+/// number first: every port is a level of its own, and a port raised again as soon as it
+/// is acknowledged keeps every port above it waiting. A partition's configuration may
+/// group ports into up to [`MAX_PRIORITY_LEVELS`] levels, each a contiguous range of ports,
+/// in increasing order and not overlapping:
+///
+/// * **Between levels, priority stays strict** and follows the port numbers: a level is
+///   served before every port above its range and after every port below it. A port
+///   outside every level is a level of its own, so the default (no level configured) is
+///   exactly the fixed priority of the lowest port first.
+/// * **Inside a level, ports are served round-robin**: each level has a cursor, the port
+///   after the one of the level last taken into service
+///   ([`begin_service`](crate::PartitionEvents::begin_service)); the level's next port is
+///   the first deliverable one from the cursor to the level's end, else (wrapping) from
+///   its start. So a port that stays deliverable in a level of `n` ports is taken into
+///   service within `n` deliveries of its level, however busy the others are.
+///
+/// [`next_deliverable`](crate::PartitionEvents::next_deliverable) stays O(1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PriorityLevel {
     /// First port of the level.
@@ -58,9 +83,21 @@ pub(crate) const fn validate(
     Ok(())
 }
 
+/// The level `port` belongs to, if any.
+pub(crate) const fn level_of(levels: &[PriorityLevel], port: u16) -> Option<usize> {
+    let mut level = 0;
+    while level < levels.len() {
+        if levels[level].contains(port) {
+            return Some(level);
+        }
+        level += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{MAX_PRIORITY_LEVELS, PriorityLevel, validate};
+    use super::{MAX_PRIORITY_LEVELS, PriorityLevel, level_of, validate};
     use crate::partition::PortConfigError;
 
     #[test]
@@ -90,5 +127,12 @@ mod tests {
             core::array::from_fn(|i| l(i as u16, i as u16 + 1));
         assert_eq!(validate(&many[..MAX_PRIORITY_LEVELS], 64), Ok(()));
         assert_eq!(validate(&many, 64), Err(PortConfigError::TooManyLevels));
+    }
+
+    #[test]
+    fn a_port_belongs_to_the_level_whose_range_holds_it() {
+        let levels = [PriorityLevel::new(2, 4), PriorityLevel::new(4, 5)];
+        let found: [Option<usize>; 6] = core::array::from_fn(|p| level_of(&levels, p as u16));
+        assert_eq!(found, [None, None, Some(0), Some(0), Some(1), None]);
     }
 }

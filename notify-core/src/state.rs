@@ -29,6 +29,31 @@ pub(crate) const COALESCING: u64 = 1 << 35;
 /// have to stall that long between reading the state and publishing to be mistaken.
 pub(crate) const GENERATION: u64 = 0x7fff << 48;
 
+/// The port's priority level (bits 36..41): 0 for a port outside every level (a level of
+/// its own), `l + 1` for level `l` (see `crate::priority`). Static: set at construction
+/// from the configuration and kept by every transition (bind, unbind and reset carry it
+/// over like the generation), so the lookup and `begin_service` learn a port's level from
+/// the state word they read anyway.
+pub(crate) const LEVEL: u64 = 0x1f << LEVEL_SHIFT;
+const LEVEL_SHIFT: u32 = 36;
+
+/// The [`LEVEL`] bits of a port in `level`.
+pub(crate) const fn in_level(level: Option<usize>) -> u64 {
+    match level {
+        Some(l) => ((l as u64 + 1) << LEVEL_SHIFT) & LEVEL,
+        None => 0,
+    }
+}
+
+/// The level of a port in `state`, if it belongs to one.
+#[inline]
+pub(crate) const fn level(state: u64) -> Option<usize> {
+    match ((state & LEVEL) >> LEVEL_SHIFT) as usize {
+        0 => None,
+        l => Some(l - 1),
+    }
+}
+
 /// `state` with its generation moved on by one (wrapping).
 pub(crate) const fn next_generation(state: u64) -> u64 {
     (state & !GENERATION) | ((state & GENERATION).wrapping_add(1 << 48) & GENERATION)
@@ -111,8 +136,9 @@ pub(crate) const fn raise_step(state: u64, n: u32, max: u32) -> RaiseStep {
 #[cfg(test)]
 mod tests {
     use super::{
-        BOUND, COALESCING, GENERATION, IN_SERVICE, MASKED, RaiseStep, acknowledge, begin_service,
-        cancel_service, count, deliverable, idle, next_generation, raise_step, unconsumed,
+        BOUND, COALESCING, GENERATION, IN_SERVICE, LEVEL, MASKED, RaiseStep, acknowledge,
+        begin_service, cancel_service, count, deliverable, idle, in_level, level, next_generation,
+        raise_step, unconsumed,
     };
 
     #[test]
@@ -134,6 +160,24 @@ mod tests {
     }
 
     #[test]
+    fn the_level_bits_round_trip_and_leave_the_rest_alone() {
+        assert_eq!(level(BOUND | 7), None);
+        for l in 0..16 {
+            let bits = in_level(Some(l));
+            assert_eq!(bits & !LEVEL, 0);
+            assert_eq!(level(BOUND | IN_SERVICE | GENERATION | bits | 7), Some(l));
+            // Every transition keeps the level.
+            let s = BOUND | bits | 2;
+            assert_eq!(level(begin_service(s)), Some(l));
+            assert_eq!(level(acknowledge(begin_service(s)).0), Some(l));
+            assert_eq!(level(cancel_service(begin_service(s)).0), Some(l));
+            assert_eq!(level(next_generation(s)), Some(l));
+            assert_eq!(level(raise_step(s, 3, 10).next), Some(l));
+        }
+        assert_eq!(in_level(None), 0);
+    }
+
+    #[test]
     fn the_generation_wraps_inside_its_bits() {
         let last = GENERATION | BOUND | MASKED | 7;
         assert_eq!(next_generation(last), BOUND | MASKED | 7);
@@ -151,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_raise_makes_a_port_deliverable_exactly_when_it_was_idle_and_accepted_one() {
-        let flags = [BOUND, MASKED, IN_SERVICE, COALESCING, GENERATION];
+        let flags = [BOUND, MASKED, IN_SERVICE, COALESCING, GENERATION, LEVEL];
         for combination in 0..1u32 << flags.len() {
             let base = flags
                 .iter()

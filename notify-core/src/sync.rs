@@ -13,14 +13,14 @@ pub(crate) use core::hint::spin_loop;
 #[cfg(loom)]
 pub(crate) use loom::{
     hint::spin_loop,
-    sync::atomic::{AtomicU64, Ordering, fence},
+    sync::atomic::{AtomicU16, AtomicU64, Ordering, fence},
 };
 
 #[cfg(all(not(loom), feature = "portable-atomic"))]
-pub(crate) use portable_atomic::{AtomicU64, Ordering, fence};
+pub(crate) use portable_atomic::{AtomicU16, AtomicU64, Ordering, fence};
 
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
-pub(crate) use core::sync::atomic::{AtomicU64, Ordering, fence};
+pub(crate) use core::sync::atomic::{AtomicU16, AtomicU64, Ordering, fence};
 
 /// Declares a function that is `const` except under loom.
 macro_rules! maybe_const_fn {

@@ -33,7 +33,7 @@ pub struct TablesConfig<const P: usize> {
     /// Port configuration of each partition.
     pub partitions: [&'static [PortConfig]; P],
     /// Priority levels of each partition (see [`PriorityLevel`]); `&[]` for none, every
-    /// port a level of its own.
+    /// port a level of its own (the lowest-numbered deliverable port first).
     pub priority_levels: [&'static [PriorityLevel]; P],
     /// The channels; a port bound to `Source::Channel(i)` refers to `channels[i]`.
     pub channels: &'static [Channel],

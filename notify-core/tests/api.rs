@@ -107,6 +107,90 @@ fn next_deliverable_spans_all_4096_ports() {
     assert_eq!(order, [64, 2048, 4095]);
 }
 
+/// Lines on ports 0, 1, 2, 63, 64, 100, 4094 and 4095, for the priority-level tests.
+static SPREAD: [PortConfig; 8] = {
+    let mut ports = [PortConfig::new(0, Binding::counting(Source::Line(0x40))); 8];
+    let numbers = [0, 1, 2, 63, 64, 100, 4094, 4095];
+    let mut i = 0;
+    while i < numbers.len() {
+        ports[i] = PortConfig::new(numbers[i], Binding::counting(Source::Line(0x40 + i as u16)));
+        i += 1;
+    }
+    ports
+};
+
+/// Serves `n` events of `t` the way a guest does (next, begin service, acknowledge), the
+/// flooded ports raised again while they are in service; returns the ports served.
+fn serve<const W: usize>(t: &PartitionEvents<W>, n: usize, flooded: &[u16]) -> Vec<u16> {
+    (0..n)
+        .map(|_| {
+            let d = t.deliver_next().expect("something deliverable");
+            if flooded.contains(&d.port.raw()) {
+                let _ = t.raise(d.port, None).unwrap();
+            }
+            t.acknowledge(d.port).unwrap();
+            d.port.raw()
+        })
+        .collect()
+}
+
+#[test]
+fn a_priority_level_is_served_round_robin_across_words() {
+    // Ports 1 to 4094 share a level: 0 is above it, 4095 below it.
+    static LEVELS: [PriorityLevel; 1] = [PriorityLevel::new(1, 4095)];
+    let t = Box::new(PartitionEvents::<64>::with_levels(&SPREAD, &LEVELS).unwrap());
+    assert_eq!(t.priority_levels(), &LEVELS);
+    for &p in &[0u16, 1, 2, 63, 64, 100, 4094, 4095] {
+        let _ = t.raise(port(u32::from(p)), None).unwrap();
+    }
+    // Port 0 first (a level of its own, above), flooded: it keeps the level waiting.
+    assert_eq!(serve(&t, 3, &[0]), [0, 0, 0]);
+    // Then the level, round-robin from its start, port 1 flooded: every other port of the
+    // level is served between two of its events, across words.
+    assert_eq!(serve(&t, 1, &[]), [0]);
+    assert_eq!(serve(&t, 9, &[1]), [1, 2, 63, 64, 100, 4094, 1, 1, 1]);
+    // A port of the level raised again is served within one round of the level.
+    let _ = t.raise(port(64), None).unwrap();
+    assert_eq!(serve(&t, 3, &[1]), [64, 1, 1]);
+    // In service, a port is skipped; the round-robin goes on from the port after it.
+    let _ = t.raise(port(2), None).unwrap();
+    let _ = t.raise(port(100), None).unwrap();
+    let d = t.deliver_next().unwrap();
+    assert_eq!(d.port, port(2));
+    assert_eq!(serve(&t, 3, &[1]), [100, 1, 1]);
+    t.acknowledge(d.port).unwrap();
+    // The flood stops: the level drains, then 4095 (below it) comes last.
+    assert_eq!(serve(&t, 2, &[]), [1, 4095]);
+    assert_eq!(t.next_deliverable(), None);
+    let stats = t.stats();
+    assert_eq!((stats.pending, stats.delivered), (0, stats.raised));
+}
+
+#[test]
+fn a_priority_level_keeps_its_ports_through_unbind_bind_and_reset() {
+    static LEVELS: [PriorityLevel; 2] = [PriorityLevel::new(0, 2), PriorityLevel::new(2, 64)];
+    let t = PartitionEvents::<1>::with_levels(&SPREAD[..4], &LEVELS).unwrap();
+    // Port 5 is unbound; bound at run time it belongs to its level (2..64).
+    t.bind(port(5), Binding::counting(Source::Line(0x50))).unwrap();
+    for p in [2, 5, 63] {
+        let _ = t.raise(port(p), None).unwrap();
+    }
+    assert_eq!(serve(&t, 4, &[2]), [2, 5, 63, 2]);
+    // Unbound and bound again, port 63 is still in the level.
+    t.unbind(port(63)).unwrap();
+    t.bind(port(63), Binding::counting(Source::Line(0x3f))).unwrap();
+    let _ = t.raise(port(63), None).unwrap();
+    assert_eq!(serve(&t, 3, &[2]), [63, 2, 2]);
+    // A reset puts each level's round-robin back at its first port.
+    let _ = t.raise(port(5), None).unwrap();
+    assert_eq!(serve(&t, 1, &[]), [5]);
+    t.reset();
+    for p in [1, 0, 63, 2] {
+        let _ = t.raise(port(p), None).unwrap();
+    }
+    assert_eq!(serve(&t, 4, &[]), [0, 1, 2, 63]);
+}
+
 #[test]
 fn deliveries_carry_the_port_handler_and_contexts_the_latest_raise() {
     let t = PartitionEvents::<1>::new(&LINES).unwrap();

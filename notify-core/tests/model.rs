@@ -5,8 +5,11 @@
 //! * each port's binding, pending count, mask and in-service bit (a coalescing port's
 //!   pending bit is cleared as it goes into service: an event raised during the service
 //!   is delivered again after the acknowledgement);
-//! * the next deliverable port (lowest number among bound, pending, unmasked, not in
-//!   service), so masked or in-service ports are never offered and order is by priority;
+//! * the next deliverable port (among bound, pending, unmasked, not in service ports: the
+//!   lowest number; or, with priority levels, the level of the lowest number and in it the
+//!   first in round-robin order from the level's cursor, which the model moves past each
+//!   port it takes into service), so masked or in-service ports are never offered and
+//!   order is by priority, round-robin inside a level;
 //! * the statistics, and the invariant `raised = delivered + pending + overflowed +
 //!   coalesced + discarded` with `raised` counted independently by the model;
 //! * every operation's result, errors included, and the latest context of each port.
@@ -14,8 +17,8 @@
 use std::sync::LazyLock;
 
 use notify_core::{
-    Binding, Channel, Context, Endpoint, Error, EventTables, Mode, PartitionId, Port, PortConfig,
-    Sender, Source, TablesConfig,
+    Binding, Channel, Context, Endpoint, Error, EventTables, MAX_PRIORITY_LEVELS, Mode,
+    PartitionId, Port, PortConfig, PriorityLevel, Sender, Source, TablesConfig,
 };
 use proptest::prelude::*;
 
@@ -27,8 +30,11 @@ fn max(n: u32) -> Mode {
     Mode::Counting { max: core::num::NonZeroU32::new(n).expect("nonzero") }
 }
 
-/// The configuration, over logical ports `l` mapped through `map`.
-fn config(map: [u16; LOGICAL]) -> TablesConfig<P> {
+/// Priority levels of each partition, as `(start, end)` port ranges.
+type Levels = [&'static [(u16, u16)]; P];
+
+/// The configuration, over logical ports `l` mapped through `map`, with `levels`.
+fn config(map: [u16; LOGICAL], levels: Levels) -> TablesConfig<P> {
     let port = |l: usize, source, mode| PortConfig::new(map[l], Binding { source, mode });
     let p0 = vec![
         port(0, Source::Timer, max(3)),
@@ -53,9 +59,14 @@ fn config(map: [u16; LOGICAL]) -> TablesConfig<P> {
         Channel { source: end(1, 5), destination: end(0, 2) },
         Channel { source: end(2, 6), destination: end(1, 7) },
     ];
+    let priority_levels = levels.map(|ranges| {
+        let ranges: Vec<_> =
+            ranges.iter().map(|&(start, end)| PriorityLevel::new(start, end)).collect();
+        &*ranges.leak()
+    });
     TablesConfig {
         partitions: [p0.leak(), p1.leak(), p2.leak()],
-        priority_levels: [&[]; P],
+        priority_levels,
         channels: channels.leak(),
     }
 }
@@ -63,10 +74,22 @@ fn config(map: [u16; LOGICAL]) -> TablesConfig<P> {
 const MAP_64: [u16; LOGICAL] = [0, 1, 2, 3, 4, 5, 6, 7, 63];
 const MAP_4096: [u16; LOGICAL] = [4095, 0, 64, 65, 2047, 4032, 4094, 63, 1];
 
+const NO_LEVELS: Levels = [&[]; P];
+/// Levels over the ports of `MAP_64`: two adjacent levels in p0 (ports 0-2 and 3-7), one
+/// up to the last port in p1 (above its port 0, a level of its own), none in p2.
+const LEVELS_64: Levels = [&[(0, 3), (3, 8)], &[(2, 64)], &[]];
+/// Levels over the ports of `MAP_4096`, across words: 0-65 and 2047-4094 in p0 (4095 a
+/// level of its own above them), 1-4095 in p1, a one-port level and 63-2047 in p2.
+const LEVELS_4096: Levels = [&[(0, 66), (2047, 4095)], &[(1, 4096)], &[(0, 1), (63, 2048)]];
+
 static CONFIG_64: LazyLock<&'static TablesConfig<P>> =
-    LazyLock::new(|| Box::leak(Box::new(config(MAP_64))));
+    LazyLock::new(|| Box::leak(Box::new(config(MAP_64, NO_LEVELS))));
 static CONFIG_4096: LazyLock<&'static TablesConfig<P>> =
-    LazyLock::new(|| Box::leak(Box::new(config(MAP_4096))));
+    LazyLock::new(|| Box::leak(Box::new(config(MAP_4096, NO_LEVELS))));
+static CONFIG_64_LEVELS: LazyLock<&'static TablesConfig<P>> =
+    LazyLock::new(|| Box::leak(Box::new(config(MAP_64, LEVELS_64))));
+static CONFIG_4096_LEVELS: LazyLock<&'static TablesConfig<P>> =
+    LazyLock::new(|| Box::leak(Box::new(config(MAP_4096, LEVELS_4096))));
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -144,6 +167,9 @@ impl ModelPort {
 #[derive(Clone, Debug, Default)]
 struct ModelPartition {
     ports: Vec<ModelPort>,
+    /// Each level's round-robin cursor: the port after the one of the level last taken
+    /// into service (0 at the start and after a reset).
+    cursors: [u16; MAX_PRIORITY_LEVELS],
     raised: u64,
     delivered: u64,
     coalesced: u64,
@@ -176,6 +202,7 @@ impl Model {
     fn configure(&mut self, p: usize) {
         let fresh: Vec<_> = (0..LOGICAL).map(|_| ModelPort::default()).collect();
         self.partitions[p].ports = fresh;
+        self.partitions[p].cursors = [0; MAX_PRIORITY_LEVELS];
         for c in self.config.partitions[p] {
             let l = self.logical(c.port);
             let port = &mut self.partitions[p].ports[l];
@@ -184,9 +211,33 @@ impl Model {
         }
     }
 
+    /// The port a lookup offers: the lowest-numbered deliverable port, or if it is in a
+    /// level, the first deliverable port of that level in round-robin order from the
+    /// level's cursor (a cursor outside the level starts from its first port).
     fn next_deliverable(&self, p: usize) -> Option<u16> {
         let ports = &self.partitions[p].ports;
-        (0..LOGICAL).filter(|&l| ports[l].deliverable()).map(|l| self.map[l]).min()
+        let deliverable: Vec<u16> =
+            (0..LOGICAL).filter(|&l| ports[l].deliverable()).map(|l| self.map[l]).collect();
+        let lowest = *deliverable.iter().min()?;
+        let levels = self.config.priority_levels[p];
+        let Some(level) = levels.iter().position(|l| l.contains(lowest)) else {
+            return Some(lowest);
+        };
+        let range = levels[level];
+        let cursor = self.partitions[p].cursors[level];
+        let from = if range.contains(cursor) { cursor } else { range.start };
+        let len = range.end - range.start;
+        // Round-robin order: the distance from the cursor, going round the level.
+        let order = |port: u16| (port + len - from) % len;
+        deliverable.into_iter().filter(|&port| range.contains(port)).min_by_key(|&port| order(port))
+    }
+
+    /// `port` of `p` was taken into service: its level's cursor moves past it.
+    fn served(&mut self, p: usize, port: u16) {
+        let levels = self.config.priority_levels[p];
+        if let Some(level) = levels.iter().position(|l| l.contains(port)) {
+            self.partitions[p].cursors[level] = port + 1;
+        }
     }
 
     fn raise(
@@ -343,6 +394,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             } else {
                 let pending = m.count;
                 m.begin();
+                model.served(p, raw);
                 Ok((raw, pending))
             };
             assert_eq!(real.map(|d| (d.port.raw(), d.pending)), expected, "{op:?}");
@@ -355,6 +407,7 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
                 assert!(!m.masked && !m.in_service, "the model never offers these");
                 let pending = m.count;
                 m.begin();
+                model.served(p, raw);
                 (raw, pending)
             });
             assert_eq!(real.map(|d| (d.port.raw(), d.pending)), expected, "{op:?}");
@@ -493,5 +546,15 @@ proptest! {
     #[test]
     fn model_4096_ports(ops in proptest::collection::vec(op(), 1..120)) {
         run::<64>(&CONFIG_4096, MAP_4096, ops);
+    }
+
+    #[test]
+    fn model_64_ports_with_priority_levels(ops in proptest::collection::vec(op(), 1..120)) {
+        run::<1>(&CONFIG_64_LEVELS, MAP_64, ops);
+    }
+
+    #[test]
+    fn model_4096_ports_with_priority_levels(ops in proptest::collection::vec(op(), 1..120)) {
+        run::<64>(&CONFIG_4096_LEVELS, MAP_4096, ops);
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! All of these are acquire-release read-modify-writes, so the re-read after a clear
 //! sees any raise whose set it overwrote. Bits left set for ports that are no longer
-//! deliverable are cleaned up by whoever meets them.
+//! deliverable are cleaned up by whoever meets them: the lookup, and inside a priority
+//! level its search from the level's cursor (`round_robin.rs`), both through `retire`.
 //!
 //! Written by hand rather than with a bit-set crate (`bitvec`, `fixedbitset`): the words
 //! are atomics shared by every CPU, and the protocol above (which bit is set or cleared
@@ -54,10 +55,16 @@ impl<const W: usize> PartitionEvents<W> {
         }
     }
 
-    /// The deliverable port with the lowest number (the highest priority): bound,
-    /// pending, not masked, not in service. O(1) whatever `W`: the summary word, one
-    /// ready word and one state word, plus the clean-up of bits a racing operation left
-    /// behind.
+    /// The next port to deliver: deliverable (bound, pending, not masked, not in
+    /// service) and of the highest priority. Without priority levels, the deliverable
+    /// port with the lowest number. With them (see [`PriorityLevel`]), the level of the
+    /// lowest-numbered deliverable port is the highest-priority level with one, and
+    /// inside it the first deliverable port from the level's round-robin cursor,
+    /// wrapping to the level's start. O(1) whatever `W`: the summary word, one ready word
+    /// and one state word (in a level, the search from the cursor: see `round_robin.rs`),
+    /// plus the clean-up of bits a racing operation left behind.
+    ///
+    /// [`PriorityLevel`]: crate::PriorityLevel
     #[inline]
     pub fn next_deliverable(&self) -> Option<Port<W>> {
         // The common case inline: the first ready bit of the first marked word is a
@@ -70,8 +77,14 @@ impl<const W: usize> PartitionEvents<W> {
         if ready != 0 {
             let b = ready.trailing_zeros();
             let hot = &self.hot[w][b as usize % PORTS_PER_WORD];
-            if state::deliverable(hot.state.load(Ordering::Acquire)) {
-                return Some(Port::from_word_bit(w, b));
+            let s = hot.state.load(Ordering::Acquire);
+            if state::deliverable(s) {
+                let first = Port::from_word_bit(w, b);
+                if s & state::LEVEL == 0 {
+                    // A level of its own (every port, by default): the lowest comes first.
+                    return Some(first);
+                }
+                return Some(self.round_robin(first, s));
             }
         }
         self.next_deliverable_cleaning()
@@ -91,8 +104,9 @@ impl<const W: usize> PartitionEvents<W> {
                 let b = ready.trailing_zeros();
                 let hot = &self.hot[w][b as usize % PORTS_PER_WORD];
                 let port = Port::from_word_bit(w, b);
-                if state::deliverable(hot.state.load(Ordering::Acquire)) {
-                    return Some(port);
+                let s = hot.state.load(Ordering::Acquire);
+                if state::deliverable(s) {
+                    return Some(self.round_robin(port, s));
                 }
                 self.retire_stale(port);
                 ready &= ready - 1;
@@ -106,7 +120,7 @@ impl<const W: usize> PartitionEvents<W> {
 
     #[cold]
     #[inline(never)]
-    fn retire_stale(&self, port: Port<W>) {
+    pub(super) fn retire_stale(&self, port: Port<W>) {
         self.retire(port);
     }
 

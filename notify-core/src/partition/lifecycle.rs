@@ -64,9 +64,9 @@ impl<const W: usize> PartitionEvents<W> {
             .compare_exchange(0, binding.pack(), Ordering::AcqRel, Ordering::Acquire)
             .map_err(|_| Error::AlreadyBound { port: port.raw() })?;
         // The binding word was 0, so the port is unbound with nothing pending; keep the
-        // mask bit the partition may have set beforehand.
+        // mask bit the partition may have set beforehand (and the static level).
         let bound = state::bound(binding.mode.is_coalescing());
-        self.update_infallible(port, |s| (s & (MASKED | state::GENERATION)) | bound);
+        self.update_infallible(port, |s| (s & (MASKED | state::GENERATION | state::LEVEL)) | bound);
         Ok(())
     }
 
@@ -105,7 +105,7 @@ impl<const W: usize> PartitionEvents<W> {
                 Err(Error::NotBound { port: raw })
             } else {
                 // A new generation: contexts raised under this binding are never shown again.
-                Ok(state::next_generation(s & (MASKED | state::GENERATION)))
+                Ok(state::next_generation(s & (MASKED | state::GENERATION | state::LEVEL)))
             }
         })?;
         let discarded = state::unconsumed(before);
@@ -121,7 +121,8 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     /// Cold start: every port back to its configured binding and mask, nothing pending,
-    /// nothing in service; contexts, handlers, callbacks and trap records forgotten.
+    /// nothing in service; contexts, handlers, callbacks and trap records forgotten; each
+    /// priority level's round-robin back to its first port.
     /// Pending events are counted as discarded, unread trap records as traps discarded;
     /// the statistics carry on and none goes back. Returns the number of events
     /// discarded.
@@ -163,8 +164,9 @@ impl<const W: usize> PartitionEvents<W> {
                     | if masked[w] & bit != 0 { MASKED } else { 0 };
                 let hot = &self.hot[w][b];
                 // A new generation: no context raised before the reset is shown after it.
+                // The level is static: carried over.
                 let before = hot.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                    Some(state::next_generation(target | (s & state::GENERATION)))
+                    Some(state::next_generation(target | (s & (state::GENERATION | state::LEVEL))))
                 });
                 let before = before.unwrap_or_else(|s| s);
                 discarded += u64::from(state::unconsumed(before));
@@ -180,6 +182,10 @@ impl<const W: usize> PartitionEvents<W> {
             }
         }
         self.counters.discarded.fetch_add(discarded, Ordering::Relaxed);
+        // The levels' round-robin starts again from each level's first port.
+        for cursor in &self.cursors {
+            cursor.store(0, Ordering::Relaxed);
+        }
         self.traps.clear();
         self.upcall_entry.store(0, Ordering::Release);
         self.fault_handler.store(0, Ordering::Release);

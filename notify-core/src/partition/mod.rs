@@ -11,6 +11,7 @@
 
 mod index;
 mod lifecycle;
+mod round_robin;
 mod service;
 
 use core::num::NonZeroU64;
@@ -19,10 +20,10 @@ use crate::binding::{Binding, PortConfig};
 use crate::context::{Context, ContextCell, Read};
 use crate::error::Error;
 use crate::id::{MAX_PORT_WORDS, PORTS_PER_WORD, Port};
-use crate::priority::{self, PriorityLevel};
+use crate::priority::{self, MAX_PRIORITY_LEVELS, PriorityLevel};
 use crate::state::{self, BOUND, MASKED};
 use crate::stats::{Counters, Stats};
-use crate::sync::{AtomicU64, Ordering, array_of, maybe_const_fn};
+use crate::sync::{AtomicU16, AtomicU64, Ordering, array_of, maybe_const_fn};
 use crate::trap_ring::TrapRing;
 
 pub use service::{Acknowledged, Delivery, Raised};
@@ -93,6 +94,11 @@ pub struct PartitionEvents<const W: usize = 1> {
     config: &'static [PortConfig],
     /// The partition's priority levels (validated: at most `MAX_PRIORITY_LEVELS`).
     levels: &'static [PriorityLevel],
+    /// Round-robin cursor of each level: the port after the one of the level last taken
+    /// into service. Written by `begin_service` and read by the lookup, both on the
+    /// partition's consumer side; a hint only (any value gives a deliverable port of the
+    /// right level), so relaxed.
+    cursors: [AtomicU16; MAX_PRIORITY_LEVELS],
 }
 
 /// Why a partition's port configuration was refused; `entry` indexes the configuration
@@ -169,7 +175,8 @@ impl<const W: usize> PartitionEvents<W> {
     maybe_const_fn! {
         /// Builds the table in its configured state: the configured ports bound (and
         /// masked where configured), nothing pending, every port a priority level of its
-        /// own. Usable in a `static` initializer.
+        /// own (the lowest-numbered deliverable port is delivered first). Usable in a
+        /// `static` initializer.
         ///
         /// # Errors
         /// A [`PortConfigError`] naming the first bad entry.
@@ -179,7 +186,8 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     maybe_const_fn! {
-        /// [`new`](Self::new) with the partition's priority levels (see [`PriorityLevel`]).
+        /// [`new`](Self::new) with the partition's priority levels: the ports of each level
+        /// share a priority and are served round-robin (see [`PriorityLevel`]).
         ///
         /// # Errors
         /// A [`PortConfigError`] naming the first bad entry or level.
@@ -196,12 +204,24 @@ impl<const W: usize> PartitionEvents<W> {
             let mut table = Self::empty();
             table.config = config;
             table.levels = levels;
+            // Every port of a level carries the level in its state word, bound or not.
+            let mut level = 0;
+            while level < levels.len() {
+                let mut port = levels[level].start as usize;
+                while port < levels[level].end as usize {
+                    table.hot[port / PORTS_PER_WORD][port % PORTS_PER_WORD] =
+                        PortHot::new(state::in_level(Some(level)), 0);
+                    port += 1;
+                }
+                level += 1;
+            }
             let mut entry = 0;
             while entry < config.len() {
                 let c = config[entry];
                 let port = c.port as usize;
-                let state =
-                    state::bound(c.binding.mode.is_coalescing()) | if c.masked { MASKED } else { 0 };
+                let state = state::bound(c.binding.mode.is_coalescing())
+                    | if c.masked { MASKED } else { 0 }
+                    | state::in_level(priority::level_of(levels, c.port));
                 table.hot[port / PORTS_PER_WORD][port % PORTS_PER_WORD] =
                     PortHot::new(state, c.binding.pack());
                 entry += 1;
@@ -224,6 +244,7 @@ impl<const W: usize> PartitionEvents<W> {
                 traps: TrapRing::new(),
                 config: &[],
                 levels: &[],
+                cursors: array_of![AtomicU16::new(0); MAX_PRIORITY_LEVELS],
             }
         }
     }

@@ -128,7 +128,8 @@ impl<const W: usize> PartitionEvents<W> {
     /// Takes `port` into service: its handler runs; further events on it wait, counted,
     /// until [`acknowledge`](Self::acknowledge) or [`take`](Self::take). A coalescing
     /// port's pending bit is cleared as it goes into service, so an event raised during
-    /// the handler is pending again, and delivered again, after the acknowledgement.
+    /// the handler is pending again, and delivered again, after the acknowledgement. A
+    /// port of a priority level moves the level's round-robin cursor past it.
     ///
     /// # Errors
     /// [`Error::NotBound`], [`Error::NothingPending`], [`Error::Masked`] or
@@ -149,6 +150,10 @@ impl<const W: usize> PartitionEvents<W> {
             }
         })?;
         self.retire(port);
+        if let Some(level) = state::level(before) {
+            // The level's next delivery starts after this port: round-robin.
+            self.advance_cursor(level, port);
+        }
         Ok(Delivery {
             port,
             pending: state::count(before),
