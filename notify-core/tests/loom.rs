@@ -12,7 +12,9 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use notify_core::{Binding, Context, Error, PartitionEvents, Port, PortConfig, Sender, Source};
+use notify_core::{
+    Binding, Context, Error, PartitionEvents, Port, PortConfig, PriorityLevel, Sender, Source,
+};
 
 static ONE_PORT: [PortConfig; 1] = [PortConfig::new(5, Binding::counting(Source::Timer))];
 static MASKED_PORT: [PortConfig; 1] =
@@ -27,6 +29,10 @@ static TWO_WORDS: [PortConfig; 2] = [
     PortConfig::new(3, Binding::counting(Source::Line(0x21))),
     PortConfig::new(70, Binding::counting(Source::Line(0x22))),
 ];
+
+/// One level over the ports of `SAME_WORD`, one over those of `TWO_WORDS`.
+static LEVEL_64: [PriorityLevel; 1] = [PriorityLevel::new(0, 64)];
+static LEVEL_128: [PriorityLevel; 1] = [PriorityLevel::new(0, 128)];
 
 /// Runs a model with at most three preemptions per execution (loom's documented way to
 /// keep models with retry loops tractable; races here need at most two).
@@ -82,6 +88,13 @@ fn drain<const W: usize>(table: &PartitionEvents<W>) -> u64 {
 
 fn table<const W: usize>(config: &'static [PortConfig]) -> Arc<PartitionEvents<W>> {
     Arc::new(PartitionEvents::new(config).unwrap())
+}
+
+fn levelled<const W: usize>(
+    config: &'static [PortConfig],
+    levels: &'static [PriorityLevel],
+) -> Arc<PartitionEvents<W>> {
+    Arc::new(PartitionEvents::with_levels(config, levels).unwrap())
 }
 
 /// The partition delivers and takes the timer's count while an ISR raises it twice.
@@ -378,5 +391,90 @@ fn loom_defect10_coalescing_raise_during_service_vs_acknowledge() {
         assert_eq!(drain(&table), 1);
         let stats = table.stats();
         assert_eq!((stats.delivered, stats.coalesced, stats.pending), (2, 0, 0));
+    });
+}
+
+/// Round-robin in a priority level: `ports` share a level, the first of them has an event
+/// in service and one more pending, so the level's cursor is past it and the lookup
+/// searches from the cursor (the first port's ready word, and with the ports in two words
+/// the next word the summary marks). Another CPU masks the second port meanwhile: the
+/// search may meet its ready bit (or its word's summary bit) after the mask made it
+/// stale. The lookup still answers a deliverable port of the level, never nothing; the
+/// stale bit is retired, never the index left hiding an event, and both events and the
+/// masked one's are delivered once it is unmasked.
+fn round_robin_vs_mask<const W: usize>(
+    config: &'static [PortConfig],
+    levels: &'static [PriorityLevel],
+    ports: [u32; 2],
+) {
+    let table = levelled::<W>(config, levels);
+    let _ = table.raise_many(port(ports[0]), 2, None).unwrap();
+    // The first port served once: the cursor moves past it, one event stays pending.
+    assert_eq!(table.deliver_next().map(|d| d.port), Some(port(ports[0])));
+    table.acknowledge(port(ports[0])).unwrap();
+    raise(&table, ports[1], None);
+    let ((), found) = race(&table, move |t| t.mask(port(ports[1])), |t| t.next_deliverable());
+    assert!(
+        found == Some(port(ports[0])) || found == Some(port(ports[1])),
+        "a deliverable port of the level is found: {found:?}"
+    );
+    assert_eq!(table.next_deliverable(), Some(port(ports[0])), "the masked port is skipped");
+    assert!(table.unmask(port(ports[1])), "the masked port's event is kept");
+    // The cursor is still past the first port: the second comes first now.
+    assert_eq!(table.next_deliverable(), Some(port(ports[1])));
+    assert_eq!(drain(&table), 2, "both pending events delivered");
+    assert_eq!(table.next_deliverable(), None);
+    assert_eq!(table.stats().delivered, 3);
+}
+
+/// [`round_robin_vs_mask`] with both ports in one word.
+#[test]
+fn loom_round_robin_vs_mask_meets_a_stale_ready_bit() {
+    check(|| round_robin_vs_mask::<1>(&SAME_WORD, &LEVEL_64, [3, 9]));
+}
+
+/// [`round_robin_vs_mask`] with the ports in two words: the search follows the summary.
+#[test]
+fn loom_round_robin_vs_mask_meets_a_stale_summary_bit() {
+    check(|| {
+        // A two-word table needs a thread of its own (see the models above).
+        let scenario = thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(|| round_robin_vs_mask::<2>(&TWO_WORDS, &LEVEL_128, [3, 70]));
+        scenario.unwrap().join().unwrap();
+    });
+}
+
+/// An ISR raises the second port of a level while the partition takes the first into
+/// service (moving the level's cursor), acknowledges it (one more event pending) and looks
+/// up the next. The raise is never lost, and once it is in, the cursor (written and read on
+/// the partition's side) sends the lookup to the raised port before the first again.
+///
+/// The lookup during the race may answer nothing: the acknowledgement's `mark_ready`
+/// finds the word non-empty (the raise's ready bit) and leaves the summary bit to the
+/// raise, still on its way to set it. That is the index's contract, not a level's doing
+/// (the same happens without levels): the raise reports that the port became deliverable,
+/// so the partition is signalled and looks again.
+#[test]
+fn loom_raise_in_a_level_vs_round_robin_delivery() {
+    check(|| {
+        let table = levelled::<1>(&SAME_WORD, &LEVEL_64);
+        let _ = table.raise_many(port(3), 2, None).unwrap();
+        let (became, (first, next)) = race(
+            &table,
+            |t| raise(t, 9, None),
+            |t| {
+                let first = t.deliver_next().map(|d| d.port);
+                t.acknowledge(port(3)).unwrap();
+                (first, t.next_deliverable())
+            },
+        );
+        assert!(became, "the raised port was idle: the partition is signalled");
+        assert_eq!(first, Some(port(3)));
+        assert!(matches!(next.map(Port::raw), None | Some(3 | 9)), "found {next:?}");
+        // Whichever the race, once the raise is in, round-robin offers it first.
+        assert_eq!(table.next_deliverable(), Some(port(9)));
+        assert_eq!(drain(&table), 2, "both pending events delivered");
+        assert_eq!(table.next_deliverable(), None);
     });
 }
