@@ -68,8 +68,10 @@ impl<const W: usize> PartitionEvents<W> {
     #[inline]
     pub fn next_deliverable(&self) -> Option<Port<W>> {
         // The common case inline: the first ready bit of the first marked word is a
-        // deliverable port. Anything else (a stale bit or word to clean up) takes the
-        // whole lookup, which starts again from the summary.
+        // deliverable port, a level of its own (every port, by default). A port of a
+        // level goes on to the search from the level's cursor; anything else (a stale bit
+        // or word to clean up) takes the whole lookup, which starts again from the
+        // summary.
         let summary = self.summary.load(Ordering::Acquire);
         // An empty summary gives w = 64, past the last word: None.
         let w = summary.trailing_zeros() as usize;
@@ -78,20 +80,31 @@ impl<const W: usize> PartitionEvents<W> {
             let b = ready.trailing_zeros();
             let hot = &self.hot[w][b as usize % PORTS_PER_WORD];
             let s = hot.state.load(Ordering::Acquire);
-            if state::deliverable(s) {
-                let first = Port::from_word_bit(w, b);
-                if s & state::LEVEL == 0 {
-                    // A level of its own (every port, by default): the lowest comes first.
-                    return Some(first);
-                }
-                return Some(self.round_robin(first, s));
+            if state::deliverable_alone(s) {
+                return Some(Port::from_word_bit(w, b));
             }
+            return self.next_deliverable_in_level(Port::from_word_bit(w, b), s);
+        }
+        self.next_deliverable_cleaning()
+    }
+
+    /// [`next_deliverable`](Self::next_deliverable) when the first ready bit it met, of
+    /// `port` in state `state`, is not a deliverable port of its own level: a deliverable
+    /// port of a priority level (the search from the level's cursor), or a stale bit (the
+    /// whole lookup). Out of line, so that the common case (no level) pays nothing for
+    /// levels.
+    #[cold]
+    #[inline(never)]
+    fn next_deliverable_in_level(&self, port: Port<W>, state: u64) -> Option<Port<W>> {
+        if state::deliverable(state) {
+            return Some(self.round_robin(port, state));
         }
         self.next_deliverable_cleaning()
     }
 
     /// [`next_deliverable`](Self::next_deliverable) when the first bit it met was stale:
-    /// the lookup that retires stale bits and words as it goes.
+    /// the lookup that retires stale bits and words as it goes, and searches a level from
+    /// its cursor.
     #[cold]
     #[inline(never)]
     fn next_deliverable_cleaning(&self) -> Option<Port<W>> {

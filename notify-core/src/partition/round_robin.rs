@@ -13,6 +13,14 @@ use crate::id::{PORTS_PER_WORD, Port};
 use crate::state;
 use crate::sync::Ordering;
 
+/// What a search of a level found.
+enum Search<const W: usize> {
+    /// The port to deliver.
+    Port(Port<W>),
+    /// A ready bit of a port that is not deliverable: retire it and search again.
+    Stale(Port<W>),
+}
+
 impl<const W: usize> PartitionEvents<W> {
     /// The port to deliver when `first`, in state `state`, is the lowest-numbered
     /// deliverable port. Without a level, `first`. In a level, that level is the
@@ -21,22 +29,48 @@ impl<const W: usize> PartitionEvents<W> {
     /// cursor to its end, else (the wrap) `first`. O(1): the cursor's ready word, then
     /// the next words the summary marks, up to the level's end (a bounded number of word
     /// operations; the next marked word is one `trailing_zeros` away).
-    #[inline(never)]
+    #[inline]
     pub(super) fn round_robin(&self, first: Port<W>, state: u64) -> Port<W> {
-        let Some(level) = state::level(state) else { return first };
+        match self.search(first, state) {
+            Search::Port(port) => port,
+            Search::Stale(port) => self.round_robin_past_stale(first, state, port),
+        }
+    }
+
+    /// [`round_robin`](Self::round_robin) after its search met a stale bit: retires it
+    /// (as the lookup does) and searches again, until it meets none. Out of line (and a
+    /// loop, not a recursion), so the search itself calls nothing.
+    #[cold]
+    #[inline(never)]
+    fn round_robin_past_stale(&self, first: Port<W>, state: u64, stale: Port<W>) -> Port<W> {
+        let mut stale = stale;
+        loop {
+            self.retire_stale(stale);
+            match self.search(first, state) {
+                Search::Port(port) => return port,
+                Search::Stale(port) => stale = port,
+            }
+        }
+    }
+
+    /// The search of [`round_robin`](Self::round_robin): the first ready port from the
+    /// level's cursor to its end, if deliverable.
+    #[inline]
+    fn search(&self, first: Port<W>, state: u64) -> Search<W> {
+        let Some(level) = state::level(state) else { return Search::Port(first) };
         let (Some(range), Some(cursor)) = (self.levels.get(level), self.cursors.get(level)) else {
-            return first;
+            return Search::Port(first);
         };
         let from = usize::from(cursor.load(Ordering::Relaxed));
         let end = usize::from(range.end);
         if from <= first.index() || from >= end {
             // The search from the cursor meets `first` first, or the cursor is past the
             // level's last port: start from the level's start.
-            return first;
+            return Search::Port(first);
         }
         let summary = self.summary.load(Ordering::Acquire);
         let mut w = from / PORTS_PER_WORD;
-        let Some(word) = self.ready.get(w) else { return first };
+        let Some(word) = self.ready.get(w) else { return Search::Port(first) };
         // The cursor's word, from the cursor on.
         let mut bits = word.load(Ordering::Acquire) & (u64::MAX << (from % PORTS_PER_WORD));
         loop {
@@ -44,14 +78,13 @@ impl<const W: usize> PartitionEvents<W> {
                 // The level ends inside this word.
                 bits &= (1u64 << (end % PORTS_PER_WORD)) - 1;
             }
-            while bits != 0 {
-                let b = bits.trailing_zeros();
-                let port = Port::from_word_bit(w, b);
-                if state::deliverable(self.hot(port).state.load(Ordering::Acquire)) {
-                    return port;
-                }
-                self.retire_stale(port);
-                bits &= bits - 1;
+            if bits != 0 {
+                let port = Port::from_word_bit(w, bits.trailing_zeros());
+                return if state::deliverable(self.hot(port).state.load(Ordering::Acquire)) {
+                    Search::Port(port)
+                } else {
+                    Search::Stale(port)
+                };
             }
             // The next word the summary marks (a word with a ready bit has its summary
             // bit, once the raise that set the bit has returned).
@@ -59,17 +92,19 @@ impl<const W: usize> PartitionEvents<W> {
             // No later word gives w = 64, past every level's end.
             w = later.trailing_zeros() as usize;
             if w * PORTS_PER_WORD >= end {
-                return first;
+                return Search::Port(first);
             }
-            let Some(word) = self.ready.get(w) else { return first };
+            let Some(word) = self.ready.get(w) else { return Search::Port(first) };
             bits = word.load(Ordering::Acquire);
         }
     }
 
-    /// Moves `level`'s cursor past `port`, which `begin_service` just took into service.
-    #[inline]
-    pub(super) fn advance_cursor(&self, level: usize, port: Port<W>) {
-        if let Some(cursor) = self.cursors.get(level) {
+    /// Moves the cursor of the level of `port` (in state `state`) past it: `begin_service`
+    /// just took it into service. Out of line: `begin_service` only calls it for a port of
+    /// a level, and inlined it would weigh on every other.
+    #[inline(never)]
+    pub(super) fn advance_cursor(&self, state: u64, port: Port<W>) {
+        if let Some(cursor) = state::level(state).and_then(|level| self.cursors.get(level)) {
             // At most 4,096: past the last port, which the search reads as the level's end.
             cursor.store(port.raw() + 1, Ordering::Relaxed);
         }

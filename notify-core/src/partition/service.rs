@@ -134,6 +134,7 @@ impl<const W: usize> PartitionEvents<W> {
     /// # Errors
     /// [`Error::NotBound`], [`Error::NothingPending`], [`Error::Masked`] or
     /// [`Error::AlreadyInService`]; the port is unchanged.
+    #[inline]
     pub fn begin_service(&self, port: Port<W>) -> Result<Delivery<W>, Error> {
         let raw = port.raw();
         let before = self.update(port, |s| {
@@ -150,9 +151,9 @@ impl<const W: usize> PartitionEvents<W> {
             }
         })?;
         self.retire(port);
-        if let Some(level) = state::level(before) {
+        if before & state::LEVEL != 0 {
             // The level's next delivery starts after this port: round-robin.
-            self.advance_cursor(level, port);
+            self.advance_cursor(before, port);
         }
         Ok(Delivery {
             port,
