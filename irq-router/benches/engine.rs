@@ -24,7 +24,7 @@ use irq_router::config::{
 use irq_router::health::HmRecord;
 use irq_router::hypercall::Request;
 use irq_router::{CpuId, Local, Router};
-use notify_core::{Binding, PartitionId, Port, PortConfig, Source};
+use notify_core::{Binding, PartitionId, Port, PortConfig, PriorityLevel, Source};
 use vcpu_state::{CatchUpPolicy, SharedPage};
 
 /// The benchmark's CPU 0 on an engine of `C` CPUs (the benchmark thread stands for a
@@ -98,6 +98,17 @@ fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
 
 /// [`system`] on an engine of `C` CPUs, every partition on CPU 0.
 fn system_on<const P: usize, const C: usize>(open: bool) -> Box<Router<P, 1, C>> {
+    system_with::<P, C>(open, &[])
+}
+
+/// Partition 0's 64 ports in one priority level (served round-robin).
+static ONE_LEVEL: [PriorityLevel; 1] = [PriorityLevel::new(0, 64)];
+
+/// [`system_on`] with partition 0's ports grouped into `levels`.
+fn system_with<const P: usize, const C: usize>(
+    open: bool,
+    levels: &'static [PriorityLevel],
+) -> Box<Router<P, 1, C>> {
     let windows: &'static [Window] = (0..P)
         .map(|p| Window { partition: p as u16, start: p as u64 * 1000, length: 1000 })
         .collect::<Vec<_>>()
@@ -106,7 +117,7 @@ fn system_on<const P: usize, const C: usize>(open: bool) -> Box<Router<P, 1, C>>
         name: "p",
         cpu: 0,
         ports: if p == 0 { &LINE_PORTS } else { &TIMER_PORTS },
-        priority_levels: &[],
+        priority_levels: if p == 0 { levels } else { &[] },
         timer_port: Some(0),
         error_port: None,
         catch_up: CatchUpPolicy::Replay,
@@ -222,6 +233,16 @@ fn workload_irq_to_upcall(router: &Router<64, 1>, adapter: &mut Null) {
     let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
 }
 
+/// [`workload_irq_to_upcall`] with the partition's ports in one priority level: the
+/// decision's lookup searches the level from its cursor (past the port, served last
+/// time) and the upcall's begin service moves the cursor.
+#[inline(never)]
+fn workload_irq_to_upcall_level(router: &Router<64, 1>, adapter: &mut Null) {
+    // Keeps the function apart from its twin without levels (identical code is merged).
+    black_box(ONE_LEVEL.len());
+    let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
+}
+
 /// The interrupt of [`workload_irq_to_upcall`], on CPU 1 while the partition runs on
 /// CPU 0: the raise and the kick of CPU 0 (CPU 0's resume and the upcall happen outside).
 #[inline(never)]
@@ -309,6 +330,15 @@ fn callgrind() {
         let _ = router.call(&CPU0, p0, Request::UpcallReturn, &mut adapter);
     }
     println!("1000 interrupts, {} events delivered by upcall", adapter.upcalls);
+
+    let levelled = system_with::<64, 1>(true, &ONE_LEVEL);
+    let mut upcalls = Null { now: 1, upcalls: 0 };
+    for _ in 0..1000 {
+        workload_irq_to_upcall_level(&levelled, &mut upcalls);
+        let _ = levelled.call(&CPU0, p0, Request::TakeCount { port }, &mut upcalls);
+        let _ = levelled.call(&CPU0, p0, Request::UpcallReturn, &mut upcalls);
+    }
+    println!("1000 interrupts, {} events delivered by upcall (one level)", upcalls.upcalls);
 
     let four = system_on::<64, 4>(false);
     workload_irq_64_4cpus(&four, &mut adapter);
