@@ -351,3 +351,60 @@ impl PartitionState {
         restarts: 0,
     };
 }
+
+/// The engine's state per partition beside its event table, printed for
+/// `BENCHMARKS.md`: `cargo test -p irq-router --release --lib sizes -- --nocapture`.
+#[cfg(all(test, not(loom)))]
+mod sizes {
+    extern crate std;
+    use core::mem::size_of;
+    use std::println;
+
+    use super::{PartitionState, PerPartition, Router};
+    use crate::config::PartitionConfig;
+    use crate::health::{HM_LOG_LEN, HmLog, HmRecord};
+    use crate::sync::Lock;
+    use notify_core::PartitionEvents;
+    use vcpu_state::{Doorbell, SharedPage};
+
+    /// What one more partition adds to a router of `64 * W` ports a partition.
+    fn per_partition<const W: usize>() -> usize {
+        size_of::<Router<2, W>>() - size_of::<Router<1, W>>()
+    }
+
+    #[test]
+    fn sizes_per_partition() {
+        let parts = [
+            (
+                "its state, behind its lock (`Lock<PartitionState>`)",
+                size_of::<Lock<PartitionState>>(),
+            ),
+            ("health-monitor ring (`HmLog`)", size_of::<HmLog>()),
+            ("its configuration (`PartitionConfig`)", size_of::<PartitionConfig>()),
+            (
+                "words shared with other CPUs (`PerPartition`, cache-line aligned)",
+                size_of::<PerPartition>(),
+            ),
+            ("its page reference and doorbell", size_of::<&SharedPage>() + size_of::<Doorbell>()),
+        ];
+        let engine64 = per_partition::<1>() - size_of::<PartitionEvents<1>>();
+        let engine4096 = per_partition::<64>() - size_of::<PartitionEvents<64>>();
+        println!("| engine state per partition | bytes |");
+        println!("|---|---:|");
+        for (what, bytes) in parts {
+            println!("| {what} | {bytes} |");
+        }
+        println!(
+            "| all of it (a router's growth per partition, minus its event table) | {engine64} |"
+        );
+        println!("| a router's growth per partition, 64 ports | {} |", per_partition::<1>());
+        println!("| a router's growth per partition, 4,096 ports | {} |", per_partition::<64>());
+        println!("({HM_LOG_LEN} records of {} bytes in the ring)", size_of::<HmRecord>());
+        // The parts are all of it, but the padding of the router's arrays (`PerPartition`
+        // is aligned to a cache line); the engine's own part does not grow with the ports.
+        let sum: usize = parts.iter().map(|(_, bytes)| bytes).sum();
+        for engine in [engine64, engine4096] {
+            assert!(sum <= engine && engine - sum < 64, "{sum} of {engine}");
+        }
+    }
+}

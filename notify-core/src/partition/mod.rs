@@ -379,3 +379,59 @@ impl<const W: usize> PartitionEvents<W> {
         self.levels
     }
 }
+
+/// The size of a partition's table and of its parts, printed for `BENCHMARKS.md`:
+/// `cargo test -p notify-core --release --lib sizes -- --nocapture`. Sizes are fixed at
+/// build time (no heap), so the checks below are exact.
+#[cfg(all(test, not(loom)))]
+mod sizes {
+    extern crate std;
+    use core::mem::size_of;
+    use std::println;
+
+    use super::{PartitionEvents, PortCold, PortHot};
+    use crate::context::ContextCell;
+    use crate::id::PORTS_PER_WORD;
+    use crate::stats::Counters;
+    use crate::trap_ring::TrapRing;
+
+    /// The table of `64 * W` ports, and what it would be if its ports kept no latest
+    /// context (the context cells are `size_of::<ContextCell>()` bytes a port).
+    fn row<const W: usize>() -> (usize, usize) {
+        let total = size_of::<PartitionEvents<W>>();
+        (total, total - W * PORTS_PER_WORD * size_of::<ContextCell>())
+    }
+
+    #[test]
+    fn sizes_per_partition() {
+        let (t64, bare64) = row::<1>();
+        let (t4096, bare4096) = row::<64>();
+        println!("| structure | 64 ports | 4,096 ports |");
+        println!("|---|---:|---:|");
+        println!("| `PartitionEvents<W>` | {t64} | {t4096} |");
+        println!("| the same without the latest contexts | {bare64} | {bare4096} |");
+        println!("| per port: state and binding words (`PortHot`) | {} | |", size_of::<PortHot>());
+        println!(
+            "| per port: handler and latest context (`PortCold`) | {} | |",
+            size_of::<PortCold>()
+        );
+        println!(
+            "| of which the latest context (`ContextCell`) | {} | |",
+            size_of::<ContextCell>()
+        );
+        println!("| trap ring (`TrapRing`, 8 contexts) | {} | |", size_of::<TrapRing>());
+        println!("| statistics (`Counters`) | {} | |", size_of::<Counters>());
+        // Everything else is a fixed part: the summary, callbacks, configuration
+        // references, the levels' cursors, plus one ready word per 64 ports.
+        let per_port = size_of::<PortHot>() + size_of::<PortCold>();
+        let fixed64 = t64 - 64 * per_port;
+        let fixed4096 = t4096 - 4096 * per_port;
+        assert_eq!(fixed4096 - fixed64, 63 * size_of::<u64>(), "one ready word per 64 ports");
+        assert_eq!(
+            fixed64,
+            size_of::<TrapRing>() + size_of::<Counters>() + 96,
+            "summary and ready word (16), callbacks (16), references to the configuration \
+             and the levels (32), the 16 levels' cursors (32), trap ring, statistics"
+        );
+    }
+}
