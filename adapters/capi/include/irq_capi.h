@@ -36,6 +36,11 @@
 #define IRQ_MAX_ROUTES 32
 
 /**
+ * Most priority levels of a partition ([`IrqPartitionConfig::levels`]).
+ */
+#define IRQ_MAX_PRIORITY_LEVELS 16
+
+/**
  * Most targets of one route (one per partition).
  */
 #define IRQ_MAX_TARGETS IRQ_MAX_PARTITIONS
@@ -747,6 +752,15 @@ typedef enum IrqConfigErrorKind {
    * A level route with a storm budget (budgets are for edge lines).
    */
   IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_BUDGET = 35,
+  /**
+   * A partition's priority level `entry` (in `IRQ_CONFIG_TABLE_LEVELS`) is empty
+   * (`start >= end`) or ends past the last port.
+   */
+  IRQ_CONFIG_ERROR_KIND_LEVEL_RANGE = 36,
+  /**
+   * A partition's priority level `entry` starts before the previous one ends.
+   */
+  IRQ_CONFIG_ERROR_KIND_LEVEL_ORDER = 37,
 } IrqConfigErrorKind;
 
 /**
@@ -785,6 +799,10 @@ typedef enum IrqConfigTable {
    * The kernel operations table (`entry` is the field number).
    */
   IRQ_CONFIG_TABLE_OPERATIONS = 7,
+  /**
+   * `partitions[partition].levels[entry]`.
+   */
+  IRQ_CONFIG_TABLE_LEVELS = 8,
 } IrqConfigTable;
 
 /**
@@ -844,6 +862,22 @@ typedef struct IrqPing {
    */
   uint64_t bound;
 } IrqPing;
+
+/**
+ * A priority level of a partition: ports `start` to `end - 1` share a priority and are
+ * served round-robin; priority between levels follows the port numbers, and a port
+ * outside every level is a level of its own.
+ */
+typedef struct IrqPriorityLevel {
+  /**
+   * First port of the level.
+   */
+  uint16_t start;
+  /**
+   * One past its last port (at most 64).
+   */
+  uint16_t end;
+} IrqPriorityLevel;
 
 /**
  * One partition.
@@ -914,6 +948,17 @@ typedef struct IrqPartitionConfig {
    * The restart limit's window in major frames (not 0 when `restart_limit` is set).
    */
   uint32_t restart_window;
+  /**
+   * Its priority levels (`level_count` entries, at most `IRQ_MAX_PRIORITY_LEVELS` (16), in
+   * increasing order and not overlapping; NULL if none). With none (all zero), every
+   * port is a level of its own: the lowest-numbered deliverable port is delivered
+   * first.
+   */
+  const struct IrqPriorityLevel *levels;
+  /**
+   * Number of entries in `levels`.
+   */
+  uint32_t level_count;
 } IrqPartitionConfig;
 
 /**

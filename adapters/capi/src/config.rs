@@ -118,6 +118,18 @@ pub struct IrqPing {
     pub bound: u64,
 }
 
+/// A priority level of a partition: ports `start` to `end - 1` share a priority and are
+/// served round-robin; priority between levels follows the port numbers, and a port
+/// outside every level is a level of its own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IrqPriorityLevel {
+    /// First port of the level.
+    pub start: u16,
+    /// One past its last port (at most 64).
+    pub end: u16,
+}
+
 /// One partition.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +171,13 @@ pub struct IrqPartitionConfig {
     pub restart_limit: u16,
     /// The restart limit's window in major frames (not 0 when `restart_limit` is set).
     pub restart_window: u32,
+    /// Its priority levels (`level_count` entries, at most `IRQ_MAX_PRIORITY_LEVELS` (16), in
+    /// increasing order and not overlapping; NULL if none). With none (all zero), every
+    /// port is a level of its own: the lowest-numbered deliverable port is delivered
+    /// first.
+    pub levels: *const IrqPriorityLevel,
+    /// Number of entries in `levels`.
+    pub level_count: u32,
 }
 
 /// A time window of the cyclic schedule.

@@ -10,7 +10,7 @@ use irq_router::config::{
     WindowError,
 };
 use irq_router::events::{
-    Binding, Channel, End, Endpoint, Mode, PortConfig, PortConfigError, Source,
+    Binding, Channel, End, Endpoint, Mode, PortConfig, PortConfigError, PriorityLevel, Source,
 };
 use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 
@@ -19,15 +19,15 @@ use crate::config::{
     IRQ_HM_KIND_COUNT, IRQ_NO_PORT, IRQ_NO_VECTOR, IRQ_PORT_COALESCING, IRQ_PORT_COUNTING,
     IRQ_SHARING_EXCLUSIVE, IRQ_SHARING_SHARED, IRQ_SOURCE_CHANNEL, IRQ_SOURCE_LIFECYCLE,
     IRQ_SOURCE_LINE, IRQ_SOURCE_PING, IRQ_SOURCE_TIMER, IRQ_SOURCE_TRAP, IRQ_TRIGGER_EDGE,
-    IRQ_TRIGGER_LEVEL, IrqChannel, IrqChannelBudget, IrqPartitionConfig, IrqPortConfig, IrqRoute,
-    IrqSystemConfig, IrqTarget,
+    IRQ_TRIGGER_LEVEL, IrqChannel, IrqChannelBudget, IrqPartitionConfig, IrqPortConfig,
+    IrqPriorityLevel, IrqRoute, IrqSystemConfig, IrqTarget,
 };
 use crate::ops::Ops;
 use crate::pool::{Claim, EMPTY_PAGE, NAME_LEN, Storage};
 use crate::status::{IrqConfigError, IrqConfigErrorKind as Kind, IrqConfigTable as Table};
 use crate::{
-    Engine, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS, IRQ_MAX_ROUTES, IRQ_MAX_TARGETS,
-    IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
+    Engine, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS,
+    IRQ_MAX_ROUTES, IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
 };
 
 /// The C array `ptr[0..count]`, checked against `max` entries; a NULL (with a count) or
@@ -397,6 +397,27 @@ unsafe fn build_partition(
         core::slice::from_raw_parts(addr_of!((*s).tables.ports[p]).cast(), c_ports.len())
     };
 
+    // SAFETY: the caller's contract on `c.levels`.
+    let c_levels: &[IrqPriorityLevel] = unsafe {
+        table(
+            c.levels,
+            c.level_count,
+            IRQ_MAX_PRIORITY_LEVELS,
+            IrqConfigError { table: Table::Levels, ..IrqConfigError::NONE },
+        )
+    }
+    .map_err(|e| e.partition(p))?;
+    for (i, level) in c_levels.iter().enumerate() {
+        let level = PriorityLevel::new(level.start, level.end);
+        // SAFETY: the caller's contract (claimed slot, nothing refers into it yet).
+        unsafe { addr_of_mut!((*s).tables.levels[p][i]).write(level) };
+    }
+    // SAFETY: entries `0..len` were just written; never written again while the engine
+    // lives (see `pool`).
+    let priority_levels: &'static [PriorityLevel] = unsafe {
+        core::slice::from_raw_parts(addr_of!((*s).tables.levels[p]).cast(), c_levels.len())
+    };
+
     // SAFETY: the caller's contract (claimed slot): a unique reference to this name's
     // bytes, dropped before the shared one below is made.
     let name_len =
@@ -447,7 +468,7 @@ unsafe fn build_partition(
         name,
         cpu: 0,
         ports,
-        priority_levels: &[],
+        priority_levels,
         timer_port: port_or_none(c.timer_port),
         error_port: port_or_none(c.error_port),
         catch_up,
@@ -618,6 +639,13 @@ fn events_error(error: irq_router::events::ConfigError) -> IrqConfigError {
             }
             PortConfigError::DuplicatePort { entry } => {
                 E::at(Kind::DuplicatePort, Table::Ports, entry).partition(partition)
+            }
+            // `build_partition` refuses more levels than the engine takes (`TooMany`).
+            PortConfigError::LevelRange { level } => {
+                E::at(Kind::LevelRange, Table::Levels, level).partition(partition)
+            }
+            PortConfigError::LevelOrder { level } => {
+                E::at(Kind::LevelOrder, Table::Levels, level).partition(partition)
             }
             _ => E::at(Kind::Other, Table::Partitions, partition).partition(partition),
         },

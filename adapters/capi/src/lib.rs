@@ -81,7 +81,8 @@ pub use config::{
     IRQ_PORT_COALESCING, IRQ_PORT_COUNTING, IRQ_SHARING_EXCLUSIVE, IRQ_SHARING_SHARED,
     IRQ_SOURCE_CHANNEL, IRQ_SOURCE_LIFECYCLE, IRQ_SOURCE_LINE, IRQ_SOURCE_PING, IRQ_SOURCE_TIMER,
     IRQ_SOURCE_TRAP, IRQ_TRIGGER_EDGE, IRQ_TRIGGER_LEVEL, IrqChannel, IrqChannelBudget,
-    IrqPartitionConfig, IrqPing, IrqPortConfig, IrqRoute, IrqSystemConfig, IrqTarget, IrqWindow,
+    IrqPartitionConfig, IrqPing, IrqPortConfig, IrqPriorityLevel, IrqRoute, IrqSystemConfig,
+    IrqTarget, IrqWindow,
 };
 pub use guest::{
     IRQ_HC_ABI_VERSION, IRQ_HC_ACKNOWLEDGE, IRQ_HC_CLOCK_READ, IRQ_HC_CONSOLE_WRITE,
@@ -121,6 +122,9 @@ pub const IRQ_MAX_PORTS: usize = 64;
 pub const IRQ_MAX_WINDOWS: usize = 32;
 /// Most routes of hardware vectors.
 pub const IRQ_MAX_ROUTES: usize = 32;
+/// Most priority levels of a partition ([`IrqPartitionConfig::levels`]).
+pub const IRQ_MAX_PRIORITY_LEVELS: usize = 16;
+const _: () = assert!(IRQ_MAX_PRIORITY_LEVELS == irq_router::events::MAX_PRIORITY_LEVELS);
 /// Most targets of one route (one per partition).
 pub const IRQ_MAX_TARGETS: usize = IRQ_MAX_PARTITIONS;
 /// Most channels (and channel budgets).

@@ -23,10 +23,10 @@
 //!
 //! # Why the `'static` references are sound
 //!
-//! The engine's configuration holds `&'static` slices (ports, windows, routes, targets,
-//! channels, budgets) and `&'static SharedPage`s. Here they point into a slot's
-//! [`Storage`], which is inside a `static` and therefore never moves or goes away. A
-//! slot's storage is written only while the slot is `BUILDING` (claimed by exactly one
+//! The engine's configuration holds `&'static` slices (ports, priority levels, windows,
+//! routes, targets, channels, budgets) and `&'static SharedPage`s. Here they point into a
+//! slot's [`Storage`], which is inside a `static` and therefore never moves or goes away.
+//! A slot's storage is written only while the slot is `BUILDING` (claimed by exactly one
 //! `irq_router_create`, before any reference into it exists) and the engine, which holds
 //! every such reference, is dropped while the slot is `CLOSING` (claimed by exactly one
 //! `irq_router_destroy`, after it saw no call in progress and before the slot is free
@@ -52,13 +52,14 @@ use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use irq_router::config::{ChannelBudget, Route, Sharing, Target, Trigger, Window};
-use irq_router::events::{Binding, Channel, Endpoint, PortConfig, Source};
+use irq_router::events::{Binding, Channel, Endpoint, PortConfig, PriorityLevel, Source};
 use irq_router::vcpu::SharedPage;
 
 use crate::ops::Ops;
 use crate::{
     Engine, IRQ_HANDLE_GENERATIONS, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS,
-    IRQ_MAX_ROUTERS, IRQ_MAX_ROUTES, IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
+    IRQ_MAX_PRIORITY_LEVELS, IRQ_MAX_ROUTERS, IRQ_MAX_ROUTES, IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS,
+    IRQ_PAGE_ALIGN,
 };
 
 /// Bytes of a partition's name, with its NUL.
@@ -101,6 +102,7 @@ pub(crate) struct Storage {
 /// The configuration copied from C, which the engine refers to.
 pub(crate) struct Tables {
     pub(crate) ports: [[PortConfig; IRQ_MAX_PORTS]; IRQ_MAX_PARTITIONS],
+    pub(crate) levels: [[PriorityLevel; IRQ_MAX_PRIORITY_LEVELS]; IRQ_MAX_PARTITIONS],
     pub(crate) names: [[u8; NAME_LEN]; IRQ_MAX_PARTITIONS],
     pub(crate) windows: [Window; IRQ_MAX_WINDOWS],
     pub(crate) targets: [[Target; IRQ_MAX_TARGETS]; IRQ_MAX_ROUTES],
@@ -124,6 +126,7 @@ impl Tables {
         let endpoint = Endpoint { partition: 0, port: 0 };
         Self {
             ports: [[port; IRQ_MAX_PORTS]; IRQ_MAX_PARTITIONS],
+            levels: [[PriorityLevel::new(0, 1); IRQ_MAX_PRIORITY_LEVELS]; IRQ_MAX_PARTITIONS],
             names: [[0; NAME_LEN]; IRQ_MAX_PARTITIONS],
             windows: [Window { partition: 0, start: 0, length: 0 }; IRQ_MAX_WINDOWS],
             targets: [[Target { partition: 0, port: 0 }; IRQ_MAX_TARGETS]; IRQ_MAX_ROUTES],

@@ -114,6 +114,11 @@ pub enum IrqConfigErrorKind {
     RouteTooManyLevelTargets = 34,
     /// A level route with a storm budget (budgets are for edge lines).
     RouteLevelBudget = 35,
+    /// A partition's priority level `entry` (in `IRQ_CONFIG_TABLE_LEVELS`) is empty
+    /// (`start >= end`) or ends past the last port.
+    LevelRange = 36,
+    /// A partition's priority level `entry` starts before the previous one ends.
+    LevelOrder = 37,
 }
 
 /// Which table of the configuration an [`IrqConfigError`] is about.
@@ -136,6 +141,8 @@ pub enum IrqConfigTable {
     ChannelBudgets = 6,
     /// The kernel operations table (`entry` is the field number).
     Operations = 7,
+    /// `partitions[partition].levels[entry]`.
+    Levels = 8,
 }
 
 /// Where and why `irq_router_create` refused a configuration. Fields that do not apply
@@ -209,7 +216,7 @@ impl IrqStatus {
 
 impl IrqConfigErrorKind {
     /// Every kind, in value order (`ALL[n]` has value `n`).
-    const ALL: [Self; 36] = [
+    const ALL: [Self; 38] = [
         Self::None,
         Self::NullTable,
         Self::TooMany,
@@ -246,6 +253,8 @@ impl IrqConfigErrorKind {
         Self::Other,
         Self::RouteTooManyLevelTargets,
         Self::RouteLevelBudget,
+        Self::LevelRange,
+        Self::LevelOrder,
     ];
 
     /// The kind with value `raw`, if any.
@@ -293,6 +302,8 @@ impl IrqConfigErrorKind {
             Self::Other => c"IRQ_CONFIG_ERROR_KIND_OTHER",
             Self::RouteTooManyLevelTargets => c"IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS",
             Self::RouteLevelBudget => c"IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_BUDGET",
+            Self::LevelRange => c"IRQ_CONFIG_ERROR_KIND_LEVEL_RANGE",
+            Self::LevelOrder => c"IRQ_CONFIG_ERROR_KIND_LEVEL_ORDER",
         }
     }
 }

@@ -10,11 +10,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use irq_capi::{
     IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HM_KIND_COUNT,
-    IRQ_MAX_PORTS, IRQ_MAX_ROUTERS, IRQ_NO_PORT, IRQ_NO_VECTOR, IRQ_PORT_COUNTING,
-    IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER, IRQ_TRIGGER_EDGE, IRQ_UPCALL_OK,
-    IrqChannel, IrqChannelBudget, IrqConfigError, IrqConfigErrorKind, IrqConfigTable, IrqHmRecord,
-    IrqKernelOps, IrqPartitionConfig, IrqPing, IrqPortConfig, IrqRoute, IrqRouter, IrqStatus,
-    IrqSystemConfig, IrqTarget, IrqUpcall, IrqWindow,
+    IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS, IRQ_MAX_ROUTERS, IRQ_NO_PORT, IRQ_NO_VECTOR,
+    IRQ_PORT_COUNTING, IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER, IRQ_TRIGGER_EDGE,
+    IRQ_UPCALL_OK, IrqChannel, IrqChannelBudget, IrqConfigError, IrqConfigErrorKind,
+    IrqConfigTable, IrqHmRecord, IrqKernelOps, IrqPartitionConfig, IrqPing, IrqPortConfig,
+    IrqPriorityLevel, IrqRoute, IrqRouter, IrqStatus, IrqSystemConfig, IrqTarget, IrqUpcall,
+    IrqWindow,
 };
 
 /// The pool is one per process: tests that create routers take turns.
@@ -103,6 +104,8 @@ fn partition(ports: &[IrqPortConfig]) -> IrqPartitionConfig {
         shared_page: ptr::null_mut(),
         restart_limit: 0,
         restart_window: 0,
+        levels: ptr::null(),
+        level_count: 0,
     }
 }
 
@@ -368,6 +371,46 @@ fn capi_invalid_configurations_are_refused_naming_the_entry() {
     let (status, router, e) = valid();
     assert_eq!((status, e.kind), (IrqStatus::Ok, K::None));
     assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+}
+
+#[test]
+fn capi_priority_levels_are_taken_and_checked_naming_the_level() {
+    use IrqConfigErrorKind as K;
+    use IrqConfigTable as T;
+    let _pool = pool();
+    let routes = [route(&TARGETS)];
+    let level = |start, end| IrqPriorityLevel { start, end };
+    let with = |levels: &[IrqPriorityLevel]| IrqPartitionConfig {
+        levels: levels.as_ptr(),
+        level_count: levels.len() as u32,
+        ..partition(&PORTS)
+    };
+
+    let good = [level(0, 4), level(4, 64)];
+    let parts = [with(&good), partition(&PORTS)];
+    let (status, router, e) = create(&system(&parts, &routes), &OPS);
+    assert_eq!((status, e.kind), (IrqStatus::Ok, K::None), "{e:?}");
+    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+
+    let overlapping = [level(0, 4), level(2, 6)];
+    let parts = [partition(&PORTS), with(&overlapping)];
+    assert_eq!(refusal(&system(&parts, &routes)), (K::LevelOrder, T::Levels, 1, 1, -1));
+
+    let past_the_end = [level(0, 65)];
+    let parts = [with(&past_the_end), partition(&PORTS)];
+    assert_eq!(refusal(&system(&parts, &routes)), (K::LevelRange, T::Levels, 0, 0, -1));
+
+    let empty = [level(3, 3)];
+    let parts = [with(&empty), partition(&PORTS)];
+    assert_eq!(refusal(&system(&parts, &routes)), (K::LevelRange, T::Levels, 0, 0, -1));
+
+    let too_many: Vec<_> = (0..=IRQ_MAX_PRIORITY_LEVELS as u16).map(|p| level(p, p + 1)).collect();
+    let parts = [partition(&PORTS), with(&too_many)];
+    assert_eq!(refusal(&system(&parts, &routes)), (K::TooMany, T::Levels, 1, -1, -1));
+
+    let mut null = [partition(&PORTS), partition(&PORTS)];
+    null[0].level_count = 1;
+    assert_eq!(refusal(&system(&null, &routes)), (K::NullTable, T::Levels, 0, -1, -1));
 }
 
 #[test]

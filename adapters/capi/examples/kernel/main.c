@@ -221,6 +221,7 @@ static const IrqChannel CHANNELS[] = {
 };
 
 static void partitions(IrqPartitionConfig out[PARTITIONS]) {
+    /* Zero-filled: no priority levels (`levels` NULL), so the lowest port comes first. */
     memset(out, 0, sizeof(IrqPartitionConfig) * PARTITIONS);
     const IrqPortConfig *ports[PARTITIONS] = {P0_PORTS, P1_PORTS};
     const char *names[PARTITIONS] = {"p0", "p1"};
