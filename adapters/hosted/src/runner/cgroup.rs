@@ -276,7 +276,7 @@ impl RunCgroups {
     /// Makes the groups of a run of partitions with these limits. Nothing is fatal:
     /// what cannot be had is left out and said in `missing`.
     #[must_use]
-    pub fn create(limits: &[crate::runner::cgroup::Limits]) -> Self {
+    pub fn create(limits: &[Limits]) -> Self {
         let mounts = mounts();
         let run = RUNS.fetch_add(1, Ordering::Relaxed);
         let name = format!("{}{run}", prefix(std::process::id()));
@@ -339,6 +339,8 @@ impl RunCgroups {
                         if memory_done
                             && write_file(&dir.join("memory.max"), &bytes.to_string()).is_ok()
                         {
+                            // No way around the limit through swap.
+                            let _ = write_file(&dir.join("memory.swap.max"), "0");
                             part.grant.memory_max_mib = Some(limit.memory_mib);
                         }
                         part.dirs.push(dir);
@@ -398,6 +400,10 @@ impl RunCgroups {
                         let bytes = limit.memory_mib.saturating_mul(1 << 20);
                         let file = dir.join("memory.limit_in_bytes");
                         if write_file(&file, &bytes.to_string()).is_ok() {
+                            // Memory and swap together bounded the same (where swap
+                            // accounting is on).
+                            let memsw = dir.join("memory.memsw.limit_in_bytes");
+                            let _ = write_file(&memsw, &bytes.to_string());
                             part.grant.memory_max_mib = Some(limit.memory_mib);
                         }
                     }
