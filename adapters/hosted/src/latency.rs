@@ -151,5 +151,6 @@ pub fn main() -> ExitCode {
         h50 / b50.max(f64::MIN_POSITIVE),
         h99 / b99.max(f64::MIN_POSITIVE)
     );
+    crate::freeze_bench::main();
     ExitCode::SUCCESS
 }

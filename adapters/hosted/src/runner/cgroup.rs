@@ -465,3 +465,11 @@ pub fn leftovers(pid: u32) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The runner's own group in the unified (v2) hierarchy and in the v1 freezer's, where
+/// they are mounted (for the freeze benchmark).
+#[must_use]
+pub fn own_freezer_groups() -> (Option<PathBuf>, Option<PathBuf>) {
+    let m = mounts();
+    (m.unified.map(|h| h.own), m.freezer.map(|h| h.own))
+}

@@ -375,7 +375,11 @@ impl<const P: usize> Machine<'_, P> {
         let switch = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
         self.effects();
+        // The upcall that enters a partition's window at this tick is this tick's too: its
+        // latency includes the partition's resume (continued, thawed).
+        self.hosted.stamp_ns = expiry;
         self.switch(k, switch);
+        self.hosted.stamp_ns = 0;
     }
 
     /// Makes the window switch the engine's schedule asked for at tick `k`.
