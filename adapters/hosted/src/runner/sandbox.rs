@@ -3,7 +3,7 @@
 //! The standard library's `Command` cannot put the child itself in a new PID namespace
 //! (`unshare(CLONE_NEWPID)` only affects the caller's later children), so the runner
 //! clones the child with the namespace flags itself. Everything the child needs is
-//! prepared before the clone ([`Plan`]: C strings, descriptors, ids); between the clone
+//! prepared before the clone (its plan: C strings, descriptors, ids); between the clone
 //! and the exec the child makes only async-signal-safe system calls and allocates
 //! nothing.
 //!
