@@ -116,6 +116,7 @@ pub fn main() -> ExitCode {
         progress: !cli.quiet && !cli.json,
         echo_console: !cli.quiet,
         program,
+        isolation: runner::isolation::Isolation::FULL,
     };
     let outcome = match runner::run(&system, &options) {
         Ok(outcome) => outcome,

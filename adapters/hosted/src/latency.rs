@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 
 use crate::config;
 use crate::region::SharedRegion;
+use crate::runner::sandbox::Confinement;
 use crate::runner::{self, Options, children};
 use crate::sys;
 
@@ -57,8 +58,8 @@ fn bare(ticks: u64) -> Result<Vec<u64>, String> {
     let region = shared.region();
     let mut program = children::Program::builtin().map_err(|e| e.to_string())?;
     program.args.push("--bare".to_owned());
-    let started =
-        children::spawn(&program, 0, "bare", shared.raw_fd()).map_err(|e| e.to_string())?;
+    let started = children::spawn(&program, 0, "bare", shared.raw_fd(), Confinement::NONE, None)
+        .map_err(|e| e.to_string())?;
     let _ = sys::kill(started.pid, libc::SIGCONT);
     let period = 1_000_000;
     let start = sys::monotonic_ns() + 20_000_000;
@@ -98,6 +99,7 @@ fn hosted(ticks: u64) -> Result<(usize, f64, f64), String> {
         progress: false,
         echo_console: false,
         program: children::Program::builtin().map_err(|e| e.to_string())?,
+        isolation: runner::isolation::Isolation::FULL,
     };
     let outcome = runner::run(&system, &options).map_err(|e| e.to_string())?;
     let p = &outcome.summary.partitions[0];
@@ -149,5 +151,6 @@ pub fn main() -> ExitCode {
         h50 / b50.max(f64::MIN_POSITIVE),
         h99 / b99.max(f64::MIN_POSITIVE)
     );
+    crate::freeze_bench::main();
     ExitCode::SUCCESS
 }

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod freeze_bench;
 pub mod guest;
 pub mod latency;
 pub mod region;

@@ -222,3 +222,25 @@ fn hosted_bad_config_program_env_and_cwd() {
     let err = refused("cwd-alone", &text, &["--check"]);
     names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "cwd ="), "there is none");
 }
+
+#[test]
+fn hosted_bad_config_limits() {
+    let text = io_b_with("limits = { pids = 0 }");
+    let err = refused("pids-zero", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "limits ="), "limits.pids must be 1 to");
+    let text = io_b_with("limits = { memory_mib = 2 }");
+    let err = refused("memory-small", &text, &["--check"]);
+    names(
+        &err,
+        "[[partition]] 2 \"io-b\"",
+        line_of(&text, "limits ="),
+        "limits.memory_mib must be",
+    );
+    let text = io_b_with("limits = { cpus = 2 }");
+    let err = refused("limits-unknown", &text, &["--check"]);
+    names(&err, "[[partition]] 2 \"io-b\"", line_of(&text, "limits ="), "unknown field");
+    let text = io_b_with("limits = { pids = 16, memory_mib = 64 }");
+    let system = irq_hosted::config::load("ok.toml", &text).expect("limits within range load");
+    let io_b = &system.info[2].limits;
+    assert_eq!((io_b.pids, io_b.memory_mib), (16, 64));
+}

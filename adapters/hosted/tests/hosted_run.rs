@@ -160,6 +160,9 @@ fn hosted_own_program_runs_with_its_arguments_environment_and_directory() {
     // records what it was given, then becomes the demo partition.
     let dir = std::env::temp_dir().join(format!("irq-hosted-program-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("work")).expect("temp dir");
+    // Writable by the partition's own uid (a root runner gives it one of its own).
+    std::fs::set_permissions(dir.join("work"), std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
     let script = dir.join("start.sh");
     std::fs::write(
         &script,

@@ -20,6 +20,7 @@ use super::file::{
     FileSource, FileTrigger,
 };
 use crate::region::{ROLE_PORTS, Role};
+use crate::runner::cgroup::{Limits, MAX_MEMORY_MIB, MAX_PIDS, MIN_MEMORY_MIB};
 use crate::runner::children::{PARTITION_NAME_VAR, PARTITION_VAR, Program};
 
 /// Most partitions the hosted runner runs.
@@ -49,6 +50,8 @@ pub struct PartitionInfo {
     pub notify: Option<(u16, u64)>,
     /// Its own program (`None`: the built-in demo).
     pub program: Option<Program>,
+    /// The limits of its process tree.
+    pub limits: Limits,
 }
 
 /// Spans (byte offsets) of the entries, for errors.
@@ -157,6 +160,29 @@ fn program(ctx: &Ctx<'_>, fp: &FilePartition) -> Result<Option<Program>, ConfigF
         }
     };
     Ok(Some(Program { path, args: args.to_vec(), number_arg: false, env, cwd }))
+}
+
+/// The partition's `limits`, checked: `pids` 1 to [`MAX_PIDS`], `memory_mib`
+/// [`MIN_MEMORY_MIB`] to [`MAX_MEMORY_MIB`]; a key left out keeps its default.
+fn limits(ctx: &Ctx<'_>, fp: &FilePartition) -> Result<Limits, ConfigFileError> {
+    let mut limits = Limits::default();
+    let Some(given) = &fp.limits else { return Ok(limits) };
+    let at = given.span().start;
+    let given = given.get_ref();
+    if let Some(pids) = given.pids {
+        if pids == 0 || pids > MAX_PIDS {
+            return Err(ctx.err(at, &format!("limits.pids must be 1 to {MAX_PIDS}")));
+        }
+        limits.pids = pids;
+    }
+    if let Some(mib) = given.memory_mib {
+        if !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&mib) {
+            let msg = format!("limits.memory_mib must be {MIN_MEMORY_MIB} to {MAX_MEMORY_MIB}");
+            return Err(ctx.err(at, &msg));
+        }
+        limits.memory_mib = mib;
+    }
+    Ok(limits)
 }
 
 /// A regular file someone may execute.
@@ -370,6 +396,7 @@ pub fn convert(
             line_vector,
             notify: None,
             program: program(&ctx, fp)?,
+            limits: limits(&ctx, fp)?,
         });
     }
     let mut windows = Vec::new();

@@ -63,6 +63,18 @@ pub struct FilePartition {
     pub env: Option<Spanned<BTreeMap<String, String>>>,
     /// The working directory of its program (default: the runner's).
     pub cwd: Option<Spanned<String>>,
+    /// The limits of its process tree (its control group).
+    pub limits: Option<Spanned<FileLimits>>,
+}
+
+/// A partition's resource limits; a key left out keeps its default.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    /// Processes and threads at most.
+    pub pids: Option<u32>,
+    /// Memory at most, MiB.
+    pub memory_mib: Option<u64>,
 }
 
 /// A catch-up policy.

@@ -3,10 +3,13 @@
 //! reports.
 
 pub mod adapter;
+pub mod cgroup;
 pub mod children;
 pub mod console;
 pub mod device;
+pub mod isolation;
 pub mod run;
+pub mod sandbox;
 pub mod summary;
 pub mod timeline;
 
@@ -32,6 +35,8 @@ pub struct Options {
     pub echo_console: bool,
     /// The partition program.
     pub program: children::Program,
+    /// The isolation asked for (default: everything the machine gives).
+    pub isolation: isolation::Isolation,
 }
 
 /// Why a run failed.

@@ -28,8 +28,11 @@ use irq_router::vcpu::CatchUpPolicy;
 use irq_router::{CpuId, Local, Router, Switch};
 
 use super::adapter::Hosted;
+use super::cgroup::RunCgroups;
 use super::children;
 use super::device::DeviceLine;
+use super::isolation::{self, Granted};
+use super::sandbox::Confinement;
 use super::summary::{self, Harvest, Summary};
 use super::timeline::{Mark, Timeline};
 use super::{Options, RunError};
@@ -81,6 +84,12 @@ struct Machine<'a, const P: usize> {
     sigfd: Option<OwnedFd>,
     /// The signal mask before the run blocked them (restored by `shutdown`).
     old_mask: Option<libc::sigset_t>,
+    /// Each partition's namespaces and ids.
+    confinements: Vec<Confinement>,
+    /// Each partition's control groups (removed by `shutdown`).
+    cgroups: Option<RunCgroups>,
+    /// What isolation each partition got.
+    granted: Vec<Granted>,
 }
 
 fn id<const P: usize>(p: usize) -> PartitionId<P> {
@@ -146,6 +155,26 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
     let timeline = Timeline::new(options.svg_frames.saturating_mul(frame), system.tick_ns);
     let mut hosted = Hosted::new(regions, names, timeline);
     hosted.echo_console = options.echo_console;
+    let confinements: Vec<Confinement> =
+        (0..P).map(|p| isolation::confinement(options.isolation, p)).collect();
+    let mut missing: Vec<String> =
+        isolation::namespaces_missing(options.isolation).into_iter().collect();
+    let cgroups = options.isolation.cgroups.then(|| {
+        let limits: Vec<_> = system.info.iter().map(|i| i.limits).collect();
+        let mut cgroups = RunCgroups::create(&limits);
+        missing.append(&mut cgroups.missing);
+        for part in &mut cgroups.partitions {
+            part.grant.frozen_outside_windows &= options.isolation.freeze_windows;
+        }
+        cgroups
+    });
+    isolation::warn_once(&missing);
+    let granted = (0..P)
+        .map(|p| {
+            let grant = cgroups.as_ref().map(|c| c.partitions[p].grant.clone()).unwrap_or_default();
+            Granted::new(confinements[p], grant)
+        })
+        .collect();
     let mut machine = Machine {
         router,
         hosted,
@@ -162,6 +191,9 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
         interrupted: false,
         sigfd: None,
         old_mask: None,
+        confinements,
+        cgroups,
+        granted,
     };
     let result = machine.run_loop();
     machine.shutdown();
@@ -175,6 +207,7 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
             machine.system,
             machine.device.as_ref(),
             machine.interrupted,
+            &machine.granted,
         );
         Outcome { summary, timeline: std::mem::take(&mut machine.hosted.timeline) }
     });
@@ -267,8 +300,16 @@ impl<const P: usize> Machine<'_, P> {
     fn start_process(&mut self, p: usize) -> Result<(), RunError> {
         let info = &self.system.info[p];
         let program = info.program.as_ref().unwrap_or(&self.options.program);
-        let started =
-            children::spawn(program, p, &info.name, self.shared[p].raw_fd()).map_err(|e| {
+        // A frozen group would hold the new process before its exec.
+        let cgroup = self.cgroups.as_mut().map(|c| &mut c.partitions[p]);
+        let cgroup = cgroup.map(|c| {
+            c.set_frozen(false);
+            &*c
+        });
+        let region = self.shared[p].raw_fd();
+        let confinement = self.confinements[p];
+        let started = children::spawn(program, p, &info.name, region, confinement, cgroup)
+            .map_err(|e| {
                 RunError::Other(format!(
                     "partition {p} \"{}\": {} ({e})",
                     info.name,
@@ -277,7 +318,38 @@ impl<const P: usize> Machine<'_, P> {
             })?;
         self.hosted.pids[p] = Some(started.pid);
         self.sockets[p] = Some(started.socket);
+        if self.current.map(|(q, _, _)| q) != Some(p) {
+            self.freeze(p, true);
+        }
         Ok(())
+    }
+
+    /// Freezes or thaws partition `p`'s group (when asked for and the group can be
+    /// frozen cheaply: cgroup v2), on top of stopping or continuing its main process.
+    fn freeze(&mut self, p: usize, frozen: bool) {
+        if !self.options.isolation.freeze_windows {
+            return;
+        }
+        if let Some(c) = self.cgroups.as_mut() {
+            c.partitions[p].set_frozen(frozen);
+        }
+    }
+
+    /// Kills everything in partition `p`'s group (its forked descendants included),
+    /// without waiting.
+    fn kill_tree(&mut self, p: usize) {
+        if let Some(c) = self.cgroups.as_mut() {
+            c.partitions[p].kill_all();
+        }
+    }
+
+    /// Ends partition `p`'s process and every process of its tree, and reaps it.
+    fn end_process(&mut self, p: usize) {
+        self.sockets[p] = None;
+        if let Some(pid) = self.hosted.pids[p].take() {
+            self.kill_tree(p);
+            children::kill_and_reap(pid);
+        }
     }
 
     fn signal(&self, p: usize, signal: i32) {
@@ -303,7 +375,11 @@ impl<const P: usize> Machine<'_, P> {
         let switch = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
         self.effects();
+        // The upcall that enters a partition's window at this tick is this tick's too: its
+        // latency includes the partition's resume (continued, thawed).
+        self.hosted.stamp_ns = expiry;
         self.switch(k, switch);
+        self.hosted.stamp_ns = 0;
     }
 
     /// Makes the window switch the engine's schedule asked for at tick `k`.
@@ -342,12 +418,14 @@ impl<const P: usize> Machine<'_, P> {
         }
         self.effects();
         if !self.hosted.idled[p] {
+            self.freeze(p, false);
             self.signal(p, libc::SIGCONT);
         }
     }
 
     fn exit(&mut self, p: usize, now: u64) {
         self.signal(p, libc::SIGSTOP);
+        self.freeze(p, true);
         self.router.on_partition_exit(&CPU, id(p), now, &mut self.hosted);
         self.effects();
     }
@@ -376,10 +454,7 @@ impl<const P: usize> Machine<'_, P> {
     fn respawn(&mut self, p: usize, _mode: StartMode) {
         let region = self.shared[p].region();
         self.harvest[p].add(region);
-        if let Some(pid) = self.hosted.pids[p].take() {
-            children::kill_and_reap(pid);
-        }
-        self.sockets[p] = None;
+        self.end_process(p);
         region.clear_for_restart();
         self.restarts[p] += 1;
         let t = self.hosted.since_start();
@@ -408,6 +483,8 @@ impl<const P: usize> Machine<'_, P> {
             let Some(p) = self.hosted.pids.iter().position(|&q| q == Some(pid)) else { continue };
             self.hosted.pids[p] = None;
             self.sockets[p] = None;
+            // Its descendants die with it.
+            self.kill_tree(p);
             self.died(p, ended);
         }
     }
@@ -449,6 +526,7 @@ impl<const P: usize> Machine<'_, P> {
     fn cut_off(&mut self, p: usize) {
         self.sockets[p] = None;
         let Some(pid) = self.hosted.pids[p].take() else { return };
+        self.kill_tree(p);
         let _ = sys::kill(pid, libc::SIGKILL);
         match sys::reap(pid) {
             Some(ended) if ended != Ended::Killed(libc::SIGKILL) => self.died(p, ended),
@@ -515,6 +593,7 @@ impl<const P: usize> Machine<'_, P> {
     fn drain(&mut self, sigfd: i32) {
         for p in 0..P {
             self.shared[p].region().kernel.command.store(Command::Finish as u64, Ordering::Release);
+            self.freeze(p, false);
             self.signal(p, libc::SIGCONT);
             self.signal(p, doorbell_signal());
         }
@@ -549,10 +628,7 @@ impl<const P: usize> Machine<'_, P> {
                 Served::Call => {}
                 Served::Nothing => return,
                 Served::Misbehaved => {
-                    self.sockets[p] = None;
-                    if let Some(pid) = self.hosted.pids[p].take() {
-                        children::kill_and_reap(pid);
-                    }
+                    self.end_process(p);
                     return;
                 }
             }
@@ -564,10 +640,11 @@ impl<const P: usize> Machine<'_, P> {
     /// (a Ctrl-C still pending counts as an interruption of the run, not as a kill).
     fn shutdown(&mut self) {
         for p in 0..P {
-            if let Some(pid) = self.hosted.pids[p].take() {
-                children::kill_and_reap(pid);
-            }
-            self.sockets[p] = None;
+            self.end_process(p);
+        }
+        // Whatever is left of the trees is killed, and the groups removed.
+        if let Some(mut cgroups) = self.cgroups.take() {
+            cgroups.remove();
         }
         if let Some(device) = self.device.as_mut() {
             let _ = device.stop();

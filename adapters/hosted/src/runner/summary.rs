@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::adapter::Hosted;
 use super::device::DeviceLine;
+use super::isolation::Granted;
 use crate::config::System;
 use crate::region::{Region, SharedRegion};
 
@@ -143,6 +144,8 @@ pub struct PartitionSummary {
     /// Its ARINC 653 mode at the end (`Normal`, `ColdStart`, `WarmStart`, or `Idle` if
     /// its health monitor stopped it).
     pub mode: String,
+    /// The isolation it got: namespaces, uid, control groups.
+    pub isolation: Granted,
 }
 
 /// The device line's figures.
@@ -226,6 +229,7 @@ pub fn collect<const P: usize>(
     system: &System,
     device: Option<&DeviceLine>,
     interrupted: bool,
+    granted: &[Granted],
 ) -> Summary {
     let end = hosted.now;
     let mut partitions = Vec::new();
@@ -291,6 +295,7 @@ pub fn collect<const P: usize>(
             page_start_reason: reason_text(g.page_start_reason.load(Ordering::Acquire)),
             hm_events,
             mode: format!("{:?}", router.mode(pid)),
+            isolation: granted.get(p).cloned().unwrap_or_default(),
         });
     }
     let device = device.map_or_else(DeviceSummary::default, |d| DeviceSummary {
@@ -378,6 +383,9 @@ impl Summary {
             "device: {} packets sent, {} received as interrupts, {} lost",
             self.device.packets_sent, self.device.packets_received, self.device.packets_lost
         );
+        for p in &self.partitions {
+            let _ = writeln!(out, "isolation {}: {}", p.name, p.isolation.line());
+        }
         for p in &self.partitions {
             if p.restarts > 0 || !p.hm_events.is_empty() || p.mode != "Normal" {
                 let _ =

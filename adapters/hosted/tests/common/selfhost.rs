@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use irq_hosted::runner::children::Program;
+use irq_hosted::runner::isolation::Isolation;
 use irq_hosted::runner::summary::Summary;
 use irq_hosted::runner::{self, Options};
 
@@ -43,6 +44,7 @@ pub(crate) fn run(toml: &str, frames: u64, echo_console: bool) -> Summary {
         progress: false,
         echo_console,
         program: Program::new(std::env::current_exe().expect("this test binary")),
+        isolation: Isolation::FULL,
     };
     runner::run(&system, &options).expect("the run completes").summary
 }
