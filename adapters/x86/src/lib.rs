@@ -27,7 +27,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[cfg(target_arch = "x86_64")]
+pub mod acpi;
+#[cfg(target_arch = "x86_64")]
 pub mod adapter;
+#[cfg(target_arch = "x86_64")]
+pub mod apic;
 #[cfg(target_arch = "x86_64")]
 mod bare;
 pub mod console;
@@ -39,6 +43,8 @@ pub mod frame;
 #[cfg(target_arch = "x86_64")]
 pub mod gdt;
 pub mod idt;
+#[cfg(target_arch = "x86_64")]
+pub mod irqchip;
 #[cfg(target_arch = "x86_64")]
 pub mod pic;
 #[cfg(target_arch = "x86_64")]
