@@ -52,6 +52,8 @@ pub mod pit;
 pub mod regs;
 #[cfg(target_arch = "x86_64")]
 pub mod serial;
+#[cfg(target_arch = "x86_64")]
+pub mod smp;
 
 #[cfg(target_arch = "x86_64")]
 pub use adapter::{Counters, Hardware, MAX_FRAMES, Notices, PartitionSpace, Region, X86Adapter};

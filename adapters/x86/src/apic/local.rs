@@ -271,6 +271,12 @@ impl<R: ApicRegisters> LocalApic<R> {
         }
     }
 
+    /// Loads the timer's initial count without unmasking it (a masked timer counts: the
+    /// calibration reads [`timer_current`](Self::timer_current) later).
+    pub fn timer_load(&mut self, count: u32) {
+        self.regs.write(reg::TIMER_INITIAL, count);
+    }
+
     /// Arms the next TSC deadline (TSC-deadline mode, already started).
     pub fn timer_deadline(&mut self, tsc: u64) {
         self.regs.write_deadline(tsc);
@@ -405,6 +411,68 @@ impl ApicRegisters for X2Apic {
     fn write_deadline(&mut self, tsc: u64) {
         // SAFETY: ring 0; the kernel uses TSC-deadline mode only where CPUID offers it.
         unsafe { msr::write(msr::TSC_DEADLINE, tsc) };
+    }
+}
+
+/// The local APIC in whichever mode the CPU was set up in: the same type for a kernel
+/// that uses x2APIC where CPUID offers it and xAPIC elsewhere.
+#[derive(Debug)]
+pub enum AnyApic {
+    /// Memory-mapped.
+    X(XApic),
+    /// MSRs.
+    X2(X2Apic),
+}
+
+impl AnyApic {
+    /// Enables this CPU's local APIC: in x2APIC mode if `allow_x2apic` and CPUID offers
+    /// it, else in xAPIC mode with its page mapped at `xapic_base`.
+    ///
+    /// # Safety
+    /// As [`XApic::new`] and [`X2Apic::enable`]: ring 0, used only on this CPU, the page
+    /// mapped uncached at `xapic_base` (for xAPIC mode). Every CPU of the machine must be
+    /// set up in the same mode (APIC IDs and IPIs differ between them).
+    pub unsafe fn enable(xapic_base: usize, allow_x2apic: bool) -> Self {
+        if allow_x2apic && msr::Features::read().x2apic {
+            // SAFETY: x2APIC is offered (just checked); ring 0, this CPU only (contract).
+            Self::X2(unsafe { X2Apic::enable() })
+        } else {
+            // SAFETY: the page is mapped at `xapic_base` (contract).
+            Self::X(unsafe { XApic::new(xapic_base) })
+        }
+    }
+}
+
+impl ApicRegisters for AnyApic {
+    fn mode(&self) -> Mode {
+        match self {
+            Self::X(a) => a.mode(),
+            Self::X2(a) => a.mode(),
+        }
+    }
+    fn read(&self, reg: u32) -> u32 {
+        match self {
+            Self::X(a) => a.read(reg),
+            Self::X2(a) => a.read(reg),
+        }
+    }
+    fn write(&mut self, reg: u32, value: u32) {
+        match self {
+            Self::X(a) => a.write(reg, value),
+            Self::X2(a) => a.write(reg, value),
+        }
+    }
+    fn write_icr(&mut self, value: u64) {
+        match self {
+            Self::X(a) => a.write_icr(value),
+            Self::X2(a) => a.write_icr(value),
+        }
+    }
+    fn write_deadline(&mut self, tsc: u64) {
+        match self {
+            Self::X(a) => a.write_deadline(tsc),
+            Self::X2(a) => a.write_deadline(tsc),
+        }
     }
 }
 
