@@ -15,6 +15,12 @@
 //!   dispatcher calls (hypercall, trap, clock, interrupt, window entry and exit).
 //! * [`fpu`]: each partition's x87/SSE/AVX state and FS/GS selectors, saved and
 //!   restored on every switch, reset on restart.
+//! * [`irqchip`]: the one trait the adapter acknowledges and masks through, with the 8259
+//!   pair and the APICs as its implementations; [`apic`]: the local APIC (xAPIC and
+//!   x2APIC), the IO-APICs, IPIs, MSIs, and time from the TSC with the local APIC timer;
+//!   [`acpi`]: the MADT; [`smp`]: application processors started through a real-mode
+//!   trampoline, per-CPU tables and stacks, and the `Hardware` of one CPU of such a
+//!   machine.
 //! * [`frame`] and [`regs`]: the ring-3 upcall frame, the "upcall return" that restores
 //!   the exact interrupted state, and the hypercall register mapping, as pure functions
 //!   with host tests.
