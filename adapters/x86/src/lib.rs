@@ -52,6 +52,8 @@ pub mod idt;
 #[cfg(target_arch = "x86_64")]
 pub mod irqchip;
 #[cfg(target_arch = "x86_64")]
+pub mod pci;
+#[cfg(target_arch = "x86_64")]
 pub mod pic;
 #[cfg(target_arch = "x86_64")]
 pub mod pit;

@@ -145,13 +145,15 @@ pub struct ApicController<'a, L, R> {
     ioapics: &'a IoApics<R>,
     spurious_vector: u8,
     spurious: u64,
+    /// Masks and unmasks of IO-APIC pins asked through this controller.
+    masks: (u64, u64),
 }
 
 impl<'a, L: ApicRegisters, R: IoApicRegisters> ApicController<'a, L, R> {
     /// The controller of the CPU whose local APIC is `local` (enabled with
     /// `spurious_vector`).
     pub const fn new(local: LocalApic<L>, ioapics: &'a IoApics<R>, spurious_vector: u8) -> Self {
-        Self { local, ioapics, spurious_vector, spurious: 0 }
+        Self { local, ioapics, spurious_vector, spurious: 0, masks: (0, 0) }
     }
 
     /// The local APIC (timer, IPIs).
@@ -169,6 +171,13 @@ impl<'a, L: ApicRegisters, R: IoApicRegisters> ApicController<'a, L, R> {
     #[must_use]
     pub const fn spurious(&self) -> u64 {
         self.spurious
+    }
+
+    /// Masks and unmasks of IO-APIC pins this controller made (for the engine: the
+    /// level lines it holds until every partition acknowledged, and storm masks).
+    #[must_use]
+    pub const fn line_masks(&self) -> (u64, u64) {
+        self.masks
     }
 }
 
@@ -194,7 +203,13 @@ impl<L: ApicRegisters, R: IoApicRegisters> InterruptController for ApicControlle
 
     fn set_masked(&mut self, vector: u8, masked: bool) {
         // A vector with no pin behind it (an MSI, an IPI, the timer) has nothing to mask.
-        let _ = self.ioapics.set_masked(vector, masked);
+        if self.ioapics.set_masked(vector, masked) {
+            if masked {
+                self.masks.0 += 1;
+            } else {
+                self.masks.1 += 1;
+            }
+        }
     }
 }
 
@@ -242,5 +257,6 @@ mod tests {
         c.set_masked(0x40, false);
         assert_eq!(set.entry(2).unwrap() & 1 << 16, 0);
         c.set_masked(0x99, true); // nothing behind it: nothing happens
+        assert_eq!(c.line_masks(), (1, 1));
     }
 }
