@@ -4,8 +4,10 @@
 //! every CPU its own GDT, TSS, interrupt stacks and local APIC timer, and runs the engine
 //! on two CPUs at once, each with its own cyclic schedule of two ring-3 partitions. A
 //! device interrupt taken on CPU 0 for a partition running on CPU 1 reaches it through
-//! the engine's kick, an IPI. It prints markers and counts on COM1 that the host test
-//! (`tests/tests/qemu_smp.rs`) checks.
+//! the engine's kick, an IPI; QEMU's `edu` device's INTx is a level line through the
+//! IO-APIC shared by partitions on both CPUs, and another edu's MSI an edge line. It
+//! prints markers and counts on COM1 that the host test (`tests/tests/qemu_smp.rs`)
+//! checks.
 //!
 //! On the host (any target but `x86_64-unknown-none`) this binary does nothing, so that
 //! `cargo build --workspace` and `cargo test --workspace` still build it.

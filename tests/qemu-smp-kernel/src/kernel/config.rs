@@ -1,6 +1,7 @@
 //! The system, as one `const` value validated at compile time: four partitions on two
-//! CPUs (two each, each CPU with its own cyclic schedule), their ports, the device line
-//! routed across CPUs; the vectors and rates of the kernel; the engine.
+//! CPUs (two each, each CPU with its own cyclic schedule), their ports, the device lines
+//! (the PIT across CPUs, the edu's level INTx shared by a partition of each CPU, the
+//! other edu's MSI); the vectors and rates of the kernel; the engine.
 //!
 //! Everything else reads this: the scheduler takes the windows from the engine, the
 //! partitions' roles (catch-up policy, device port) come from their configuration, the
@@ -53,17 +54,54 @@ pub(crate) const SPURIOUS_VECTOR: u8 = 0xff;
 /// exception.
 pub(crate) const PIC_OFFSETS: (u8, u8) = (0x20, 0x28);
 
+/// QEMU's `edu` PCI device (vendor, device): the first one found drives a level-triggered
+/// INTx line shared by two partitions on different CPUs, the second its MSI, an edge line
+/// of a third partition.
+pub(crate) const EDU: (u16, u16) = (0x1234, 0x11e8);
+/// The first edu's INTx, through the IO-APIC, level, delivered to CPU 0.
+pub(crate) const EDU_INTX_VECTOR: u8 = 0x41;
+/// The second edu's MSI, edge, delivered to CPU 1.
+pub(crate) const EDU_MSI_VECTOR: u8 = 0x42;
+/// Ticks between two interrupts the kernel makes each edu raise (CPU 0 the INTx one, CPU
+/// 1 the MSI one).
+pub(crate) const EDU_INTX_PERIOD: u64 = 10;
+pub(crate) const EDU_MSI_PERIOD: u64 = 8;
+/// Ticks a level line waits for every acknowledgement before the forced unmask (longer
+/// than any partition's time outside its window).
+pub(crate) const EDU_ACK_TIMEOUT: u64 = 60;
+/// Partition 2 withholds the acknowledgement of its second INTx event for this many
+/// ticks (past the timeout: the forced unmask and its health-monitor event), then gives it.
+pub(crate) const WITHHOLD: (usize, u64, u64) = (2, 2, 100);
+
+/// The global system interrupt of INTx pin `pin` (1 = INTA) of slot `slot` on QEMU's q35,
+/// as its ACPI `_PRT` says (the AML is not parsed here): slots below 25 go to PIRQ E to H,
+/// `(slot + pin - 1) % 4 + 4`, and PIRQ `n` is GSI `16 + n`.
+pub(crate) const fn q35_intx_gsi(slot: u8, pin: u8) -> u32 {
+    20 + ((slot as u32 + pin.saturating_sub(1) as u32) % 4)
+}
+
 /// Every partition's timer port.
 pub(crate) const TIMER_PORT: u16 = 0;
 /// The port of the device line.
 pub(crate) const DEVICE_PORT: u16 = 1;
+/// The port of the edu's INTx.
+pub(crate) const EDU_PORT: u16 = 2;
+/// The port of the edu's MSI.
+pub(crate) const MSI_PORT: u16 = 3;
 
-static TIMER_ONLY: [PortConfig; 1] =
-    [PortConfig::new(TIMER_PORT, Binding::counting(Source::Timer))];
-static WITH_DEVICE: [PortConfig; 2] = [
-    PortConfig::new(TIMER_PORT, Binding::counting(Source::Timer)),
+const TIMER: PortConfig = PortConfig::new(TIMER_PORT, Binding::counting(Source::Timer));
+/// A level line's event is a state (the line is asserted), so its ports coalesce.
+const EDU_INTX: PortConfig =
+    PortConfig::new(EDU_PORT, Binding::coalescing(Source::Line(EDU_INTX_VECTOR as u16)));
+static P0_PORTS: [PortConfig; 2] = [TIMER, EDU_INTX];
+static P1_PORTS: [PortConfig; 1] = [TIMER];
+static P2_PORTS: [PortConfig; 3] = [
+    TIMER,
     PortConfig::new(DEVICE_PORT, Binding::counting(Source::Line(DEVICE_VECTOR as u16))),
+    EDU_INTX,
 ];
+static P3_PORTS: [PortConfig; 2] =
+    [TIMER, PortConfig::new(MSI_PORT, Binding::counting(Source::Line(EDU_MSI_VECTOR as u16)))];
 /// CPU 0: partition 0 in `[0, 20)`, partition 1 in `[20, 40)`; CPU 1: partition 2 in
 /// `[0, 25)`, partition 3 in `[25, 40)` (at the same time as CPU 0's).
 static WINDOWS: [Window; 4] = [
@@ -73,15 +111,38 @@ static WINDOWS: [Window; 4] = [
     Window { partition: 3, start: 25, length: 15 },
 ];
 static DEVICE_TARGETS: [Target; 1] = [Target { partition: 2, port: DEVICE_PORT }];
-static ROUTES: [Route; 1] = [Route {
-    vector: DEVICE_VECTOR,
-    sharing: Sharing::Exclusive,
-    trigger: Trigger::Edge,
-    kernel_first: false,
-    targets: &DEVICE_TARGETS,
-    budget: None,
-    ack_timeout: 0,
-}];
+static EDU_TARGETS: [Target; 2] =
+    [Target { partition: 0, port: EDU_PORT }, Target { partition: 2, port: EDU_PORT }];
+static MSI_TARGETS: [Target; 1] = [Target { partition: 3, port: MSI_PORT }];
+static ROUTES: [Route; 3] = [
+    Route {
+        vector: DEVICE_VECTOR,
+        sharing: Sharing::Exclusive,
+        trigger: Trigger::Edge,
+        kernel_first: false,
+        targets: &DEVICE_TARGETS,
+        budget: None,
+        ack_timeout: 0,
+    },
+    Route {
+        vector: EDU_INTX_VECTOR,
+        sharing: Sharing::Shared,
+        trigger: Trigger::Level,
+        kernel_first: false,
+        targets: &EDU_TARGETS,
+        budget: None,
+        ack_timeout: EDU_ACK_TIMEOUT,
+    },
+    Route {
+        vector: EDU_MSI_VECTOR,
+        sharing: Sharing::Exclusive,
+        trigger: Trigger::Edge,
+        kernel_first: false,
+        targets: &MSI_TARGETS,
+        budget: None,
+        ack_timeout: 0,
+    },
+];
 
 const fn partition(
     name: &'static str,
@@ -107,16 +168,28 @@ const fn partition(
 /// The whole system.
 pub(crate) const SYSTEM: SystemConfig<PARTITIONS> = SystemConfig {
     partitions: [
-        partition("cpu0-replay", 0, CatchUpPolicy::Replay, &TIMER_ONLY, VectorSet::EMPTY),
-        partition("cpu0-warp", 0, CatchUpPolicy::Warp, &TIMER_ONLY, VectorSet::EMPTY),
         partition(
-            "cpu1-replay-device",
+            "cpu0-replay-edu",
+            0,
+            CatchUpPolicy::Replay,
+            &P0_PORTS,
+            VectorSet::EMPTY.with(EDU_INTX_VECTOR),
+        ),
+        partition("cpu0-warp", 0, CatchUpPolicy::Warp, &P1_PORTS, VectorSet::EMPTY),
+        partition(
+            "cpu1-replay-pit-edu",
             1,
             CatchUpPolicy::Replay,
-            &WITH_DEVICE,
-            VectorSet::EMPTY.with(DEVICE_VECTOR),
+            &P2_PORTS,
+            VectorSet::EMPTY.with(DEVICE_VECTOR).with(EDU_INTX_VECTOR),
         ),
-        partition("cpu1-warp", 1, CatchUpPolicy::Warp, &TIMER_ONLY, VectorSet::EMPTY),
+        partition(
+            "cpu1-warp-msi",
+            1,
+            CatchUpPolicy::Warp,
+            &P3_PORTS,
+            VectorSet::EMPTY.with(EDU_MSI_VECTOR),
+        ),
     ],
     schedule: Schedule { major_frame: MAJOR_FRAME, windows: &WINDOWS },
     routes: &ROUTES,
@@ -127,12 +200,12 @@ pub(crate) const SYSTEM: SystemConfig<PARTITIONS> = SystemConfig {
 
 const _: () = assert!(SYSTEM.validate_on::<1, CPUS>().is_ok(), "invalid system configuration");
 
-/// The port of partition `p` bound to the device line, if any (from its configuration).
-pub(crate) fn device_port(p: usize) -> Option<u16> {
+/// The port of partition `p` bound to line `vector`, if any (from its configuration).
+pub(crate) fn port_of(p: usize, vector: u8) -> Option<u16> {
     SYSTEM.partitions[p]
         .ports
         .iter()
-        .find(|c| c.binding.source == Source::Line(u16::from(DEVICE_VECTOR)))
+        .find(|c| c.binding.source == Source::Line(u16::from(vector)))
         .map(|c| c.port)
 }
 

@@ -13,6 +13,10 @@
 //! * The timer port: counts its ticks; a warp partition adds the warps its ledger says.
 //! * The device port (partition 2): counts the device's events, and those that arrived
 //!   within a tick of the raise (read from its clock against the event's timestamp).
+//! * The edu INTx port (partitions 0 and 2): acknowledges the device at its register (its
+//!   page is mapped into the partition), then the event through the ABI; partition 2
+//!   withholds that acknowledgement once, for longer than the line's timeout.
+//! * The edu MSI port (partition 3): counts the events.
 //! * FPU/SSE: fills its registers with its own pattern and checks them before every idle.
 
 use core::arch::asm;
@@ -64,6 +68,22 @@ pub(crate) struct GuestState {
     pub(crate) device_late_max: AtomicU64,
     pub(crate) fpu_checks: AtomicU64,
     pub(crate) fpu_bad: AtomicU64,
+    /// Its port of the edu's INTx plus one (0: none), and the edu's registers (mapped
+    /// user in its own tables).
+    pub(crate) edu_port: AtomicU64,
+    pub(crate) edu_mmio: AtomicU64,
+    /// The INTx event whose acknowledgement it withholds (0: none), for how many ticks.
+    pub(crate) withhold_at: AtomicU64,
+    pub(crate) withhold_for: AtomicU64,
+    /// Its clock when it gives the withheld acknowledgement (0: none pending).
+    pub(crate) withheld_until: AtomicU64,
+    pub(crate) withheld_given: AtomicU64,
+    pub(crate) edu_events: AtomicU64,
+    pub(crate) edu_upcalls: AtomicU64,
+    /// Its port of the edu's MSI plus one (0: none).
+    pub(crate) msi_port: AtomicU64,
+    pub(crate) msi_events: AtomicU64,
+    pub(crate) msi_upcalls: AtomicU64,
 }
 
 /// The kernel's account of the warps it gave a warp partition (written by the kernel,
@@ -113,6 +133,17 @@ impl PartitionMemory {
                 device_late_max: Z,
                 fpu_checks: Z,
                 fpu_bad: Z,
+                edu_port: Z,
+                edu_mmio: Z,
+                withhold_at: Z,
+                withhold_for: Z,
+                withheld_until: Z,
+                withheld_given: Z,
+                edu_events: Z,
+                edu_upcalls: Z,
+                msi_port: Z,
+                msi_events: Z,
+                msi_upcalls: Z,
             },
             ledger: Ledger { markers: Z, delta: Z },
             stack: UnsafeCell::new([0; STACK_SIZE]),
@@ -266,6 +297,7 @@ pub(crate) extern "C" fn guest_main(base: u64) -> ! {
     print(guest_str!(b"guest: started on its CPU, upcall registered\n"));
     let _ = HV.enable_irqs();
     loop {
+        give_withheld(state);
         state.fpu_checks.fetch_add(1, Ordering::Relaxed);
         if !fpu_holds(pattern) {
             state.fpu_bad.fetch_add(1, Ordering::Relaxed);
@@ -281,32 +313,84 @@ extern "C" fn guest_upcall(frame: *const UpcallFrame) -> ! {
     let state = &memory.state;
     state.upcalls.fetch_add(1, Ordering::Relaxed);
     let up = upcall(frame);
-    let device = state.device_port.load(Ordering::Relaxed);
-    if let Some(port) = up.port
-        && let Ok(count) = HV.take_count(port)
-    {
-        if port == u32::from(TIMER_PORT) {
-            let handled = state.handled.fetch_add(count, Ordering::Relaxed) + count;
-            let time = if state.warp.load(Ordering::Relaxed) == 1 {
-                // Warp: one event per entry stands for the ticks the ledger says.
-                handled + memory.ledger.delta.load(Ordering::Acquire)
-                    - memory.ledger.markers.load(Ordering::Acquire)
-            } else {
-                handled
-            };
-            state.time.store(time, Ordering::Relaxed);
-        } else if u64::from(port) + 1 == device {
-            state.device_events.fetch_add(count, Ordering::Relaxed);
-            state.device_upcalls.fetch_add(1, Ordering::Relaxed);
-            // The partition's clock (a replay partition's is the kernel's tick since its
-            // start) against the tick the event was raised at, on another CPU.
-            let now = HV.read_clock().unwrap_or(0);
-            let late = now.saturating_sub(up.timestamp);
-            if late <= 1 {
-                state.device_prompt.fetch_add(1, Ordering::Relaxed);
-            }
-            state.device_late_max.fetch_max(late, Ordering::Relaxed);
+    let Some(port) = up.port else { upcall_return() };
+    let word = u64::from(port) + 1;
+    if word == state.edu_port.load(Ordering::Relaxed) {
+        edu_interrupt(state, port);
+        upcall_return()
+    }
+    let Ok(count) = HV.take_count(port) else { upcall_return() };
+    if port == u32::from(TIMER_PORT) {
+        let handled = state.handled.fetch_add(count, Ordering::Relaxed) + count;
+        let time = if state.warp.load(Ordering::Relaxed) == 1 {
+            // Warp: one event per entry stands for the ticks the ledger says.
+            handled + memory.ledger.delta.load(Ordering::Acquire)
+                - memory.ledger.markers.load(Ordering::Acquire)
+        } else {
+            handled
+        };
+        state.time.store(time, Ordering::Relaxed);
+    } else if word == state.device_port.load(Ordering::Relaxed) {
+        state.device_events.fetch_add(count, Ordering::Relaxed);
+        state.device_upcalls.fetch_add(1, Ordering::Relaxed);
+        // The partition's clock (a replay partition's is the kernel's tick since its
+        // start) against the tick the event was raised at, on another CPU.
+        let now = HV.read_clock().unwrap_or(0);
+        let late = now.saturating_sub(up.timestamp);
+        if late <= 1 {
+            state.device_prompt.fetch_add(1, Ordering::Relaxed);
         }
+        state.device_late_max.fetch_max(late, Ordering::Relaxed);
+    } else if word == state.msi_port.load(Ordering::Relaxed) {
+        state.msi_upcalls.fetch_add(1, Ordering::Relaxed);
+        state.msi_events.fetch_add(count, Ordering::Relaxed);
     }
     upcall_return()
+}
+
+/// The edu's register offsets: the interrupt status (what raised it) and the
+/// acknowledgement (clears those bits; the device lowers its INTx once none is left).
+const EDU_STATUS: u64 = 0x24;
+const EDU_ACK: u64 = 0x64;
+
+/// The edu's INTx, taken into service on `port`: the device is acknowledged at its
+/// register (the line drops), then the event through the ABI (the engine unmasks the
+/// line once every partition sharing it has), unless this is the event the partition
+/// withholds: then the ABI acknowledgement waits (see [`give_withheld`]).
+#[inline(always)]
+fn edu_interrupt(state: &GuestState, port: u32) {
+    let mmio = state.edu_mmio.load(Ordering::Relaxed);
+    // SAFETY: the kernel maps the edu's register page user, read-write, uncached, at its
+    // own address in this partition's tables; 32-bit accesses, as the device wants.
+    unsafe {
+        let status = core::ptr::read_volatile((mmio + EDU_STATUS) as *const u32);
+        core::ptr::write_volatile((mmio + EDU_ACK) as *mut u32, status);
+    }
+    let n = state.edu_upcalls.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == state.withhold_at.load(Ordering::Relaxed) {
+        let now = HV.read_clock().unwrap_or(0);
+        state
+            .withheld_until
+            .store(now + state.withhold_for.load(Ordering::Relaxed), Ordering::Relaxed);
+        print(guest_str!(b"guest: withholding the acknowledgement of a shared level line\n"));
+    } else if let Ok(count) = HV.take_count(port) {
+        state.edu_events.fetch_add(count, Ordering::Relaxed);
+    }
+}
+
+/// Gives the withheld acknowledgement once its time came (from the main loop, which runs
+/// after every upcall).
+#[inline(always)]
+fn give_withheld(state: &GuestState) {
+    let until = state.withheld_until.load(Ordering::Relaxed);
+    if until == 0 || HV.read_clock().unwrap_or(0) < until {
+        return;
+    }
+    let port = state.edu_port.load(Ordering::Relaxed).saturating_sub(1) as u32;
+    if let Ok(count) = HV.take_count(port) {
+        state.edu_events.fetch_add(count, Ordering::Relaxed);
+    }
+    state.withheld_until.store(0, Ordering::Relaxed);
+    state.withheld_given.fetch_add(1, Ordering::Relaxed);
+    print(guest_str!(b"guest: acknowledgement given, late\n"));
 }

@@ -88,6 +88,10 @@ struct Paging {
     part_pml4: UnsafeCell<[Table; PARTITIONS]>,
     part_pdpt: UnsafeCell<[Table; PARTITIONS]>,
     part_pd: UnsafeCell<[Table; PARTITIONS]>,
+    /// Each partition's page directory of the GiB of its device page, and the page table
+    /// of the 2 MiB around it (4 KiB pages: only the device's register page is user).
+    dev_pd: UnsafeCell<[Table; PARTITIONS]>,
+    dev_pt: UnsafeCell<[Table; PARTITIONS]>,
 }
 
 // SAFETY: written only by `build_paging`, once, on the boot CPU before any other CPU runs;
@@ -101,6 +105,8 @@ static PAGING: Paging = Paging {
     part_pml4: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
     part_pdpt: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
     part_pd: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
+    dev_pd: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
+    dev_pt: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
 };
 
 unsafe extern "C" {
@@ -183,6 +189,37 @@ pub(crate) unsafe fn build_paging() {
                 core::ptr::from_ref(&part_pdpt[p]) as u64 | PRESENT | WRITABLE | USER;
         }
         irq_x86::cpu::write_cr3(kernel_cr3());
+    }
+}
+
+/// Maps the 4 KiB device register page at physical `page` (in the device window, above
+/// 1 GiB) user, read-write, uncached, in partition `p`'s tables only: the partition
+/// drives that device itself (the rest of the window stays the kernel's). One device page
+/// a partition.
+///
+/// # Safety
+/// At boot on the boot CPU, after [`build_paging`], before partition `p` ever runs (its
+/// tables are not in use: no TLB holds them).
+pub(crate) unsafe fn map_device_page(p: usize, page: u64) {
+    let gib = (page >> 30) as usize;
+    let index = ((page >> 21) & 511) as usize;
+    if !(1..4).contains(&gib) {
+        return;
+    }
+    // SAFETY: boot, one CPU, partition `p`'s tables not in use (contract).
+    unsafe {
+        let pd = &mut (*PAGING.dev_pd.get())[p];
+        let pt = &mut (*PAGING.dev_pt.get())[p];
+        pd.0 = (*PAGING.pd.get())[gib].0;
+        let base = page & !0x1f_ffff;
+        for (i, entry) in pt.0.iter_mut().enumerate() {
+            let addr = base + ((i as u64) << 12);
+            let user = if addr == page & !0xfff { USER } else { 0 };
+            *entry = addr | PRESENT | WRITABLE | WRITE_THROUGH | NO_CACHE | user;
+        }
+        pd.0[index] = core::ptr::from_ref(pt) as u64 | PRESENT | WRITABLE | USER;
+        (*PAGING.part_pdpt.get())[p].0[gib] =
+            core::ptr::from_ref(pd) as u64 | PRESENT | WRITABLE | USER;
     }
 }
 

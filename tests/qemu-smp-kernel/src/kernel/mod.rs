@@ -12,6 +12,7 @@
 //! the dispatcher.
 
 mod config;
+mod devices;
 mod guest;
 mod machine;
 mod report;
@@ -25,7 +26,6 @@ use irq_router::CpuId;
 use irq_router::vcpu::CatchUpPolicy;
 use irq_x86::acpi::{self, IdentityMapped, Madt, PhysicalMemory};
 use irq_x86::apic::ApicController;
-use irq_x86::apic::ioapic::RedirectionEntry;
 use irq_x86::apic::local::{AnyApic, LocalApic, LocalConfig, Lvt, Mode, TimerMode};
 use irq_x86::apic::msr::{Features, rdtsc};
 use irq_x86::apic::timer::choose_mode;
@@ -33,10 +33,10 @@ use irq_x86::pic::Pic;
 use irq_x86::smp::machine::{ApicMachine, SharedConsole};
 use irq_x86::smp::trampoline::{self, Params};
 use irq_x86::smp::{StartDelays, start_cpu};
-use irq_x86::{PartitionSpace, Region, X86Adapter, idt, pit};
+use irq_x86::{PartitionSpace, Region, X86Adapter, idt};
 
 use config::{
-    CPUS, DEVICE_HZ, DEVICE_VECTOR, ERROR_VECTOR, KICK_VECTOR, MAX_CPUS, PARTITIONS, PIC_OFFSETS,
+    CPUS, DEVICE_VECTOR, ERROR_VECTOR, KICK_VECTOR, MAX_CPUS, PARTITIONS, PIC_OFFSETS,
     SPURIOUS_VECTOR, SYSTEM, TICK_HZ, router,
 };
 use guest::PARTITION_MEMORY;
@@ -72,9 +72,10 @@ static TIMER: spin::Mutex<Option<Timer>> = spin::Mutex::new(None);
 
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let _ = writeln!(&CONSOLE, $($arg)*);
+        let _ = core::fmt::Write::write_fmt(&mut &$crate::kernel::CONSOLE, format_args!("{}\n", format_args!($($arg)*)));
     }};
 }
+pub(crate) use say;
 
 /// Writes everything, then exits QEMU through `isa-debug-exit` with `code`.
 pub(crate) fn exit(code: u8) -> ! {
@@ -90,7 +91,7 @@ pub(crate) fn exit(code: u8) -> ! {
     }
 }
 
-fn fail(what: core::fmt::Arguments<'_>) -> ! {
+pub(crate) fn fail(what: core::fmt::Arguments<'_>) -> ! {
     say!("[kernel] FAIL: {what}");
     exit(EXIT_FAILURE)
 }
@@ -184,9 +185,8 @@ extern "C" fn kmain(start_info: u64) -> ! {
         let state = &memory.state;
         let warp = SYSTEM.partitions[p].catch_up == CatchUpPolicy::Warp;
         state.warp.store(u64::from(warp), Ordering::Relaxed);
-        state
-            .device_port
-            .store(config::device_port(p).map_or(0, |port| u64::from(port) + 1), Ordering::Relaxed);
+        let device = config::port_of(p, DEVICE_VECTOR);
+        state.device_port.store(device.map_or(0, |port| u64::from(port) + 1), Ordering::Relaxed);
         state.pattern.store(0x0123_4567_0000_0000 + ((p as u64) << 40), Ordering::Relaxed);
     }
     *MADT.lock() = Some(madt.clone());
@@ -197,7 +197,8 @@ extern "C" fn kmain(start_info: u64) -> ! {
         fail(format_args!("the engine needs {CPUS} CPUs, {started} started"));
     }
 
-    route_device(&madt);
+    devices::route_pit(&madt);
+    devices::setup_edus();
     if time::start_clock(hz).is_none() {
         fail(format_args!("a tick is shorter than a TSC count"));
     }
@@ -303,24 +304,6 @@ fn start_application_processors(madt: &Madt, lapic: &mut LocalApic<AnyApic>, bsp
         }
     }
     up
-}
-
-/// The device: PIT channel 0 at `DEVICE_HZ`, its ISA IRQ 0 through the IO-APIC pin the
-/// MADT names, edge, to CPU 0, on `DEVICE_VECTOR`.
-fn route_device(madt: &Madt) {
-    let (gsi, polarity, trigger) = madt.isa_irq(0);
-    let destination = machine::APIC_IDS[0].load(Ordering::Acquire) as u8;
-    let entry = RedirectionEntry::fixed(DEVICE_VECTOR, destination, trigger, polarity, false);
-    let Some(divisor) = pit::divisor(DEVICE_HZ) else { fail(format_args!("PIT rate")) };
-    // SAFETY: ring 0, the kernel owns the PIT.
-    unsafe { pit::program(divisor) };
-    if let Err(e) = machine::IOAPICS.route(gsi, &entry) {
-        fail(format_args!("routing the device: {e:?}"));
-    }
-    say!(
-        "[kernel] device: PIT channel 0 at {DEVICE_HZ} Hz, GSI {gsi} -> vector {DEVICE_VECTOR:#x} on CPU 0 (APIC ID {destination}), entry {:#x}",
-        machine::IOAPICS.entry(gsi).unwrap_or(0)
-    );
 }
 
 /// CPU `cpu`'s kernel: its adapter over its local APIC, its timer started, its first

@@ -6,10 +6,16 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use irq_router::CpuId;
 
-use super::config::{CPUS, DEVICE_VECTOR, END_TICK, PARTITIONS, SYSTEM, router};
+use irq_router::config::{HmAction, HmKind};
+use irq_router::health::{HM_LOG_LEN, HmRecord};
+
+use super::config::{
+    CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR, EDU_MSI_VECTOR, END_TICK, PARTITIONS, SYSTEM, WITHHOLD,
+    port_of, router,
+};
 use super::guest::PARTITION_MEMORY;
 use super::sched::{CpuKernel, CpuStats, KERNELS, pid};
-use super::{CONSOLE, EXIT_FAILURE, EXIT_SUCCESS, exit, machine, time};
+use super::{CONSOLE, EXIT_FAILURE, EXIT_SUCCESS, devices, exit, machine, time};
 
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -20,6 +26,7 @@ macro_rules! say {
 /// One CPU's figures, read under its lock (`me` is the reporting CPU's, already held).
 struct Figures {
     stats: CpuStats,
+    line_masks: (u64, u64),
     counters: irq_x86::Counters,
     machine: irq_x86::smp::machine::MachineCounters,
     spurious: u64,
@@ -29,7 +36,24 @@ fn figures(k: &mut CpuKernel) -> Figures {
     let counters = k.adapter.counters();
     let machine = k.adapter.hardware().counters();
     let spurious = k.adapter.hardware().apic_controller().spurious();
-    Figures { stats: k.stats, counters, machine, spurious }
+    let line_masks = k.adapter.hardware().apic_controller().line_masks();
+    Figures { stats: k.stats, line_masks, counters, machine, spurious }
+}
+
+/// Partition `p`'s acknowledgement timeouts, from its health-monitor ring.
+fn ack_timeouts(p: usize) -> u64 {
+    let empty = HmRecord {
+        tick: 0,
+        partition: None,
+        kind: HmKind::AckTimeout,
+        action: HmAction::Ignore,
+        detail: 0,
+        extra: 0,
+        discarded: 0,
+    };
+    let mut records = [empty; HM_LOG_LEN];
+    let n = router().health_log(Some(pid(p)), &mut records);
+    records[..n].iter().filter(|r| r.kind == HmKind::AckTimeout).count() as u64
 }
 
 /// Prints every count and exits: success if every check passed.
@@ -44,6 +68,9 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
     let mut kick_ipis = 0;
     let mut kick_upcalls = 0;
     let mut device_irqs = 0;
+    let mut intx_irqs = 0;
+    let mut line_masks = (0, 0);
+    let mut msi_irqs = 0;
     let mut latency = 0;
     for (c, f) in cpus.iter().enumerate() {
         let Some(f) = f else {
@@ -56,12 +83,16 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         kick_ipis += s.kick_ipis;
         kick_upcalls += s.kick_upcalls;
         device_irqs += s.device_irqs;
+        intx_irqs += s.edu_intx_irqs;
+        line_masks.0 += f.line_masks.0;
+        line_masks.1 += f.line_masks.1;
+        msi_irqs += s.edu_msi_irqs;
         latency = latency.max(s.kick_latency_max);
         ok &= f.machine.kick_errors == 0 && s.apic_errors == 0 && s.unexpected == 0;
         // The TSC said END_TICK ticks passed; the timer gave clock_irqs interrupts (an
         // emulator that falls behind loses periods: a diagnostic, not a check).
         say!(
-            "RESULT cpu cpu={c} apic_id={} clock_irqs={} tsc_ticks={} partitions={} upcalls={} upcall_returns={} hypercalls={} kicks_sent={} kick_errors={} kick_ipis={} kick_upcalls={} device_irqs={} device_after_end={} spurious={} apic_errors={} unexpected={}",
+            "RESULT cpu cpu={c} apic_id={} clock_irqs={} tsc_ticks={} partitions={} upcalls={} upcall_returns={} hypercalls={} kicks_sent={} kick_errors={} kick_ipis={} kick_upcalls={} device_irqs={} edu_intx_irqs={} edu_msi_irqs={} device_before_start={} device_after_end={} spurious={} apic_errors={} unexpected={}",
             machine::APIC_IDS[c].load(Relaxed),
             s.clock_irqs,
             s.end_tick,
@@ -74,6 +105,9 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             s.kick_ipis,
             s.kick_upcalls,
             s.device_irqs,
+            s.edu_intx_irqs,
+            s.edu_msi_irqs,
+            s.device_before_start,
             s.device_after_end,
             f.spurious,
             s.apic_errors,
@@ -101,7 +135,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         );
     }
 
-    for p in (0..PARTITIONS).filter(|&p| super::config::device_port(p).is_some()) {
+    for p in (0..PARTITIONS).filter(|&p| port_of(p, DEVICE_VECTOR).is_some()) {
         let state = &PARTITION_MEMORY[p].state;
         let received = state.device_events.load(Relaxed);
         let home = usize::from(SYSTEM.partitions[p].cpu);
@@ -113,6 +147,54 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             state.device_prompt.load(Relaxed),
             state.device_late_max.load(Relaxed),
             time::micros(latency)
+        );
+    }
+
+    // The shared level line: every interrupt taken reached both partitions; the one
+    // that withheld an acknowledgement got its forced unmask (a health-monitor event),
+    // the other none.
+    let raises = devices::INTX_RAISES.load(Relaxed);
+    let gsi = devices::INTX_GSI.load(Relaxed);
+    // The engine masked the line at each firing and unmasked it once (when both had
+    // acknowledged, or at the timeout): the only line it masks here.
+    ok &= line_masks == (intx_irqs, intx_irqs);
+    say!(
+        "RESULT level-line vector={EDU_INTX_VECTOR:#x} firings={intx_irqs} engine_masks={} engine_unmasks={}",
+        line_masks.0,
+        line_masks.1
+    );
+    for p in (0..PARTITIONS).filter(|&p| port_of(p, EDU_INTX_VECTOR).is_some()) {
+        let state = &PARTITION_MEMORY[p].state;
+        let received = state.edu_events.load(Relaxed);
+        let timeouts = ack_timeouts(p);
+        let withholds = p == WITHHOLD.0;
+        // A coalescing port merges a firing into one still pending (after a forced
+        // unmask, while the partition withholds): delivered or coalesced, never lost.
+        let stats = router().events().partition(pid(p)).stats();
+        let good = received + stats.coalesced == intx_irqs
+            && stats.pending == 0
+            && intx_irqs > 0
+            && timeouts == u64::from(withholds)
+            && state.withheld_given.load(Relaxed) == u64::from(withholds);
+        ok &= good;
+        say!(
+            "RESULT edu-intx partition={p} cpu={} gsi={gsi} vector={EDU_INTX_VECTOR:#x} trigger=level raises={raises} taken={intx_irqs} received={received} coalesced={} pending={} upcalls={} withheld={} ack_timeouts={timeouts}",
+            SYSTEM.partitions[p].cpu,
+            stats.coalesced,
+            stats.pending,
+            state.edu_upcalls.load(Relaxed),
+            state.withheld_given.load(Relaxed),
+        );
+    }
+    let msi_raises = devices::MSI_RAISES.load(Relaxed);
+    for p in (0..PARTITIONS).filter(|&p| port_of(p, EDU_MSI_VECTOR).is_some()) {
+        let state = &PARTITION_MEMORY[p].state;
+        let received = state.msi_events.load(Relaxed);
+        ok &= received == msi_irqs && msi_irqs > 0 && msi_irqs == msi_raises;
+        say!(
+            "RESULT edu-msi partition={p} cpu={} vector={EDU_MSI_VECTOR:#x} trigger=edge raises={msi_raises} taken={msi_irqs} received={received} upcalls={}",
+            SYSTEM.partitions[p].cpu,
+            state.msi_upcalls.load(Relaxed),
         );
     }
 

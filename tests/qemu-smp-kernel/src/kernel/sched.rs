@@ -28,8 +28,8 @@ use irq_x86::smp::machine::ApicMachine;
 use irq_x86::{TrapFrame, X86Adapter, cpu};
 
 use super::config::{
-    CLOCK_VECTOR, CPUS, DEVICE_VECTOR, END_TICK, ERROR_VECTOR, KICK_VECTOR, MAX_CPUS, PARTITIONS,
-    SPURIOUS_VECTOR, SYSTEM, router,
+    CLOCK_VECTOR, CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR, EDU_MSI_VECTOR, END_TICK, ERROR_VECTOR,
+    KICK_VECTOR, MAX_CPUS, PARTITIONS, SPURIOUS_VECTOR, SYSTEM, router,
 };
 use super::guest::PARTITION_MEMORY;
 use super::time::{self, Timer};
@@ -81,9 +81,13 @@ pub(crate) struct CpuStats {
     /// Longest time from a device interrupt (on another CPU) to the upcall a kick
     /// injected for it, in TSC counts.
     pub(crate) kick_latency_max: u64,
-    /// Device interrupts given to the engine.
+    /// Device interrupts given to the engine: the PIT's, the edu INTx's, the edu MSI's.
     pub(crate) device_irqs: u64,
-    /// Device interrupts after the end (acknowledged only).
+    pub(crate) edu_intx_irqs: u64,
+    pub(crate) edu_msi_irqs: u64,
+    /// Device interrupts before the schedule started and after the end (acknowledged
+    /// only).
+    pub(crate) device_before_start: u64,
     pub(crate) device_after_end: u64,
     /// Local APIC errors.
     pub(crate) apic_errors: u64,
@@ -157,7 +161,7 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
         0..=31 => k.kernel_fault(frame),
         CLOCK_VECTOR => k.tick(),
         KICK_VECTOR => k.kick_ipi(),
-        DEVICE_VECTOR => k.device(),
+        DEVICE_VECTOR | EDU_INTX_VECTOR | EDU_MSI_VECTOR => k.device(vector),
         SPURIOUS_VECTOR => k.adapter.interrupt(router(), vector),
         ERROR_VECTOR => {
             k.stats.apic_errors += 1;
@@ -271,6 +275,7 @@ impl CpuKernel {
             Phase::Run => {
                 let now = time::clock().tick_at(tsc);
                 if now < END_TICK {
+                    super::devices::on_tick(self.cpu, now);
                     self.adapter.advance_to(now);
                     let switch = self.adapter.clock(router(), CLOCK_VECTOR);
                     self.switch(switch);
@@ -280,8 +285,9 @@ impl CpuKernel {
                 self.stats.end_tick = now;
                 self.exit_current();
                 if self.cpu == 0 {
-                    // The device's line is this CPU's: no interrupt of it after the end.
+                    // The IO-APIC lines are this CPU's: no interrupt of them after the end.
                     let _ = machine::IOAPICS.set_masked(DEVICE_VECTOR, true);
+                    let _ = machine::IOAPICS.set_masked(EDU_INTX_VECTOR, true);
                 }
                 self.say(format_args!(
                     "[kernel] cpu {}: tick {now}: end of the run after {} clock interrupts\n",
@@ -372,16 +378,32 @@ impl CpuKernel {
         self.idle = self.cur.is_none();
     }
 
-    /// The device's interrupt (routed to this CPU): the engine's until the end.
-    fn device(&mut self) {
-        if self.phase != Phase::Run {
-            self.stats.device_after_end += 1;
-            self.eoi();
-            return;
+    /// A device's interrupt (routed to this CPU): the engine's while the schedule runs.
+    /// Before it starts (the CPU waits for its first tick) it is only acknowledged; after
+    /// the end the line is also masked (a level line still asserted would come back at
+    /// once).
+    fn device(&mut self, vector: u8) {
+        match self.phase {
+            Phase::Run => {}
+            Phase::Boot => {
+                self.stats.device_before_start += 1;
+                self.eoi();
+                return;
+            }
+            Phase::AtEnd | Phase::Drain(_) | Phase::Done => {
+                self.stats.device_after_end += 1;
+                let _ = machine::IOAPICS.set_masked(vector, true);
+                self.eoi();
+                return;
+            }
         }
-        self.stats.device_irqs += 1;
+        match vector {
+            DEVICE_VECTOR => self.stats.device_irqs += 1,
+            EDU_INTX_VECTOR => self.stats.edu_intx_irqs += 1,
+            _ => self.stats.edu_msi_irqs += 1,
+        }
         RAISED_AT.store(rdtsc(), Ordering::Release);
-        self.adapter.interrupt(router(), DEVICE_VECTOR);
+        self.adapter.interrupt(router(), vector);
     }
 
     /// Acts on what the engine told the adapter.
