@@ -1,8 +1,7 @@
 //! PCI configuration space (mechanism #1, ports 0xcf8/0xcfc) as far as interrupts need it:
 //! finding a function, its memory BAR, its command register (memory decode, bus mastering,
-//! INTx), its interrupt pin, and its MSI capability programmed with an
-//! [`MsiMessage`](crate::apic::msi::MsiMessage). The logic is over [`ConfigSpace`], so it
-//! runs on the host against a fake function.
+//! INTx), its interrupt pin, and its MSI capability programmed with an [`MsiMessage`].
+//! The logic is over [`ConfigSpace`], so it runs on the host against a fake function.
 
 use crate::apic::msi::MsiMessage;
 
