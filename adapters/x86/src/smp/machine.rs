@@ -21,16 +21,13 @@ use crate::serial::Serial;
 /// No APIC ID known for a CPU (not started).
 pub const NO_APIC: u32 = u32::MAX;
 
-struct Console {
-    out: OutputBuffer,
-    serial: Serial,
-}
-
-/// The kernel's output, shared by every CPU: a bounded buffer (see
-/// [`OutputBuffer`]) behind a lock, drained to a polled UART by whichever CPU is at a
-/// window switch.
+/// The kernel's output, shared by every CPU: a bounded buffer (see [`OutputBuffer`])
+/// behind one lock, held only to copy bytes in or out, and the polled UART behind another,
+/// held by the one CPU draining: a CPU writing a line never waits for the UART (about
+/// 87 µs a byte at 115,200 baud), only for another CPU's copy.
 pub struct SharedConsole {
-    inner: spin::Mutex<Console>,
+    out: spin::Mutex<OutputBuffer>,
+    serial: spin::Mutex<Serial>,
 }
 
 impl core::fmt::Debug for SharedConsole {
@@ -39,15 +36,17 @@ impl core::fmt::Debug for SharedConsole {
     }
 }
 
+/// Bytes moved from the buffer to the UART at a time (the buffer's lock is not held
+/// while they are written).
+const CHUNK: usize = 64;
+
 impl SharedConsole {
     /// The console on the 16550 UART at I/O port `port` (not initialized yet).
     #[must_use]
     pub const fn new(port: u16) -> Self {
         Self {
-            inner: spin::Mutex::new(Console {
-                out: OutputBuffer::new(),
-                serial: Serial::new(port),
-            }),
+            out: spin::Mutex::new(OutputBuffer::new()),
+            serial: spin::Mutex::new(Serial::new(port)),
         }
     }
 
@@ -57,36 +56,55 @@ impl SharedConsole {
     /// Ring 0, and the kernel owns the UART.
     pub unsafe fn init(&self) {
         // SAFETY: ring 0, the kernel owns the UART (contract).
-        unsafe { self.inner.lock().serial.init() };
+        unsafe { self.serial.lock().init() };
     }
 
     /// Queues `bytes` (dropped and counted if the buffer is full).
     pub fn write(&self, bytes: &[u8]) {
-        self.inner.lock().out.push(bytes);
+        self.out.lock().push(bytes);
     }
 
-    /// Writes at most `budget` queued bytes to the UART, unless another CPU is using the
-    /// console right now (then nothing: it will be drained at the next switch). Answers
-    /// the bytes written.
+    /// Writes at most `budget` queued bytes to the UART, unless another CPU is draining
+    /// right now (then nothing: what is queued goes at a later switch). Answers the bytes
+    /// written.
     pub fn drain(&self, budget: usize) -> usize {
-        let Some(mut console) = self.inner.try_lock() else { return 0 };
-        let Console { out, serial } = &mut *console;
-        // SAFETY: the kernel owns the UART (contract of `init`, which came first).
-        out.drain(budget, |bytes| unsafe { serial.write(bytes) })
+        match self.serial.try_lock() {
+            Some(mut serial) => self.drain_into(&mut serial, budget),
+            None => 0,
+        }
     }
 
-    /// Writes everything queued, waiting for the console if another CPU holds it.
+    /// Writes everything queued, waiting for another CPU's drain to end first.
     pub fn flush(&self) {
-        let mut console = self.inner.lock();
-        let Console { out, serial } = &mut *console;
-        // SAFETY: as in `drain`.
-        let _ = out.drain(usize::MAX, |bytes| unsafe { serial.write(bytes) });
+        let mut serial = self.serial.lock();
+        let _ = self.drain_into(&mut serial, usize::MAX);
+    }
+
+    fn drain_into(&self, serial: &mut Serial, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let mut chunk = [0u8; CHUNK];
+            let mut n = 0;
+            let want = CHUNK.min(budget - done);
+            let _ = self.out.lock().drain(want, |bytes| {
+                chunk[n..n + bytes.len()].copy_from_slice(bytes);
+                n += bytes.len();
+            });
+            if n == 0 {
+                break;
+            }
+            // SAFETY: the kernel owns the UART (contract of `init`, which came first); the
+            // serial lock makes this CPU its only user.
+            unsafe { serial.write(&chunk[..n]) };
+            done += n;
+        }
+        done
     }
 
     /// Bytes dropped because the buffer was full.
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        self.inner.lock().out.dropped()
+        self.out.lock().dropped()
     }
 
     /// Takes the console back from a CPU that stopped while holding it (a panic on
@@ -96,7 +114,14 @@ impl SharedConsole {
     /// No other CPU uses the console any more.
     pub unsafe fn force_unlock(&self) {
         // SAFETY: nobody else uses it (contract).
-        unsafe { self.inner.force_unlock() };
+        unsafe {
+            if self.out.is_locked() {
+                self.out.force_unlock();
+            }
+            if self.serial.is_locked() {
+                self.serial.force_unlock();
+            }
+        }
     }
 }
 
@@ -119,7 +144,7 @@ impl Write for &SharedConsole {
     /// One lock for the whole of `args`: a line formatted on one CPU is never cut by
     /// another CPU's.
     fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> fmt::Result {
-        Sink(&mut self.inner.lock().out).write_fmt(args)
+        Sink(&mut self.out.lock()).write_fmt(args)
     }
 }
 
