@@ -64,12 +64,16 @@ fn build_kernel() -> PathBuf {
     target_dir.join("x86_64-unknown-none").join("release").join("qemu-smp-kernel")
 }
 
-/// Boots `kernel` on q35 with 4 CPUs under TCG; returns the exit status (None if the
-/// watchdog killed it) and the serial output.
-fn boot(qemu: &Path, kernel: &Path) -> (Option<i32>, String) {
+/// QEMU's exit status for `isa-debug-exit` value 0x11: the kernel's "a check failed".
+const FAILURE_STATUS: i32 = 35;
+
+/// Boots `kernel` on q35 with 4 CPUs under TCG, with `append` as its command line;
+/// returns the exit status (None if the watchdog killed it) and the serial output.
+fn boot(qemu: &Path, kernel: &Path, append: &str) -> (Option<i32>, String) {
     let mut child = Command::new(qemu)
         .args(["-machine", "q35", "-smp", "4", "-accel", "tcg", "-kernel"])
         .arg(kernel)
+        .args(["-append", append])
         .args([
             "-display",
             "none",
@@ -161,7 +165,7 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
         );
     };
     let kernel = build_kernel();
-    let (status, output) = boot(&qemu, &kernel);
+    let (status, output) = boot(&qemu, &kernel, "");
     println!("{output}");
     assert!(status.is_some(), "watchdog: QEMU still running after {WATCHDOG:?}");
 
@@ -301,4 +305,41 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
     position(&output, "END OK");
     assert!(!output.contains("FAIL"), "a check of the kernel failed");
     assert_eq!(status, Some(SUCCESS_STATUS), "QEMU's exit status is the kernel's success code");
+}
+
+/// The kernel's probes (its command line) stop one CPU's clock: before its first tick
+/// (the timer never started) and in the middle of the run. Either is reported, and the
+/// kernel exits with its failure code; neither hangs until the watchdog.
+#[test]
+#[cfg_attr(
+    qemu_absent,
+    ignore = "qemu-system-x86_64 was not on PATH when the tests were built \
+              (apt-get install -y qemu-system-x86, then rebuild)"
+)]
+fn qemu_smp_a_clock_that_stops_is_reported_not_waited_for() {
+    let Some(qemu) = qemu() else {
+        panic!(
+            "qemu-system-x86_64 not found: the QEMU end-to-end test needs it \
+             (install it with `apt-get install -y qemu-system-x86`)"
+        );
+    };
+    let kernel = build_kernel();
+    let cases = [
+        (
+            "probe=no-timer",
+            "[kernel] FAIL: clock: cpu 1's local APIC timer (Periodic) gave no interrupt within 500 ms",
+        ),
+        ("probe=stop-timer", "[kernel] FAIL: clock of cpu 1 is not ticking (Stopped {"),
+    ];
+    for (append, report) in cases {
+        let start = Instant::now();
+        let (status, output) = boot(&qemu, &kernel, append);
+        println!("{output}");
+        assert!(status.is_some(), "{append}: watchdog: QEMU still running after {WATCHDOG:?}");
+        position(&output, "[kernel] probe: ");
+        position(&output, report);
+        assert!(!output.contains("END OK"), "{append}");
+        assert_eq!(status, Some(FAILURE_STATUS), "{append}: the kernel's failure code");
+        assert!(start.elapsed() < Duration::from_secs(30), "{append}: reported promptly");
+    }
 }

@@ -15,6 +15,7 @@ mod config;
 mod devices;
 mod guest;
 mod machine;
+mod probes;
 mod report;
 mod sched;
 mod time;
@@ -129,6 +130,10 @@ extern "C" fn kmain(start_info: u64) -> ! {
     unsafe { Pic::new(PIC_OFFSETS.0, PIC_OFFSETS.1).init() };
     say!("[kernel] GDT, TSS, IDT and page tables loaded; 8259 masked");
 
+    probes::read(start_info, PVH_MAGIC);
+    if probes::probe() != probes::Probe::None {
+        say!("[kernel] probe: {:?} on cpu {}", probes::probe(), probes::PROBE_CPU);
+    }
     let madt = read_madt(start_info);
     let bsp_uid = madt.cpus.first().map_or(0, |c| c.processor);
     let features = Features::read();
@@ -330,7 +335,9 @@ fn setup_cpu(cpu: usize, lapic: LocalApic<AnyApic>, timer: Timer) {
     };
     let adapter = X86Adapter::new(hw, PIC_OFFSETS, spaces).on_cpu(id);
     *KERNELS[cpu].lock() = Some(CpuKernel::new(cpu, adapter, timer));
-    if let Some(k) = KERNELS[cpu].lock().as_mut() {
+    if let Some(k) = KERNELS[cpu].lock().as_mut()
+        && !(cpu == probes::PROBE_CPU && probes::probe() == probes::Probe::NoTimer)
+    {
         k.timer.start(cpu, k.adapter.hardware().apic());
     }
     let deadline = rdtsc() + time::tsc_rate() / 1_000_000 * FIRST_TICK_WITHIN;

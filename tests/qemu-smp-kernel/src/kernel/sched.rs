@@ -33,7 +33,7 @@ use super::config::{
 };
 use super::guest::PARTITION_MEMORY;
 use super::time::{self, Timer};
-use super::{EXIT_FAILURE, machine, report};
+use super::{EXIT_FAILURE, machine, probes, report};
 
 /// The software interrupt each CPU's boot code uses to enter the dispatcher.
 pub(crate) const START_VECTOR: u8 = 0x81;
@@ -274,6 +274,17 @@ impl CpuKernel {
         match self.phase {
             Phase::Run => {
                 let now = time::clock().tick_at(tsc);
+                if self.cpu == probes::PROBE_CPU
+                    && probes::probe() == probes::Probe::StopTimer
+                    && now >= probes::STOP_AT
+                {
+                    let timer = self.timer;
+                    timer.stop(self.adapter.hardware().apic());
+                    self.say(format_args!(
+                        "[kernel] cpu {}: probe: timer stopped at tick {now}\n",
+                        self.cpu
+                    ));
+                }
                 if now < END_TICK {
                     super::devices::on_tick(self.cpu, now);
                     self.adapter.advance_to(now);
