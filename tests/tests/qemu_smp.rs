@@ -29,6 +29,8 @@ const END_TICK: u64 = 320;
 /// CPUs of the machine, and those running the engine (`CPUS` in the kernel's config).
 const MACHINE_CPUS: u64 = 4;
 const ENGINE_CPUS: u64 = 2;
+/// NMIs injected through QEMU's monitor during the run.
+const NMIS: u64 = 20;
 /// Partitions, and their CPUs and catch-up policies (the kernel's `SYSTEM`).
 const PARTITIONS: [(u64, &str); 4] = [(0, "Replay"), (0, "Warp"), (1, "Replay"), (1, "Warp")];
 
@@ -66,21 +68,58 @@ fn build_kernel() -> PathBuf {
 
 /// QEMU's exit status for `isa-debug-exit` value 0x11: the kernel's "a check failed".
 const FAILURE_STATUS: i32 = 35;
+/// The line after which every CPU runs with its interrupt tables (NMIs are safe).
+const READY: &str = "CPUs run the engine";
 
-/// Boots `kernel` on q35 with 4 CPUs under TCG, with `append` as its command line;
-/// returns the exit status (None if the watchdog killed it) and the serial output.
-fn boot(qemu: &Path, kernel: &Path, append: &str) -> (Option<i32>, String) {
+/// Injects `nmis` NMIs (to every CPU: QEMU's `nmi` command) through the monitor socket at
+/// `path`, a few milliseconds apart, once `ready` says every CPU has its interrupt
+/// tables; answers how many were sent.
+fn inject_nmis(path: &Path, ready: &std::sync::mpsc::Receiver<()>, nmis: u64) -> u64 {
+    use std::io::Write;
+    if nmis == 0 || ready.recv_timeout(Duration::from_secs(60)).is_err() {
+        return 0;
+    }
+    let start = Instant::now();
+    let mut monitor = loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(stream) => break stream,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("QEMU's monitor at {}: {e}", path.display()),
+        }
+    };
+    let mut sent = 0;
+    for _ in 0..nmis {
+        if monitor.write_all(b"nmi\n").is_err() {
+            break; // The kernel finished and QEMU exited.
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(7));
+    }
+    sent
+}
+
+/// Boots `kernel` on q35 with 4 CPUs under TCG, with `append` as its command line,
+/// injecting `nmis` NMIs through QEMU's monitor once every CPU is up; returns the exit
+/// status (None if the watchdog killed it), the serial output and the NMIs sent.
+fn boot(qemu: &Path, kernel: &Path, append: &str, nmis: u64) -> (Option<i32>, String, u64) {
+    let monitor = std::env::temp_dir().join(format!(
+        "irq-qemu-smp-monitor-{}-{}",
+        std::process::id(),
+        append.len()
+    ));
+    let _ = std::fs::remove_file(&monitor);
     let mut child = Command::new(qemu)
         .args(["-machine", "q35", "-smp", "4", "-accel", "tcg", "-kernel"])
         .arg(kernel)
-        .args(["-append", append])
+        .args(["-append", append, "-monitor"])
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
         .args([
             "-display",
             "none",
             "-serial",
             "stdio",
-            "-monitor",
-            "none",
             "-no-reboot",
             "-net",
             "none",
@@ -99,11 +138,26 @@ fn boot(qemu: &Path, kernel: &Path, append: &str) -> (Option<i32>, String) {
         .spawn()
         .expect("start qemu-system-x86_64");
     let mut stdout = child.stdout.take().expect("piped stdout");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
+        let mut chunk = [0u8; 4096];
+        let mut told = false;
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+            if !told && String::from_utf8_lossy(&bytes).contains(READY) {
+                told = ready_tx.send(()).is_ok();
+            }
+        }
         String::from_utf8_lossy(&bytes).into_owned()
     });
+    let injector = {
+        let monitor = monitor.clone();
+        std::thread::spawn(move || inject_nmis(&monitor, &ready_rx, nmis))
+    };
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for qemu") {
@@ -116,7 +170,9 @@ fn boot(qemu: &Path, kernel: &Path, append: &str) -> (Option<i32>, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (status, reader.join().expect("serial reader"))
+    let sent = injector.join().expect("NMI injector");
+    let _ = std::fs::remove_file(&monitor);
+    (status, reader.join().expect("serial reader"), sent)
 }
 
 /// The `key=value` fields of the first line starting with `prefix`.
@@ -165,7 +221,7 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
         );
     };
     let kernel = build_kernel();
-    let (status, output) = boot(&qemu, &kernel, "");
+    let (status, output, nmis_sent) = boot(&qemu, &kernel, "", NMIS);
     println!("{output}");
     assert!(status.is_some(), "watchdog: QEMU still running after {WATCHDOG:?}");
 
@@ -289,6 +345,15 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
         assert!(number(&f, "checks") >= 10, "partition {p}: {f:?}");
         assert_eq!(number(&f, "mismatches"), 0, "partition {p}: {f:?}");
     }
+    // NMIs injected to every CPU during the run (the parked ones too): each CPU takes them
+    // on its own NMI stack (IST2 of its own TSS), counts them and returns; the run is
+    // otherwise exactly as without them (every check here).
+    let nmi = fields(&output, "RESULT nmi");
+    assert!(nmis_sent > 0, "the monitor took the NMIs");
+    assert!(number(&nmi, "taken") > 0, "NMIs were taken: {nmi:?} of {nmis_sent} sent");
+    assert!(number(&nmi, "taken") <= nmis_sent * MACHINE_CPUS, "{nmi:?}");
+    assert!(!output.contains("vector 2 "), "no NMI reported as a trap");
+
     let engine = fields(&output, "RESULT engine");
     assert_eq!(number(&engine, "lines_lost"), 0);
     assert_eq!(number(&fields(&output, "RESULT console"), "dropped"), 0);
@@ -333,7 +398,7 @@ fn qemu_smp_a_clock_that_stops_is_reported_not_waited_for() {
     ];
     for (append, report) in cases {
         let start = Instant::now();
-        let (status, output) = boot(&qemu, &kernel, append);
+        let (status, output, _) = boot(&qemu, &kernel, append, 0);
         println!("{output}");
         assert!(status.is_some(), "{append}: watchdog: QEMU still running after {WATCHDOG:?}");
         position(&output, "[kernel] probe: ");
