@@ -1,5 +1,6 @@
-//! The `KernelAdapter` of x86: the engine's requests carried out with the 8259 and with
-//! ring-3 upcall frames, and the kernel-facing entry points that feed the engine from the
+//! The `KernelAdapter` of x86: the engine's requests carried out with the interrupt
+//! controller (the 8259, or the APICs: [`InterruptController`]) and with ring-3 upcall
+//! frames, and the kernel-facing entry points that feed the engine from the
 //! dispatcher (hypercall, trap, clock tick, other interrupts, window entry and exit).
 //!
 //! The adapter keeps each partition's user registers while the kernel works for it. An
@@ -26,7 +27,7 @@ use irq_router::{CpuId, Local, Router, Switch};
 use crate::fpu::ExtendedState;
 use crate::frame::{TrapFrame, UpcallFrame, frame_address, frame_span, handler_regs, restored};
 use crate::gdt::{USER_CS, USER_SS};
-use crate::pic::{Classified, classify, irq_of};
+use crate::irqchip::{Accepted, InterruptController, LegacyPic};
 use crate::regs::{UserRegs, raw_call, set_reply};
 
 /// What the adapter needs of the machine. Every method is called with interrupts
@@ -58,6 +59,18 @@ pub trait Hardware {
     /// Loads a partition's FPU/SSE/AVX registers and FS/GS selectors
     /// ([`fpu::restore`](crate::fpu::restore) on a real machine).
     fn restore_extended(&mut self, state: &ExtendedState);
+    /// The interrupt controller when it is not the 8259 pair the PIC methods above drive
+    /// (the local APIC and the IO-APIC): `None`, the default, keeps the 8259
+    /// ([`LegacyPic`]).
+    fn controller(&mut self) -> Option<&mut dyn InterruptController> {
+        None
+    }
+    /// Makes CPU `cpu` (another one than this adapter's) call the engine's `on_resume`:
+    /// an inter-processor interrupt. The default does nothing: a kernel of one CPU is
+    /// never asked to kick another.
+    fn kick(&mut self, cpu: u16) {
+        let _ = cpu;
+    }
 }
 
 /// A range of addresses `[start, end)`.
@@ -169,12 +182,19 @@ pub struct X86Adapter<const P: usize, H> {
     extended: [ExtendedState; P],
     /// The partition whose extended state is in the registers (inside its window).
     live: Option<usize>,
+    /// The CPU this adapter runs on (one adapter per CPU; 0 unless
+    /// [`on_cpu`](X86Adapter::on_cpu) said otherwise).
+    cpu: u16,
 }
 
-/// The one CPU this adapter drives, in its interrupt and trap handlers: every engine call
-/// is made from a handler entered through an interrupt gate, with interrupts off.
-const fn boot_cpu() -> Local<'static, 1> {
-    Local::interrupts_disabled(CpuId::BOOT)
+/// The token of CPU `cpu` for an engine of `C` CPUs: every engine call is made from a
+/// handler entered through an interrupt gate, with interrupts off. `cpu` came from a
+/// [`CpuId`] of that engine ([`X86Adapter::on_cpu`]), so it is below `C`.
+const fn local<const C: usize>(cpu: u16) -> Local<'static, C> {
+    match CpuId::new(cpu as u32) {
+        Ok(id) => Local::interrupts_disabled(id),
+        Err(_) => Local::interrupts_disabled(CpuId::BOOT),
+    }
 }
 
 /// The address a trap is reported with: the faulting address for a page fault, the
@@ -210,7 +230,31 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
             kicked: false,
             extended: core::array::from_fn(|_| ExtendedState::initial()),
             live: None,
+            cpu: 0,
         }
+    }
+
+    /// The adapter of CPU `cpu` (a kernel of several CPUs makes one per CPU, each used
+    /// only on its CPU): the engine's entry points it calls name that CPU, and the kicks
+    /// the engine asks for another CPU go to [`Hardware::kick`].
+    #[must_use]
+    pub fn on_cpu<const C: usize>(mut self, cpu: CpuId<C>) -> Self {
+        self.cpu = cpu.raw();
+        self
+    }
+
+    /// The CPU this adapter runs on.
+    #[must_use]
+    pub const fn cpu(&self) -> u16 {
+        self.cpu
+    }
+
+    /// Sets the kernel's tick counter to `now` if that is later (a kernel that reads its
+    /// time from a clock, such as the TSC, rather than counting interrupts: a lost timer
+    /// period then costs no tick). Returns the tick.
+    pub fn advance_to(&mut self, now: u64) -> u64 {
+        self.ticks = self.ticks.max(now);
+        self.ticks
     }
 
     /// Partition `p`'s FPU/SSE/AVX state and FS/GS selectors as last saved (its start
@@ -286,20 +330,23 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
     /// partition's ticks, the frame's housekeeping) and its EOI. Returns the window switch
     /// the configured schedule makes at this tick, if any: leave
     /// [`exit`](Self::exit) `from`, [`enter`](Self::enter) `to` for `budget(now)`.
-    pub fn clock<const W: usize>(
+    pub fn clock<const W: usize, const C: usize>(
         &mut self,
-        router: &Router<P, W>,
+        router: &Router<P, W, C>,
         vector: u8,
     ) -> Option<Switch<P>> {
-        let switch = router.on_hardware_irq(&boot_cpu(), vector, self);
+        let switch = router.on_hardware_irq(&local::<C>(self.cpu), vector, self);
         self.flush();
         switch
     }
 
     /// The schedule's stretch at the current tick, to enter at boot (before the first
     /// clock interrupt): the same [`Switch`] the clock returns at a window boundary.
-    pub fn schedule<const W: usize>(&mut self, router: &Router<P, W>) -> Option<Switch<P>> {
-        let switch = router.on_tick(&boot_cpu(), self.ticks, self);
+    pub fn schedule<const W: usize, const C: usize>(
+        &mut self,
+        router: &Router<P, W, C>,
+    ) -> Option<Switch<P>> {
+        let switch = router.on_tick(&local::<C>(self.cpu), self.ticks, self);
         self.flush();
         switch
     }
@@ -310,29 +357,28 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         self.ticks
     }
 
-    /// Any other PIC interrupt: a spurious IRQ 7 or 15 is dropped (with the master's EOI
-    /// for 15's cascade) and never reaches the engine; the rest is the engine's.
-    pub fn interrupt<const W: usize>(&mut self, router: &Router<P, W>, vector: u8) {
-        if let Some(irq @ (7 | 15)) = irq_of(vector, self.pic_offsets) {
-            let isr = self.hw.in_service();
-            if let Classified::Spurious { eoi_master, .. } = classify(irq, isr) {
-                self.counters.spurious += 1;
-                if eoi_master {
-                    self.hw.eoi_master();
-                }
-                return;
-            }
+    /// Any other interrupt: a spurious one (as the interrupt controller says: the 8259's
+    /// IRQ 7 or 15, with the master's EOI for 15's cascade; the local APIC's spurious
+    /// vector) is dropped and never reaches the engine; the rest is the engine's.
+    pub fn interrupt<const W: usize, const C: usize>(
+        &mut self,
+        router: &Router<P, W, C>,
+        vector: u8,
+    ) {
+        if self.with_controller(|c| c.accept(vector)) == Accepted::Spurious {
+            self.counters.spurious += 1;
+            return;
         }
-        let _ = router.on_hardware_irq(&boot_cpu(), vector, self);
+        let _ = router.on_hardware_irq(&local::<C>(self.cpu), vector, self);
         self.flush();
     }
 
     /// A hypercall of partition `p` (its registers saved): decoded and answered by the
     /// engine, the answer written to `rax`/`rdx`, or for a successful upcall return the
     /// interrupted state restored. Returns the answer.
-    pub fn hypercall<const W: usize>(
+    pub fn hypercall<const W: usize, const C: usize>(
         &mut self,
-        router: &Router<P, W>,
+        router: &Router<P, W, C>,
         p: PartitionId<P>,
     ) -> [u64; 2] {
         let i = p.index();
@@ -343,7 +389,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
             self.cpus[i].resume = self.saved_state(i);
         }
         let generation = self.cpus[i].generation;
-        let reply = router.hypercall(&boot_cpu(), p, &raw, self);
+        let reply = router.hypercall(&local::<C>(self.cpu), p, &raw, self);
         let cpu = &mut self.cpus[i];
         let resume = cpu.resume.take();
         if cpu.generation != generation {
@@ -360,9 +406,9 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
     }
 
     /// A trap of partition `p` (its registers saved) on exception `vector`.
-    pub fn trap<const W: usize>(
+    pub fn trap<const W: usize, const C: usize>(
         &mut self,
-        router: &Router<P, W>,
+        router: &Router<P, W, C>,
         p: PartitionId<P>,
         vector: u8,
         error_code: u64,
@@ -371,26 +417,45 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         self.counters.traps += 1;
         let address = trap_address(vector, self.cpus[p.index()].regs.rip, cr2);
         let trap = Trap { vector, error_code: error_code as u32, address };
-        router.on_trap(&boot_cpu(), p, trap, self);
+        router.on_trap(&local::<C>(self.cpu), p, trap, self);
         self.flush();
     }
 
     /// Partition `p` enters its window at the current tick for `budget` ticks: its
     /// FPU/SSE/AVX state and FS/GS selectors are loaded (those of a partition still
     /// live saved first).
-    pub fn enter<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>, budget: u64) {
+    pub fn enter<const W: usize, const C: usize>(
+        &mut self,
+        router: &Router<P, W, C>,
+        p: PartitionId<P>,
+        budget: u64,
+    ) {
         self.make_live(Some(p.index()));
-        router.on_partition_entry(&boot_cpu(), p, self.ticks, budget, self);
+        router.on_partition_entry(&local::<C>(self.cpu), p, self.ticks, budget, self);
         self.flush();
     }
 
     /// Partition `p` leaves its window at the current tick: its FPU/SSE/AVX state and
     /// FS/GS selectors are saved.
-    pub fn exit<const W: usize>(&mut self, router: &Router<P, W>, p: PartitionId<P>) {
-        router.on_partition_exit(&boot_cpu(), p, self.ticks, self);
+    pub fn exit<const W: usize, const C: usize>(
+        &mut self,
+        router: &Router<P, W, C>,
+        p: PartitionId<P>,
+    ) {
+        router.on_partition_exit(&local::<C>(self.cpu), p, self.ticks, self);
         self.flush();
         if self.live == Some(p.index()) {
             self.make_live(None);
+        }
+    }
+
+    /// The interrupt controller: the hardware's own, or the 8259 pair through its PIC
+    /// methods.
+    fn with_controller<R>(&mut self, f: impl FnOnce(&mut dyn InterruptController) -> R) -> R {
+        let offsets = self.pic_offsets;
+        match self.hw.controller() {
+            Some(controller) => f(controller),
+            None => f(&mut LegacyPic::new(&mut self.hw, offsets)),
         }
     }
 
@@ -410,8 +475,8 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
 
     /// The kernel returns to the running partition after a kick (which also ends a
     /// wait).
-    pub fn resume<const W: usize>(&mut self, router: &Router<P, W>) {
-        router.on_resume(&boot_cpu(), self);
+    pub fn resume<const W: usize, const C: usize>(&mut self, router: &Router<P, W, C>) {
+        router.on_resume(&local::<C>(self.cpu), self);
         self.flush();
     }
 
@@ -489,21 +554,15 @@ impl<const P: usize, H: Hardware> KernelAdapter for X86Adapter<P, H> {
     }
 
     fn eoi(&mut self, vector: u8) {
-        if let Some(irq) = irq_of(vector, self.pic_offsets) {
-            self.hw.eoi(irq);
-        }
+        self.with_controller(|c| c.eoi(vector));
     }
 
     fn mask_line(&mut self, vector: u8) {
-        if let Some(irq) = irq_of(vector, self.pic_offsets) {
-            self.hw.set_masked(irq, true);
-        }
+        self.with_controller(|c| c.set_masked(vector, true));
     }
 
     fn unmask_line(&mut self, vector: u8) {
-        if let Some(irq) = irq_of(vector, self.pic_offsets) {
-            self.hw.set_masked(irq, false);
-        }
+        self.with_controller(|c| c.set_masked(vector, false));
     }
 
     fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault> {
@@ -525,9 +584,13 @@ impl<const P: usize, H: Hardware> KernelAdapter for X86Adapter<P, H> {
         }
     }
 
-    fn kick(&mut self, _cpu: u16) {
-        // One CPU: the kick is for this one.
-        self.kicked = true;
+    fn kick(&mut self, cpu: u16) {
+        if cpu == self.cpu {
+            // This CPU: the kernel resumes through `take_kick` as the entry returns.
+            self.kicked = true;
+        } else {
+            self.hw.kick(cpu);
+        }
     }
 
     fn wait(&mut self, partition: u16) {

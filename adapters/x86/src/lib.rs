@@ -15,6 +15,12 @@
 //!   dispatcher calls (hypercall, trap, clock, interrupt, window entry and exit).
 //! * [`fpu`]: each partition's x87/SSE/AVX state and FS/GS selectors, saved and
 //!   restored on every switch, reset on restart.
+//! * [`irqchip`]: the one trait the adapter acknowledges and masks through, with the 8259
+//!   pair and the APICs as its implementations; [`apic`]: the local APIC (xAPIC and
+//!   x2APIC), the IO-APICs, IPIs, MSIs, and time from the TSC with the local APIC timer;
+//!   [`acpi`]: the MADT; [`smp`]: application processors started through a real-mode
+//!   trampoline, per-CPU tables and stacks, and the `Hardware` of one CPU of such a
+//!   machine.
 //! * [`frame`] and [`regs`]: the ring-3 upcall frame, the "upcall return" that restores
 //!   the exact interrupted state, and the hypercall register mapping, as pure functions
 //!   with host tests.
@@ -27,7 +33,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[cfg(target_arch = "x86_64")]
+pub mod acpi;
+#[cfg(target_arch = "x86_64")]
 pub mod adapter;
+#[cfg(target_arch = "x86_64")]
+pub mod apic;
 #[cfg(target_arch = "x86_64")]
 mod bare;
 pub mod console;
@@ -40,12 +50,18 @@ pub mod frame;
 pub mod gdt;
 pub mod idt;
 #[cfg(target_arch = "x86_64")]
+pub mod irqchip;
+#[cfg(target_arch = "x86_64")]
+pub mod pci;
+#[cfg(target_arch = "x86_64")]
 pub mod pic;
 #[cfg(target_arch = "x86_64")]
 pub mod pit;
 pub mod regs;
 #[cfg(target_arch = "x86_64")]
 pub mod serial;
+#[cfg(target_arch = "x86_64")]
+pub mod smp;
 
 #[cfg(target_arch = "x86_64")]
 pub use adapter::{Counters, Hardware, MAX_FRAMES, Notices, PartitionSpace, Region, X86Adapter};

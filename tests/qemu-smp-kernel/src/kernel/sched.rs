@@ -1,0 +1,515 @@
+//! The dispatcher and each CPU's cyclic scheduler.
+//!
+//! Every entry (interrupt, exception, hypercall) of any CPU lands in [`dispatch`] with the
+//! [`TrapFrame`] on that CPU's interrupt stack, which says which CPU it is. The CPU's own
+//! kernel state (its adapter, its schedule's place) is locked (only ever by that CPU while
+//! the run lasts: never contended), the event goes to the engine through the adapter, and
+//! the frame is loaded with whatever runs next on this CPU.
+//!
+//! Each CPU runs the windows of its own partitions, as the engine's schedule says: every
+//! clock tick (its local APIC timer; the time itself read from the TSC) returns the
+//! switch to make. A kick from another CPU (the engine's, as an IPI) resumes the
+//! partition running here. At [`END_TICK`] a CPU stops its partitions; once every CPU
+//! has, each enters its partitions once more, with the clock stopped, to handle what
+//! they were given, and the last CPU to finish reports.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use irq_router::Switch;
+use irq_router::events::PartitionId;
+use irq_router::vcpu::CatchUpPolicy;
+use irq_x86::apic::msr::rdtsc;
+use irq_x86::apic::timer::ClockHealth;
+use irq_x86::gdt::{KERNEL_CS, KERNEL_SS};
+use irq_x86::idt::HYPERCALL_VECTOR;
+use irq_x86::regs::{RFLAGS_ENTRY, UserRegs};
+use irq_x86::smp::machine::ApicMachine;
+use irq_x86::{TrapFrame, X86Adapter, cpu};
+
+use super::config::{
+    CLOCK_VECTOR, CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR, EDU_MSI_VECTOR, END_TICK, ERROR_VECTOR,
+    KICK_VECTOR, MAX_CPUS, PARTITIONS, SPURIOUS_VECTOR, SYSTEM, router,
+};
+use super::guest::PARTITION_MEMORY;
+use super::time::{self, Timer};
+use super::{EXIT_FAILURE, machine, probes, report};
+
+/// The software interrupt each CPU's boot code uses to enter the dispatcher.
+pub(crate) const START_VECTOR: u8 = 0x81;
+/// Window budget of the final entries (the clock is stopped then).
+const DRAIN_BUDGET: u64 = 1;
+/// Clock interrupts the final entries may take before the run is declared stuck.
+const DRAIN_LIMIT: u64 = 5000;
+/// Serial bytes a CPU writes at each of its window switches.
+const SERIAL_BUDGET: usize = 1024;
+
+/// CPUs that reached the end of the run.
+static AT_END: AtomicUsize = AtomicUsize::new(0);
+/// CPUs that finished their final entries.
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+/// The TSC of the latest device interrupt (for the kick's latency).
+static RAISED_AT: AtomicU64 = AtomicU64::new(0);
+/// A CPU whose clock stopped was reported (once).
+static CLOCK_FAILED: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The CPUs whose clocks are watched (bit `c`): from their start to their end.
+static WATCHED: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Set up, waiting for its first tick or its start.
+    Boot,
+    /// Running the schedule.
+    Run,
+    /// At the end, waiting for the other CPUs to get there.
+    AtEnd,
+    /// Entering its `n`th partition once more.
+    Drain(usize),
+    /// Finished.
+    Done,
+}
+
+/// What one CPU counted.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CpuStats {
+    /// Clock interrupts taken.
+    pub(crate) clock_irqs: u64,
+    /// Kick IPIs received.
+    pub(crate) kick_ipis: u64,
+    /// Upcalls injected by the resume after a kick IPI.
+    pub(crate) kick_upcalls: u64,
+    /// Longest time from a device interrupt (on another CPU) to the upcall a kick
+    /// injected for it, in TSC counts.
+    pub(crate) kick_latency_max: u64,
+    /// Device interrupts given to the engine: the PIT's, the edu INTx's, the edu MSI's.
+    pub(crate) device_irqs: u64,
+    pub(crate) edu_intx_irqs: u64,
+    pub(crate) edu_msi_irqs: u64,
+    /// Device interrupts before the schedule started and after the end (acknowledged
+    /// only).
+    pub(crate) device_before_start: u64,
+    pub(crate) device_after_end: u64,
+    /// Local APIC errors.
+    pub(crate) apic_errors: u64,
+    /// Entries with vectors nobody expects.
+    pub(crate) unexpected: u64,
+    /// Ticks of the run at its end (the TSC's), against `clock_irqs`.
+    pub(crate) end_tick: u64,
+}
+
+/// One CPU's kernel.
+pub(crate) struct CpuKernel {
+    pub(crate) cpu: usize,
+    pub(crate) adapter: X86Adapter<PARTITIONS, ApicMachine>,
+    pub(crate) timer: Timer,
+    pub(crate) phase: Phase,
+    /// The partition of the current window.
+    cur: Option<usize>,
+    /// The current partition waits, or there is none (the idle loop runs).
+    idle: bool,
+    loaded_cr3: u64,
+    drain_ticks: u64,
+    pub(crate) stats: CpuStats,
+}
+
+/// Each CPU's kernel, locked by that CPU's dispatcher (and by the report, at the end).
+pub(crate) static KERNELS: [spin::Mutex<Option<CpuKernel>>; MAX_CPUS] =
+    [const { spin::Mutex::new(None) }; MAX_CPUS];
+
+pub(crate) fn pid(p: usize) -> PartitionId<PARTITIONS> {
+    match PartitionId::new(p as u32) {
+        Ok(id) => id,
+        Err(_) => panic!("partition {p} out of range"),
+    }
+}
+
+/// The partitions bound to CPU `cpu`, in configuration order.
+fn partitions_of(cpu: usize) -> impl Iterator<Item = usize> {
+    (0..PARTITIONS).filter(move |&p| usize::from(SYSTEM.partitions[p].cpu) == cpu)
+}
+
+/// The one dispatcher, for every CPU.
+pub(crate) fn dispatch(frame: &mut TrapFrame) {
+    let Some(cpu) = machine::cpu_of_frame(core::ptr::from_mut(frame) as u64) else {
+        loop {
+            // SAFETY: ring 0: an entry on a stack no CPU has; nothing sensible to do.
+            unsafe {
+                cpu::cli();
+                cpu::hlt();
+            }
+        }
+    };
+    let mut guard = KERNELS[cpu].lock();
+    let Some(k) = guard.as_mut() else { panic!("entry on CPU {cpu} before its kernel is ready") };
+    let vector = frame.vector as u8;
+    let user = frame.from_user();
+    if user && let Some(cur) = k.cur {
+        k.adapter.save(cur, frame);
+    }
+    match vector {
+        0..=31 if user => {
+            let p = k.cur.unwrap_or(0);
+            let _ = writeln!(
+                k.adapter.hardware(),
+                "[kernel] cpu {cpu}: trap in partition {p}: vector {vector} at rip={:#x}",
+                frame.rip
+            );
+            // SAFETY: ring 0.
+            let cr2 = unsafe { cpu::read_cr2() };
+            k.adapter.trap(router(), pid(p), vector, frame.error_code, cr2);
+        }
+        0..=31 => k.kernel_fault(frame),
+        CLOCK_VECTOR => k.tick(),
+        KICK_VECTOR => k.kick_ipi(),
+        DEVICE_VECTOR | EDU_INTX_VECTOR | EDU_MSI_VECTOR => k.device(vector),
+        SPURIOUS_VECTOR => k.adapter.interrupt(router(), vector),
+        ERROR_VECTOR => {
+            k.stats.apic_errors += 1;
+            let apic = k.adapter.hardware().apic();
+            let status = apic.clear_errors();
+            apic.eoi();
+            let _ = writeln!(k.adapter.hardware(), "[kernel] cpu {cpu}: APIC error {status:#x}");
+        }
+        HYPERCALL_VECTOR if user => {
+            if let Some(cur) = k.cur {
+                let _ = k.adapter.hypercall(router(), pid(cur));
+            }
+        }
+        START_VECTOR if !user && k.phase == Phase::Boot => k.begin(),
+        _ => k.stats.unexpected += 1,
+    }
+    if k.phase == Phase::Boot {
+        // Still in its boot code (waiting for its first tick): back to it.
+        return;
+    }
+    k.settle();
+    k.load(frame);
+}
+
+impl CpuKernel {
+    pub(crate) fn new(
+        cpu: usize,
+        adapter: X86Adapter<PARTITIONS, ApicMachine>,
+        timer: Timer,
+    ) -> Self {
+        Self {
+            cpu,
+            adapter,
+            timer,
+            phase: Phase::Boot,
+            cur: None,
+            idle: true,
+            loaded_cr3: 0,
+            drain_ticks: 0,
+            stats: CpuStats::default(),
+        }
+    }
+
+    fn say(&self, args: core::fmt::Arguments<'_>) {
+        let _ = (&super::CONSOLE).write_fmt(args);
+    }
+
+    fn begin(&mut self) {
+        self.phase = Phase::Run;
+        WATCHED.fetch_or(1 << self.cpu, Ordering::AcqRel);
+        let now = time::now();
+        self.adapter.advance_to(now);
+        self.say(format_args!("[kernel] cpu {}: schedule starts at tick {now}\n", self.cpu));
+        let first = self.adapter.schedule(router());
+        self.switch(first);
+    }
+
+    /// Makes the window switch the engine's schedule asked for; between the two windows,
+    /// outside both, some of the serial output queued meanwhile is written.
+    fn switch(&mut self, switch: Option<Switch<PARTITIONS>>) {
+        let Some(switch) = switch else { return };
+        if let Some(from) = switch.from {
+            self.adapter.exit(router(), from);
+        }
+        self.adapter.hardware().console().drain(SERIAL_BUDGET);
+        match switch.to {
+            Some(to) => self.enter(to.index(), switch.budget(self.adapter.ticks())),
+            None => {
+                self.cur = None;
+                self.idle = true;
+            }
+        }
+    }
+
+    /// Enters partition `p` for `budget` ticks; for a warp partition, records in its
+    /// ledger what the entry gave.
+    fn enter(&mut self, p: usize, budget: u64) {
+        self.cur = Some(p);
+        self.idle = false;
+        let warp = SYSTEM.partitions[p].catch_up == CatchUpPolicy::Warp;
+        let before = if warp { router().partition_cpu(pid(p)).time().given() } else { 0 };
+        self.adapter.enter(router(), pid(p), budget);
+        if warp {
+            let after = router().partition_cpu(pid(p)).time().given();
+            if after > before {
+                let ledger = &PARTITION_MEMORY[p].ledger;
+                ledger.markers.fetch_add(1, Ordering::AcqRel);
+                ledger.delta.fetch_add(after - before, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn exit_current(&mut self) {
+        if let Some(p) = self.cur.take() {
+            self.adapter.exit(router(), pid(p));
+        }
+        self.idle = true;
+    }
+
+    fn eoi(&mut self) {
+        self.adapter.hardware().apic().eoi();
+    }
+
+    fn tick(&mut self) {
+        let tsc = rdtsc();
+        self.stats.clock_irqs += 1;
+        let (cpu, timer) = (self.cpu, self.timer);
+        timer.ticked(cpu, self.adapter.hardware().apic(), tsc);
+        self.watch_others(tsc);
+        match self.phase {
+            Phase::Run => {
+                let now = time::clock().tick_at(tsc);
+                if self.cpu == probes::PROBE_CPU
+                    && probes::probe() == probes::Probe::StopTimer
+                    && now >= probes::STOP_AT
+                {
+                    let timer = self.timer;
+                    timer.stop(self.adapter.hardware().apic());
+                    self.say(format_args!(
+                        "[kernel] cpu {}: probe: timer stopped at tick {now}\n",
+                        self.cpu
+                    ));
+                }
+                if now < END_TICK {
+                    super::devices::on_tick(self.cpu, now);
+                    self.adapter.advance_to(now);
+                    let switch = self.adapter.clock(router(), CLOCK_VECTOR);
+                    self.switch(switch);
+                    return;
+                }
+                self.adapter.advance_to(END_TICK);
+                self.stats.end_tick = now;
+                self.exit_current();
+                if self.cpu == 0 {
+                    // The IO-APIC lines are this CPU's: no interrupt of them after the end.
+                    let _ = machine::IOAPICS.set_masked(DEVICE_VECTOR, true);
+                    let _ = machine::IOAPICS.set_masked(EDU_INTX_VECTOR, true);
+                }
+                self.say(format_args!(
+                    "[kernel] cpu {}: tick {now}: end of the run after {} clock interrupts\n",
+                    self.cpu, self.stats.clock_irqs
+                ));
+                self.phase = Phase::AtEnd;
+                AT_END.fetch_add(1, Ordering::AcqRel);
+                self.eoi();
+                self.drain_when_all_ended();
+            }
+            Phase::AtEnd => {
+                self.eoi();
+                self.drain_when_all_ended();
+            }
+            Phase::Drain(_) => {
+                self.eoi();
+                self.drain_ticks += 1;
+                if self.drain_ticks > DRAIN_LIMIT {
+                    self.say(format_args!(
+                        "[kernel] FAIL: cpu {}: a partition never finished its final entry\n",
+                        self.cpu
+                    ));
+                    super::exit(EXIT_FAILURE);
+                }
+            }
+            Phase::Boot | Phase::Done => self.eoi(),
+        }
+    }
+
+    /// Once every CPU reached the end, enters this CPU's first partition once more (the
+    /// clock stopped at the end).
+    fn drain_when_all_ended(&mut self) {
+        if AT_END.load(Ordering::Acquire) < CPUS {
+            return;
+        }
+        match partitions_of(self.cpu).next() {
+            Some(p) => {
+                self.phase = Phase::Drain(0);
+                self.enter(p, DRAIN_BUDGET);
+            }
+            None => self.finish(),
+        }
+    }
+
+    /// The other CPUs' clocks (those between their start and their end): one that stopped
+    /// ticking is reported and the run ends, instead of waiting for that CPU for ever.
+    fn watch_others(&mut self, tsc: u64) {
+        if self.phase != Phase::Run && self.phase != Phase::AtEnd {
+            return;
+        }
+        let watched = WATCHED.load(Ordering::Acquire);
+        for other in (0..CPUS).filter(|&c| c != self.cpu && watched & (1 << c) != 0) {
+            let health = time::health(other, tsc);
+            if health != ClockHealth::Ticking
+                && CLOCK_FAILED
+                    .compare_exchange(usize::MAX, other, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                self.say(format_args!(
+                    "[kernel] FAIL: clock of cpu {other} is not ticking ({health:?}, {} us), seen from cpu {}\n",
+                    time::micros(match health {
+                        ClockHealth::NeverTicked { waited } => waited,
+                        ClockHealth::Stopped { silent } => silent,
+                        ClockHealth::Ticking => 0,
+                    }),
+                    self.cpu
+                ));
+                super::exit(EXIT_FAILURE);
+            }
+        }
+    }
+
+    /// A kick from another CPU: the partition running here has something to take (or its
+    /// wait ended).
+    fn kick_ipi(&mut self) {
+        self.eoi();
+        self.stats.kick_ipis += 1;
+        if !matches!(self.phase, Phase::Run | Phase::Drain(_)) {
+            return;
+        }
+        let before = self.adapter.counters().upcalls;
+        self.adapter.resume(router());
+        if self.adapter.counters().upcalls > before {
+            self.stats.kick_upcalls += 1;
+            let latency = rdtsc().saturating_sub(RAISED_AT.load(Ordering::Acquire));
+            self.stats.kick_latency_max = self.stats.kick_latency_max.max(latency);
+        }
+        self.idle = self.cur.is_none();
+    }
+
+    /// A device's interrupt (routed to this CPU): the engine's while the schedule runs.
+    /// Before it starts (the CPU waits for its first tick) it is only acknowledged; after
+    /// the end the line is also masked (a level line still asserted would come back at
+    /// once).
+    fn device(&mut self, vector: u8) {
+        match self.phase {
+            Phase::Run => {}
+            Phase::Boot => {
+                self.stats.device_before_start += 1;
+                self.eoi();
+                return;
+            }
+            Phase::AtEnd | Phase::Drain(_) | Phase::Done => {
+                self.stats.device_after_end += 1;
+                let _ = machine::IOAPICS.set_masked(vector, true);
+                self.eoi();
+                return;
+            }
+        }
+        match vector {
+            DEVICE_VECTOR => self.stats.device_irqs += 1,
+            EDU_INTX_VECTOR => self.stats.edu_intx_irqs += 1,
+            _ => self.stats.edu_msi_irqs += 1,
+        }
+        RAISED_AT.store(rdtsc(), Ordering::Release);
+        self.adapter.interrupt(router(), vector);
+    }
+
+    /// Acts on what the engine told the adapter.
+    fn settle(&mut self) {
+        loop {
+            let mut again = false;
+            for p in partitions_of(self.cpu) {
+                let n = self.adapter.take_notices(p);
+                if n.restarted.is_some() || n.idled {
+                    self.say(format_args!("[kernel] partition {p}: unexpected {n:?}\n"));
+                }
+                if Some(p) != self.cur {
+                    continue;
+                }
+                if n.waiting {
+                    self.idle = true;
+                }
+                if n.upcalled {
+                    self.idle = false;
+                }
+            }
+            if self.adapter.take_kick() && self.cur.is_some() {
+                self.adapter.resume(router());
+                self.idle = false;
+                again = true;
+            }
+            if !again {
+                break;
+            }
+        }
+        if let Phase::Drain(k) = self.phase
+            && self.idle
+        {
+            self.exit_current();
+            match partitions_of(self.cpu).nth(k + 1) {
+                Some(p) => {
+                    self.phase = Phase::Drain(k + 1);
+                    self.enter(p, DRAIN_BUDGET);
+                    self.settle();
+                }
+                None => self.finish(),
+            }
+        }
+    }
+
+    /// This CPU is done: its timer stops; the last CPU to finish reports.
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        WATCHED.fetch_and(!(1 << self.cpu), Ordering::AcqRel);
+        self.cur = None;
+        self.idle = true;
+        let timer = self.timer;
+        timer.stop(self.adapter.hardware().apic());
+        self.adapter.hardware().console().drain(usize::MAX);
+        if FINISHED.fetch_add(1, Ordering::AcqRel) + 1 == CPUS {
+            report::report(self);
+        }
+    }
+
+    /// Loads what runs next on this CPU into the frame.
+    fn load(&mut self, frame: &mut TrapFrame) {
+        let Some(p) = self.cur.filter(|_| !self.idle) else {
+            let regs = UserRegs {
+                rip: idle_loop as *const () as u64,
+                rsp: machine::STACKS[self.cpu].idle.top(),
+                rflags: RFLAGS_ENTRY,
+                ..UserRegs::default()
+            };
+            frame.load(&regs, KERNEL_CS, KERNEL_SS);
+            return;
+        };
+        let cr3 = machine::cr3(p);
+        if cr3 != self.loaded_cr3 {
+            // SAFETY: the partition's tables map the kernel like every other set.
+            unsafe { cpu::write_cr3(cr3) };
+            self.loaded_cr3 = cr3;
+        }
+        self.adapter.load(p, frame);
+    }
+
+    fn kernel_fault(&mut self, frame: &TrapFrame) -> ! {
+        // SAFETY: ring 0.
+        let cr2 = unsafe { cpu::read_cr2() };
+        self.say(format_args!(
+            "[kernel] FAIL: cpu {}: kernel fault vector {} at rip={:#x} error={:#x} cr2={cr2:#x}\n",
+            self.cpu, frame.vector, frame.rip, frame.error_code
+        ));
+        super::exit(EXIT_FAILURE)
+    }
+}
+
+/// The kernel's idle loop (ring 0, interrupts enabled by the frame that enters it).
+extern "C" fn idle_loop() -> ! {
+    loop {
+        // SAFETY: ring 0; an interrupt wakes it.
+        unsafe { cpu::hlt() };
+    }
+}
