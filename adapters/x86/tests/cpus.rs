@@ -134,6 +134,7 @@ const fn partition(name: &'static str, cpu: u16, ports: &'static [PortConfig]) -
         channels: 0,
         ping: None,
         health: HmTable::IGNORE_ALL,
+        priority_levels: &[],
     }
 }
 

@@ -162,6 +162,7 @@ const fn partition(
         channels: 0,
         ping: None,
         health: HmTable::IGNORE_ALL,
+        priority_levels: &[],
     }
 }
 
