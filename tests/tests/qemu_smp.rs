@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::serial::{fields, get, number, position};
+
 /// QEMU's exit status for `isa-debug-exit` value 0x10 (`0x10 << 1 | 1`).
 const SUCCESS_STATUS: i32 = 33;
 /// The watchdog: QEMU is killed after this long.
@@ -173,38 +177,6 @@ fn boot(qemu: &Path, kernel: &Path, append: &str, nmis: u64) -> (Option<i32>, St
     let sent = injector.join().expect("NMI injector");
     let _ = std::fs::remove_file(&monitor);
     (status, reader.join().expect("serial reader"), sent)
-}
-
-/// The `key=value` fields of the first line starting with `prefix`.
-fn fields<'a>(output: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
-    let line = output
-        .lines()
-        .find(|line| line.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in the serial output"));
-    line.split_whitespace().filter_map(|word| word.split_once('=')).collect()
-}
-
-fn get<'a>(fields: &[(&'a str, &'a str)], key: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no field {key} in {fields:?}"))
-}
-
-fn number(fields: &[(&str, &str)], key: &str) -> u64 {
-    let value = get(fields, key);
-    let parsed = match value.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => value.parse(),
-    };
-    parsed.unwrap_or_else(|e| panic!("field {key}={value}: {e}"))
-}
-
-fn position(output: &str, marker: &str) -> usize {
-    output
-        .find(marker)
-        .unwrap_or_else(|| panic!("marker {marker:?} missing from the serial output"))
 }
 
 #[test]
