@@ -10,13 +10,12 @@
 //! failure. Run it alone with
 //! `cargo test --release -p system-tests --test qemu_end_to_end -- --include-ignored`.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 mod common;
 
+use common::qemu::{Boot, build_kernel, qemu};
 use common::serial::{fields, get, number, position};
 
 /// QEMU's exit status for `isa-debug-exit` value 0x10 (`0x10 << 1 | 1`): the kernel's
@@ -27,133 +26,20 @@ const WATCHDOG: Duration = Duration::from_secs(60);
 /// The kernel's last tick (`END_TICK` in `tests/qemu-kernel/src/kernel/config.rs`).
 const END_TICK: u64 = 320;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn qemu() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("qemu-system-x86_64"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Builds the kernel in its own target directory (no lock contention with the outer
-/// build, and no RUSTFLAGS of a loom or fuzz run leaking in); returns its path.
-fn build_kernel() -> PathBuf {
-    let target_dir = workspace().join("target").join("qemu");
-    let output = Command::new(env!("CARGO"))
-        .current_dir(workspace())
-        .args(["build", "--release", "--target", "x86_64-unknown-none", "-p", "qemu-kernel"])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .expect("run cargo");
-    assert!(
-        output.status.success(),
-        "building the kernel failed (is the target installed? `rustup target add x86_64-unknown-none`):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    target_dir.join("x86_64-unknown-none").join("release").join("qemu-kernel")
-}
-
 /// NMIs injected through QEMU's monitor while the kernel runs.
 const NMIS: u64 = 40;
 
-/// Injects [`NMIS`] NMIs through the monitor socket at `path`, a few milliseconds apart,
-/// once `ready` says the kernel has its interrupt table (an NMI before that, in the boot
-/// code, would be a triple fault); answers how many were sent.
-fn inject_nmis(path: &Path, ready: &std::sync::mpsc::Receiver<()>) -> u64 {
-    use std::io::Write;
-    if ready.recv_timeout(Duration::from_secs(60)).is_err() {
-        return 0; // The kernel never got that far: the test reports why.
-    }
-    let start = Instant::now();
-    let mut monitor = loop {
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(stream) => break stream,
-            Err(_) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("QEMU's monitor at {}: {e}", path.display()),
-        }
-    };
-    let mut sent = 0;
-    for _ in 0..NMIS {
-        if monitor.write_all(b"nmi\n").is_err() {
-            break; // The kernel finished and QEMU exited.
-        }
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(7));
-    }
-    sent
-}
-
-/// Boots `kernel` with the PVH command line the kernel is built for, injecting NMIs
-/// through QEMU's monitor; returns the exit status (None if the watchdog killed it), the
-/// serial output and the number of NMIs sent.
+/// Boots the kernel on QEMU's default PC, injecting [`NMIS`] NMIs once it has its
+/// interrupt table: the exit status, the serial output and the NMIs sent.
 fn boot(qemu: &Path, kernel: &Path) -> (Option<i32>, String, u64) {
-    let monitor = std::env::temp_dir().join(format!("irq-qemu-monitor-{}", std::process::id()));
-    let _ = std::fs::remove_file(&monitor);
-    let mut child = Command::new(qemu)
-        .args(["-accel", "tcg", "-kernel"])
-        .arg(kernel)
-        .args(["-monitor"])
-        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
-        .args([
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-            "-net",
-            "none",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start qemu-system-x86_64");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let mut told = false;
-        while let Ok(n) = stdout.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&chunk[..n]);
-            if !told && String::from_utf8_lossy(&bytes).contains("[kernel] schedule:") {
-                told = ready_tx.send(()).is_ok();
-            }
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    });
-    let injector = {
-        let monitor = monitor.clone();
-        std::thread::spawn(move || inject_nmis(&monitor, &ready_rx))
+    let how = Boot {
+        machine: &[],
+        extra: &[],
+        ready: "[kernel] schedule:",
+        nmis: NMIS,
+        watchdog: WATCHDOG,
     };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for qemu") {
-            break status.code();
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let sent = injector.join().expect("NMI injector");
-    let _ = std::fs::remove_file(&monitor);
-    (status, reader.join().expect("serial reader"), sent)
+    common::qemu::boot(qemu, kernel, &how)
 }
 
 #[test]
@@ -169,7 +55,7 @@ fn qemu_end_to_end_partitions_get_every_tick_trap_restart_and_channel() {
              (install it with `apt-get install -y qemu-system-x86`)"
         );
     };
-    let kernel = build_kernel();
+    let kernel = build_kernel("qemu-kernel");
     let (status, output, nmis_sent) = boot(&qemu, &kernel);
     println!("{output}");
     assert!(status.is_some(), "watchdog: QEMU still running after {WATCHDOG:?}");

@@ -15,13 +15,12 @@
 //! (and says why); with `--include-ignored` (as in CI) a missing QEMU is a failure. Run it
 //! alone with `cargo test --release -p system-tests --test qemu_smp -- --include-ignored`.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod common;
 
+use common::qemu::{Boot, build_kernel, qemu};
 use common::serial::{fields, get, number, position};
 
 /// QEMU's exit status for `isa-debug-exit` value 0x10 (`0x10 << 1 | 1`).
@@ -38,145 +37,33 @@ const NMIS: u64 = 20;
 /// Partitions, and their CPUs and catch-up policies (the kernel's `SYSTEM`).
 const PARTITIONS: [(u64, &str); 4] = [(0, "Replay"), (0, "Warp"), (1, "Replay"), (1, "Warp")];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn qemu() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("qemu-system-x86_64"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Builds the kernel in its own target directory (no lock contention with the outer
-/// build, and no RUSTFLAGS of a loom or fuzz run leaking in); returns its path.
-fn build_kernel() -> PathBuf {
-    let target_dir = workspace().join("target").join("qemu");
-    let output = Command::new(env!("CARGO"))
-        .current_dir(workspace())
-        .args(["build", "--release", "--target", "x86_64-unknown-none", "-p", "qemu-smp-kernel"])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .expect("run cargo");
-    assert!(
-        output.status.success(),
-        "building the kernel failed (is the target installed? `rustup target add x86_64-unknown-none`):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    target_dir.join("x86_64-unknown-none").join("release").join("qemu-smp-kernel")
-}
-
 /// QEMU's exit status for `isa-debug-exit` value 0x11: the kernel's "a check failed".
 const FAILURE_STATUS: i32 = 35;
 /// The line after which every CPU runs with its interrupt tables (NMIs are safe).
 const READY: &str = "CPUs run the engine";
 
-/// Injects `nmis` NMIs (to every CPU: QEMU's `nmi` command) through the monitor socket at
-/// `path`, a few milliseconds apart, once `ready` says every CPU has its interrupt
-/// tables; answers how many were sent.
-fn inject_nmis(path: &Path, ready: &std::sync::mpsc::Receiver<()>, nmis: u64) -> u64 {
-    use std::io::Write;
-    if nmis == 0 || ready.recv_timeout(Duration::from_secs(60)).is_err() {
-        return 0;
-    }
-    let start = Instant::now();
-    let mut monitor = loop {
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(stream) => break stream,
-            Err(_) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("QEMU's monitor at {}: {e}", path.display()),
-        }
-    };
-    let mut sent = 0;
-    for _ in 0..nmis {
-        if monitor.write_all(b"nmi\n").is_err() {
-            break; // The kernel finished and QEMU exited.
-        }
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(7));
-    }
-    sent
-}
-
-/// Boots `kernel` on q35 with 4 CPUs under TCG, with `append` as its command line,
-/// injecting `nmis` NMIs through QEMU's monitor once every CPU is up; returns the exit
-/// status (None if the watchdog killed it), the serial output and the NMIs sent.
+/// Boots the kernel on q35 with 4 CPUs and the two edu devices, `append` as its command
+/// line, injecting `nmis` NMIs once every CPU is up: the exit status, the serial output
+/// and the NMIs sent.
 fn boot(qemu: &Path, kernel: &Path, append: &str, nmis: u64) -> (Option<i32>, String, u64) {
-    let monitor = std::env::temp_dir().join(format!(
-        "irq-qemu-smp-monitor-{}-{}",
-        std::process::id(),
-        append.len()
-    ));
-    let _ = std::fs::remove_file(&monitor);
-    let mut child = Command::new(qemu)
-        .args(["-machine", "q35", "-smp", "4", "-accel", "tcg", "-kernel"])
-        .arg(kernel)
-        .args(["-append", append, "-monitor"])
-        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
-        .args([
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-            "-net",
-            "none",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            // Two of QEMU's edu PCI devices: the first's INTx (slot 16, INTA: GSI 20 on
-            // q35), the second's MSI.
-            "-device",
-            "edu,addr=0x10",
-            "-device",
-            "edu,addr=0x11",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start qemu-system-x86_64");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let mut told = false;
-        while let Ok(n) = stdout.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&chunk[..n]);
-            if !told && String::from_utf8_lossy(&bytes).contains(READY) {
-                told = ready_tx.send(()).is_ok();
-            }
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    });
-    let injector = {
-        let monitor = monitor.clone();
-        std::thread::spawn(move || inject_nmis(&monitor, &ready_rx, nmis))
+    let extra = [
+        "-append",
+        append,
+        // Two of QEMU's edu PCI devices: the first's INTx (slot 16, INTA: GSI 20 on q35),
+        // the second's MSI.
+        "-device",
+        "edu,addr=0x10",
+        "-device",
+        "edu,addr=0x11",
+    ];
+    let how = Boot {
+        machine: &["-machine", "q35", "-smp", "4"],
+        extra: &extra,
+        ready: READY,
+        nmis,
+        watchdog: WATCHDOG,
     };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for qemu") {
-            break status.code();
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let sent = injector.join().expect("NMI injector");
-    let _ = std::fs::remove_file(&monitor);
-    (status, reader.join().expect("serial reader"), sent)
+    common::qemu::boot(qemu, kernel, &how)
 }
 
 #[test]
@@ -192,7 +79,7 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
              (install it with `apt-get install -y qemu-system-x86`)"
         );
     };
-    let kernel = build_kernel();
+    let kernel = build_kernel("qemu-smp-kernel");
     let (status, output, nmis_sent) = boot(&qemu, &kernel, "", NMIS);
     println!("{output}");
     assert!(status.is_some(), "watchdog: QEMU still running after {WATCHDOG:?}");
@@ -360,7 +247,7 @@ fn qemu_smp_a_clock_that_stops_is_reported_not_waited_for() {
              (install it with `apt-get install -y qemu-system-x86`)"
         );
     };
-    let kernel = build_kernel();
+    let kernel = build_kernel("qemu-smp-kernel");
     let cases = [
         (
             "probe=no-timer",
