@@ -1,6 +1,6 @@
 //! Thin, checked wrappers over the Linux system calls the hosted adapter uses: memfd
 //! and shared mappings, sequenced-packet socket pairs, timerfd, signalfd, poll,
-//! signals and `waitpid`. Each `unsafe` block is one call with its own `SAFETY` line.
+//! signals, pidfds, eventfds, CPU affinity and `waitpid`. Each `unsafe` block is one call with its own `SAFETY` line.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -149,16 +149,84 @@ pub enum Ended {
     Killed(i32),
 }
 
-/// Reaps one ended child without waiting; `None` if none has ended.
+/// Reaps child `pid` if it has ended, without waiting; `None` if it has not (or is
+/// not a child of this process).
 #[must_use]
-pub fn reap_any() -> Option<(i32, Ended)> {
+pub fn reap_if_ended(pid: i32) -> Option<Ended> {
     let mut status = 0;
     // SAFETY: `status` is a valid int to fill.
-    let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
-    if pid <= 0 {
-        return None;
+    let ret = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
+    (ret == pid).then(|| decode_status(status))
+}
+
+/// A close-on-exec pidfd of process `pid` (readable once it has ended). Taken while the
+/// process is an unreaped child, it names that process and no other.
+///
+/// # Errors
+/// `pidfd_open` failed.
+pub fn pidfd(pid: i32) -> SysResult<OwnedFd> {
+    // SAFETY: plain system call; no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    check("pidfd_open", ret)?;
+    owned("pidfd_open", ret as i32)
+}
+
+/// A non-blocking, close-on-exec eventfd: one CPU's doorbell, rung by the others.
+///
+/// # Errors
+/// `eventfd` failed.
+pub fn event_fd() -> SysResult<OwnedFd> {
+    // SAFETY: plain system call with constant arguments.
+    owned("eventfd", unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+}
+
+/// Rings eventfd `fd` (its counter saturating at the kernel's limit is still rung).
+pub fn ring(fd: i32) {
+    let one = 1u64;
+    // SAFETY: `one` is 8 readable bytes, what an eventfd write takes.
+    let _ = unsafe { libc::write(fd, (&raw const one).cast(), 8) };
+}
+
+/// Whether eventfd `fd` was rung since the last call (which resets it).
+#[must_use]
+pub fn take_ring(fd: i32) -> bool {
+    let mut n = 0u64;
+    // SAFETY: `n` is 8 writable bytes, what an eventfd read returns.
+    let ret = unsafe { libc::read(fd, (&raw mut n).cast(), 8) };
+    ret == 8 && n > 0
+}
+
+/// Binds the calling thread (and the processes it starts later) to host CPU `cpu`.
+///
+/// # Errors
+/// `sched_setaffinity` failed (`cpu` is not one the process may use).
+pub fn pin_thread(cpu: usize) -> SysResult<()> {
+    // SAFETY: an all-zero cpu_set_t is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(SysError::new("sched_setaffinity", libc::EINVAL));
     }
-    Some((pid, decode_status(status)))
+    // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a valid cpu_set_t of `size` bytes; 0 is the calling thread.
+    let ret = unsafe { libc::sched_setaffinity(0, size, &raw const set) };
+    check("sched_setaffinity", i64::from(ret)).map(|_| ())
+}
+
+/// The host CPUs the process may run on, in order.
+#[must_use]
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a writable cpu_set_t of `size` bytes; 0 is the calling thread.
+    let ret = unsafe { libc::sched_getaffinity(0, size, &raw mut set) };
+    if ret != 0 {
+        return vec![0];
+    }
+    // SAFETY: every `c` is below CPU_SETSIZE, inside the set.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
 }
 
 /// Waits for child `pid` to end and reaps it.

@@ -134,7 +134,7 @@ fn hosted_bad_config_windows_overlapping() {
         &err,
         "[[window]] 2",
         line_of(&text, "start = 15") - 2,
-        "starts before the previous window ends",
+        "starts before the previous window of its partition's CPU ends",
     );
 }
 
@@ -243,4 +243,42 @@ fn hosted_bad_config_limits() {
     let system = irq_hosted::config::load("ok.toml", &text).expect("limits within range load");
     let io_b = &system.info[2].limits;
     assert_eq!((io_b.pids, io_b.memory_mib), (16, 64));
+}
+
+#[test]
+fn hosted_bad_config_cpus() {
+    let two = include_str!("../config/two-cpus.toml");
+    for (from, to, entry, what) in [
+        ("cpus = 2 ", "cpus = 0 ", "top level", "cpus must be 1 to 8"),
+        ("cpus = 2 ", "cpus = 9 ", "top level", "cpus must be 1 to 8"),
+        (
+            "name = \"io-a\"\ncpu = 1\n",
+            "name = \"io-a\"\ncpu = 2\n",
+            "[[partition]] 1 \"io-a\"",
+            "the partition's cpu = 2, but the system has cpus = 2",
+        ),
+        (
+            "[device]\ncpu = 0 ",
+            "[device]\ncpu = 5 ",
+            "[device]",
+            "the device's cpu = 5, but the system has cpus = 2",
+        ),
+    ] {
+        assert!(two.contains(from), "the two-CPU configuration has {from:?}");
+        let text = two.replacen(from, to, 1);
+        let err = refused("cpus", &text, &["--check"]);
+        // (The device's entry is reported at its table.)
+        let last = to.lines().last().unwrap_or(to);
+        let line = line_of(&text, if last == "cpu = 5 " { "[device]" } else { last });
+        names(&err, entry, line, what);
+    }
+    // A partition on a CPU the default (one CPU) does not have.
+    let text = variant("name = \"io-b\"\n", "name = \"io-b\"\ncpu = 1\n");
+    let err = refused("cpu-default", &text, &["--check"]);
+    names(
+        &err,
+        "[[partition]] 2 \"io-b\"",
+        line_of(&text, "cpu = 1"),
+        "but the system has cpus = 1",
+    );
 }

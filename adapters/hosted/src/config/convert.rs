@@ -26,6 +26,10 @@ use crate::runner::children::{PARTITION_NAME_VAR, PARTITION_VAR, Program};
 /// Most partitions the hosted runner runs.
 pub const MAX_HOSTED_PARTITIONS: usize = 8;
 
+/// Most CPUs the hosted runner runs (one thread each). The engine is built for this many
+/// whatever `cpus` says; the CPUs past `cpus` have no partition and no thread.
+pub const MAX_HOSTED_CPUS: usize = 8;
+
 /// The UDP device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Device {
@@ -35,6 +39,8 @@ pub struct Device {
     pub mean_interval_us: u64,
     /// Jitter around the mean, in microseconds.
     pub jitter_us: u64,
+    /// The CPU whose thread takes its interrupts.
+    pub cpu: u16,
 }
 
 /// What the runner tells one partition about itself.
@@ -76,6 +82,8 @@ pub struct System {
     pub tick_ns: u64,
     /// The clock's vector.
     pub clock_vector: u8,
+    /// CPUs (runner threads), 1 to [`MAX_HOSTED_CPUS`].
+    pub cpus: usize,
     /// Partition configurations.
     pub partitions: Vec<PartitionConfig>,
     /// What each partition is told.
@@ -311,6 +319,26 @@ pub fn convert(
     if file.tick_us == 0 {
         return Err(ctx.err(0, "tick_us must be at least 1"));
     }
+    let cpus = match &file.cpus {
+        None => 1,
+        Some(n) if (1..=MAX_HOSTED_CPUS).contains(&usize::from(*n.get_ref())) => {
+            usize::from(*n.get_ref())
+        }
+        Some(n) => {
+            let msg = format!("cpus must be 1 to {MAX_HOSTED_CPUS}");
+            return Err(ctx.err(n.span().start, &msg));
+        }
+    };
+    let cpu_of = |at: usize, cpu: u16, what: &str| {
+        if usize::from(cpu) < cpus {
+            Ok(cpu)
+        } else {
+            let msg = format!(
+                "{what} cpu = {cpu}, but the system has cpus = {cpus} (CPUs are numbered from 0)"
+            );
+            Err(ctx.err(at, &msg))
+        }
+    };
     let channel_names: Vec<&str> =
         file.channels.iter().map(|c| c.get_ref().name.as_str()).collect();
     let mut partitions = Vec::new();
@@ -375,7 +403,10 @@ pub fn convert(
         });
         partitions.push(PartitionConfig {
             name: String::leak(fp.name.get_ref().clone()),
-            cpu: 0,
+            cpu: match &fp.cpu {
+                None => 0,
+                Some(cpu) => cpu_of(cpu.span().start, *cpu.get_ref(), "the partition's")?,
+            },
             ports: leak(ports),
             priority_levels: &[],
             timer_port: fp.timer_port,
@@ -485,6 +516,7 @@ pub fn convert(
                 vector: fd.vector,
                 mean_interval_us: fd.mean_interval_us,
                 jitter_us: fd.jitter_us,
+                cpu: cpu_of(d.span().start, fd.cpu, "the device's")?,
             })
         }
     };
@@ -494,6 +526,7 @@ pub fn convert(
         source: source.to_owned(),
         tick_ns: file.tick_us.saturating_mul(1000),
         clock_vector: file.clock_vector,
+        cpus,
         partitions,
         info,
         schedule: Schedule { major_frame: *file.major_frame.get_ref(), windows: leak(windows) },
@@ -536,7 +569,7 @@ impl System {
             channels: self.channels,
             channel_budgets: self.channel_budgets,
         };
-        config.validate::<1>().map_err(|e| self.explain(e))?;
+        config.validate_on::<1, MAX_HOSTED_CPUS>().map_err(|e| self.explain(e))?;
         Ok(config)
     }
 
@@ -644,7 +677,7 @@ fn window_message(e: irq_router::config::WindowError) -> String {
         WindowError::Empty => "the window is 0 ticks long".to_owned(),
         WindowError::ExceedsFrame => "the window ends after the major frame".to_owned(),
         WindowError::Overlaps => {
-            "the window starts before the previous window ends (windows go in start order and do not overlap)".to_owned()
+            "the window starts before the previous window of its partition's CPU ends (a CPU's windows go in start order and do not overlap)".to_owned()
         }
         other => format!("{other:?}"),
     }

@@ -15,6 +15,8 @@ pub struct FileConfig {
     pub tick_us: u64,
     /// Vector of the clock line.
     pub clock_vector: u8,
+    /// CPUs: one runner thread each, its partitions pinned with it (default 1).
+    pub cpus: Option<Spanned<u16>>,
     /// Major frame in ticks.
     pub major_frame: Spanned<u64>,
     /// The partitions, in partition-number order.
@@ -43,6 +45,8 @@ const fn default_tick_us() -> u64 {
 pub struct FilePartition {
     /// Its name (windows, routes and channels refer to it).
     pub name: Spanned<String>,
+    /// The CPU it is bound to (default 0).
+    pub cpu: Option<Spanned<u16>>,
     /// Catch-up policy.
     pub catch_up: FilePolicy,
     /// The port receiving its clock ticks.
@@ -293,4 +297,7 @@ pub struct FileDevice {
     /// Each interval is the mean plus or minus up to this, uniformly.
     #[serde(default)]
     pub jitter_us: u64,
+    /// The CPU whose thread takes its interrupts (default 0).
+    #[serde(default)]
+    pub cpu: u16,
 }

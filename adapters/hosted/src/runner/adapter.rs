@@ -4,8 +4,10 @@
 //! cannot be started from inside the engine); the device line's mask decides whether
 //! the runner reads its socket; health-monitor records go to the kernel log kept here.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::console::Console;
-use std::sync::atomic::Ordering;
 
 use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::health::HmRecord;
@@ -33,14 +35,14 @@ pub struct Hosted {
     pub pids: Vec<Option<i32>>,
     /// Restarts the engine asked for, to carry out after the call.
     pub restarts: Vec<(u16, StartMode)>,
-    /// Kicks the engine asked for (the CPU of each: always 0, the runner's one CPU).
+    /// Kicks the engine asked for (the CPU of each).
     pub kicks: Vec<u16>,
     /// The engine stopped the module.
     pub stopped: bool,
     /// Partitions the engine idled.
     pub idled: Vec<bool>,
-    /// Masked lines (bitmap of 256 vectors).
-    pub masked: [u64; 4],
+    /// Masked lines (shared by the CPUs).
+    pub lines: Arc<LineMasks>,
     /// The kernel's health-monitor log.
     pub log: Vec<HmRecord>,
     /// Records past the log limit (counted only).
@@ -62,7 +64,12 @@ pub struct Hosted {
 impl Hosted {
     /// An adapter for these partitions.
     #[must_use]
-    pub fn new(regions: Vec<&'static Region>, names: Vec<String>, timeline: Timeline) -> Self {
+    pub fn new(
+        regions: Vec<&'static Region>,
+        names: Vec<String>,
+        timeline: Timeline,
+        lines: Arc<LineMasks>,
+    ) -> Self {
         let n = regions.len();
         Self {
             now: 0,
@@ -74,7 +81,7 @@ impl Hosted {
             kicks: Vec::new(),
             stopped: false,
             idled: vec![false; n],
-            masked: [0; 4],
+            lines,
             log: Vec::new(),
             log_dropped: 0,
             upcalls: vec![0; n],
@@ -91,17 +98,28 @@ impl Hosted {
     pub fn since_start(&self) -> u64 {
         sys::monotonic_ns().saturating_sub(self.t0_ns)
     }
+}
 
+/// The lines' masks (a bitmap of the 256 vectors), shared by the CPUs.
+#[derive(Debug, Default)]
+pub struct LineMasks([AtomicU64; 4]);
+
+impl LineMasks {
     /// Whether `vector` is masked.
     #[must_use]
-    pub const fn is_masked(&self, vector: u8) -> bool {
-        self.masked[(vector / 64) as usize] & (1 << (vector % 64)) != 0
+    pub fn is_masked(&self, vector: u8) -> bool {
+        self.0[usize::from(vector / 64)].load(Ordering::Acquire) & (1 << (vector % 64)) != 0
     }
 
-    fn set_masked(&mut self, vector: u8, masked: bool) {
+    /// Masks (`true`) or unmasks `vector`.
+    pub fn set(&self, vector: u8, masked: bool) {
         let bit = 1 << (vector % 64);
-        let word = &mut self.masked[(vector / 64) as usize];
-        if masked { *word |= bit } else { *word &= !bit }
+        let word = &self.0[usize::from(vector / 64)];
+        if masked {
+            word.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            word.fetch_and(!bit, Ordering::AcqRel);
+        }
     }
 }
 
@@ -117,11 +135,11 @@ impl KernelAdapter for Hosted {
     }
 
     fn mask_line(&mut self, vector: u8) {
-        self.set_masked(vector, true);
+        self.lines.set(vector, true);
     }
 
     fn unmask_line(&mut self, vector: u8) {
-        self.set_masked(vector, false);
+        self.lines.set(vector, false);
     }
 
     fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault> {

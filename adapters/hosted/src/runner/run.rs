@@ -1,12 +1,20 @@
-//! The runner's event loop for `P` partitions: one thread, `poll` over the clock's
-//! timerfd, the signalfd (SIGCHLD, SIGINT, SIGTERM), the device's UDP socket (while its
-//! line is unmasked) and the hypercall socket of the partition inside its window.
+//! The runner's event loops for `P` partitions: one thread per CPU of the
+//! configuration, each `poll`ing its own clock timerfd (every CPU ticks at the same
+//! instants), its doorbell (an eventfd other CPUs ring to kick it), its partitions'
+//! pidfds (readable when a process ends), the hypercall socket of its partition inside
+//! its window, the device's UDP socket if the device's interrupts come to it (while its
+//! line is unmasked), and on CPU 0 the signalfd (SIGINT, SIGTERM). A CPU's thread, and
+//! the partition processes it starts, are pinned to a host CPU of their own when there is
+//! more than one CPU. The engine is shared: each thread calls it for its own CPU, with
+//! that CPU's [`Local`] token and its own adapter.
 //!
 //! Each clock expiry is one kernel tick (missed expirations count: a late wake-up
 //! handles every tick it missed). At a tick that is a window boundary the partition
 //! leaving is told (`on_partition_exit`) and stopped (SIGSTOP), the partition entering
 //! is told (`on_partition_entry`) and continued (SIGCONT); then the tick is the clock
-//! line's interrupt (`on_hardware_irq(clock_vector)`).
+//! line's interrupt (`on_hardware_irq(clock_vector)`). An event raised on one CPU for a
+//! partition of another is a kick (the engine asks for it): the other CPU's doorbell is
+//! rung, and that thread has the engine take its decision (`on_resume`).
 //!
 //! A partition never makes the runner wait. Its calls are read without blocking and
 //! served one per pass of the loop inside its window ([`CALLS_PER_PASS`] per pass at
@@ -19,7 +27,8 @@
 //! is declared), which then restarts it or not as configured.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 
 use irq_router::adapter::StartMode;
 use irq_router::events::PartitionId;
@@ -27,23 +36,20 @@ use irq_router::hypercall::{RawCall, Request};
 use irq_router::vcpu::CatchUpPolicy;
 use irq_router::{CpuId, Local, Router, Switch};
 
-use super::adapter::Hosted;
-use super::cgroup::RunCgroups;
+use super::adapter::{Hosted, LineMasks};
+use super::cgroup::{PartitionCgroup, RunCgroups};
 use super::children;
 use super::device::DeviceLine;
 use super::isolation::{self, Granted};
 use super::sandbox::Confinement;
-use super::summary::{self, Harvest, Summary};
+use super::summary::{self, CpuSummary, Harvest, Summary};
 use super::timeline::{Mark, Timeline};
 use super::{Options, RunError};
 use crate::config::System;
+use crate::config::convert::MAX_HOSTED_CPUS;
 use crate::guest::program::doorbell_signal;
 use crate::region::{Command, SharedRegion};
 use crate::sys::{self, Ended};
-
-/// The runner's one CPU: its engine calls are made from the runner's one thread, which is
-/// never interrupted by another engine call (signals only set flags it polls).
-const CPU: Local<'static, 1> = Local::interrupts_disabled(CpuId::BOOT);
 
 /// What a run produced.
 #[derive(Debug)]
@@ -64,32 +70,72 @@ pub const CALLS_PER_PASS: usize = 8;
 /// a signal that is not a fault, `0x200 + status` for one that exited.
 pub const MISBEHAVED: u32 = 0x300;
 
-struct Machine<'a, const P: usize> {
-    router: Box<Router<P, 1>>,
-    hosted: Hosted,
+/// The engine of the hosted runner: built for [`MAX_HOSTED_CPUS`] CPUs whatever the
+/// configuration's `cpus` (the CPUs past it have no partition, no thread and no tick).
+pub type Engine<const P: usize> = Router<P, 1, MAX_HOSTED_CPUS>;
+
+/// What the CPUs' threads share.
+struct Shared<'a, const P: usize> {
+    router: &'a Engine<P>,
     system: &'a System,
     options: &'a Options,
-    shared: Vec<SharedRegion>,
+    regions: &'a [SharedRegion],
+    confinements: &'a [Confinement],
+    /// Each CPU's doorbell (an eventfd), rung to kick it.
+    doorbells: Vec<OwnedFd>,
+    /// The lines' masks, set by whichever CPU masks a line and read by the device's.
+    lines: Arc<LineMasks>,
+    /// The signalfd of SIGINT and SIGTERM, read by CPU 0.
+    sigfd: i32,
+    /// Every CPU's loop ends: Ctrl-C, SIGTERM, an error on one CPU.
+    halt: AtomicBool,
+    /// Ctrl-C or SIGTERM arrived.
+    interrupted: AtomicBool,
+    /// The clock's tick 0 (`CLOCK_MONOTONIC`), set by CPU 0 once every CPU has started its
+    /// partitions.
+    start_ns: AtomicU64,
+    /// Where the CPUs wait for each other before the clock starts.
+    barrier: Barrier,
+    /// Each CPU's counts for the progress line.
+    progress: Vec<[AtomicU64; 4]>,
+}
+
+/// One CPU: a thread of the runner, its partitions, its clock.
+struct Cpu<'a, 's, const P: usize> {
+    shared: &'s Shared<'a, P>,
+    here: usize,
+    /// The host CPU its thread and its partitions are pinned to (`None`: not pinned).
+    host_cpu: Option<usize>,
+    /// Its partitions.
+    mine: Vec<usize>,
+    hosted: Hosted,
     sockets: Vec<Option<OwnedFd>>,
+    /// Each of its partitions' pidfd (readable once the process ended).
+    pidfds: Vec<Option<OwnedFd>>,
+    /// The device, if its interrupts come to this CPU.
     device: Option<DeviceLine>,
     /// The window being run (as the engine's schedule switched to it): its partition,
     /// the tick it was entered and the tick it ends.
     current: Option<(usize, u64, u64)>,
     harvest: Vec<Harvest>,
     restarts: Vec<u64>,
-    period_ns: u64,
-    start_ns: u64,
-    interrupted: bool,
-    /// The signalfd of SIGCHLD, SIGINT and SIGTERM, while they are blocked.
-    sigfd: Option<OwnedFd>,
-    /// The signal mask before the run blocked them (restored by `shutdown`).
-    old_mask: Option<libc::sigset_t>,
-    /// Each partition's namespaces and ids.
-    confinements: Vec<Confinement>,
-    /// Each partition's control groups (removed by `shutdown`).
-    cgroups: Option<RunCgroups>,
-    /// What isolation each partition got.
-    granted: Vec<Granted>,
+    /// Its partitions' control groups (`None` for the others').
+    cgroups: Vec<Option<PartitionCgroup>>,
+    /// What it did.
+    stats: CpuStats,
+}
+
+/// What one CPU did in a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuStats {
+    /// Clock ticks it took.
+    pub ticks: u64,
+    /// Kicks it sent to other CPUs.
+    pub kicks_sent: u64,
+    /// Kicks it took from other CPUs (each an `on_resume`).
+    pub kicks_taken: u64,
+    /// Device interrupts it took.
+    pub device_irqs: u64,
 }
 
 fn id<const P: usize>(p: usize) -> PartitionId<P> {
@@ -109,7 +155,13 @@ const fn trap_vector(signal: i32) -> Option<u8> {
     }
 }
 
-/// Runs `system` with `P` partitions.
+/// Indices of a CPU's progress counts.
+const UPCALLS: usize = 0;
+const HM_EVENTS: usize = 1;
+const RESTARTS: usize = 2;
+const PACKETS: usize = 3;
+
+/// Runs `system` with `P` partitions: one thread per CPU.
 ///
 /// # Errors
 /// The configuration does not validate, or a system call failed.
@@ -138,28 +190,44 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
         shared.push(region);
     }
     let pages = std::array::from_fn(|p| &shared[p].region().page);
-    let router = match Router::<P, 1>::new(config, pages) {
+    let router = match Engine::<P>::new(config, pages) {
         Ok(router) => Box::new(router),
         Err(e) => {
-            for region in shared {
-                // SAFETY: the refused router is gone and nothing else holds a reference.
-                unsafe { region.release() };
-            }
+            release(shared);
             return Err(RunError::Other(e.to_string()));
         }
     };
     router.start();
-    let regions = shared.iter().map(SharedRegion::region).collect();
-    let names = system.info.iter().map(|i| i.name.clone()).collect();
-    let frame = system.schedule.major_frame;
-    let timeline = Timeline::new(options.svg_frames.saturating_mul(frame), system.tick_ns);
-    let mut hosted = Hosted::new(regions, names, timeline);
-    hosted.echo_console = options.echo_console;
+    let result = run_cpus(&router, system, options, &shared);
+    drop(router);
+    release(shared);
+    result
+}
+
+/// Unmaps and closes every region: the end of the run, once the router and the
+/// adapters, which hold `&'static` references into them, are gone.
+fn release(shared: Vec<SharedRegion>) {
+    for region in shared {
+        // SAFETY: the only holders of references into the regions (the router's pages,
+        // the adapters' regions) are gone (the caller dropped them), and a run hands none
+        // out (its outcome is a summary and a timeline, copies).
+        unsafe { region.release() };
+    }
+}
+
+/// Starts one thread per CPU on `router`, waits for them and sums up.
+#[allow(clippy::too_many_lines, reason = "the set-up, the threads and the sum, once")]
+fn run_cpus<const P: usize>(
+    router: &Engine<P>,
+    system: &System,
+    options: &Options,
+    regions: &[SharedRegion],
+) -> Result<Outcome, RunError> {
     let confinements: Vec<Confinement> =
         (0..P).map(|p| isolation::confinement(options.isolation, p)).collect();
     let mut missing: Vec<String> =
         isolation::namespaces_missing(options.isolation).into_iter().collect();
-    let cgroups = options.isolation.cgroups.then(|| {
+    let mut cgroups = options.isolation.cgroups.then(|| {
         let limits: Vec<_> = system.info.iter().map(|i| i.limits).collect();
         let mut cgroups = RunCgroups::create(&limits);
         missing.append(&mut cgroups.missing);
@@ -169,80 +237,314 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
         cgroups
     });
     isolation::warn_once(&missing);
-    let granted = (0..P)
+    let granted: Vec<Granted> = (0..P)
         .map(|p| {
             let grant = cgroups.as_ref().map(|c| c.partitions[p].grant.clone()).unwrap_or_default();
             Granted::new(confinements[p], grant)
         })
         .collect();
-    let mut machine = Machine {
+    let cpus = system.cpus;
+    let signals = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM];
+    // Blocked before any thread starts: every thread inherits the mask.
+    let old_mask = sys::block_signals(&signals)?;
+    let sigfd = match sys::signal_fd(&signals[1..]) {
+        Ok(fd) => fd,
+        Err(e) => {
+            sys::restore_signals(&old_mask);
+            return Err(e.into());
+        }
+    };
+    let doorbells = (0..cpus).map(|_| sys::event_fd()).collect::<Result<Vec<_>, _>>();
+    let doorbells = match doorbells {
+        Ok(d) => d,
+        Err(e) => {
+            sys::restore_signals(&old_mask);
+            return Err(e.into());
+        }
+    };
+    let common = Shared {
         router,
-        hosted,
         system,
         options,
-        shared,
-        sockets: (0..P).map(|_| None).collect(),
-        device: None,
-        current: None,
-        harvest: vec![Harvest::default(); P],
-        restarts: vec![0; P],
-        period_ns: system.tick_ns,
-        start_ns: 0,
-        interrupted: false,
-        sigfd: None,
-        old_mask: None,
-        confinements,
-        cgroups,
-        granted,
+        regions,
+        confinements: &confinements,
+        doorbells,
+        lines: Arc::new(LineMasks::default()),
+        sigfd: sigfd.as_raw_fd(),
+        halt: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
+        start_ns: AtomicU64::new(0),
+        barrier: Barrier::new(cpus),
+        progress: (0..cpus).map(|_| Default::default()).collect(),
     };
-    let result = machine.run_loop();
-    machine.shutdown();
-    let outcome = result.map(|()| {
-        let summary = summary::collect(
-            &machine.router,
-            &machine.hosted,
-            &machine.shared,
-            &machine.harvest,
-            &machine.restarts,
-            machine.system,
-            machine.device.as_ref(),
-            machine.interrupted,
-            &machine.granted,
-        );
-        Outcome { summary, timeline: std::mem::take(&mut machine.hosted.timeline) }
+    // Each partition's group goes to its CPU's thread, and comes back for the removal.
+    let mut parts: Vec<Option<PartitionCgroup>> = match cgroups.as_mut() {
+        Some(c) => std::mem::take(&mut c.partitions).into_iter().map(Some).collect(),
+        None => (0..P).map(|_| None).collect(),
+    };
+    let host_cpus = sys::allowed_cpus();
+    let machines: Vec<Cpu<'_, '_, P>> = (0..cpus)
+        .map(|here| {
+            let mine: Vec<usize> =
+                (0..P).filter(|&p| usize::from(system.partitions[p].cpu) == here).collect();
+            let mut own = Vec::with_capacity(P);
+            for (p, part) in parts.iter_mut().enumerate() {
+                own.push(if mine.contains(&p) { part.take() } else { None });
+            }
+            Cpu::new(
+                &common,
+                here,
+                mine,
+                own,
+                (cpus > 1).then(|| host_cpus[here % host_cpus.len()]),
+            )
+        })
+        .collect();
+    let ended: Vec<(Cpu<'_, '_, P>, Result<(), RunError>)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = machines
+            .into_iter()
+            .map(|mut cpu| {
+                std::thread::Builder::new().name(format!("cpu{}", cpu.here)).spawn_scoped(
+                    scope,
+                    move || {
+                        let result = cpu.run();
+                        if result.is_err() {
+                            cpu.shared.halt.store(true, Ordering::Release);
+                        }
+                        cpu.shutdown();
+                        (cpu, result)
+                    },
+                )
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| match t {
+                Ok(handle) => handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(e) => panic!("cannot start a CPU thread: {e}"),
+            })
+            .collect()
     });
-    machine.release();
-    outcome
+    let mut ended = ended;
+    // Whatever is left of the trees is killed, and the groups removed.
+    if let Some(mut c) = cgroups.take() {
+        let mut back: Vec<Option<PartitionCgroup>> = (0..P).map(|_| None).collect();
+        for (cpu, _) in &mut ended {
+            for (p, part) in cpu.cgroups.iter_mut().enumerate() {
+                if let Some(part) = part.take() {
+                    back[p] = Some(part);
+                }
+            }
+        }
+        c.partitions = back.into_iter().flatten().collect();
+        c.remove();
+    }
+    for signal in sys::read_signals(sigfd.as_raw_fd()) {
+        if signal == libc::SIGINT || signal == libc::SIGTERM {
+            common.interrupted.store(true, Ordering::Release);
+        }
+    }
+    sys::restore_signals(&old_mask);
+    let mut first_error = None;
+    let mut cpus_ended = Vec::with_capacity(ended.len());
+    for (cpu, result) in ended {
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+        cpus_ended.push(cpu);
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let interrupted = common.interrupted.load(Ordering::Acquire);
+    Ok(sum_up(cpus_ended, regions, system, interrupted, &granted))
 }
 
-impl<const P: usize> Machine<'_, P> {
-    fn run_loop(&mut self) -> Result<(), RunError> {
-        let signals = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM];
-        self.old_mask = Some(sys::block_signals(&signals)?);
-        let sigfd = self.sigfd.insert(sys::signal_fd(&signals)?).as_raw_fd();
-        for p in 0..P {
-            self.start_process(p)?;
+/// The summary and the timeline of the CPUs' runs, as one machine's.
+fn sum_up<const P: usize>(
+    cpus: Vec<Cpu<'_, '_, P>>,
+    regions: &[SharedRegion],
+    system: &System,
+    interrupted: bool,
+    granted: &[Granted],
+) -> Outcome {
+    let router = cpus[0].shared.router;
+    let names = system.info.iter().map(|i| i.name.clone()).collect();
+    let mut all = Hosted::new(
+        regions.iter().map(SharedRegion::region).collect(),
+        names,
+        Timeline::default(),
+        Arc::new(LineMasks::default()),
+    );
+    let mut harvest = vec![Harvest::default(); P];
+    let mut restarts = vec![0; P];
+    let mut device = None;
+    let mut per_cpu = Vec::with_capacity(cpus.len());
+    for mut cpu in cpus {
+        let h = &mut cpu.hosted;
+        for &p in &cpu.mine {
+            all.upcalls[p] = h.upcalls[p];
+            all.idled[p] = h.idled[p];
+            harvest[p] = std::mem::take(&mut cpu.harvest[p]);
+            restarts[p] = cpu.restarts[p];
         }
-        if let Some(device) = self.system.device {
-            self.device = Some(
-                DeviceLine::start(device).map_err(|e| RunError::Other(format!("device: {e}")))?,
-            );
+        all.now = all.now.max(h.now);
+        all.log.append(&mut h.log);
+        all.log_dropped += h.log_dropped;
+        all.eois += h.eois;
+        all.stopped |= h.stopped;
+        all.console.dropped += h.console.dropped;
+        let timeline = std::mem::take(&mut h.timeline);
+        all.timeline.until_tick = timeline.until_tick;
+        all.timeline.tick_ns = timeline.tick_ns;
+        all.timeline.marks.extend(timeline.marks);
+        per_cpu.push(CpuSummary {
+            cpu: cpu.here,
+            host_cpu: cpu.host_cpu,
+            partitions: cpu.mine.iter().map(|&p| system.info[p].name.clone()).collect(),
+            ticks: cpu.stats.ticks,
+            kicks_sent: cpu.stats.kicks_sent,
+            kicks_taken: cpu.stats.kicks_taken,
+            device_irqs: cpu.stats.device_irqs,
+        });
+        if cpu.device.is_some() {
+            device = cpu.device.take();
         }
-        // Tick 0 a little ahead, so every process is loaded and stopped by then.
-        self.start_ns = sys::monotonic_ns() + 20_000_000;
-        self.hosted.t0_ns = self.start_ns;
-        let timer = sys::periodic_timer(self.start_ns, self.period_ns)?;
-        let frame = self.system.schedule.major_frame;
-        let end = self.options.frames.saturating_mul(frame);
+    }
+    // One machine's log and timeline: the CPUs' records in time order.
+    all.log.sort_by_key(|r| r.tick);
+    let tick_ns = all.timeline.tick_ns;
+    all.timeline.marks.sort_by_key(|m| match *m {
+        Mark::Window { start, .. } => start.saturating_mul(tick_ns),
+        Mark::Clock { t } | Mark::Device { t } => t,
+        Mark::Upcall { t, .. } | Mark::Health { t, .. } | Mark::Restart { t, .. } => t,
+    });
+    let mut summary = summary::collect(
+        router,
+        &all,
+        regions,
+        &harvest,
+        &restarts,
+        system,
+        device.as_ref(),
+        interrupted,
+        granted,
+    );
+    summary.cpus = per_cpu;
+    Outcome { summary, timeline: all.timeline }
+}
+
+impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
+    fn new(
+        shared: &'s Shared<'a, P>,
+        here: usize,
+        mine: Vec<usize>,
+        cgroups: Vec<Option<PartitionCgroup>>,
+        host_cpu: Option<usize>,
+    ) -> Self {
+        let system = shared.system;
+        let regions = shared.regions.iter().map(SharedRegion::region).collect();
+        let names = system.info.iter().map(|i| i.name.clone()).collect();
+        let frame = system.schedule.major_frame;
+        let timeline =
+            Timeline::new(shared.options.svg_frames.saturating_mul(frame), system.tick_ns);
+        let mut hosted = Hosted::new(regions, names, timeline, Arc::clone(&shared.lines));
+        hosted.echo_console = shared.options.echo_console;
+        Self {
+            shared,
+            here,
+            host_cpu,
+            mine,
+            hosted,
+            sockets: (0..P).map(|_| None).collect(),
+            pidfds: (0..P).map(|_| None).collect(),
+            device: None,
+            current: None,
+            harvest: vec![Harvest::default(); P],
+            restarts: vec![0; P],
+            cgroups,
+            stats: CpuStats::default(),
+        }
+    }
+
+    /// This CPU's token for the engine: its thread is the only one that calls the engine
+    /// for it, and is never interrupted by another engine call (signals are blocked and
+    /// read from a signalfd).
+    fn local(&self) -> Local<'static, MAX_HOSTED_CPUS> {
+        let cpu = CpuId::new(self.here as u32).unwrap_or_else(|_| unreachable!("cpus checked"));
+        Local::interrupts_disabled(cpu)
+    }
+
+    fn router(&self) -> &'a Engine<P> {
+        self.shared.router
+    }
+
+    /// Whether every CPU's loop must end now.
+    fn halted(&self) -> bool {
+        self.shared.halt.load(Ordering::Acquire) || self.router().stopped() || self.hosted.stopped
+    }
+
+    /// Starts this CPU's partitions (and its device), waits for the others, and runs the
+    /// clock until the end of the run.
+    fn run(&mut self) -> Result<(), RunError> {
+        let shared = self.shared;
+        let mut started = match self.host_cpu {
+            // The processes it starts inherit the thread's CPU.
+            Some(cpu) => sys::pin_thread(cpu).map_err(RunError::from),
+            None => Ok(()),
+        };
+        for p in self.mine.clone() {
+            if started.is_ok() {
+                started = self.start_process(p);
+            }
+        }
+        if let Some(device) = shared.system.device.filter(|d| usize::from(d.cpu) == self.here)
+            && started.is_ok()
+        {
+            match DeviceLine::start(device) {
+                Ok(line) => self.device = Some(line),
+                Err(e) => started = Err(RunError::Other(format!("device: {e}"))),
+            }
+        }
+        if started.is_err() {
+            shared.halt.store(true, Ordering::Release);
+        }
+        // Every CPU has started its partitions (or failed to): tick 0 a little ahead, so
+        // every process is loaded and stopped by then.
+        shared.barrier.wait();
+        if self.here == 0 {
+            shared.start_ns.store(sys::monotonic_ns() + 20_000_000, Ordering::Release);
+        }
+        shared.barrier.wait();
+        started?;
+        if shared.halt.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.clock_loop()
+    }
+
+    fn clock_loop(&mut self) -> Result<(), RunError> {
+        let shared = self.shared;
+        let start_ns = shared.start_ns.load(Ordering::Acquire);
+        self.hosted.t0_ns = start_ns;
+        let timer = sys::periodic_timer(start_ns, shared.system.tick_ns)?;
+        let frame = shared.system.schedule.major_frame;
+        let end = shared.options.frames.saturating_mul(frame);
+        let doorbell = shared.doorbells[self.here].as_raw_fd();
         let mut tick = 0u64;
         // The schedule's first stretch, at tick 0.
-        let first = self.router.on_tick(&CPU, 0, &mut self.hosted);
+        self.stats.ticks = 1;
+        let first = self.router().on_tick(&self.local(), 0, &mut self.hosted);
         self.effects();
         self.switch(0, first);
-        while tick < end && !self.interrupted && !self.hosted.stopped {
-            let mut fds = vec![pollfd(timer.as_raw_fd()), pollfd(sigfd)];
+        while tick < end && !self.halted() {
+            let mut fds = vec![pollfd(timer.as_raw_fd()), pollfd(doorbell)];
+            let sigfd_at = (self.here == 0).then(|| {
+                fds.push(pollfd(shared.sigfd));
+                fds.len() - 1
+            });
             let device_at = match &self.device {
-                Some(d) if !self.hosted.is_masked(d.vector) => {
+                Some(d) if !shared.lines.is_masked(d.vector) => {
                     fds.push(pollfd(d.socket.as_raw_fd()));
                     Some(fds.len() - 1)
                 }
@@ -257,6 +559,12 @@ impl<const P: usize> Machine<'_, P> {
                     }
                     None => None,
                 };
+            let pidfds_at = fds.len();
+            let watched: Vec<usize> =
+                self.mine.iter().copied().filter(|&p| self.pidfds[p].is_some()).collect();
+            for &p in &watched {
+                fds.push(pollfd(self.pidfds[p].as_ref().map_or(-1, AsRawFd::as_raw_fd)));
+            }
             sys::poll(&mut fds, 100)?;
             if fds[0].revents != 0 {
                 let expirations = sys::read_timer(timer.as_raw_fd())?;
@@ -268,8 +576,18 @@ impl<const P: usize> Machine<'_, P> {
                     }
                 }
             }
-            if fds[1].revents != 0 {
-                self.signals(sigfd);
+            if fds[1].revents != 0 && sys::take_ring(doorbell) && tick < end {
+                self.kicked();
+            }
+            if let Some(i) = sigfd_at
+                && fds[i].revents != 0
+            {
+                self.signals();
+            }
+            for (i, &p) in watched.iter().enumerate() {
+                if fds[pidfds_at + i].revents != 0 {
+                    self.ended(p);
+                }
             }
             if let Some(i) = device_at
                 && fds[i].revents != 0
@@ -288,36 +606,45 @@ impl<const P: usize> Machine<'_, P> {
             {
                 self.serve(p);
             }
+            self.publish_progress();
         }
         if let Some((p, _, _)) = self.current.take() {
             self.exit(p, tick);
         }
         self.hosted.now = tick;
-        self.drain(sigfd);
+        self.drain();
         Ok(())
     }
 
     fn start_process(&mut self, p: usize) -> Result<(), RunError> {
-        let info = &self.system.info[p];
-        let program = info.program.as_ref().unwrap_or(&self.options.program);
+        let info = &self.shared.system.info[p];
+        let program = info.program.as_ref().unwrap_or(&self.shared.options.program);
         // A frozen group would hold the new process before its exec.
-        let cgroup = self.cgroups.as_mut().map(|c| &mut c.partitions[p]);
-        let cgroup = cgroup.map(|c| {
+        let cgroup = self.cgroups[p].as_mut().map(|c| {
             c.set_frozen(false);
             &*c
         });
-        let region = self.shared[p].raw_fd();
-        let confinement = self.confinements[p];
+        let region = self.shared.regions[p].raw_fd();
+        let confinement = self.shared.confinements[p];
+        let fail = |e: &dyn std::fmt::Display| {
+            RunError::Other(format!(
+                "partition {p} \"{}\": {} ({e})",
+                info.name,
+                program.path.display()
+            ))
+        };
         let started = children::spawn(program, p, &info.name, region, confinement, cgroup)
-            .map_err(|e| {
-                RunError::Other(format!(
-                    "partition {p} \"{}\": {} ({e})",
-                    info.name,
-                    program.path.display()
-                ))
-            })?;
+            .map_err(|e| fail(&e))?;
         self.hosted.pids[p] = Some(started.pid);
         self.sockets[p] = Some(started.socket);
+        // Taken while the process is an unreaped child: it names that process.
+        match sys::pidfd(started.pid) {
+            Ok(fd) => self.pidfds[p] = Some(fd),
+            Err(e) => {
+                self.end_process(p);
+                return Err(fail(&e));
+            }
+        }
         if self.current.map(|(q, _, _)| q) != Some(p) {
             self.freeze(p, true);
         }
@@ -327,25 +654,26 @@ impl<const P: usize> Machine<'_, P> {
     /// Freezes or thaws partition `p`'s group (when asked for and the group can be
     /// frozen cheaply: cgroup v2), on top of stopping or continuing its main process.
     fn freeze(&mut self, p: usize, frozen: bool) {
-        if !self.options.isolation.freeze_windows {
+        if !self.shared.options.isolation.freeze_windows {
             return;
         }
-        if let Some(c) = self.cgroups.as_mut() {
-            c.partitions[p].set_frozen(frozen);
+        if let Some(c) = self.cgroups[p].as_mut() {
+            c.set_frozen(frozen);
         }
     }
 
     /// Kills everything in partition `p`'s group (its forked descendants included),
     /// without waiting.
     fn kill_tree(&mut self, p: usize) {
-        if let Some(c) = self.cgroups.as_mut() {
-            c.partitions[p].kill_all();
+        if let Some(c) = self.cgroups[p].as_mut() {
+            c.kill_all();
         }
     }
 
     /// Ends partition `p`'s process and every process of its tree, and reaps it.
     fn end_process(&mut self, p: usize) {
         self.sockets[p] = None;
+        self.pidfds[p] = None;
         if let Some(pid) = self.hosted.pids[p].take() {
             self.kill_tree(p);
             children::kill_and_reap(pid);
@@ -362,17 +690,21 @@ impl<const P: usize> Machine<'_, P> {
     /// schedule makes at this tick.
     fn tick(&mut self, k: u64) {
         self.hosted.now = k;
-        let frame = self.system.schedule.major_frame;
-        if k.is_multiple_of(frame) && self.options.progress {
+        let frame = self.shared.system.schedule.major_frame;
+        let options = self.shared.options;
+        if k.is_multiple_of(frame) && options.progress && self.here == 0 {
             self.progress(k / frame);
         }
-        if k >= self.options.frames.saturating_mul(frame) {
+        if k >= options.frames.saturating_mul(frame) {
             return;
         }
-        let expiry = self.start_ns + k * self.period_ns;
-        self.hosted.timeline.record(k, Mark::Clock { t: expiry - self.start_ns });
+        self.stats.ticks += 1;
+        let start_ns = self.hosted.t0_ns;
+        let expiry = start_ns + k * self.shared.system.tick_ns;
+        self.hosted.timeline.record(k, Mark::Clock { t: expiry - start_ns });
         self.hosted.stamp_ns = expiry;
-        let switch = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
+        let vector = self.shared.system.clock_vector;
+        let switch = self.router().on_hardware_irq(&self.local(), vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
         self.effects();
         // The upcall that enters a partition's window at this tick is this tick's too: its
@@ -393,26 +725,27 @@ impl<const P: usize> Machine<'_, P> {
         let p = to.index();
         self.current = Some((p, k, switch.until));
         self.enter(p, k, switch.budget(k));
-        if let Some((crash_p, crash_frame)) = self.options.crash
+        if let Some((crash_p, crash_frame)) = self.shared.options.crash
             && crash_p == p
-            && crash_frame == k / self.system.schedule.major_frame
+            && crash_frame == k / self.shared.system.schedule.major_frame
         {
-            let k = &self.shared[p].region().kernel;
+            let k = &self.shared.regions[p].region().kernel;
             k.command.store(Command::Crash as u64, Ordering::Release);
             self.signal(p, doorbell_signal());
         }
     }
 
     fn enter(&mut self, p: usize, now: u64, budget: u64) {
-        let before = self.router.partition_cpu(id(p)).time().clone();
-        self.router.on_partition_entry(&CPU, id(p), now, budget, &mut self.hosted);
-        let after = self.router.partition_cpu(id(p)).time().clone();
+        let router = self.router();
+        let before = router.partition_cpu(id(p)).time().clone();
+        router.on_partition_entry(&self.local(), id(p), now, budget, &mut self.hosted);
+        let after = router.partition_cpu(id(p)).time().clone();
         if after.policy() == CatchUpPolicy::Warp
             && after.epoch() == before.epoch()
             && after.entries() == before.entries() + 1
             && after.given() > before.given()
         {
-            let k = &self.shared[p].region().kernel;
+            let k = &self.shared.regions[p].region().kernel;
             k.warp_markers.fetch_add(1, Ordering::AcqRel);
             k.warp_delta.fetch_add(after.given() - before.given(), Ordering::AcqRel);
         }
@@ -426,11 +759,12 @@ impl<const P: usize> Machine<'_, P> {
     fn exit(&mut self, p: usize, now: u64) {
         self.signal(p, libc::SIGSTOP);
         self.freeze(p, true);
-        self.router.on_partition_exit(&CPU, id(p), now, &mut self.hosted);
+        self.router().on_partition_exit(&self.local(), id(p), now, &mut self.hosted);
         self.effects();
     }
 
-    /// Carries out what the engine asked for during a call: restarts, kicks.
+    /// Carries out what the engine asked for during a call: restarts, kicks (this CPU's
+    /// own resumes its running partition; another CPU's rings its doorbell).
     fn effects(&mut self) {
         for _ in 0..16 {
             let restarts = std::mem::take(&mut self.hosted.restarts);
@@ -441,18 +775,35 @@ impl<const P: usize> Machine<'_, P> {
             for (p, mode) in restarts {
                 self.respawn(usize::from(p), mode);
             }
-            // One CPU: every kick is for it (the partition running there resumes).
-            if !kicks.is_empty() {
-                self.router.on_resume(&CPU, &mut self.hosted);
+            let mut resume = false;
+            for cpu in kicks {
+                let cpu = usize::from(cpu);
+                if cpu == self.here {
+                    resume = true;
+                } else if let Some(doorbell) = self.shared.doorbells.get(cpu) {
+                    sys::ring(doorbell.as_raw_fd());
+                    self.stats.kicks_sent += 1;
+                }
+            }
+            if resume {
+                self.router().on_resume(&self.local(), &mut self.hosted);
             }
         }
+    }
+
+    /// Another CPU kicked this one: the engine takes its decision for the partition
+    /// running here (and applies what was deferred to this CPU's partitions).
+    fn kicked(&mut self) {
+        self.stats.kicks_taken += 1;
+        self.router().on_resume(&self.local(), &mut self.hosted);
+        self.effects();
     }
 
     /// The health monitor restarted partition `p`: a new process (cold and warm alike:
     /// a process cannot keep its memory across exec; the router kept or reset its event
     /// state), which runs the rest of the window if it is the partition's.
     fn respawn(&mut self, p: usize, _mode: StartMode) {
-        let region = self.shared[p].region();
+        let region = self.shared.regions[p].region();
         self.harvest[p].add(region);
         self.end_process(p);
         region.clear_for_restart();
@@ -465,35 +816,42 @@ impl<const P: usize> Machine<'_, P> {
         }
         let now = self.hosted.now;
         if let Some((q, _, end)) = self.current {
-            let cpu = self.router.partition_cpu(id(p));
-            if q == p && now < end && !cpu.in_window() {
-                self.router.on_partition_entry(&CPU, id(p), now, end - now, &mut self.hosted);
+            let router = self.router();
+            if q == p && now < end && !router.partition_cpu(id(p)).in_window() {
+                router.on_partition_entry(&self.local(), id(p), now, end - now, &mut self.hosted);
                 self.signal(p, libc::SIGCONT);
             }
         }
     }
 
-    fn signals(&mut self, sigfd: i32) {
-        for signal in sys::read_signals(sigfd) {
+    /// SIGINT or SIGTERM (CPU 0 reads them): every CPU ends its run.
+    fn signals(&mut self) {
+        for signal in sys::read_signals(self.shared.sigfd) {
             if signal == libc::SIGINT || signal == libc::SIGTERM {
-                self.interrupted = true;
+                self.shared.interrupted.store(true, Ordering::Release);
+                self.shared.halt.store(true, Ordering::Release);
             }
         }
-        while let Some((pid, ended)) = sys::reap_any() {
-            let Some(p) = self.hosted.pids.iter().position(|&q| q == Some(pid)) else { continue };
-            self.hosted.pids[p] = None;
-            self.sockets[p] = None;
-            // Its descendants die with it.
-            self.kill_tree(p);
-            self.died(p, ended);
-        }
+    }
+
+    /// Partition `p`'s pidfd is readable: its process ended. Its descendants die with it.
+    fn ended(&mut self, p: usize) {
+        self.pidfds[p] = None;
+        self.sockets[p] = None;
+        let Some(pid) = self.hosted.pids[p].take() else { return };
+        // (Reaped already only if whoever started the runner had SIGCHLD ignored: the
+        // status is then lost, and the end reported as an exit with status 0.)
+        let ended = sys::reap_if_ended(pid).unwrap_or(Ended::Exited(0));
+        self.kill_tree(p);
+        self.died(p, ended);
     }
 
     /// Partition `p`'s process ended on its own: a fault is a trap for its health
     /// monitor; any other end is an error declared on its behalf (`exec_stop_error`,
     /// code `0x100 + signal` or `0x200 + exit status`).
     fn died(&mut self, p: usize, ended: Ended) {
-        let region = self.shared[p].region();
+        let region = self.shared.regions[p].region();
+        let local = self.local();
         match ended {
             Ended::Killed(signal) if trap_vector(signal).is_some() => {
                 let trap = irq_router::Trap {
@@ -501,43 +859,35 @@ impl<const P: usize> Machine<'_, P> {
                     error_code: 0,
                     address: region.guest.trap_address.load(Ordering::Acquire),
                 };
-                self.router.on_trap(&CPU, id(p), trap, &mut self.hosted);
+                self.router().on_trap(&local, id(p), trap, &mut self.hosted);
             }
             other => {
                 let code = match other {
                     Ended::Killed(signal) => 0x100 + signal as u32,
                     Ended::Exited(status) => 0x200 + status as u32,
                 };
-                let _ = self.router.call(
-                    &CPU,
-                    id(p),
-                    Request::ExecStopError { code },
-                    &mut self.hosted,
-                );
+                let request = Request::ExecStopError { code };
+                let _ = self.router().call(&local, id(p), request, &mut self.hosted);
             }
         }
         self.effects();
     }
 
     /// Partition `p` misbehaved on its hypercall socket: its process is killed and
-    /// reaped here (so it cannot go on; the SIGCHLD that follows finds nothing), then
-    /// reported like a process that ended: [`MISBEHAVED`] declared on its behalf. If it
-    /// had already ended by itself (a crash racing the call), that end is reported.
+    /// reaped here (so it cannot go on; its pidfd is dropped), then reported like a
+    /// process that ended: [`MISBEHAVED`] declared on its behalf. If it had already
+    /// ended by itself (a crash racing the call), that end is reported.
     fn cut_off(&mut self, p: usize) {
         self.sockets[p] = None;
+        self.pidfds[p] = None;
         let Some(pid) = self.hosted.pids[p].take() else { return };
         self.kill_tree(p);
         let _ = sys::kill(pid, libc::SIGKILL);
         match sys::reap(pid) {
             Some(ended) if ended != Ended::Killed(libc::SIGKILL) => self.died(p, ended),
             _ => {
-                let code = MISBEHAVED;
-                let _ = self.router.call(
-                    &CPU,
-                    id(p),
-                    Request::ExecStopError { code },
-                    &mut self.hosted,
-                );
+                let request = Request::ExecStopError { code: MISBEHAVED };
+                let _ = self.router().call(&self.local(), id(p), request, &mut self.hosted);
                 self.effects();
             }
         }
@@ -549,7 +899,8 @@ impl<const P: usize> Machine<'_, P> {
             let vector = device.vector;
             let t = self.hosted.since_start();
             self.hosted.timeline.record(self.hosted.now, Mark::Device { t });
-            let _ = self.router.on_hardware_irq(&CPU, vector, &mut self.hosted);
+            self.stats.device_irqs += 1;
+            let _ = self.router().on_hardware_irq(&self.local(), vector, &mut self.hosted);
             self.effects();
         }
     }
@@ -579,7 +930,7 @@ impl<const P: usize> Machine<'_, P> {
             Ok(_) => {}
         }
         let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
-        let reply = self.router.hypercall(&CPU, id(p), &raw, &mut self.hosted);
+        let reply = self.router().hypercall(&self.local(), id(p), &raw, &mut self.hosted);
         // EAGAIN: its queue is full of answers it did not read; EPIPE: it is gone.
         match sys::send_words(fd, &reply, true) {
             Ok(()) => Served::Call,
@@ -587,21 +938,27 @@ impl<const P: usize> Machine<'_, P> {
         }
     }
 
-    /// The end of the run: every process finishes the handler it was in (its calls
-    /// are served outside any window, where the engine refuses what needs one), then
-    /// says it is quiescent.
-    fn drain(&mut self, sigfd: i32) {
-        for p in 0..P {
-            self.shared[p].region().kernel.command.store(Command::Finish as u64, Ordering::Release);
+    /// The end of the run: every process of this CPU finishes the handler it was in (its
+    /// calls are served outside any window, where the engine refuses what needs one),
+    /// then says it is quiescent.
+    fn drain(&mut self) {
+        for p in self.mine.clone() {
+            let k = &self.shared.regions[p].region().kernel;
+            k.command.store(Command::Finish as u64, Ordering::Release);
             self.freeze(p, false);
             self.signal(p, libc::SIGCONT);
             self.signal(p, doorbell_signal());
         }
         let deadline = sys::monotonic_ns() + 2_000_000_000;
         while sys::monotonic_ns() < deadline {
-            let live: Vec<usize> = (0..P)
+            let live: Vec<usize> = self
+                .mine
+                .iter()
+                .copied()
                 .filter(|&p| self.hosted.pids[p].is_some())
-                .filter(|&p| self.shared[p].region().guest.quiescent.load(Ordering::Acquire) == 0)
+                .filter(|&p| {
+                    self.shared.regions[p].region().guest.quiescent.load(Ordering::Acquire) == 0
+                })
                 .collect();
             if live.is_empty() {
                 break;
@@ -610,12 +967,14 @@ impl<const P: usize> Machine<'_, P> {
                 .iter()
                 .filter_map(|&p| self.sockets[p].as_ref().map(|s| pollfd(s.as_raw_fd())))
                 .collect();
-            fds.push(pollfd(sigfd));
-            let _ = sys::poll(&mut fds, 10);
+            if fds.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            } else {
+                let _ = sys::poll(&mut fds, 10);
+            }
             for &p in &live {
                 self.serve_outside(p);
             }
-            let _ = sys::read_signals(sigfd);
         }
     }
 
@@ -635,59 +994,52 @@ impl<const P: usize> Machine<'_, P> {
         }
     }
 
-    /// Kills and reaps every process (also on Ctrl-C and errors), then gives the
-    /// signals back: SIGCHLD, SIGINT and SIGTERM unblocked as they were before the run
-    /// (a Ctrl-C still pending counts as an interruption of the run, not as a kill).
+    /// Kills and reaps this CPU's processes (also on Ctrl-C and errors), and stops its
+    /// device.
     fn shutdown(&mut self) {
-        for p in 0..P {
+        for p in self.mine.clone() {
             self.end_process(p);
-        }
-        // Whatever is left of the trees is killed, and the groups removed.
-        if let Some(mut cgroups) = self.cgroups.take() {
-            cgroups.remove();
         }
         if let Some(device) = self.device.as_mut() {
             let _ = device.stop();
         }
-        if let Some(sigfd) = self.sigfd.take() {
-            for signal in sys::read_signals(sigfd.as_raw_fd()) {
-                if signal == libc::SIGINT || signal == libc::SIGTERM {
-                    self.interrupted = true;
-                }
-            }
+    }
+
+    /// Publishes this CPU's counts for the progress line.
+    fn publish_progress(&self) {
+        if !self.shared.options.progress {
+            return;
         }
-        if let Some(old) = self.old_mask.take() {
-            sys::restore_signals(&old);
+        let counts = &self.shared.progress[self.here];
+        let upcalls = self.hosted.upcalls.iter().sum();
+        let hm = self.hosted.log.len() as u64 + self.hosted.log_dropped;
+        let restarts = self.restarts.iter().sum();
+        let packets = self.device.as_ref().map_or(0, |d| d.received);
+        for (i, value) in
+            [(UPCALLS, upcalls), (HM_EVENTS, hm), (RESTARTS, restarts), (PACKETS, packets)]
+        {
+            counts[i].store(value, Ordering::Relaxed);
         }
     }
 
-    /// Unmaps and closes every region: the end of the run. The router and the adapter,
-    /// which hold `&'static` references into them, are dropped first.
-    fn release(self) {
-        let Self { router, hosted, shared, .. } = self;
-        drop(router);
-        drop(hosted);
-        for region in shared {
-            // SAFETY: the only holders of references into the regions (the router's
-            // pages, the adapter's regions) are gone, and this run hands none out (its
-            // outcome is a summary and a timeline, copies).
-            unsafe { region.release() };
-        }
-    }
-
+    /// The progress line (CPU 0, at each frame's start), with every CPU's counts.
     fn progress(&self, frame: u64) {
         use std::io::IsTerminal;
-        let upcalls: u64 = self.hosted.upcalls.iter().sum();
-        let packets = self.device.as_ref().map_or(0, |d| d.received);
+        self.publish_progress();
+        let total = |i: usize| {
+            self.shared.progress.iter().map(|c| c[i].load(Ordering::Relaxed)).sum::<u64>()
+        };
         let (start, stop) = if std::io::stderr().is_terminal() { ("\r", "") } else { ("", "\n") };
+        let frames = self.shared.options.frames;
         eprint!(
-            "{start}frame {frame:>4}/{}  tick {:>6}  upcalls {upcalls:>7}  device irqs {packets:>5}  hm events {:>3}  restarts {:>2} {stop}",
-            self.options.frames,
+            "{start}frame {frame:>4}/{frames}  tick {:>6}  upcalls {:>7}  device irqs {:>5}  hm events {:>3}  restarts {:>2} {stop}",
             self.hosted.now,
-            self.hosted.log.len(),
-            self.restarts.iter().sum::<u64>(),
+            total(UPCALLS),
+            total(PACKETS),
+            total(HM_EVENTS),
+            total(RESTARTS),
         );
-        if frame == self.options.frames && stop.is_empty() {
+        if frame == frames && stop.is_empty() {
             eprintln!();
         }
     }

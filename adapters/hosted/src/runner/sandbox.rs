@@ -14,8 +14,10 @@
 //!    in its control groups, then writes one byte on `go`;
 //! 3. the child makes `/` private and mounts a fresh `/proc` (mount and PID
 //!    namespaces), enters the configured working directory, drops its supplementary
-//!    groups and takes the partition's uid and gid, starts a session, asks for SIGKILL
-//!    when the runner dies (then checks the `go` pipe is still open: a runner that died
+//!    groups and takes the partition's uid and gid (by the system calls themselves: the
+//!    C library's wrappers would wait for the runner's other threads, which do not exist
+//!    in the child), starts a session, asks for SIGKILL when the runner's thread that
+//!    started it ends (then checks the `go` pipe is still open: a runner that died
 //!    before that would never send it), puts its region and socket at descriptors 3
 //!    and 4, marks every other descriptor close-on-exec, unblocks every signal and
 //!    execs the program through the descriptor the runner opened;
@@ -470,15 +472,21 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         }
     }
     if let Some((uid, gid)) = plan.ids {
-        // SAFETY: plain system calls on integers.
+        // The system calls themselves, not the C library's wrappers: in a process with
+        // several threads (the runner's CPUs) the wrappers change the ids of every thread
+        // the library knows of, waiting for threads that do not exist in this copy of
+        // the process, for good.
+        // SAFETY: plain system calls on integers (a null list of no groups).
         unsafe {
-            if plan.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+            if plan.drop_groups
+                && libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+            {
                 fail(report, STEP_GROUPS);
             }
-            if libc::setresgid(gid, gid, gid) != 0 {
+            if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
                 fail(report, STEP_GID);
             }
-            if libc::setresuid(uid, uid, uid) != 0 {
+            if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
                 fail(report, STEP_UID);
             }
         }

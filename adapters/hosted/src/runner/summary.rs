@@ -4,7 +4,6 @@
 
 use std::sync::atomic::Ordering;
 
-use irq_router::Router;
 use irq_router::config::HmKind;
 use irq_router::events::{PartitionId, Port};
 use irq_router::health::HmRecord;
@@ -15,6 +14,7 @@ use serde::Serialize;
 use super::adapter::Hosted;
 use super::device::DeviceLine;
 use super::isolation::Granted;
+use super::run::Engine;
 use crate::config::System;
 use crate::region::{Region, SharedRegion};
 
@@ -180,6 +180,28 @@ pub struct Summary {
     pub console_dropped: u64,
     /// The health monitor stopped the module (the runner then exits with status 3).
     pub module_stopped: bool,
+    /// What each CPU did.
+    pub cpus: Vec<CpuSummary>,
+}
+
+/// One CPU's line of the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuSummary {
+    /// The CPU.
+    pub cpu: usize,
+    /// The host CPU its thread and partitions were pinned to (`None`: not pinned, one
+    /// CPU).
+    pub host_cpu: Option<usize>,
+    /// Its partitions.
+    pub partitions: Vec<String>,
+    /// Clock ticks it took.
+    pub ticks: u64,
+    /// Kicks it sent to other CPUs (an event for one of their partitions).
+    pub kicks_sent: u64,
+    /// Kicks it took from other CPUs.
+    pub kicks_taken: u64,
+    /// Device interrupts it took.
+    pub device_irqs: u64,
 }
 
 /// `q`-quantile (0..1) of sorted `v`, in microseconds.
@@ -221,7 +243,7 @@ fn policy_text(p: CatchUpPolicy) -> String {
 #[allow(clippy::too_many_arguments, reason = "the pieces of the machine, once")]
 #[must_use]
 pub fn collect<const P: usize>(
-    router: &Router<P, 1>,
+    router: &Engine<P>,
     hosted: &Hosted,
     shared: &[SharedRegion],
     harvest: &[Harvest],
@@ -318,6 +340,7 @@ pub fn collect<const P: usize>(
             .collect(),
         console_dropped: hosted.console.dropped,
         module_stopped: hosted.stopped,
+        cpus: Vec::new(),
     }
 }
 
@@ -383,6 +406,24 @@ impl Summary {
             "device: {} packets sent, {} received as interrupts, {} lost",
             self.device.packets_sent, self.device.packets_received, self.device.packets_lost
         );
+        for c in &self.cpus {
+            let host =
+                c.host_cpu.map_or_else(|| "not pinned".to_owned(), |h| format!("host cpu {h}"));
+            let _ = writeln!(
+                out,
+                "cpu {} ({host}): {}; {} ticks, {} device irqs, kicks {} sent {} taken",
+                c.cpu,
+                if c.partitions.is_empty() {
+                    "no partition".to_owned()
+                } else {
+                    c.partitions.join(", ")
+                },
+                c.ticks,
+                c.device_irqs,
+                c.kicks_sent,
+                c.kicks_taken
+            );
+        }
         for p in &self.partitions {
             let _ = writeln!(out, "isolation {}: {}", p.name, p.isolation.line());
         }

@@ -1,0 +1,110 @@
+//! The runner on two CPUs (`config/two-cpus.toml`): one thread per CPU, each with its own
+//! clock and schedule, the engine called from both at once. The device's line is taken
+//! on CPU 0 and shared with a partition of CPU 1, and the channel goes from CPU 0 to CPU 1:
+//! both cross CPUs as kicks.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const FRAMES: i64 = 25;
+const FRAME: i64 = 40;
+
+/// Runs the runner on the two-CPU configuration; a run that does not end within a minute
+/// fails the test (a CPU thread or a partition start that hangs).
+fn run(args: &[&str]) -> Value {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/two-cpus.toml");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_irq-hosted"));
+    command.args(["--json", "--quiet", "--config", config]).args(args);
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(command.output()));
+    let out = outcome
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run ends within a minute")
+        .expect("the runner starts");
+    assert!(out.status.success(), "runner failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the summary is JSON")
+}
+
+fn partition<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["partitions"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no partition {name} in {summary}"))
+}
+
+fn num(v: &Value, field: &str) -> i64 {
+    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+}
+
+fn cpu(summary: &Value, n: usize) -> &Value {
+    &summary["cpus"][n]
+}
+
+#[test]
+fn hosted_two_cpus_every_partition_gets_every_tick() {
+    let frames = FRAMES.to_string();
+    let summary = run(&["--frames", &frames]);
+    assert_eq!(summary["cpus"].as_array().map(Vec::len), Some(2), "{summary}");
+    // Each CPU took every tick of the run, and has its two partitions.
+    for (n, names) in [(0, ["control", "io-b"]), (1, ["io-a", "logger"])] {
+        let c = cpu(&summary, n);
+        assert_eq!(num(c, "ticks"), FRAMES * FRAME, "cpu {n}: {c}");
+        assert_eq!(c["partitions"], serde_json::json!(names), "cpu {n}: {c}");
+        assert!(c["host_cpu"].is_u64(), "cpu {n} is pinned: {c}");
+    }
+    // Every partition, on either CPU: every tick handled, in flight or (collapse only)
+    // dropped and said so; nothing lost; no health-monitor event.
+    for p in summary["partitions"].as_array().expect("partitions") {
+        assert_eq!(num(p, "drift"), num(p, "dropped"), "drift is what the policy dropped: {p}");
+        if p["catch_up"] != "collapse" {
+            assert_eq!(num(p, "drift"), 0, "{p}");
+        }
+        assert_eq!(num(p, "kernel_time"), FRAMES * FRAME, "{p}");
+        assert!(num(p, "in_flight") <= FRAME, "the guest keeps up: {p}");
+        assert!(num(p, "guest_time") > 0, "{p}");
+        assert_eq!(num(p, "lost"), 0, "{p}");
+        assert_eq!(num(p, "restarts"), 0, "{p}");
+        assert_eq!(p["mode"], "Normal", "{p}");
+        assert_eq!(p["hm_events"].as_array().map(Vec::len), Some(0), "{p}");
+    }
+    assert!(num(partition(&summary, "logger"), "dropped") > 0, "collapse drops ticks");
+    // The device's interrupts, taken on CPU 0, reached io-b there and io-a on CPU 1
+    // (kicks from CPU 0 to CPU 1), none lost.
+    let device = &summary["device"];
+    let received = num(device, "packets_received");
+    assert!(received > 0, "{device}");
+    assert_eq!(num(device, "packets_lost"), 0, "{device}");
+    assert_eq!(num(cpu(&summary, 0), "device_irqs"), received);
+    assert_eq!(num(cpu(&summary, 1), "device_irqs"), 0);
+    for name in ["io-a", "io-b"] {
+        let events = num(partition(&summary, name), "line_events");
+        assert!(events > 0 && events <= received, "{name}: {events} of {received}");
+    }
+    // The channel from control (CPU 0) to io-a (CPU 1).
+    let sent = num(partition(&summary, "control"), "channel_sent");
+    let got = num(partition(&summary, "io-a"), "channel_received");
+    assert!(sent > 0 && got > 0 && got <= sent, "sent {sent}, received {got}");
+    // Those crossings were kicks, sent by CPU 0 and taken by CPU 1.
+    assert!(num(cpu(&summary, 0), "kicks_sent") > 0, "{summary}");
+    assert!(num(cpu(&summary, 1), "kicks_taken") > 0, "{summary}");
+}
+
+#[test]
+fn hosted_two_cpus_a_crash_on_one_cpu_leaves_the_other_alone() {
+    let summary = run(&["--frames", "6", "--crash", "io-a@2"]);
+    let a = partition(&summary, "io-a");
+    assert_eq!(num(a, "restarts"), 1, "{a}");
+    let events = a["hm_events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{a}");
+    assert_eq!(events[0]["kind"], "Trap");
+    assert_eq!(events[0]["action"], "ColdStart");
+    assert_eq!(num(&events[0], "tick") / FRAME, 2, "in frame 2: {a}");
+    for name in ["control", "io-b", "logger"] {
+        let p = partition(&summary, name);
+        assert_eq!(num(p, "restarts"), 0, "{p}");
+        assert_eq!(num(p, "drift"), num(p, "dropped"), "{p}");
+        assert_eq!(num(p, "lost"), 0, "{p}");
+        assert_eq!(p["hm_events"].as_array().map(Vec::len), Some(0), "{p}");
+    }
+}
