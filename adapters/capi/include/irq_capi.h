@@ -63,6 +63,14 @@
 #define IRQ_HANDLE_GENERATIONS 256
 
 /**
+ * Bytes of stack every function of the library needs at most, `irq_router_create`
+ * included, in the release builds (x86-64 and i686), with room to spare: the
+ * measured high-water marks are in the README (`tests/capi_stack.rs` checks them
+ * against this bound). The kernel operations the library calls run on top of that.
+ */
+#define IRQ_STACK_NEEDED 8192
+
+/**
  * Health-monitor records kept per partition and for the module.
  */
 #define IRQ_HM_LOG_LEN 32
@@ -1590,7 +1598,7 @@ uint32_t irq_capi_version(void);
  * own.
  *
  * Stack: the engine is built in place in the library's static storage, never on the
- * stack: this call needs at most `IRQ_STACK_CREATE` bytes of stack (measured; see the
+ * stack: this call needs at most `IRQ_STACK_NEEDED` bytes of stack (measured; see the
  * README), like the other entry points.
  *
  * ISR: no (boot). Interrupts off: no. Nests: no.
@@ -1898,117 +1906,163 @@ const char *irq_config_error_name(uint32_t kind);
 
 /**
  * The registers of `irq_request(vector, port)` (RTEMS `_CPU_Virtual_Irq_request`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_irq_request(uint32_t vector, uint32_t port);
 
 /**
  * The registers of `irq_detach(vector)` (RTEMS `_CPU_Virtual_Irq_detach`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_irq_detach(uint32_t vector);
 
 /**
  * The registers of `interrupts_enable` (RTEMS `_CPU_Virtual_Interrupts_enable`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_interrupts_enable(void);
 
 /**
  * The registers of `interrupts_disable` (RTEMS `_CPU_Virtual_Interrupts_disable`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_interrupts_disable(void);
 
 /**
  * The registers of `interrupts_flash` (RTEMS `_CPU_Virtual_Interrupts_flash`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_interrupts_flash(void);
 
 /**
  * The registers of `idle` (RTEMS `_CPU_Virtual_idle_thread`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_idle(void);
 
 /**
  * The registers of `exec_stop_error(code)` (RTEMS `_CPU_Virtual_exec_stop_error`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_exec_stop_error(uint32_t code);
 
 /**
  * The registers of `clock_read` (the BSP's virtual clock read).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_clock_read(void);
 
 /**
  * The registers of `console_write(address, length)` (the BSP's `_BSP_Virtual_Char_write`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_console_write(uint64_t address, uint64_t length);
 
 /**
  * The registers of `acknowledge(port)`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_acknowledge(uint32_t port);
 
 /**
  * The registers of `take_count(port)`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_take_count(uint32_t port);
 
 /**
  * The registers of `notify(port)`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_notify(uint32_t port);
 
 /**
  * The registers of `register_upcall(entry)` (0 clears it).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_register_upcall(uint64_t entry);
 
 /**
  * The registers of `register_fault_handler(entry)` (0 clears it).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_register_fault_handler(uint64_t entry);
 
 /**
  * The registers of `upcall_return`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_upcall_return(void);
 
 /**
  * The registers of `abi_version` (call 0; answers `IRQ_HC_ABI`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_abi_version(void);
 
 /**
  * The registers of `interrupts_set_level(level)` (RTEMS `_CPU_ISR_Set_level`).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_interrupts_set_level(uint32_t level);
 
 /**
  * The registers of `mask(port)`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_mask(uint32_t port);
 
 /**
  * The registers of `unmask(port)`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_unmask(uint32_t port);
 
 /**
  * The registers of `register_port_handler(port, entry)` (0 clears it).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_register_port_handler(uint32_t port, uint64_t entry);
 
 /**
  * The registers of `start_reason`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_start_reason(void);
 
 /**
  * The registers of `ping_answer`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_encode_ping_answer(void);
 
 /**
  * The reason (`IRQ_START_REASON_*`) in an `IRQ_HC_START_REASON` answer;
  * `IRQ_START_REASON_NONE` for a value no kernel answers.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 uint32_t irq_hc_start_reason(uint64_t value);
 
@@ -2017,6 +2071,8 @@ uint32_t irq_hc_start_reason(uint64_t value);
  * `IRQ_HC_START_REASON` answer (or the page's `start_cause`, zero-extended) reports;
  * `IRQ_HM_KIND_NONE` for a fresh start, a restart no event caused, or a value no kernel
  * answers.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 uint8_t irq_hc_start_reason_kind(uint64_t value);
 
@@ -2024,6 +2080,8 @@ uint8_t irq_hc_start_reason_kind(uint64_t value);
  * The call the i386 registers `regs` make (kernel side): the number from `eax`, the
  * arguments from `ebx`, `ecx`, `edx`, `esi`, zero-extended (what
  * `irq_router_hypercall_i386` passes to the engine).
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  */
 struct IrqRawCall irq_hc_i386_call(struct IrqI386Regs regs);
 
@@ -2031,6 +2089,8 @@ struct IrqRawCall irq_hc_i386_call(struct IrqI386Regs regs);
  * The i386 registers of `call` (guest side) into `*regs`. `IRQ_STATUS_OUT_OF_RANGE`
  * (and `*regs` untouched) if the number or an argument does not fit in 32 bits: no
  * call of ABI version 1 needs more than 32 bits from a 32-bit partition.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  *
  * # Safety
  * `regs` is NULL or valid for writes of an `IrqI386Regs`.
@@ -2043,6 +2103,8 @@ IrqStatus irq_hc_i386_encode(struct IrqRawCall call, struct IrqI386Regs *regs);
  * bits; `ebx` and `esi` unchanged. `IRQ_STATUS_OUT_OF_RANGE` (and `*regs` untouched)
  * for a status past 32 bits (none of the ABI's).
  *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
+ *
  * # Safety
  * `regs` is NULL or valid for reads and writes of an `IrqI386Regs`.
  */
@@ -2052,6 +2114,8 @@ IrqStatus irq_hc_i386_answer(uint64_t status, uint64_t value, struct IrqI386Regs
  * The answer in the i386 registers `regs` (guest side, after the call): the status from
  * `eax` into `*status`, the value from `edx` (bits 0..32) and `ecx` (bits 32..64) into
  * `*value`.
+ *
+ * ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
  *
  * # Safety
  * `status` and `value` are NULL or valid for writes of a `uint64_t`.

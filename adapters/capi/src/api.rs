@@ -158,7 +158,7 @@ pub extern "C" fn irq_capi_version() -> u32 {
 /// own.
 ///
 /// Stack: the engine is built in place in the library's static storage, never on the
-/// stack: this call needs at most `IRQ_STACK_CREATE` bytes of stack (measured; see the
+/// stack: this call needs at most `IRQ_STACK_NEEDED` bytes of stack (measured; see the
 /// README), like the other entry points.
 ///
 /// ISR: no (boot). Interrupts off: no. Nests: no.

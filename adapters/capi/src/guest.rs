@@ -172,132 +172,176 @@ const fn call(number: u64, a0: u64, a1: u64) -> IrqRawCall {
 }
 
 /// The registers of `irq_request(vector, port)` (RTEMS `_CPU_Virtual_Irq_request`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_irq_request(vector: u32, port: u32) -> IrqRawCall {
     call(IRQ_HC_IRQ_REQUEST, u64::from(vector), u64::from(port))
 }
 
 /// The registers of `irq_detach(vector)` (RTEMS `_CPU_Virtual_Irq_detach`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_irq_detach(vector: u32) -> IrqRawCall {
     call(IRQ_HC_IRQ_DETACH, u64::from(vector), 0)
 }
 
 /// The registers of `interrupts_enable` (RTEMS `_CPU_Virtual_Interrupts_enable`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_interrupts_enable() -> IrqRawCall {
     call(IRQ_HC_INTERRUPTS_ENABLE, 0, 0)
 }
 
 /// The registers of `interrupts_disable` (RTEMS `_CPU_Virtual_Interrupts_disable`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_interrupts_disable() -> IrqRawCall {
     call(IRQ_HC_INTERRUPTS_DISABLE, 0, 0)
 }
 
 /// The registers of `interrupts_flash` (RTEMS `_CPU_Virtual_Interrupts_flash`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_interrupts_flash() -> IrqRawCall {
     call(IRQ_HC_INTERRUPTS_FLASH, 0, 0)
 }
 
 /// The registers of `idle` (RTEMS `_CPU_Virtual_idle_thread`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_idle() -> IrqRawCall {
     call(IRQ_HC_IDLE, 0, 0)
 }
 
 /// The registers of `exec_stop_error(code)` (RTEMS `_CPU_Virtual_exec_stop_error`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_exec_stop_error(code: u32) -> IrqRawCall {
     call(IRQ_HC_EXEC_STOP_ERROR, u64::from(code), 0)
 }
 
 /// The registers of `clock_read` (the BSP's virtual clock read).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_clock_read() -> IrqRawCall {
     call(IRQ_HC_CLOCK_READ, 0, 0)
 }
 
 /// The registers of `console_write(address, length)` (the BSP's `_BSP_Virtual_Char_write`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_console_write(address: u64, length: u64) -> IrqRawCall {
     call(IRQ_HC_CONSOLE_WRITE, address, length)
 }
 
 /// The registers of `acknowledge(port)`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_acknowledge(port: u32) -> IrqRawCall {
     call(IRQ_HC_ACKNOWLEDGE, u64::from(port), 0)
 }
 
 /// The registers of `take_count(port)`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_take_count(port: u32) -> IrqRawCall {
     call(IRQ_HC_TAKE_COUNT, u64::from(port), 0)
 }
 
 /// The registers of `notify(port)`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_notify(port: u32) -> IrqRawCall {
     call(IRQ_HC_NOTIFY, u64::from(port), 0)
 }
 
 /// The registers of `register_upcall(entry)` (0 clears it).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_register_upcall(entry: u64) -> IrqRawCall {
     call(IRQ_HC_REGISTER_UPCALL, entry, 0)
 }
 
 /// The registers of `register_fault_handler(entry)` (0 clears it).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_register_fault_handler(entry: u64) -> IrqRawCall {
     call(IRQ_HC_REGISTER_FAULT_HANDLER, entry, 0)
 }
 
 /// The registers of `upcall_return`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_upcall_return() -> IrqRawCall {
     call(IRQ_HC_UPCALL_RETURN, 0, 0)
 }
 
 /// The registers of `abi_version` (call 0; answers `IRQ_HC_ABI`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_abi_version() -> IrqRawCall {
     call(IRQ_HC_GET_ABI_VERSION, 0, 0)
 }
 
 /// The registers of `interrupts_set_level(level)` (RTEMS `_CPU_ISR_Set_level`).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_interrupts_set_level(level: u32) -> IrqRawCall {
     call(IRQ_HC_INTERRUPTS_SET_LEVEL, u64::from(level), 0)
 }
 
 /// The registers of `mask(port)`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_mask(port: u32) -> IrqRawCall {
     call(IRQ_HC_MASK, u64::from(port), 0)
 }
 
 /// The registers of `unmask(port)`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_unmask(port: u32) -> IrqRawCall {
     call(IRQ_HC_UNMASK, u64::from(port), 0)
 }
 
 /// The registers of `register_port_handler(port, entry)` (0 clears it).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_register_port_handler(port: u32, entry: u64) -> IrqRawCall {
     call(IRQ_HC_REGISTER_PORT_HANDLER, u64::from(port), entry)
 }
 
 /// The registers of `start_reason`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_start_reason() -> IrqRawCall {
     call(IRQ_HC_START_REASON, 0, 0)
 }
 
 /// The registers of `ping_answer`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_encode_ping_answer() -> IrqRawCall {
     call(IRQ_HC_PING_ANSWER, 0, 0)
@@ -314,6 +358,8 @@ pub const IRQ_START_REASON_WARM_RESTART: u32 = 3;
 
 /// The reason (`IRQ_START_REASON_*`) in an `IRQ_HC_START_REASON` answer;
 /// `IRQ_START_REASON_NONE` for a value no kernel answers.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_start_reason(value: u64) -> u32 {
     match irq_router::hypercall::start_reason_from_value(value).map(|r| r.encode().0) {
@@ -326,6 +372,8 @@ pub extern "C" fn irq_hc_start_reason(value: u64) -> u32 {
 /// `IRQ_HC_START_REASON` answer (or the page's `start_cause`, zero-extended) reports;
 /// `IRQ_HM_KIND_NONE` for a fresh start, a restart no event caused, or a value no kernel
 /// answers.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_start_reason_kind(value: u64) -> u8 {
     let cause = value as u32;
@@ -375,6 +423,8 @@ impl IrqI386Regs {
 /// The call the i386 registers `regs` make (kernel side): the number from `eax`, the
 /// arguments from `ebx`, `ecx`, `edx`, `esi`, zero-extended (what
 /// `irq_router_hypercall_i386` passes to the engine).
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 #[unsafe(no_mangle)]
 pub extern "C" fn irq_hc_i386_call(regs: IrqI386Regs) -> IrqRawCall {
     regs.call()
@@ -383,6 +433,8 @@ pub extern "C" fn irq_hc_i386_call(regs: IrqI386Regs) -> IrqRawCall {
 /// The i386 registers of `call` (guest side) into `*regs`. `IRQ_STATUS_OUT_OF_RANGE`
 /// (and `*regs` untouched) if the number or an argument does not fit in 32 bits: no
 /// call of ABI version 1 needs more than 32 bits from a 32-bit partition.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 ///
 /// # Safety
 /// `regs` is NULL or valid for writes of an `IrqI386Regs`.
@@ -411,6 +463,8 @@ pub unsafe extern "C" fn irq_hc_i386_encode(call: IrqRawCall, regs: *mut IrqI386
 /// bits; `ebx` and `esi` unchanged. `IRQ_STATUS_OUT_OF_RANGE` (and `*regs` untouched)
 /// for a status past 32 bits (none of the ABI's).
 ///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
+///
 /// # Safety
 /// `regs` is NULL or valid for reads and writes of an `IrqI386Regs`.
 #[unsafe(no_mangle)]
@@ -433,6 +487,8 @@ pub unsafe extern "C" fn irq_hc_i386_answer(
 /// The answer in the i386 registers `regs` (guest side, after the call): the status from
 /// `eax` into `*status`, the value from `edx` (bits 0..32) and `ecx` (bits 32..64) into
 /// `*value`.
+///
+/// ISR: yes. Interrupts off: no. Nests: yes (it touches no router).
 ///
 /// # Safety
 /// `status` and `value` are NULL or valid for writes of a `uint64_t`.

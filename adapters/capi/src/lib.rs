@@ -176,6 +176,11 @@ pub const IRQ_MAX_ROUTERS: usize = 2;
 /// (`IRQ_STATUS_BAD_HANDLE`), also once a new router took its slot, until that slot has
 /// been reused this many times (then the old handle names a live router again).
 pub const IRQ_HANDLE_GENERATIONS: usize = 256;
+/// Bytes of stack every function of the library needs at most, `irq_router_create`
+/// included, in the release builds (x86-64 and i686), with room to spare: the
+/// measured high-water marks are in the README (`tests/capi_stack.rs` checks them
+/// against this bound). The kernel operations the library calls run on top of that.
+pub const IRQ_STACK_NEEDED: usize = 8192;
 /// Health-monitor records kept per partition and for the module.
 pub const IRQ_HM_LOG_LEN: usize = 32;
 
