@@ -1754,7 +1754,9 @@ IrqStatus irq_router_trap(struct IrqRouter *router,
 
 /**
  * A hypercall of `partition` with the registers the kernel read (untrusted: any value
- * is answered, a call that does not decode is also a health-monitor event). The answer
+ * is answered, a call that does not decode is also a health-monitor event). A partition
+ * that is not inside its window (between a restart and its next entry, say) is answered
+ * `IRQ_HC_STATUS_OUTSIDE_WINDOW`, and nothing is done. The answer
  * goes to `*status` (0 or an `IRQ_HC_STATUS_*`) and `*value`, the two registers the
  * kernel writes back (x86-64: `rax`, `rdx`; i386: see `irq_router_hypercall_i386`),
  * except after a successful `IRQ_HC_UPCALL_RETURN`: the `upcall_return` operation has

@@ -34,7 +34,9 @@ use irq_router::hypercall::RawCall;
 use irq_router::{CpuId, Local, Mode, Trap};
 
 use crate::config::{IRQ_HM_KIND_NONE, IrqSystemConfig};
-use crate::guest::{IRQ_HC_STATUS_SUCCESS, IRQ_HC_UPCALL_RETURN, IrqI386Regs};
+use crate::guest::{
+    IRQ_HC_STATUS_OUTSIDE_WINDOW, IRQ_HC_STATUS_SUCCESS, IRQ_HC_UPCALL_RETURN, IrqI386Regs,
+};
 use crate::ops::{CAdapter, IrqHmRecord, IrqKernelOps, Ops};
 use crate::pool::{Claim, CloseError, InUse, IrqRouter, Live, close};
 use crate::status::{
@@ -479,7 +481,9 @@ pub extern "C" fn irq_router_trap(
 }
 
 /// A hypercall of `partition` with the registers the kernel read (untrusted: any value
-/// is answered, a call that does not decode is also a health-monitor event). The answer
+/// is answered, a call that does not decode is also a health-monitor event). A partition
+/// that is not inside its window (between a restart and its next entry, say) is answered
+/// `IRQ_HC_STATUS_OUTSIDE_WINDOW`, and nothing is done. The answer
 /// goes to `*status` (0 or an `IRQ_HC_STATUS_*`) and `*value`, the two registers the
 /// kernel writes back (x86-64: `rax`, `rdx`; i386: see `irq_router_hypercall_i386`),
 /// except after a successful `IRQ_HC_UPCALL_RETURN`: the `upcall_return` operation has
@@ -508,8 +512,7 @@ pub unsafe extern "C" fn irq_router_hypercall(
         let (status, value) = (out(status)?, out(value)?);
         let p = self::partition(s, partition)?;
         let raw = RawCall { number, args: [arg0, arg1, arg2, arg3] };
-        let [answer_status, answer_value] =
-            s.engine.hypercall(&cpu0(), p, &raw, &mut CAdapter::new(s.ops, s.causes, frame));
+        let [answer_status, answer_value] = call(s, p, &raw, frame);
         // SAFETY: checked by `out`; writable by this function's contract.
         unsafe {
             status.write(answer_status);
@@ -517,6 +520,15 @@ pub unsafe extern "C" fn irq_router_hypercall(
         }
         Ok(())
     }))
+}
+
+/// Partition `p`'s call `raw`, answered by the engine if `p` is inside its window;
+/// otherwise `IRQ_HC_STATUS_OUTSIDE_WINDOW`, and nothing done.
+fn call(s: &Live<'_>, p: Pid, raw: &RawCall, frame: *mut c_void) -> [u64; 2] {
+    if s.engine.running(CpuId::BOOT) != Some(p) {
+        return [IRQ_HC_STATUS_OUTSIDE_WINDOW, 0];
+    }
+    s.engine.hypercall(&cpu0(), p, raw, &mut CAdapter::new(s.ops, s.causes, frame))
 }
 
 /// `irq_router_hypercall` with the i386 register convention (docs/hypercalls.md): the
@@ -543,8 +555,7 @@ pub unsafe extern "C" fn irq_router_hypercall_i386(
         // SAFETY: checked by `out`; readable by this function's contract. Copied out.
         let call = unsafe { regs.read() }.call();
         let raw = RawCall { number: call.number, args: call.args };
-        let [answer_status, answer_value] =
-            s.engine.hypercall(&cpu0(), p, &raw, &mut CAdapter::new(s.ops, s.causes, frame));
+        let [answer_status, answer_value] = self::call(s, p, &raw, frame);
         if call.number == IRQ_HC_UPCALL_RETURN && answer_status == IRQ_HC_STATUS_SUCCESS {
             return Ok(());
         }
