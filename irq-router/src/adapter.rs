@@ -90,6 +90,15 @@ pub trait KernelAdapter {
     fn stop_module(&mut self);
     /// Writes a health-monitor record to the kernel's log.
     fn log(&mut self, record: &HmRecord);
+    /// The upcall (or fault handler) `partition` was running returned: an upcall-return
+    /// hypercall succeeded. Restore the interrupted state saved when that upcall was
+    /// injected. Called inside the hypercall, before the engine goes on: an upcall it
+    /// injects next (an event due meanwhile) is built over the restored state. The
+    /// default does nothing, for an adapter that restores the state itself once the
+    /// hypercall has returned with success.
+    fn upcall_return(&mut self, partition: u16) {
+        let _ = partition;
+    }
 }
 
 /// One request the engine made of the kernel, as [`Recording`] keeps it.

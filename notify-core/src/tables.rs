@@ -155,6 +155,26 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         }
     }
 
+    /// Rebuilds the tables in place in their configured state for `config`, as
+    /// [`new`](Self::new) builds new ones (everything of the previous configuration is
+    /// forgotten). Each partition's table is rewritten where it is
+    /// ([`PartitionEvents::reconfigure`]): nothing of the tables' size is built on the
+    /// stack. On an error nothing is changed.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found, naming its entry.
+    pub fn reconfigure(&mut self, config: &TablesConfig<P>) -> Result<(), ConfigError> {
+        Self::validate(config)?;
+        for (p, table) in self.partitions.iter_mut().enumerate() {
+            // Validated above: cannot fail.
+            table
+                .reconfigure(config.partitions[p], config.priority_levels[p])
+                .map_err(|error| ConfigError::Port { partition: p, error })?;
+        }
+        self.channels = config.channels;
+        Ok(())
+    }
+
     /// Checks `config` without building anything.
     ///
     /// # Errors

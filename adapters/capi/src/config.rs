@@ -7,6 +7,8 @@
 
 use core::ffi::{c_char, c_void};
 
+use crate::IrqPartition;
+
 /// Port source: a hardware line; `source_id` is its vector (0 to 255).
 pub const IRQ_SOURCE_LINE: u8 = 1;
 /// Port source: the partition's virtual timer.
@@ -46,7 +48,11 @@ pub const IRQ_TRIGGER_LEVEL: u8 = 1;
 
 /// Health-monitor action: log only.
 pub const IRQ_HM_IGNORE: u8 = 0;
-/// Health-monitor action: a trap to the fault handler, anything else to the error port.
+/// Health-monitor action: a trap (`IRQ_HM_KIND_TRAP`) to the partition's fault handler
+/// (no error port needed; while it has registered none, the trap is an
+/// `IRQ_HM_KIND_UPCALL_FAULT` event, which its table then decides),
+/// anything else to its error port (which it must then have:
+/// `IRQ_CONFIG_ERROR_KIND_DELIVER_WITHOUT_ERROR_PORT`).
 pub const IRQ_HM_DELIVER: u8 = 1;
 /// Health-monitor action: warm start the partition.
 pub const IRQ_HM_WARM_START: u8 = 2;
@@ -80,6 +86,9 @@ pub const IRQ_HM_KIND_UPCALL_FAULT: u8 = 9;
 /// Health-monitor kind: a restart past the partition's restart limit idled it instead
 /// (its entry in [`IrqPartitionConfig::health`] is not consulted).
 pub const IRQ_HM_KIND_RESTART_LIMIT: u8 = 10;
+/// No health-monitor kind: `irq_hc_start_reason_kind` of a start that no health-monitor
+/// event caused, `irq_router_restart_cause` of a partition never restarted.
+pub const IRQ_HM_KIND_NONE: u8 = 0xff;
 /// Number of health-monitor kinds: the length of [`IrqPartitionConfig::health`].
 pub const IRQ_HM_KIND_COUNT: usize = 11;
 
@@ -185,7 +194,7 @@ pub struct IrqPartitionConfig {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IrqWindow {
     /// The partition that runs in it.
-    pub partition: u16,
+    pub partition: IrqPartition,
     /// Offset from the start of the major frame, in ticks.
     pub start: u64,
     /// Length in ticks.
@@ -197,7 +206,7 @@ pub struct IrqWindow {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IrqTarget {
     /// Partition number.
-    pub partition: u16,
+    pub partition: IrqPartition,
     /// Its port, bound to `IRQ_SOURCE_LINE` with the route's vector.
     pub port: u16,
 }
@@ -230,11 +239,11 @@ pub struct IrqRoute {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IrqChannel {
     /// Sending partition.
-    pub source_partition: u16,
+    pub source_partition: IrqPartition,
     /// Its port bound to `IRQ_SOURCE_CHANNEL` with this channel's index.
     pub source_port: u16,
     /// Receiving partition.
-    pub destination_partition: u16,
+    pub destination_partition: IrqPartition,
     /// Its port bound to `IRQ_SOURCE_CHANNEL` with this channel's index.
     pub destination_port: u16,
 }

@@ -23,11 +23,11 @@ use crate::config::{
     IrqPriorityLevel, IrqRoute, IrqSystemConfig, IrqTarget,
 };
 use crate::ops::Ops;
-use crate::pool::{Claim, EMPTY_PAGE, NAME_LEN, Storage};
-use crate::status::{IrqConfigError, IrqConfigErrorKind as Kind, IrqConfigTable as Table};
+use crate::pool::{Claim, EMPTY_PAGE, NAME_LEN, Storage, UNUSED};
+use crate::status::{IrqConfigError, Kind, Table};
 use crate::{
-    Engine, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS,
-    IRQ_MAX_ROUTES, IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
+    IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS, IRQ_MAX_ROUTES,
+    IRQ_MAX_TARGETS, IRQ_MAX_WINDOWS, IRQ_PAGE_ALIGN,
 };
 
 /// The C array `ptr[0..count]`, checked against `max` entries; a NULL (with a count) or
@@ -44,16 +44,16 @@ unsafe fn table<'a, T>(
 ) -> Result<&'a [T], IrqConfigError> {
     let count = count as usize;
     if count > max {
-        return Err(IrqConfigError { kind: Kind::TooMany, ..error });
+        return Err(error.kind(Kind::TooMany));
     }
     if count == 0 {
         return Ok(&[]);
     }
     if ptr.is_null() {
-        return Err(IrqConfigError { kind: Kind::NullTable, ..error });
+        return Err(error.kind(Kind::NullTable));
     }
     if !ptr.is_aligned() {
-        return Err(IrqConfigError { kind: Kind::BadValue, ..error });
+        return Err(error.kind(Kind::BadValue));
     }
     // SAFETY: not NULL, aligned, and by this function's contract `count` valid `T` for
     // `'a`.
@@ -146,21 +146,6 @@ fn vector_set(words: &[u64; 4]) -> VectorSet {
         .fold(VectorSet::EMPTY, VectorSet::with)
 }
 
-/// A partition that does not exist for C: no port, window, route or channel.
-const UNUSED: PartitionConfig = PartitionConfig {
-    name: "",
-    cpu: 0,
-    ports: &[],
-    priority_levels: &[],
-    timer_port: None,
-    error_port: None,
-    catch_up: CatchUpPolicy::Replay,
-    vectors: VectorSet::EMPTY,
-    channels: 0,
-    ping: None,
-    health: HmTable::IGNORE_ALL,
-};
-
 /// Copies `config` into the claimed slot's storage and builds the engine there. The
 /// claim initialized every field of the storage but `ops` and `engine`; this writes
 /// table entries over their placeholders, then `ops`, then `engine` last, so that on
@@ -173,7 +158,7 @@ const UNUSED: PartitionConfig = PartitionConfig {
 /// valid until the router is destroyed and accessed by nobody during this call), for
 /// the duration of the call.
 pub(crate) unsafe fn build(
-    claim: &Claim,
+    claim: &mut Claim,
     config: &IrqSystemConfig,
     ops: Ops,
 ) -> Result<(), IrqConfigError> {
@@ -182,7 +167,7 @@ pub(crate) unsafe fn build(
     if count == 0 || count > IRQ_MAX_PARTITIONS {
         return Err(IrqConfigError::system(Kind::PartitionCount));
     }
-    let in_range = |p: u16| usize::from(p) < count;
+    let in_range = |p: u32| (p as usize) < count;
     let error = IrqConfigError::system(Kind::NullTable);
     // SAFETY: the caller's contract on `config.partitions`.
     let partitions = unsafe {
@@ -190,7 +175,7 @@ pub(crate) unsafe fn build(
             config.partitions,
             config.partition_count,
             IRQ_MAX_PARTITIONS,
-            IrqConfigError { table: Table::Partitions, ..error },
+            error.table(Table::Partitions),
         )
     }?;
 
@@ -215,18 +200,14 @@ pub(crate) unsafe fn build(
 
     // SAFETY: the caller's contract on `config.windows`.
     let c_windows = unsafe {
-        table(
-            config.windows,
-            config.window_count,
-            IRQ_MAX_WINDOWS,
-            IrqConfigError { table: Table::Windows, ..error },
-        )
+        table(config.windows, config.window_count, IRQ_MAX_WINDOWS, error.table(Table::Windows))
     }?;
     for (i, w) in c_windows.iter().enumerate() {
         if !in_range(w.partition) {
             return Err(IrqConfigError::at(Kind::WindowUnknownPartition, Table::Windows, i));
         }
-        let window = Window { partition: w.partition, start: w.start, length: w.length };
+        // In range: below the partition count, at most `IRQ_MAX_PARTITIONS`.
+        let window = Window { partition: w.partition as u16, start: w.start, length: w.length };
         // SAFETY: claimed slot, nothing refers into it yet (as above).
         unsafe { addr_of_mut!((*s).tables.windows[i]).write(window) };
     }
@@ -238,12 +219,7 @@ pub(crate) unsafe fn build(
 
     // SAFETY: the caller's contract on `config.routes`.
     let c_routes = unsafe {
-        table(
-            config.routes,
-            config.route_count,
-            IRQ_MAX_ROUTES,
-            IrqConfigError { table: Table::Routes, ..error },
-        )
+        table(config.routes, config.route_count, IRQ_MAX_ROUTES, error.table(Table::Routes))
     }?;
     for (r, c) in c_routes.iter().enumerate() {
         // SAFETY: claimed slot, nothing refers into it yet; the caller's contract on the
@@ -264,12 +240,7 @@ pub(crate) unsafe fn build(
 
     // SAFETY: the caller's contract on `config.channels`.
     let c_channels = unsafe {
-        table(
-            config.channels,
-            config.channel_count,
-            IRQ_MAX_CHANNELS,
-            IrqConfigError { table: Table::Channels, ..error },
-        )
+        table(config.channels, config.channel_count, IRQ_MAX_CHANNELS, error.table(Table::Channels))
     }?;
     for (i, c) in c_channels.iter().enumerate() {
         let channel = build_channel(i, c, in_range)?;
@@ -288,7 +259,7 @@ pub(crate) unsafe fn build(
             config.channel_budgets,
             config.channel_budget_count,
             IRQ_MAX_CHANNELS,
-            IrqConfigError { table: Table::ChannelBudgets, ..error },
+            error.table(Table::ChannelBudgets),
         )
     }?;
     for (i, c) in c_budgets.iter().enumerate() {
@@ -310,15 +281,14 @@ pub(crate) unsafe fn build(
         channels,
         channel_budgets,
     };
-    let engine = Engine::new(system, pages).map_err(config_error)?;
-    // SAFETY: claimed slot; the engine is written last, once everything it refers to is.
-    // With `ops` and `engine` written, every field of the storage is initialized (the
-    // claim wrote the others).
+    // The engine last, once everything it refers to is written; in place (see `pool`).
+    claim.engine().reconfigure(system, pages).map_err(config_error)?;
+    // SAFETY: claimed slot. With `ops` written, every field of the storage is initialized
+    // (the claim wrote the others).
     unsafe {
         addr_of_mut!((*s).tables.partitions).write(count);
         addr_of_mut!((*s).tables.shared).write(pages);
         addr_of_mut!((*s).ops).write(ops);
-        addr_of_mut!((*s).engine).write(engine);
     }
     Ok(())
 }
@@ -377,12 +347,7 @@ unsafe fn build_partition(
     let here = IrqConfigError::at(Kind::BadValue, Table::Partitions, p);
     // SAFETY: the caller's contract on `c.ports`.
     let c_ports = unsafe {
-        table(
-            c.ports,
-            c.port_count,
-            IRQ_MAX_PORTS,
-            IrqConfigError { table: Table::Ports, ..IrqConfigError::NONE },
-        )
+        table(c.ports, c.port_count, IRQ_MAX_PORTS, IrqConfigError::NONE.table(Table::Ports))
     }
     .map_err(|e| e.partition(p))?;
     for (i, port) in c_ports.iter().enumerate() {
@@ -403,7 +368,7 @@ unsafe fn build_partition(
             c.levels,
             c.level_count,
             IRQ_MAX_PRIORITY_LEVELS,
-            IrqConfigError { table: Table::Levels, ..IrqConfigError::NONE },
+            IrqConfigError::NONE.table(Table::Levels),
         )
     }
     .map_err(|e| e.partition(p))?;
@@ -507,10 +472,11 @@ unsafe fn build_route(
     let c_targets: &[IrqTarget] =
         unsafe { table(c.targets, c.target_count, IRQ_MAX_TARGETS, here) }?;
     for (t, target) in c_targets.iter().enumerate() {
-        if usize::from(target.partition) >= partitions {
+        if target.partition as usize >= partitions {
             return Err(here_kind(here, Kind::RouteUnknownPartition).index(t));
         }
-        let target = Target { partition: target.partition, port: target.port };
+        // In range: checked above.
+        let target = Target { partition: target.partition as u16, port: target.port };
         // SAFETY: the caller's contract (claimed slot, nothing refers into it yet).
         unsafe { addr_of_mut!((*s).tables.targets[r][t]).write(target) };
     }
@@ -531,22 +497,26 @@ unsafe fn build_route(
 }
 
 const fn here_kind(error: IrqConfigError, kind: Kind) -> IrqConfigError {
-    IrqConfigError { kind, ..error }
+    error.kind(kind)
 }
 
 fn build_channel(
     i: usize,
     c: &IrqChannel,
-    in_range: impl Fn(u16) -> bool,
+    in_range: impl Fn(u32) -> bool,
 ) -> Result<Channel, IrqConfigError> {
     for (end, p) in [c.source_partition, c.destination_partition].into_iter().enumerate() {
         if !in_range(p) {
             return Err(IrqConfigError::at(Kind::ChannelPartition, Table::Channels, i).index(end));
         }
     }
+    // In range: checked above.
     Ok(Channel {
-        source: Endpoint { partition: c.source_partition, port: c.source_port },
-        destination: Endpoint { partition: c.destination_partition, port: c.destination_port },
+        source: Endpoint { partition: c.source_partition as u16, port: c.source_port },
+        destination: Endpoint {
+            partition: c.destination_partition as u16,
+            port: c.destination_port,
+        },
     })
 }
 

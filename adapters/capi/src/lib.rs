@@ -64,54 +64,95 @@ mod pool;
 mod status;
 
 pub use api::{
+    IRQ_CAPI_VERSION, IRQ_CAPI_VERSION_MAJOR, IRQ_CAPI_VERSION_MINOR, IRQ_CAPI_VERSION_PATCH,
     IRQ_MODE_COLD_START, IRQ_MODE_IDLE, IRQ_MODE_NORMAL, IRQ_MODE_WARM_START, IrqSwitch,
-    irq_config_error_name, irq_router_create, irq_router_destroy, irq_router_hardware_irq,
-    irq_router_hardware_irq_switch, irq_router_health_counts, irq_router_health_log,
-    irq_router_hypercall, irq_router_mode, irq_router_partition_entry, irq_router_partition_exit,
+    irq_capi_version, irq_config_error_name, irq_router_create, irq_router_destroy,
+    irq_router_hardware_irq, irq_router_hardware_irq_switch, irq_router_health_counts,
+    irq_router_health_log, irq_router_hypercall, irq_router_hypercall_i386, irq_router_mode,
+    irq_router_partition_entry, irq_router_partition_exit, irq_router_restart_cause,
     irq_router_resume, irq_router_shared_page, irq_router_start, irq_router_stopped,
     irq_router_tick, irq_router_tick_switch, irq_router_trap, irq_status_name,
 };
 pub use config::{
     IRQ_CATCH_UP_BOUNDED_REPLAY, IRQ_CATCH_UP_COLLAPSE, IRQ_CATCH_UP_REPLAY, IRQ_CATCH_UP_WARP,
     IRQ_HM_COLD_START, IRQ_HM_DELIVER, IRQ_HM_IDLE, IRQ_HM_IGNORE, IRQ_HM_KIND_ACK_TIMEOUT,
-    IRQ_HM_KIND_COUNT, IRQ_HM_KIND_ILLEGAL_HYPERCALL, IRQ_HM_KIND_PARTITION_ERROR,
-    IRQ_HM_KIND_PENDING_OVERFLOW, IRQ_HM_KIND_PING_MISSED, IRQ_HM_KIND_RESTART_LIMIT,
-    IRQ_HM_KIND_STORM, IRQ_HM_KIND_TRAP, IRQ_HM_KIND_TRAP_IN_TRAP, IRQ_HM_KIND_UPCALL_FAULT,
-    IRQ_HM_KIND_WINDOW_OVERRUN, IRQ_HM_STOP_MODULE, IRQ_HM_WARM_START, IRQ_NO_PORT, IRQ_NO_VECTOR,
-    IRQ_PORT_COALESCING, IRQ_PORT_COUNTING, IRQ_SHARING_EXCLUSIVE, IRQ_SHARING_SHARED,
-    IRQ_SOURCE_CHANNEL, IRQ_SOURCE_LIFECYCLE, IRQ_SOURCE_LINE, IRQ_SOURCE_PING, IRQ_SOURCE_TIMER,
-    IRQ_SOURCE_TRAP, IRQ_TRIGGER_EDGE, IRQ_TRIGGER_LEVEL, IrqChannel, IrqChannelBudget,
-    IrqPartitionConfig, IrqPing, IrqPortConfig, IrqPriorityLevel, IrqRoute, IrqSystemConfig,
-    IrqTarget, IrqWindow,
+    IRQ_HM_KIND_COUNT, IRQ_HM_KIND_ILLEGAL_HYPERCALL, IRQ_HM_KIND_NONE,
+    IRQ_HM_KIND_PARTITION_ERROR, IRQ_HM_KIND_PENDING_OVERFLOW, IRQ_HM_KIND_PING_MISSED,
+    IRQ_HM_KIND_RESTART_LIMIT, IRQ_HM_KIND_STORM, IRQ_HM_KIND_TRAP, IRQ_HM_KIND_TRAP_IN_TRAP,
+    IRQ_HM_KIND_UPCALL_FAULT, IRQ_HM_KIND_WINDOW_OVERRUN, IRQ_HM_STOP_MODULE, IRQ_HM_WARM_START,
+    IRQ_NO_PORT, IRQ_NO_VECTOR, IRQ_PORT_COALESCING, IRQ_PORT_COUNTING, IRQ_SHARING_EXCLUSIVE,
+    IRQ_SHARING_SHARED, IRQ_SOURCE_CHANNEL, IRQ_SOURCE_LIFECYCLE, IRQ_SOURCE_LINE, IRQ_SOURCE_PING,
+    IRQ_SOURCE_TIMER, IRQ_SOURCE_TRAP, IRQ_TRIGGER_EDGE, IRQ_TRIGGER_LEVEL, IrqChannel,
+    IrqChannelBudget, IrqPartitionConfig, IrqPing, IrqPortConfig, IrqPriorityLevel, IrqRoute,
+    IrqSystemConfig, IrqTarget, IrqWindow,
 };
 pub use guest::{
-    IRQ_HC_ABI_VERSION, IRQ_HC_ACKNOWLEDGE, IRQ_HC_CLOCK_READ, IRQ_HC_CONSOLE_WRITE,
-    IRQ_HC_CONSOLE_WRITE_MAX, IRQ_HC_EXEC_STOP_ERROR, IRQ_HC_IDLE, IRQ_HC_INTERRUPTS_DISABLE,
-    IRQ_HC_INTERRUPTS_ENABLE, IRQ_HC_INTERRUPTS_FLASH, IRQ_HC_INTERRUPTS_SET_LEVEL,
-    IRQ_HC_IRQ_DETACH, IRQ_HC_IRQ_REQUEST, IRQ_HC_MASK, IRQ_HC_NOTIFY, IRQ_HC_PING_ANSWER,
-    IRQ_HC_REGISTER_FAULT_HANDLER, IRQ_HC_REGISTER_PORT_HANDLER, IRQ_HC_REGISTER_UPCALL,
-    IRQ_HC_START_REASON, IRQ_HC_STATUS_ALREADY_BOUND, IRQ_HC_STATUS_ALREADY_IN_SERVICE,
-    IRQ_HC_STATUS_BAD_ADDRESS, IRQ_HC_STATUS_BUSY, IRQ_HC_STATUS_FAILED,
-    IRQ_HC_STATUS_INVALID_ARGUMENT, IRQ_HC_STATUS_MASKED, IRQ_HC_STATUS_NOT_A_CHANNEL,
-    IRQ_HC_STATUS_NOT_BOUND, IRQ_HC_STATUS_NOT_CONFIGURED, IRQ_HC_STATUS_NOT_IN_SERVICE,
-    IRQ_HC_STATUS_NOT_IN_UPCALL, IRQ_HC_STATUS_NOTHING_PENDING, IRQ_HC_STATUS_OUTSIDE_WINDOW,
-    IRQ_HC_STATUS_OVER_BUDGET, IRQ_HC_STATUS_PERMISSION_DENIED, IRQ_HC_STATUS_RESERVED_ARGUMENT,
-    IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HC_TAKE_COUNT, IRQ_HC_UNMASK,
-    IRQ_HC_UPCALL_RETURN, IRQ_PAGE_ALIGN, IRQ_PAGE_CLOCK_GIVEN_OFFSET, IRQ_PAGE_CLOCK_NOW_OFFSET,
-    IRQ_PAGE_ISR_LEVEL_OFFSET, IRQ_PAGE_SIZE, IRQ_PAGE_START_REASON_OFFSET,
-    IRQ_PAGE_UPCALL_MASK_OFFSET, IRQ_PAGE_UPCALL_PENDING_OFFSET, IrqRawCall,
-    irq_hc_encode_acknowledge, irq_hc_encode_clock_read, irq_hc_encode_console_write,
-    irq_hc_encode_exec_stop_error, irq_hc_encode_idle, irq_hc_encode_interrupts_disable,
-    irq_hc_encode_interrupts_enable, irq_hc_encode_interrupts_flash, irq_hc_encode_irq_detach,
-    irq_hc_encode_irq_request, irq_hc_encode_notify, irq_hc_encode_register_fault_handler,
-    irq_hc_encode_register_upcall, irq_hc_encode_take_count, irq_hc_encode_upcall_return,
+    IRQ_HC_ABI, IRQ_HC_ACKNOWLEDGE, IRQ_HC_CLOCK_READ, IRQ_HC_CONSOLE_WRITE,
+    IRQ_HC_CONSOLE_WRITE_MAX, IRQ_HC_EXEC_STOP_ERROR, IRQ_HC_GET_ABI_VERSION, IRQ_HC_IDLE,
+    IRQ_HC_INTERRUPTS_DISABLE, IRQ_HC_INTERRUPTS_ENABLE, IRQ_HC_INTERRUPTS_FLASH,
+    IRQ_HC_INTERRUPTS_SET_LEVEL, IRQ_HC_IRQ_DETACH, IRQ_HC_IRQ_REQUEST, IRQ_HC_MASK, IRQ_HC_NOTIFY,
+    IRQ_HC_PING_ANSWER, IRQ_HC_REGISTER_FAULT_HANDLER, IRQ_HC_REGISTER_PORT_HANDLER,
+    IRQ_HC_REGISTER_UPCALL, IRQ_HC_START_REASON, IRQ_HC_STATUS_ALREADY_BOUND,
+    IRQ_HC_STATUS_ALREADY_IN_SERVICE, IRQ_HC_STATUS_BAD_ADDRESS, IRQ_HC_STATUS_BUSY,
+    IRQ_HC_STATUS_FAILED, IRQ_HC_STATUS_INVALID_ARGUMENT, IRQ_HC_STATUS_MASKED,
+    IRQ_HC_STATUS_NOT_A_CHANNEL, IRQ_HC_STATUS_NOT_BOUND, IRQ_HC_STATUS_NOT_CONFIGURED,
+    IRQ_HC_STATUS_NOT_IN_SERVICE, IRQ_HC_STATUS_NOT_IN_UPCALL, IRQ_HC_STATUS_NOTHING_PENDING,
+    IRQ_HC_STATUS_OUTSIDE_WINDOW, IRQ_HC_STATUS_OVER_BUDGET, IRQ_HC_STATUS_PERMISSION_DENIED,
+    IRQ_HC_STATUS_RESERVED_ARGUMENT, IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL,
+    IRQ_HC_TAKE_COUNT, IRQ_HC_UNMASK, IRQ_HC_UPCALL_RETURN, IRQ_PAGE_ALIGN,
+    IRQ_PAGE_CLOCK_GIVEN_OFFSET, IRQ_PAGE_CLOCK_NOW_OFFSET, IRQ_PAGE_ISR_LEVEL_OFFSET,
+    IRQ_PAGE_SIZE, IRQ_PAGE_START_CAUSE_OFFSET, IRQ_PAGE_START_REASON_OFFSET,
+    IRQ_PAGE_UPCALL_MASK_OFFSET, IRQ_PAGE_UPCALL_PENDING_OFFSET, IRQ_START_REASON_COLD_RESTART,
+    IRQ_START_REASON_FRESH, IRQ_START_REASON_NONE, IRQ_START_REASON_WARM_RESTART, IrqI386Regs,
+    IrqRawCall, irq_hc_encode_abi_version, irq_hc_encode_acknowledge, irq_hc_encode_clock_read,
+    irq_hc_encode_console_write, irq_hc_encode_exec_stop_error, irq_hc_encode_idle,
+    irq_hc_encode_interrupts_disable, irq_hc_encode_interrupts_enable,
+    irq_hc_encode_interrupts_flash, irq_hc_encode_interrupts_set_level, irq_hc_encode_irq_detach,
+    irq_hc_encode_irq_request, irq_hc_encode_mask, irq_hc_encode_notify, irq_hc_encode_ping_answer,
+    irq_hc_encode_register_fault_handler, irq_hc_encode_register_port_handler,
+    irq_hc_encode_register_upcall, irq_hc_encode_start_reason, irq_hc_encode_take_count,
+    irq_hc_encode_unmask, irq_hc_encode_upcall_return, irq_hc_i386_answer, irq_hc_i386_call,
+    irq_hc_i386_encode, irq_hc_i386_reply, irq_hc_start_reason, irq_hc_start_reason_kind,
 };
 pub use ops::{
     IRQ_START_COLD, IRQ_START_WARM, IRQ_UPCALL_BAD_ENTRY, IRQ_UPCALL_BAD_STACK, IRQ_UPCALL_OK,
     IrqHmRecord, IrqKernelOps, IrqUpcall,
 };
 pub use pool::IrqRouter;
-pub use status::{IrqConfigError, IrqConfigErrorKind, IrqConfigTable, IrqStatus};
+pub use status::{
+    IRQ_CONFIG_ERROR_KIND_BAD_PAGE, IRQ_CONFIG_ERROR_KIND_BAD_VALUE,
+    IRQ_CONFIG_ERROR_KIND_CHANNEL_BUDGET, IRQ_CONFIG_ERROR_KIND_CHANNEL_COUNT,
+    IRQ_CONFIG_ERROR_KIND_CHANNEL_NOT_PERMITTED, IRQ_CONFIG_ERROR_KIND_CHANNEL_PARTITION,
+    IRQ_CONFIG_ERROR_KIND_CHANNEL_PORT, IRQ_CONFIG_ERROR_KIND_DELIVER_WITHOUT_ERROR_PORT,
+    IRQ_CONFIG_ERROR_KIND_DUPLICATE_PORT, IRQ_CONFIG_ERROR_KIND_EMPTY_FRAME,
+    IRQ_CONFIG_ERROR_KIND_ERROR_PORT, IRQ_CONFIG_ERROR_KIND_LEVEL_ORDER,
+    IRQ_CONFIG_ERROR_KIND_LEVEL_RANGE, IRQ_CONFIG_ERROR_KIND_NONE,
+    IRQ_CONFIG_ERROR_KIND_NULL_TABLE, IRQ_CONFIG_ERROR_KIND_OTHER,
+    IRQ_CONFIG_ERROR_KIND_PARTITION_COUNT, IRQ_CONFIG_ERROR_KIND_PING,
+    IRQ_CONFIG_ERROR_KIND_PORT_OUT_OF_RANGE, IRQ_CONFIG_ERROR_KIND_ROUTE_DUPLICATE_TARGET,
+    IRQ_CONFIG_ERROR_KIND_ROUTE_DUPLICATE_VECTOR, IRQ_CONFIG_ERROR_KIND_ROUTE_EXCLUSIVE_SHARED,
+    IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_BUDGET, IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_PORT_COUNTS,
+    IRQ_CONFIG_ERROR_KIND_ROUTE_NOT_PERMITTED, IRQ_CONFIG_ERROR_KIND_ROUTE_PORT_NOT_BOUND,
+    IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS, IRQ_CONFIG_ERROR_KIND_ROUTE_UNHANDLED,
+    IRQ_CONFIG_ERROR_KIND_ROUTE_UNKNOWN_PARTITION, IRQ_CONFIG_ERROR_KIND_ROUTE_ZERO_ACK_TIMEOUT,
+    IRQ_CONFIG_ERROR_KIND_TIMER_PORT, IRQ_CONFIG_ERROR_KIND_TOO_MANY,
+    IRQ_CONFIG_ERROR_KIND_UNKNOWN_CHANNEL, IRQ_CONFIG_ERROR_KIND_VECTOR_NOT_PERMITTED,
+    IRQ_CONFIG_ERROR_KIND_WINDOW_EMPTY, IRQ_CONFIG_ERROR_KIND_WINDOW_EXCEEDS_FRAME,
+    IRQ_CONFIG_ERROR_KIND_WINDOW_OVERLAPS, IRQ_CONFIG_ERROR_KIND_WINDOW_UNKNOWN_PARTITION,
+    IRQ_CONFIG_TABLE_CHANNEL_BUDGETS, IRQ_CONFIG_TABLE_CHANNELS, IRQ_CONFIG_TABLE_LEVELS,
+    IRQ_CONFIG_TABLE_OPERATIONS, IRQ_CONFIG_TABLE_PARTITIONS, IRQ_CONFIG_TABLE_PORTS,
+    IRQ_CONFIG_TABLE_ROUTES, IRQ_CONFIG_TABLE_SYSTEM, IRQ_CONFIG_TABLE_WINDOWS,
+    IRQ_STATUS_BAD_HANDLE, IRQ_STATUS_BAD_PARTITION, IRQ_STATUS_BUSY, IRQ_STATUS_INVALID_CONFIG,
+    IRQ_STATUS_MISSING_OPERATION, IRQ_STATUS_NULL_POINTER, IRQ_STATUS_OK, IRQ_STATUS_OUT_OF_RANGE,
+    IRQ_STATUS_POOL_EXHAUSTED, IrqConfigError, IrqStatus,
+};
+
+/// A partition's index in the configuration (0 to `partition_count - 1`): the one type
+/// every function, structure and kernel operation uses for a partition.
+pub type IrqPartition = u32;
+/// No partition: the module (`irq_router_health_log`, an `IrqHmRecord`), the kernel (an
+/// upcall's `sender`), none scheduled (`IrqSwitch`), or an error that names none.
+pub const IRQ_NO_PARTITION: IrqPartition = 0xFFFF_FFFF;
 
 /// Most partitions a router of this library has (the engine is built for exactly this
 /// many; the configuration's unused ones have no port, window or route and never run).
@@ -135,6 +176,11 @@ pub const IRQ_MAX_ROUTERS: usize = 2;
 /// (`IRQ_STATUS_BAD_HANDLE`), also once a new router took its slot, until that slot has
 /// been reused this many times (then the old handle names a live router again).
 pub const IRQ_HANDLE_GENERATIONS: usize = 256;
+/// Bytes of stack every function of the library needs at most, `irq_router_create`
+/// included, in the release builds (x86-64 and i686), with room to spare: the
+/// measured high-water marks are in the README (`tests/capi_stack.rs` checks them
+/// against this bound). The kernel operations the library calls run on top of that.
+pub const IRQ_STACK_NEEDED: usize = 8192;
 /// Health-monitor records kept per partition and for the module.
 pub const IRQ_HM_LOG_LEN: usize = 32;
 

@@ -11,15 +11,25 @@
 //! compared by address only. (The token index wraps: a handle matches again after its
 //! slot was reused `IRQ_HANDLE_GENERATIONS` times more.)
 //!
-//! # Initialization
+//! # Initialization, and the stack
 //!
-//! The storage of a slot is a `MaybeUninit<Storage>` in the static (zero-filled `.bss`,
-//! not a valid `Storage`). [`Claim::new`] writes every field of it in full except the
-//! kernel's table and the engine, before any reference into it exists: the tables get
-//! their empty values ([`Tables::EMPTY`]) and every page frame a fresh page and zeroed
-//! padding. `build` then overwrites table entries, writes the table of operations and
-//! writes the engine last; only then is the slot published (`LIVE`), so every field is
-//! initialized whenever [`InUse::storage`] makes a `&Storage`.
+//! Each slot holds an engine that is always a valid one: the static pool starts with a
+//! placeholder engine built at compile time (`Router::new` of a configuration with no
+//! port, window or route, evaluated by the compiler into the library's data), and
+//! `irq_router_create` rebuilds it in place with `Router::reconfigure`, which rewrites
+//! each part of the engine where it is. No engine is ever built on the stack or moved:
+//! `irq_router_create` needs a few KiB of stack, not the engine's size (tens of KiB) a
+//! few times over. `irq_router_destroy` reconfigures the engine back to the placeholder,
+//! so that it keeps no reference into the slot's tables or a kernel's page.
+//!
+//! The rest of a slot's storage is a `MaybeUninit<Storage>` in the static (zero-filled
+//! `.bss`, not a valid `Storage`). [`Claim::new`] writes every field of it in full except
+//! the kernel's table, before any reference into it exists: the tables get their empty
+//! values ([`Tables::EMPTY`]), every page frame a fresh page and zeroed padding, the
+//! restart causes none. `build` then overwrites table entries, writes the table of
+//! operations and reconfigures the engine last; only then is the slot published
+//! (`LIVE`), so every field is initialized whenever [`InUse::storage`] makes a
+//! `&Storage`.
 //!
 //! # Why the `'static` references are sound
 //!
@@ -27,15 +37,16 @@
 //! routes, targets, channels, budgets) and `&'static SharedPage`s. Here they point into a
 //! slot's [`Storage`], which is inside a `static` and therefore never moves or goes away.
 //! A slot's storage is written only while the slot is `BUILDING` (claimed by exactly one
-//! `irq_router_create`, before any reference into it exists) and the engine, which holds
-//! every such reference, is dropped while the slot is `CLOSING` (claimed by exactly one
-//! `irq_router_destroy`, after it saw no call in progress and before the slot is free
-//! again). In between, the storage is only read (the pages are atomics, written through
-//! shared references). So no reference into the storage is ever alive while the storage
-//! is written. A page the kernel provides
+//! `irq_router_create`, while its engine is the placeholder, which refers to none of it)
+//! and the engine, which holds every such reference, is set back to the placeholder
+//! while the slot is `CLOSING` (claimed by exactly one `irq_router_destroy`, after it saw
+//! no call in progress and before the slot is free again). In between, the storage is
+//! only read (the pages and causes are atomics, written through shared references). So
+//! no reference into the storage is ever alive while the storage is written. A page the
+//! kernel provides
 //! ([`IrqPartitionConfig::shared_page`](crate::IrqPartitionConfig::shared_page)) is valid
-//! until `irq_router_destroy` returns by the kernel's promise, and the engine is dropped
-//! before that.
+//! until `irq_router_destroy` returns by the kernel's promise, and the engine lets go of
+//! it before that.
 //!
 //! # Page frames
 //!
@@ -49,12 +60,17 @@ use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::num::NonZeroU32;
 use core::ptr::addr_of_mut;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use irq_router::config::{ChannelBudget, Route, Sharing, Target, Trigger, Window};
+use irq_router::config::{
+    ChannelBudget, HmTable, PartitionConfig, Route, Schedule, Sharing, SystemConfig, Target,
+    Trigger, VectorSet, Window,
+};
 use irq_router::events::{Binding, Channel, Endpoint, PortConfig, PriorityLevel, Source};
-use irq_router::vcpu::SharedPage;
+use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 
+use crate::IrqHmRecord;
+use crate::config::{IRQ_HM_COLD_START, IRQ_HM_KIND_NONE, IRQ_HM_WARM_START};
 use crate::ops::Ops;
 use crate::{
     Engine, IRQ_HANDLE_GENERATIONS, IRQ_MAX_CHANNELS, IRQ_MAX_PARTITIONS, IRQ_MAX_PORTS,
@@ -87,16 +103,120 @@ struct Slot {
     /// Library calls in progress on this router.
     users: AtomicU32,
     storage: UnsafeCell<MaybeUninit<Storage>>,
+    /// Always a valid engine: the placeholder, or the live router's.
+    engine: UnsafeCell<Engine>,
 }
 
-/// Everything one router owns.
+/// Everything one router owns but its engine.
 pub(crate) struct Storage {
     /// The library's shared pages, one 4096-byte frame each.
     pub(crate) pages: [PageFrame; IRQ_MAX_PARTITIONS],
     /// The configuration copied from C.
     pub(crate) tables: Tables,
     pub(crate) ops: Ops,
-    pub(crate) engine: Engine,
+    /// Each partition's latest restart.
+    pub(crate) causes: Causes,
+}
+
+/// A live router, as the entry points see it.
+pub(crate) struct Live<'a> {
+    pub(crate) tables: &'a Tables,
+    pub(crate) ops: &'a Ops,
+    pub(crate) causes: &'a Causes,
+    pub(crate) engine: &'a Engine,
+}
+
+/// The health-monitor record of each partition's latest restart (or its latest decided
+/// one, for a restart deferred to the partition's next entry), as the kernel's `log`
+/// saw it: what `irq_router_restart_cause` answers.
+pub(crate) struct Causes {
+    /// `kind | action << 8`, or `IRQ_HM_KIND_NONE` before any restart.
+    what: [AtomicU64; IRQ_MAX_PARTITIONS],
+    tick: [AtomicU64; IRQ_MAX_PARTITIONS],
+    detail: [AtomicU64; IRQ_MAX_PARTITIONS],
+    extra: [AtomicU64; IRQ_MAX_PARTITIONS],
+}
+
+impl Causes {
+    /// No restart yet.
+    const fn none() -> Self {
+        Self {
+            what: [const { AtomicU64::new(IRQ_HM_KIND_NONE as u64) }; IRQ_MAX_PARTITIONS],
+            tick: [const { AtomicU64::new(0) }; IRQ_MAX_PARTITIONS],
+            detail: [const { AtomicU64::new(0) }; IRQ_MAX_PARTITIONS],
+            extra: [const { AtomicU64::new(0) }; IRQ_MAX_PARTITIONS],
+        }
+    }
+
+    /// Keeps `record` if it restarts its partition.
+    pub(crate) fn note(&self, record: &IrqHmRecord) {
+        let p = record.partition as usize;
+        let restarts = matches!(record.action, IRQ_HM_WARM_START | IRQ_HM_COLD_START);
+        if !restarts || p >= IRQ_MAX_PARTITIONS {
+            return;
+        }
+        self.tick[p].store(record.tick, Ordering::Relaxed);
+        self.detail[p].store(record.detail, Ordering::Relaxed);
+        self.extra[p].store(record.extra, Ordering::Relaxed);
+        let what = u64::from(record.kind) | u64::from(record.action) << 8;
+        self.what[p].store(what, Ordering::Release);
+    }
+
+    /// Partition `p`'s latest restart (`kind` `IRQ_HM_KIND_NONE` if none).
+    pub(crate) fn get(&self, p: usize) -> IrqHmRecord {
+        let what = self.what[p].load(Ordering::Acquire);
+        IrqHmRecord {
+            tick: self.tick[p].load(Ordering::Relaxed),
+            partition: p as crate::IrqPartition,
+            kind: what as u8,
+            action: (what >> 8) as u8,
+            reserved: [0; 2],
+            detail: self.detail[p].load(Ordering::Relaxed),
+            extra: self.extra[p].load(Ordering::Relaxed),
+            discarded: 0,
+        }
+    }
+}
+
+/// A partition that does not exist for C: no port, window, route or channel.
+pub(crate) const UNUSED: PartitionConfig = PartitionConfig {
+    name: "",
+    cpu: 0,
+    ports: &[],
+    priority_levels: &[],
+    timer_port: None,
+    error_port: None,
+    catch_up: CatchUpPolicy::Replay,
+    vectors: VectorSet::EMPTY,
+    channels: 0,
+    ping: None,
+    health: HmTable::IGNORE_ALL,
+};
+
+/// The configuration of the placeholder engine: no port, window, route or channel.
+pub(crate) const PLACEHOLDER: SystemConfig<IRQ_MAX_PARTITIONS> = SystemConfig {
+    partitions: [UNUSED; IRQ_MAX_PARTITIONS],
+    schedule: Schedule { major_frame: 1, windows: &[] },
+    routes: &[],
+    clock_vector: None,
+    channels: &[],
+    channel_budgets: &[],
+};
+
+/// The placeholder engine, built by the compiler (a refused placeholder configuration
+/// fails the build).
+const fn placeholder() -> Engine {
+    let built =
+        core::mem::ManuallyDrop::new(Engine::new(PLACEHOLDER, [&EMPTY_PAGE; IRQ_MAX_PARTITIONS]));
+    let result: *const Result<Engine, irq_router::config::ConfigError> = (&raw const built).cast();
+    // SAFETY: `ManuallyDrop` has the layout of what it holds, so `result` points to the
+    // initialized `Result`, alive for this function.
+    let Ok(engine) = (unsafe { &*result }) else {
+        panic!("the placeholder configuration is valid")
+    };
+    // SAFETY: the engine is read out exactly once, and `built`, never dropped, does not
+    // drop it again: it is moved, not copied.
+    unsafe { core::ptr::read(engine) }
 }
 
 /// The configuration copied from C, which the engine refers to.
@@ -220,6 +340,7 @@ static POOL: [Slot; IRQ_MAX_ROUTERS] = [const {
         state: AtomicU32::new(FREE),
         users: AtomicU32::new(0),
         storage: UnsafeCell::new(MaybeUninit::uninit()),
+        engine: UnsafeCell::new(placeholder()),
     }
 }; IRQ_MAX_ROUTERS];
 
@@ -272,6 +393,7 @@ impl Claim {
         // is inside a static, valid for writes of a `Storage`.
         unsafe {
             addr_of_mut!((*s).tables).write(Tables::EMPTY);
+            addr_of_mut!((*s).causes).write(Causes::none());
             for p in 0..IRQ_MAX_PARTITIONS {
                 PageFrame::init(addr_of_mut!((*s).pages[p]));
             }
@@ -279,14 +401,22 @@ impl Claim {
         Some(Self { slot, published: false })
     }
 
-    /// The slot's storage, to be written: every field initialized but `ops` and
-    /// `engine`.
+    /// The slot's storage, to be written: every field initialized but `ops`.
     pub(crate) fn storage(&self) -> *mut Storage {
         self.slot.storage()
     }
 
-    /// The storage is fully initialized (`build` wrote `ops` and `engine`): make the
-    /// router usable and hand out its handle.
+    /// The slot's engine (the placeholder until `build` reconfigures it), to be
+    /// reconfigured.
+    pub(crate) fn engine(&mut self) -> &mut Engine {
+        // SAFETY: the slot is `BUILDING`, claimed by this claim alone (see `new`): no call
+        // reads the engine and no other reference to it exists; `&mut self` makes this
+        // one unique for its lifetime.
+        unsafe { &mut *self.slot.engine.get() }
+    }
+
+    /// The storage is fully initialized (`build` wrote `ops` and reconfigured the
+    /// engine): make the router usable and hand out its handle.
     pub(crate) fn publish(mut self) -> *mut IrqRouter {
         self.published = true;
         let state = self.slot.state.load(Ordering::Relaxed);
@@ -298,8 +428,9 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         if !self.published {
-            // Nothing in the storage needs dropping: the engine was never written. No
-            // handle was handed out, so the generation stays.
+            // Nothing in the storage needs dropping, and the engine is still the
+            // placeholder (a refused reconfiguration changes nothing). No handle was
+            // handed out, so the generation stays.
             let state = self.slot.state.load(Ordering::Relaxed);
             self.slot.state.store(with_phase(state, FREE), Ordering::Release);
         }
@@ -328,14 +459,17 @@ impl InUse {
         Some(Self { slot })
     }
 
-    /// The router's storage.
-    pub(crate) fn storage(&self) -> &Storage {
+    /// The router's storage and engine.
+    pub(crate) fn live(&self) -> Live<'_> {
         // SAFETY: the state was `LIVE` after this call registered itself in `users`, so
-        // every field of the storage is initialized: `Claim::new` wrote all but `ops` and
-        // `engine`, `build` wrote those before `publish`, which released `LIVE` (seen
-        // with the sequentially consistent load). `close` cannot drop or rewrite any of it
-        // before `users` falls back (see the module documentation).
-        unsafe { (*self.slot.storage.get()).assume_init_ref() }
+        // every field of the storage is initialized: `Claim::new` wrote all but `ops`,
+        // `build` wrote it and reconfigured the engine before `publish`, which released
+        // `LIVE` (seen with the sequentially consistent load). `close` cannot rewrite any
+        // of it before `users` falls back (see the module documentation), and nothing
+        // writes either while the slot is `LIVE`.
+        let (storage, engine) =
+            unsafe { ((*self.slot.storage.get()).assume_init_ref(), &*self.slot.engine.get()) };
+        Live { tables: &storage.tables, ops: &storage.ops, causes: &storage.causes, engine }
     }
 }
 
@@ -370,12 +504,14 @@ pub(crate) fn close(handle: *const IrqRouter) -> Result<(), CloseError> {
         slot.state.store(state, Ordering::SeqCst);
         return Err(CloseError::Busy);
     }
-    let storage = slot.storage();
-    // SAFETY: the slot was `LIVE` (fully initialized) and is now `CLOSING`, claimed by
-    // this call alone; no call is in progress and none can start (they find it not
-    // `LIVE`), so nothing refers into the storage while the engine, the only holder of
-    // references into it, is dropped in place.
-    unsafe { core::ptr::drop_in_place(addr_of_mut!((*storage).engine)) };
+    // SAFETY: the slot was `LIVE` and is now `CLOSING`, claimed by this call alone; no call
+    // is in progress and none can start (they find it not `LIVE`), so nothing else refers
+    // to the engine.
+    let engine = unsafe { &mut *slot.engine.get() };
+    // Back to the placeholder, in place: the engine lets go of every reference into the
+    // storage and of the kernel's pages. The placeholder configuration is valid (checked
+    // when the library was built), so this cannot be refused.
+    let _ = engine.reconfigure(PLACEHOLDER, [&EMPTY_PAGE; IRQ_MAX_PARTITIONS]);
     let next = with_phase(state, FREE).wrapping_add(GENERATION);
     slot.state.store(next, Ordering::Release);
     Ok(())

@@ -4,18 +4,19 @@
 //! slot is reused; shared pages are alone in their 4 KiB frames; misaligned pointers in
 //! the configuration are refused.
 
+mod support;
+
 use core::ffi::{CStr, c_void};
 use core::ptr;
 use std::sync::{Mutex, MutexGuard};
 
 use irq_capi::{
     IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HM_KIND_COUNT,
-    IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS, IRQ_MAX_ROUTERS, IRQ_NO_PORT, IRQ_NO_VECTOR,
-    IRQ_PORT_COUNTING, IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER, IRQ_TRIGGER_EDGE,
-    IRQ_UPCALL_OK, IrqChannel, IrqChannelBudget, IrqConfigError, IrqConfigErrorKind,
-    IrqConfigTable, IrqHmRecord, IrqKernelOps, IrqPartitionConfig, IrqPing, IrqPortConfig,
-    IrqPriorityLevel, IrqRoute, IrqRouter, IrqStatus, IrqSystemConfig, IrqTarget, IrqUpcall,
-    IrqWindow,
+    IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS, IRQ_MAX_ROUTERS, IRQ_NO_PARTITION, IRQ_NO_PORT,
+    IRQ_NO_VECTOR, IRQ_PORT_COUNTING, IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER,
+    IRQ_TRIGGER_EDGE, IRQ_UPCALL_OK, IrqChannel, IrqChannelBudget, IrqConfigError, IrqHmRecord,
+    IrqKernelOps, IrqPartition, IrqPartitionConfig, IrqPing, IrqPortConfig, IrqPriorityLevel,
+    IrqRoute, IrqRouter, IrqStatus, IrqSystemConfig, IrqTarget, IrqUpcall, IrqWindow,
 };
 
 /// The pool is one per process: tests that create routers take turns.
@@ -29,19 +30,21 @@ extern "C" fn now(_: *mut c_void) -> u64 {
     0
 }
 extern "C" fn vector_op(_: *mut c_void, _: u8) {}
-extern "C" fn partition_op(_: *mut c_void, _: u16) {}
-extern "C" fn inject(_: *mut c_void, _: u16, _: *const IrqUpcall) -> i32 {
+extern "C" fn cpu_op(_: *mut c_void, _: u16) {}
+extern "C" fn partition_op(_: *mut c_void, _: IrqPartition) {}
+extern "C" fn inject(_: *mut c_void, _: IrqPartition, _: *const IrqUpcall, _: *mut c_void) -> u32 {
     IRQ_UPCALL_OK
 }
-extern "C" fn user_range(_: *mut c_void, _: u16, _: u64, _: u64) -> i32 {
+extern "C" fn user_range(_: *mut c_void, _: IrqPartition, _: u64, _: u64) -> u32 {
     1
 }
-extern "C" fn console(_: *mut c_void, _: u16, _: u64, len: u64) -> u64 {
+extern "C" fn console(_: *mut c_void, _: IrqPartition, _: u64, len: u64) -> u64 {
     len
 }
-extern "C" fn restart(_: *mut c_void, _: u16, _: u8) {}
+extern "C" fn restart(_: *mut c_void, _: IrqPartition, _: u8) {}
 extern "C" fn stop(_: *mut c_void) {}
 extern "C" fn log(_: *mut c_void, _: *const IrqHmRecord) {}
+extern "C" fn upcall_return(_: *mut c_void, _: IrqPartition, _: *mut c_void) {}
 
 const OPS: IrqKernelOps = IrqKernelOps {
     ctx: ptr::null_mut(),
@@ -51,7 +54,7 @@ const OPS: IrqKernelOps = IrqKernelOps {
     mask: Some(vector_op),
     unmask: Some(vector_op),
     inject_upcall: Some(inject),
-    kick: Some(partition_op),
+    kick: Some(cpu_op),
     wait: Some(partition_op),
     user_range: Some(user_range),
     console_write: Some(console),
@@ -59,6 +62,7 @@ const OPS: IrqKernelOps = IrqKernelOps {
     idle: Some(partition_op),
     stop_module: Some(stop),
     log: Some(log),
+    upcall_return: Some(upcall_return),
 };
 
 const SHARED: u16 = 0x23;
@@ -146,8 +150,8 @@ fn create(
 ) -> (IrqStatus, *mut IrqRouter, IrqConfigError) {
     let mut router = ptr::null_mut();
     let mut error = IrqConfigError {
-        kind: IrqConfigErrorKind::Other,
-        table: IrqConfigTable::Operations,
+        kind: support::kind::Other,
+        table: support::table::Operations,
         partition: 7,
         entry: 7,
         index: 7,
@@ -174,33 +178,39 @@ fn capi_null_pointers_and_foreign_handles_are_errors_not_crashes() {
     let _pool = pool();
     let mut router = ptr::null_mut();
     let mut error = IrqConfigError {
-        kind: IrqConfigErrorKind::Other,
-        table: IrqConfigTable::Routes,
+        kind: support::kind::Other,
+        table: support::table::Routes,
         partition: 3,
         entry: 3,
         index: 3,
     };
     // SAFETY: NULL pointers are allowed; the out-pointers are locals.
     let status = unsafe { irq_capi::irq_router_create(ptr::null(), &OPS, &mut router, &mut error) };
-    assert_eq!(status, IrqStatus::NullPointer);
-    assert_eq!(error.kind, IrqConfigErrorKind::None, "the error is always written");
+    assert_eq!(status, irq_capi::IRQ_STATUS_NULL_POINTER);
+    assert_eq!(error.kind, support::kind::None, "the error is always written");
     // SAFETY: as above.
     let status = unsafe {
         irq_capi::irq_router_create(ptr::null(), ptr::null(), ptr::null_mut(), ptr::null_mut())
     };
-    assert_eq!(status, IrqStatus::NullPointer);
+    assert_eq!(status, irq_capi::IRQ_STATUS_NULL_POINTER);
 
     // A handle that is none of the pool's is refused without being dereferenced.
     let mut not_a_router = [0u8; 64];
     let foreign = not_a_router.as_mut_ptr().cast::<IrqRouter>();
     for handle in [ptr::null_mut(), foreign, ptr::dangling_mut::<IrqRouter>()] {
-        assert_eq!(irq_capi::irq_router_hardware_irq(handle, 0x20), IrqStatus::BadHandle);
-        assert_eq!(irq_capi::irq_router_tick(handle, 1), IrqStatus::BadHandle);
-        assert_eq!(irq_capi::irq_router_start(handle), IrqStatus::BadHandle);
-        assert_eq!(irq_capi::irq_router_destroy(handle), IrqStatus::BadHandle);
+        assert_eq!(
+            irq_capi::irq_router_hardware_irq(handle, 0x20, ptr::null_mut()),
+            irq_capi::IRQ_STATUS_BAD_HANDLE
+        );
+        assert_eq!(
+            irq_capi::irq_router_tick(handle, 1, ptr::null_mut()),
+            irq_capi::IRQ_STATUS_BAD_HANDLE
+        );
+        assert_eq!(irq_capi::irq_router_start(handle), irq_capi::IRQ_STATUS_BAD_HANDLE);
+        assert_eq!(irq_capi::irq_router_destroy(handle), irq_capi::IRQ_STATUS_BAD_HANDLE);
     }
-    assert_eq!(name(irq_capi::irq_status_name(0)), "IRQ_STATUS_OK");
-    assert_eq!(name(irq_capi::irq_status_name(-5)), "IRQ_STATUS_UNKNOWN");
+    assert_eq!(name(irq_capi::irq_status_name(irq_capi::IRQ_STATUS_OK)), "IRQ_STATUS_OK");
+    assert_eq!(name(irq_capi::irq_status_name(IrqStatus(9))), "IRQ_STATUS_UNKNOWN");
     assert_eq!(
         name(irq_capi::irq_config_error_name(27)),
         "IRQ_CONFIG_ERROR_KIND_ROUTE_PORT_NOT_BOUND"
@@ -212,78 +222,158 @@ fn capi_null_pointers_and_foreign_handles_are_errors_not_crashes() {
 fn capi_out_of_range_values_are_errors() {
     let _pool = pool();
     let (status, router, _) = valid();
-    assert_eq!(status, IrqStatus::Ok);
-    assert_eq!(irq_capi::irq_router_start(router), IrqStatus::Ok);
-    assert_eq!(irq_capi::irq_router_hardware_irq(router, 256), IrqStatus::OutOfRange);
-    assert_eq!(irq_capi::irq_router_partition_entry(router, 2, 0, 10), IrqStatus::BadPartition);
-    assert_eq!(irq_capi::irq_router_partition_exit(router, u32::MAX, 0), IrqStatus::BadPartition);
-    assert_eq!(irq_capi::irq_router_trap(router, 0, 300, 0, 0), IrqStatus::OutOfRange);
-    assert_eq!(irq_capi::irq_router_resume(router, 8), IrqStatus::BadPartition);
+    assert_eq!(status, irq_capi::IRQ_STATUS_OK);
+    assert_eq!(irq_capi::irq_router_start(router), irq_capi::IRQ_STATUS_OK);
+    assert_eq!(
+        irq_capi::irq_router_hardware_irq(router, 256, ptr::null_mut()),
+        irq_capi::IRQ_STATUS_OUT_OF_RANGE
+    );
+    assert_eq!(
+        irq_capi::irq_router_partition_entry(router, 2, 0, 10, ptr::null_mut()),
+        irq_capi::IRQ_STATUS_BAD_PARTITION
+    );
+    assert_eq!(
+        irq_capi::irq_router_partition_exit(router, u32::MAX, 0),
+        irq_capi::IRQ_STATUS_BAD_PARTITION
+    );
+    assert_eq!(
+        irq_capi::irq_router_trap(router, 0, 300, 0, 0, ptr::null_mut()),
+        irq_capi::IRQ_STATUS_OUT_OF_RANGE
+    );
+    assert_eq!(
+        irq_capi::irq_router_resume(router, 8, ptr::null_mut()),
+        irq_capi::IRQ_STATUS_BAD_PARTITION
+    );
     let (mut st, mut value) = (0u64, 0u64);
     // SAFETY: out-pointers are locals or NULL.
     unsafe {
         assert_eq!(
-            irq_capi::irq_router_hypercall(router, 0, 0, 0, 0, 0, 0, ptr::null_mut(), &mut value),
-            IrqStatus::NullPointer
+            irq_capi::irq_router_hypercall(
+                router,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                ptr::null_mut(),
+                &mut value,
+                ptr::null_mut()
+            ),
+            irq_capi::IRQ_STATUS_NULL_POINTER
         );
         assert_eq!(
-            irq_capi::irq_router_hypercall(router, 5, 0, 0, 0, 0, 0, &mut st, &mut value),
-            IrqStatus::BadPartition
+            irq_capi::irq_router_hypercall(
+                router,
+                5,
+                0,
+                0,
+                0,
+                0,
+                0,
+                &mut st,
+                &mut value,
+                ptr::null_mut()
+            ),
+            irq_capi::IRQ_STATUS_BAD_PARTITION
         );
-        // An untrusted call that does not decode is answered (and logged), not refused.
+        // An untrusted call that does not decode is answered (and logged), not refused:
+        // from partition 1 inside its window.
         assert_eq!(
-            irq_capi::irq_router_hypercall(router, 1, 9999, 1, 2, 3, 4, &mut st, &mut value),
-            IrqStatus::Ok
+            irq_capi::irq_router_partition_entry(router, 1, 10, 10, ptr::null_mut()),
+            irq_capi::IRQ_STATUS_OK
+        );
+        assert_eq!(
+            irq_capi::irq_router_hypercall(
+                router,
+                1,
+                9999,
+                1,
+                2,
+                3,
+                4,
+                &mut st,
+                &mut value,
+                ptr::null_mut()
+            ),
+            irq_capi::IRQ_STATUS_OK
         );
         assert_eq!((st, value), (IRQ_HC_STATUS_UNKNOWN_CALL, 0));
         assert_eq!(
-            irq_capi::irq_router_hypercall(router, 1, 0, 0, 0, 0, 0, &mut st, &mut value),
-            IrqStatus::Ok
+            irq_capi::irq_router_hypercall(
+                router,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                &mut st,
+                &mut value,
+                ptr::null_mut()
+            ),
+            irq_capi::IRQ_STATUS_OK
         );
         assert_eq!((st, value), (IRQ_HC_STATUS_SUCCESS, 1), "abi_version");
         let (mut total, mut dropped) = (0, 0);
         assert_eq!(
             irq_capi::irq_router_health_counts(router, 1, &mut total, &mut dropped),
-            IrqStatus::Ok
+            irq_capi::IRQ_STATUS_OK
         );
         assert_eq!((total, dropped), (1, 0));
         assert_eq!(
-            irq_capi::irq_router_health_counts(router, -2, &mut total, &mut dropped),
-            IrqStatus::BadPartition
+            irq_capi::irq_router_health_counts(
+                router,
+                IRQ_NO_PARTITION - 1,
+                &mut total,
+                &mut dropped
+            ),
+            irq_capi::IRQ_STATUS_BAD_PARTITION
         );
         let mut count = 99;
         assert_eq!(
-            irq_capi::irq_router_health_log(router, -1, ptr::null_mut(), 0, &mut count),
-            IrqStatus::Ok
+            irq_capi::irq_router_health_log(
+                router,
+                IRQ_NO_PARTITION,
+                ptr::null_mut(),
+                0,
+                &mut count
+            ),
+            irq_capi::IRQ_STATUS_OK
         );
         assert_eq!(count, 0);
         assert_eq!(
             irq_capi::irq_router_health_log(router, 0, ptr::null_mut(), 4, &mut count),
-            IrqStatus::NullPointer
+            irq_capi::IRQ_STATUS_NULL_POINTER
         );
         let mut page = ptr::null_mut();
-        assert_eq!(irq_capi::irq_router_shared_page(router, 0, &mut page), IrqStatus::Ok);
+        assert_eq!(irq_capi::irq_router_shared_page(router, 0, &mut page), irq_capi::IRQ_STATUS_OK);
         assert!(!page.is_null());
         let mut mode = 0xff;
-        assert_eq!(irq_capi::irq_router_mode(router, 1, &mut mode), IrqStatus::Ok);
+        assert_eq!(irq_capi::irq_router_mode(router, 1, &mut mode), irq_capi::IRQ_STATUS_OK);
         assert_eq!(mode, irq_capi::IRQ_MODE_COLD_START);
     }
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::BadHandle, "destroyed twice");
+    assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
+    assert_eq!(
+        irq_capi::irq_router_destroy(router),
+        irq_capi::IRQ_STATUS_BAD_HANDLE,
+        "destroyed twice"
+    );
 }
 
 /// What `irq_router_create` says about a configuration.
-fn refusal(config: &IrqSystemConfig) -> (IrqConfigErrorKind, IrqConfigTable, i32, i32, i32) {
+fn refusal(config: &IrqSystemConfig) -> (u32, u32, i64, i32, i32) {
     let (status, router, e) = create(config, &OPS);
-    assert_eq!(status, IrqStatus::InvalidConfig, "{e:?}");
+    assert_eq!(status, irq_capi::IRQ_STATUS_INVALID_CONFIG, "{e:?}");
     assert!(router.is_null());
-    (e.kind, e.table, e.partition, e.entry, e.index)
+    let partition = if e.partition == IRQ_NO_PARTITION { -1 } else { i64::from(e.partition) };
+    (e.kind, e.table, partition, e.entry, e.index)
 }
 
 #[test]
 fn capi_invalid_configurations_are_refused_naming_the_entry() {
-    use IrqConfigErrorKind as K;
-    use IrqConfigTable as T;
+    use support::kind as K;
+    use support::table as T;
     let _pool = pool();
     let parts = [partition(&PORTS), partition(&PORTS)];
     let routes = [route(&TARGETS)];
@@ -364,19 +454,19 @@ fn capi_invalid_configurations_are_refused_naming_the_entry() {
     let mut ops = OPS;
     ops.log = None;
     let (status, router, e) = create(&system(&parts, &routes), &ops);
-    assert_eq!((status, router.is_null()), (IrqStatus::MissingOperation, true));
+    assert_eq!((status, router.is_null()), (irq_capi::IRQ_STATUS_MISSING_OPERATION, true));
     assert_eq!((e.table, e.entry), (T::Operations, 13));
 
     // Nothing was left claimed by the refusals.
     let (status, router, e) = valid();
-    assert_eq!((status, e.kind), (IrqStatus::Ok, K::None));
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    assert_eq!((status, e.kind), (irq_capi::IRQ_STATUS_OK, K::None));
+    assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
 }
 
 #[test]
 fn capi_priority_levels_are_taken_and_checked_naming_the_level() {
-    use IrqConfigErrorKind as K;
-    use IrqConfigTable as T;
+    use support::kind as K;
+    use support::table as T;
     let _pool = pool();
     let routes = [route(&TARGETS)];
     let level = |start, end| IrqPriorityLevel { start, end };
@@ -389,8 +479,8 @@ fn capi_priority_levels_are_taken_and_checked_naming_the_level() {
     let good = [level(0, 4), level(4, 64)];
     let parts = [with(&good), partition(&PORTS)];
     let (status, router, e) = create(&system(&parts, &routes), &OPS);
-    assert_eq!((status, e.kind), (IrqStatus::Ok, K::None), "{e:?}");
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    assert_eq!((status, e.kind), (irq_capi::IRQ_STATUS_OK, K::None), "{e:?}");
+    assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
 
     let overlapping = [level(0, 4), level(2, 6)];
     let parts = [partition(&PORTS), with(&overlapping)];
@@ -418,42 +508,57 @@ fn capi_the_pool_is_fixed_and_its_slots_are_reused() {
     let _pool = pool();
     let routers: Vec<_> = (0..IRQ_MAX_ROUTERS).map(|_| valid()).collect();
     for (status, router, _) in &routers {
-        assert_eq!(*status, IrqStatus::Ok);
+        assert_eq!(*status, irq_capi::IRQ_STATUS_OK);
         assert!(!router.is_null());
     }
     let (status, router, _) = valid();
-    assert_eq!((status, router.is_null()), (IrqStatus::PoolExhausted, true));
-    assert_eq!(irq_capi::irq_router_destroy(routers[0].1), IrqStatus::Ok);
+    assert_eq!((status, router.is_null()), (irq_capi::IRQ_STATUS_POOL_EXHAUSTED, true));
+    assert_eq!(irq_capi::irq_router_destroy(routers[0].1), irq_capi::IRQ_STATUS_OK);
     let (status, again, _) = valid();
-    assert_eq!(status, IrqStatus::Ok);
+    assert_eq!(status, irq_capi::IRQ_STATUS_OK);
     // The freed slot: the pool is full again. Its handle is a new one (the slot's next
     // generation), and the destroyed router's handle stays refused.
     let (status, none, _) = valid();
-    assert_eq!((status, none.is_null()), (IrqStatus::PoolExhausted, true), "the freed slot");
+    assert_eq!(
+        (status, none.is_null()),
+        (irq_capi::IRQ_STATUS_POOL_EXHAUSTED, true),
+        "the freed slot"
+    );
     assert_ne!(again, routers[0].1, "a new generation");
-    assert_eq!(irq_capi::irq_router_start(routers[0].1), IrqStatus::BadHandle);
-    assert_eq!(irq_capi::irq_router_destroy(again), IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_start(routers[0].1), irq_capi::IRQ_STATUS_BAD_HANDLE);
+    assert_eq!(irq_capi::irq_router_destroy(again), irq_capi::IRQ_STATUS_OK);
     for (_, router, _) in &routers[1..] {
-        assert_eq!(irq_capi::irq_router_destroy(*router), IrqStatus::Ok);
+        assert_eq!(irq_capi::irq_router_destroy(*router), irq_capi::IRQ_STATUS_OK);
     }
 }
 
 /// Every entry point with a handle, on `handle`: the statuses.
 fn every_call(handle: *mut IrqRouter) -> Vec<IrqStatus> {
     let (mut st, mut value, mut mode, mut stopped) = (0u64, 0u64, 0u8, 0u8);
-    let (mut total, mut dropped, mut count) = (0u64, 0u64, 0usize);
+    let (mut total, mut dropped, mut count) = (0u64, 0u64, 0u32);
     let mut page = ptr::null_mut();
     // SAFETY: every out-pointer is a local.
     unsafe {
         vec![
             irq_capi::irq_router_start(handle),
-            irq_capi::irq_router_hardware_irq(handle, u32::from(SHARED)),
-            irq_capi::irq_router_tick(handle, 1),
-            irq_capi::irq_router_partition_entry(handle, 0, 0, 10),
+            irq_capi::irq_router_hardware_irq(handle, u32::from(SHARED), ptr::null_mut()),
+            irq_capi::irq_router_tick(handle, 1, ptr::null_mut()),
+            irq_capi::irq_router_partition_entry(handle, 0, 0, 10, ptr::null_mut()),
             irq_capi::irq_router_partition_exit(handle, 0, 10),
-            irq_capi::irq_router_resume(handle, 0),
-            irq_capi::irq_router_trap(handle, 0, 14, 0, 0),
-            irq_capi::irq_router_hypercall(handle, 0, 0, 0, 0, 0, 0, &mut st, &mut value),
+            irq_capi::irq_router_resume(handle, 0, ptr::null_mut()),
+            irq_capi::irq_router_trap(handle, 0, 14, 0, 0, ptr::null_mut()),
+            irq_capi::irq_router_hypercall(
+                handle,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                &mut st,
+                &mut value,
+                ptr::null_mut(),
+            ),
             irq_capi::irq_router_shared_page(handle, 0, &mut page),
             irq_capi::irq_router_mode(handle, 0, &mut mode),
             irq_capi::irq_router_stopped(handle, &mut stopped),
@@ -468,44 +573,48 @@ fn capi_a_destroyed_handle_is_refused_after_its_slot_is_reused() {
     let _pool = pool();
     // Fill the pool so that the next router must take the freed slot.
     let (status, old, _) = valid();
-    assert_eq!(status, IrqStatus::Ok);
+    assert_eq!(status, irq_capi::IRQ_STATUS_OK);
     let others: Vec<_> = (1..IRQ_MAX_ROUTERS).map(|_| valid()).collect();
-    assert!(others.iter().all(|(status, _, _)| *status == IrqStatus::Ok));
-    assert!(every_call(old).iter().all(|s| *s == IrqStatus::Ok), "{:?}", every_call(old));
+    assert!(others.iter().all(|(status, _, _)| *status == irq_capi::IRQ_STATUS_OK));
+    assert!(every_call(old).iter().all(|s| *s == irq_capi::IRQ_STATUS_OK), "{:?}", every_call(old));
 
-    assert_eq!(irq_capi::irq_router_destroy(old), IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_destroy(old), irq_capi::IRQ_STATUS_OK);
     let (status, new, _) = valid();
-    assert_eq!(status, IrqStatus::Ok, "the freed slot (every other one is taken)");
+    assert_eq!(status, irq_capi::IRQ_STATUS_OK, "the freed slot (every other one is taken)");
     assert_ne!(new, old);
 
     // The old handle drives nothing: every call refuses it, destroy included, and the
     // router now in its slot is untouched.
-    assert!(every_call(old).iter().all(|s| *s == IrqStatus::BadHandle), "{:?}", every_call(old));
-    assert_eq!(irq_capi::irq_router_destroy(old), IrqStatus::BadHandle);
+    assert!(
+        every_call(old).iter().all(|s| *s == irq_capi::IRQ_STATUS_BAD_HANDLE),
+        "{:?}",
+        every_call(old)
+    );
+    assert_eq!(irq_capi::irq_router_destroy(old), irq_capi::IRQ_STATUS_BAD_HANDLE);
     let mut mode = 0xff;
     // SAFETY: the out-pointer is a local.
-    assert_eq!(unsafe { irq_capi::irq_router_mode(new, 0, &mut mode) }, IrqStatus::Ok);
+    assert_eq!(unsafe { irq_capi::irq_router_mode(new, 0, &mut mode) }, irq_capi::IRQ_STATUS_OK);
     assert_eq!(mode, irq_capi::IRQ_MODE_COLD_START, "the new router was not started");
-    assert!(every_call(new).iter().all(|s| *s == IrqStatus::Ok));
+    assert!(every_call(new).iter().all(|s| *s == irq_capi::IRQ_STATUS_OK));
 
     // The documented wrap: after IRQ_HANDLE_GENERATIONS reuses of the slot, the handle
     // of the first generation names the live router again.
-    assert_eq!(irq_capi::irq_router_destroy(new), IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_destroy(new), irq_capi::IRQ_STATUS_OK);
     let mut latest = ptr::null_mut();
     for _ in 1..irq_capi::IRQ_HANDLE_GENERATIONS - 1 {
         let (status, router, _) = valid();
-        assert_eq!(status, IrqStatus::Ok);
+        assert_eq!(status, irq_capi::IRQ_STATUS_OK);
         assert_ne!(router, old);
-        assert_eq!(irq_capi::irq_router_start(old), IrqStatus::BadHandle);
-        assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+        assert_eq!(irq_capi::irq_router_start(old), irq_capi::IRQ_STATUS_BAD_HANDLE);
+        assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
         latest = router;
     }
-    assert_eq!(irq_capi::irq_router_start(latest), IrqStatus::BadHandle);
+    assert_eq!(irq_capi::irq_router_start(latest), irq_capi::IRQ_STATUS_BAD_HANDLE);
     let (status, wrapped, _) = valid();
-    assert_eq!((status, wrapped), (IrqStatus::Ok, old));
-    assert_eq!(irq_capi::irq_router_destroy(wrapped), IrqStatus::Ok);
+    assert_eq!((status, wrapped), (irq_capi::IRQ_STATUS_OK, old));
+    assert_eq!(irq_capi::irq_router_destroy(wrapped), irq_capi::IRQ_STATUS_OK);
     for (_, router, _) in others {
-        assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+        assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
     }
 }
 
@@ -520,23 +629,23 @@ fn capi_library_pages_are_alone_in_their_frames() {
     let _pool = pool();
     assert_eq!(FRAME, 4096);
     let (status, router, _) = valid();
-    assert_eq!(status, IrqStatus::Ok);
+    assert_eq!(status, irq_capi::IRQ_STATUS_OK);
     let mut pages = [ptr::null_mut::<c_void>(); 2];
     for (p, page) in pages.iter_mut().enumerate() {
         // SAFETY: the out-pointer is a local.
         let status = unsafe { irq_capi::irq_router_shared_page(router, p as u32, page) };
-        assert_eq!(status, IrqStatus::Ok);
+        assert_eq!(status, irq_capi::IRQ_STATUS_OK);
         assert_eq!(page.addr() % FRAME, 0, "partition {p}'s page starts its frame");
     }
     assert!(pages[0].addr().abs_diff(pages[1].addr()) >= FRAME, "{pages:?}");
-    assert!(every_call(router).iter().all(|s| *s == IrqStatus::Ok));
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    assert!(every_call(router).iter().all(|s| *s == irq_capi::IRQ_STATUS_OK));
+    assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
 }
 
 #[test]
 fn capi_kernel_pages_must_be_aligned_frames_of_their_own() {
-    use IrqConfigErrorKind as K;
-    use IrqConfigTable as T;
+    use support::kind as K;
+    use support::table as T;
     let _pool = pool();
     let mut frames = Box::new(Frames([0; 3 * FRAME]));
     let base = frames.0.as_mut_ptr();
@@ -551,31 +660,34 @@ fn capi_kernel_pages_must_be_aligned_frames_of_their_own() {
     // Partly overlapping (8 bytes apart), inside one frame, the same page: refused,
     // naming the partition (and for the same page, the earlier partition).
     let (status, router, e) = with_pages(base, base.wrapping_add(8));
-    assert_eq!((status, router.is_null()), (IrqStatus::InvalidConfig, true));
+    assert_eq!((status, router.is_null()), (irq_capi::IRQ_STATUS_INVALID_CONFIG, true));
     assert_eq!(
         (e.kind, e.table, e.partition, e.entry, e.index),
-        (K::BadPage, T::Partitions, -1, 1, -1)
+        (K::BadPage, T::Partitions, IRQ_NO_PARTITION, 1, -1)
     );
     let (status, _, e) = with_pages(base.wrapping_add(FRAME / 2), base);
-    assert_eq!((status, e.kind, e.entry), (IrqStatus::InvalidConfig, K::BadPage, 0));
+    assert_eq!((status, e.kind, e.entry), (irq_capi::IRQ_STATUS_INVALID_CONFIG, K::BadPage, 0));
     let (status, _, e) = with_pages(base, base);
     assert_eq!(
         (status, e.kind, e.table, e.entry, e.index),
-        (IrqStatus::InvalidConfig, K::BadPage, T::Partitions, 1, 0)
+        (irq_capi::IRQ_STATUS_INVALID_CONFIG, K::BadPage, T::Partitions, 1, 0)
     );
     let (status, _, e) = with_pages(base.wrapping_add(FRAME), base.wrapping_add(FRAME));
-    assert_eq!((status, e.kind, e.entry, e.index), (IrqStatus::InvalidConfig, K::BadPage, 1, 0));
+    assert_eq!(
+        (status, e.kind, e.entry, e.index),
+        (irq_capi::IRQ_STATUS_INVALID_CONFIG, K::BadPage, 1, 0)
+    );
 
     // Frames of their own: accepted, and handed back as the partitions' pages.
     let (status, router, e) = with_pages(base.wrapping_add(2 * FRAME), base);
-    assert_eq!((status, e.kind), (IrqStatus::Ok, K::None));
+    assert_eq!((status, e.kind), (irq_capi::IRQ_STATUS_OK, K::None));
     for (p, expected) in [(0, base.wrapping_add(2 * FRAME)), (1, base)] {
         let mut page = ptr::null_mut();
         // SAFETY: the out-pointer is a local.
         let status = unsafe { irq_capi::irq_router_shared_page(router, p, &mut page) };
-        assert_eq!((status, page.cast::<u8>()), (IrqStatus::Ok, expected));
+        assert_eq!((status, page.cast::<u8>()), (irq_capi::IRQ_STATUS_OK, expected));
     }
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
     drop(frames);
 }
 
@@ -585,8 +697,8 @@ struct Bytes([u8; 1024]);
 
 #[test]
 fn capi_misaligned_configuration_pointers_are_refused() {
-    use IrqConfigErrorKind as K;
-    use IrqConfigTable as T;
+    use support::kind as K;
+    use support::table as T;
     let _pool = pool();
     let bytes = Bytes([0; 1024]);
     // Misaligned for every configuration struct (all are aligned to 2 or more). Never
@@ -633,6 +745,6 @@ fn capi_misaligned_configuration_pointers_are_refused() {
 
     // Nothing was left claimed by the refusals.
     let (status, router, _) = valid();
-    assert_eq!(status, IrqStatus::Ok);
-    assert_eq!(irq_capi::irq_router_destroy(router), IrqStatus::Ok);
+    assert_eq!(status, irq_capi::IRQ_STATUS_OK);
+    assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
 }

@@ -1,12 +1,14 @@
 //! The checked-in header `include/irq_capi.h` is what cbindgen generates from the
-//! sources today; and it compiles as C.
+//! sources today; it compiles as C with gcc and clang, pedantic, and freestanding beside
+//! a kernel's own types (`tests/c/header_kernel.c`), with the layouts the library writes
+//! the same under `-fshort-enums` and `-m32`.
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{crate_dir, run, tool};
+use support::{cc_m32, crate_dir, in_ci, run, tool};
 
 fn cargo_bin(name: &str) -> Vec<PathBuf> {
     let home = std::env::var_os("CARGO_HOME")
@@ -40,9 +42,49 @@ fn capi_header_is_up_to_date() {
 }
 
 #[test]
-fn capi_header_compiles_as_c() {
+fn capi_header_declares_what_a_kernel_expects() {
+    let header = std::fs::read_to_string(crate_dir().join("include/irq_capi.h")).unwrap();
+    assert!(!header.contains("rust_eh_personality"));
+    assert!(!header.contains("stdbool") && !header.contains("stddef"));
+    assert!(!header.contains("enum "), "no C enum: their size follows the compiler");
+    assert!(header.contains("#ifndef IRQ_CAPI_NO_STDINT\n#include <stdint.h>\n#endif"));
+    for name in ["irq_capi_version", "IRQ_CAPI_VERSION", "irq_router_hypercall_i386"] {
+        assert!(header.contains(name), "{name}");
+    }
+    // Every exported function says in what context it may be called.
+    let functions = header.lines().filter(|l| l.contains(" irq_") && l.contains('(')).count();
+    let notes = header.matches(" * ISR: ").count();
+    assert!(functions >= 20 && notes >= functions, "{notes} notes for {functions} functions");
+}
+
+/// `compiler` on `source` with `flags` and the header's directory, syntax only.
+fn compile(compiler: &Path, flags: &[&str], source: &Path) {
+    run(Command::new(compiler)
+        .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"])
+        .args(flags)
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg(source));
+}
+
+#[test]
+fn capi_header_compiles_with_gcc_and_clang() {
+    let header = crate_dir().join("include/irq_capi.h");
+    let kernel = crate_dir().join("tests/c/header_kernel.c");
+    let freestanding = ["-std=c11", "-ffreestanding", "-nostdinc"];
     let Some(cc) = tool("cc", &[], "apt-get install -y gcc") else { return };
-    run(Command::new(cc)
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-x", "c"])
-        .arg(crate_dir().join("include/irq_capi.h")));
+    compile(&cc, &["-std=c99", "-x", "c"], &header);
+    compile(&cc, &freestanding, &kernel);
+    compile(&cc, &[&freestanding[..], &["-fshort-enums"]].concat(), &kernel);
+    if cc_m32().is_some() {
+        compile(&cc, &[&freestanding[..], &["-m32", "-fshort-enums"]].concat(), &kernel);
+    }
+    match tool("clang", &[], "apt-get install -y clang") {
+        Some(clang) => {
+            compile(&clang, &["-std=c99", "-x", "c"], &header);
+            compile(&clang, &freestanding, &kernel);
+            compile(&clang, &[&freestanding[..], &["-m32", "-fshort-enums"]].concat(), &kernel);
+        }
+        None => assert!(!in_ci()),
+    }
 }

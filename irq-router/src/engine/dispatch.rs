@@ -186,9 +186,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             Request::UpcallReturn => {
                 if state.in_trap {
                     state.in_trap = false;
+                    adapter.upcall_return(i as u16);
                     return Ok(0);
                 }
                 let resume = state.cpu.vcpu_mut().upcall_return(page, bell, deliverable)?;
+                adapter.upcall_return(i as u16);
                 self.follow(i, state, resume, adapter);
                 Ok(0)
             }

@@ -153,20 +153,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 let mut states = array_of![Lock::new(PartitionState::EMPTY); P];
                 let mut p = 0;
                 while p < P {
-                    let c = &config.partitions[p];
-                    states[p] = Lock::new(PartitionState {
-                        cpu: Partition::new(c.catch_up, Nesting::NONE, 0),
-                        mode: Mode::ColdStart,
-                        in_trap: false,
-                        next_ping: match c.ping {
-                            Some(ping) => ping.interval,
-                            None => u64::MAX,
-                        },
-                        ping_due: None,
-                        start_reason: StartReason::Fresh,
-                        restart_frames: [0; crate::config::MAX_RESTART_LIMIT as usize],
-                        restarts: 0,
-                    });
+                    states[p] = Lock::new(PartitionState::initial(&config.partitions[p]));
                     p += 1;
                 }
                 states
@@ -194,6 +181,66 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 module_log: HmLog::new(),
             })
         }
+    }
+
+    /// Rebuilds the engine in place for `config` and `pages`, as [`new`](Self::new)
+    /// builds a new one: every partition fresh at tick 0 and outside its window, nothing
+    /// pending, no health-monitor record, nothing of the previous configuration kept.
+    ///
+    /// For a kernel that keeps the engine in static storage and configures it at boot on
+    /// a small stack: `new` returns the engine by value (tens of KiB, several times that
+    /// on the stack while it is built and moved), while this rewrites each part where it
+    /// is, one small piece at a time. The engine to reconfigure may be any engine, e.g.
+    /// one built by `new` in a `static` initializer from a placeholder configuration.
+    /// On an error nothing is changed.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] of the configuration, naming its entry.
+    pub fn reconfigure(
+        &mut self,
+        config: SystemConfig<P>,
+        pages: [&'static SharedPage; P],
+    ) -> Result<(), ConfigError> {
+        config.validate_on::<W, C>()?;
+        self.events.reconfigure(&config.tables()).map_err(ConfigError::Events)?;
+        for (state, c) in self.partitions.iter_mut().zip(&config.partitions) {
+            *state = Lock::new(PartitionState::initial(c));
+        }
+        self.pages = pages;
+        for bell in &mut self.bells {
+            *bell = Doorbell::new();
+        }
+        self.route_of = [NO_ROUTE; VECTORS];
+        for (r, route) in config.routes.iter().enumerate() {
+            self.route_of[usize::from(route.vector)] = r as u16;
+        }
+        for level in &mut self.levels {
+            *level = LevelLine::new();
+        }
+        for budget in self.line_budgets.iter_mut().chain(&mut self.channel_budgets) {
+            *budget = Budget::new();
+        }
+        for lost in self.line_lost.iter_mut().chain(&mut self.storm_index) {
+            *lost = AtomicU64::new(0);
+        }
+        for storm in &mut self.storms {
+            *storm = StormLine::new();
+        }
+        self.frame = AtomicU64::new(0);
+        self.ack_watch = AckWatch::new();
+        self.idled = AtomicU64::new(0);
+        for cpu in &mut self.cpus {
+            *cpu = PerCpu::new();
+        }
+        self.stopped = AtomicU64::new(0);
+        for hot in &mut self.hot {
+            *hot = PerPartition::new();
+        }
+        for log in self.logs.iter_mut().chain(core::iter::once(&mut self.module_log)) {
+            *log = HmLog::new();
+        }
+        self.config = config;
+        Ok(())
     }
 
     /// Publishes every partition's start reason (`Fresh`) in its page. Call once before
@@ -339,6 +386,25 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
 }
 
 impl PartitionState {
+    maybe_const_fn! {
+        /// The state of a partition configured by `c` before its first start.
+        fn initial(c: &crate::config::PartitionConfig) -> Self {
+            Self {
+                cpu: Partition::new(c.catch_up, Nesting::NONE, 0),
+                mode: Mode::ColdStart,
+                in_trap: false,
+                next_ping: match c.ping {
+                    Some(ping) => ping.interval,
+                    None => u64::MAX,
+                },
+                ping_due: None,
+                start_reason: StartReason::Fresh,
+                restart_frames: [0; crate::config::MAX_RESTART_LIMIT as usize],
+                restarts: 0,
+            }
+        }
+    }
+
     /// Placeholder replaced in [`Router::new`] before use.
     const EMPTY: Self = Self {
         cpu: Partition::new(vcpu_state::CatchUpPolicy::Replay, Nesting::NONE, 0),

@@ -202,6 +202,58 @@ impl<const W: usize> PartitionEvents<W> {
                 return Err(e);
             }
             let mut table = Self::empty();
+            table.configure(config, levels);
+            Ok(table)
+        }
+    }
+
+    /// Rebuilds the table in place in its configured state for `config` and `levels`, as
+    /// [`with_levels`](Self::with_levels) builds a new one: every port, pending count,
+    /// context, handler, statistic and trap record of the previous configuration is
+    /// forgotten. Nothing large is built on the stack (each port is rewritten where it
+    /// is), so a kernel can keep the table in static storage and reconfigure it on a small
+    /// stack. On an error nothing is changed.
+    ///
+    /// # Errors
+    /// A [`PortConfigError`] naming the first bad entry or level.
+    pub fn reconfigure(
+        &mut self,
+        config: &'static [PortConfig],
+        levels: &'static [PriorityLevel],
+    ) -> Result<(), PortConfigError> {
+        Self::validate(config)?;
+        Self::validate_levels(levels)?;
+        self.summary = AtomicU64::new(0);
+        for ready in &mut self.ready {
+            *ready = AtomicU64::new(0);
+        }
+        for word in &mut self.hot {
+            for hot in word {
+                *hot = PortHot::new(0, 0);
+            }
+        }
+        for word in &mut self.cold {
+            for cold in word {
+                *cold = PortCold::new();
+            }
+        }
+        self.upcall_entry = AtomicU64::new(0);
+        self.fault_handler = AtomicU64::new(0);
+        self.counters = Counters::new();
+        self.traps = TrapRing::new();
+        for cursor in &mut self.cursors {
+            *cursor = AtomicU16::new(0);
+        }
+        self.configure(config, levels);
+        Ok(())
+    }
+
+    maybe_const_fn! {
+        /// Sets the configuration of an empty table (every port unbound, nothing pending):
+        /// the ports of each level, then each configured port's binding and mask.
+        /// `config` and `levels` are validated.
+        fn configure(&mut self, config: &'static [PortConfig], levels: &'static [PriorityLevel]) {
+            let table = self;
             table.config = config;
             table.levels = levels;
             // Every port of a level carries the level in its state word, bound or not.
@@ -226,7 +278,6 @@ impl<const W: usize> PartitionEvents<W> {
                     PortHot::new(state, c.binding.pack());
                 entry += 1;
             }
-            Ok(table)
         }
     }
 

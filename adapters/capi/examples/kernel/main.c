@@ -69,7 +69,7 @@ static struct {
 } k;
 
 static void fail(const char *what, IrqStatus status) {
-    fprintf(stderr, "FAIL: %s: %s\n", what, irq_status_name((int32_t)status));
+    fprintf(stderr, "FAIL: %s: %s\n", what, irq_status_name(status));
     exit(1);
 }
 
@@ -111,8 +111,10 @@ static void op_unmask(void *ctx, uint8_t vector) {
 }
 
 /* Called inside a library call: only record the upcall; the guest runs afterwards. */
-static int32_t op_inject_upcall(void *ctx, uint16_t partition, const IrqUpcall *upcall) {
+static uint32_t op_inject_upcall(void *ctx, IrqPartition partition, const IrqUpcall *upcall,
+                                 void *frame) {
     (void)ctx;
+    (void)frame; /* this simulation keeps no register frames: the queue stands for them */
     struct guest *g = &k.guests[partition];
     if (g->tail - g->head == QUEUE) {
         return IRQ_UPCALL_BAD_STACK;
@@ -128,12 +130,12 @@ static void op_kick(void *ctx, uint16_t cpu) {
     k.kicked = 1;
 }
 
-static void op_wait(void *ctx, uint16_t partition) {
+static void op_wait(void *ctx, IrqPartition partition) {
     (void)ctx;
     (void)partition;
 }
 
-static int32_t op_user_range(void *ctx, uint16_t partition, uint64_t addr, uint64_t len) {
+static uint32_t op_user_range(void *ctx, IrqPartition partition, uint64_t addr, uint64_t len) {
     (void)ctx;
     if (partition >= PARTITIONS) {
         return 0;
@@ -143,18 +145,18 @@ static int32_t op_user_range(void *ctx, uint16_t partition, uint64_t addr, uint6
     return addr >= start && len <= size && addr - start <= size - len;
 }
 
-static uint64_t op_console_write(void *ctx, uint16_t partition, uint64_t addr, uint64_t len) {
+static uint64_t op_console_write(void *ctx, IrqPartition partition, uint64_t addr, uint64_t len) {
     (void)ctx;
     printf("console p%u: %.*s\n", partition, (int)len, (const char *)(uintptr_t)addr);
     return len;
 }
 
-static void op_restart(void *ctx, uint16_t partition, uint8_t mode) {
+static void op_restart(void *ctx, IrqPartition partition, uint8_t mode) {
     (void)ctx;
     printf("restart p%u mode %u\n", partition, mode);
 }
 
-static void op_idle(void *ctx, uint16_t partition) {
+static void op_idle(void *ctx, IrqPartition partition) {
     (void)ctx;
     printf("idle p%u\n", partition);
 }
@@ -167,7 +169,13 @@ static void op_stop_module(void *ctx) {
 static void op_log(void *ctx, const IrqHmRecord *record) {
     (void)ctx;
     printf("hm: tick %" PRIu64 " partition %d kind %u action %u detail %" PRIu64 "\n",
-           record->tick, record->partition, record->kind, record->action, record->detail);
+           record->tick, (int)record->partition, record->kind, record->action, record->detail);
+}
+
+static void op_upcall_return(void *ctx, IrqPartition partition, void *frame) {
+    (void)ctx;
+    (void)partition;
+    (void)frame; /* the simulated guest resumes by itself */
 }
 
 static const IrqKernelOps OPS = {
@@ -186,6 +194,7 @@ static const IrqKernelOps OPS = {
     .idle = op_idle,
     .stop_module = op_stop_module,
     .log = op_log,
+    .upcall_return = op_upcall_return,
 };
 
 /* ---- the configuration ---- */
@@ -263,7 +272,7 @@ static uint64_t hypercall(unsigned p, IrqRawCall call, uint64_t *value) {
     uint64_t status = 0, v = 0;
     check("hypercall",
           irq_router_hypercall(k.router, p, call.number, call.args[0], call.args[1],
-                               call.args[2], call.args[3], &status, &v));
+                               call.args[2], call.args[3], &status, &v, NULL));
     if (value != NULL) {
         *value = v;
     }
@@ -292,7 +301,7 @@ static void guest_run(unsigned p) {
     struct guest *g = &k.guests[p];
     if (k.kicked) {
         k.kicked = 0;
-        check("resume", irq_router_resume(k.router, p));
+        check("resume", irq_router_resume(k.router, p, NULL));
     }
     while (g->head != g->tail) {
         IrqUpcall u = g->queue[g->head++ % QUEUE];
@@ -311,7 +320,7 @@ static void guest_run(unsigned p) {
             expect_success(p, irq_hc_encode_acknowledge(SHARED_PORT), NULL);
         } else if ((unsigned)u.port == CHANNEL_PORT) {
             g->notifications++;
-            printf("p%u channel notification from p%d\n", p, u.sender);
+            printf("p%u channel notification from p%u\n", p, (unsigned)u.sender);
             expect_success(p, irq_hc_encode_acknowledge(CHANNEL_PORT), NULL);
         }
         expect_success(p, irq_hc_encode_upcall_return(), NULL);
@@ -325,14 +334,14 @@ static int switch_window(uint64_t now, const IrqSwitch *sw) {
     if (!sw->switched) {
         return 0;
     }
-    if (sw->from >= 0) {
-        check("exit", irq_router_partition_exit(k.router, (uint32_t)sw->from, now));
+    if (sw->from != IRQ_NO_PARTITION) {
+        check("exit", irq_router_partition_exit(k.router, sw->from, now));
     }
-    k.running = sw->to;
-    if (sw->to < 0) {
+    k.running = sw->to == IRQ_NO_PARTITION ? -1 : (int)sw->to;
+    if (sw->to == IRQ_NO_PARTITION) {
         return 1; /* a gap: nobody runs */
     }
-    check("entry", irq_router_partition_entry(k.router, (uint32_t)sw->to, now, sw->until - now));
+    check("entry", irq_router_partition_entry(k.router, sw->to, now, sw->until - now, NULL));
     if (!k.guests[k.running].booted) {
         guest_boot((unsigned)k.running);
     }
@@ -353,7 +362,7 @@ static int rejects_an_invalid_configuration(void) {
     IrqConfigError error;
     IrqStatus status = irq_router_create(&config, &OPS, &router, &error);
     printf("config rejected: %s %s table %d entry %d index %d\n",
-           irq_status_name((int32_t)status), irq_config_error_name((int32_t)error.kind),
+           irq_status_name(status), irq_config_error_name(error.kind),
            (int)error.table, error.entry, error.index);
     return status == IRQ_STATUS_INVALID_CONFIG && router == NULL &&
            error.kind == IRQ_CONFIG_ERROR_KIND_ROUTE_PORT_NOT_BOUND &&
@@ -384,8 +393,9 @@ int main(void) {
     /* Tick 0: the schedule's first window. */
     k.now = 0;
     IrqSwitch first;
-    check("schedule", irq_router_tick_switch(k.router, 0, &first));
-    ok &= first.switched == 1 && first.from == -1 && first.to == 0 && first.until == WINDOW;
+    check("schedule", irq_router_tick_switch(k.router, 0, &first, NULL));
+    ok &= first.switched == 1 && first.from == IRQ_NO_PARTITION && first.to == 0 &&
+          first.until == WINDOW;
     switch_window(0, &first);
 
     static const char hello[] = "hello from p0";
@@ -395,7 +405,7 @@ int main(void) {
         k.now = now;
         /* The PIT fires: the kernel's handler, then the virtual ticks and the schedule. */
         IrqSwitch sw;
-        check("clock", irq_router_hardware_irq_switch(k.router, CLOCK_VECTOR, &sw));
+        check("clock", irq_router_hardware_irq_switch(k.router, CLOCK_VECTOR, &sw, NULL));
         if (switch_window(now, &sw)) {
             ok &= now % WINDOW == 0;
             if (now >= LAST_TICK - WINDOW) {
@@ -425,7 +435,7 @@ int main(void) {
             break;
         }
         case 5: /* the shared device raises its line */
-            check("irq", irq_router_hardware_irq(k.router, SHARED_VECTOR));
+            check("irq", irq_router_hardware_irq(k.router, SHARED_VECTOR, NULL));
             guest_run((unsigned)k.running);
             break;
         case 6: /* p0 notifies p1 through channel 0 */
@@ -433,7 +443,7 @@ int main(void) {
             printf("p0 notified channel 0\n");
             break;
         case 13: /* p1 touches memory it does not have: a page fault */
-            check("trap", irq_router_trap(k.router, 1, 14, 2, 0xdead000));
+            check("trap", irq_router_trap(k.router, 1, 14, 2, 0xdead000, NULL));
             guest_run(1);
             break;
         default:
@@ -442,11 +452,11 @@ int main(void) {
     }
 
     IrqHmRecord records[IRQ_HM_LOG_LEN];
-    size_t count = 0;
+    uint32_t count = 0;
     check("health log", irq_router_health_log(k.router, 0, records, IRQ_HM_LOG_LEN, &count));
     ok &= count == 1 && records[0].kind == IRQ_HM_KIND_ILLEGAL_HYPERCALL &&
           records[0].detail == 99;
-    printf("p0 health log: %zu record(s), kind %u detail %" PRIu64 "\n", count,
+    printf("p0 health log: %u record(s), kind %u detail %" PRIu64 "\n", (unsigned)count,
            count ? records[0].kind : 0, count ? records[0].detail : 0);
     check("health log", irq_router_health_log(k.router, 1, records, IRQ_HM_LOG_LEN, &count));
     ok &= count == 1 && records[0].kind == IRQ_HM_KIND_TRAP && records[0].action == IRQ_HM_DELIVER;
@@ -457,10 +467,10 @@ int main(void) {
     printf("kernel ticks %" PRIu64 " eois %u\n", k.kernel_ticks, k.eois);
 
     check("destroy", irq_router_destroy(k.router));
-    IrqStatus after = irq_router_tick(k.router, 0);
-    printf("destroyed; later call: %s\n", irq_status_name((int32_t)after));
+    IrqStatus after = irq_router_tick(k.router, 0, NULL);
+    printf("destroyed; later call: %s\n", irq_status_name(after));
     ok &= after == IRQ_STATUS_BAD_HANDLE;
-    ok &= irq_router_hardware_irq(NULL, 0) == IRQ_STATUS_BAD_HANDLE;
+    ok &= irq_router_hardware_irq(NULL, 0, NULL) == IRQ_STATUS_BAD_HANDLE;
 
     printf("%s\n", ok ? "ok" : "FAILED");
     return ok ? 0 : 1;

@@ -51,3 +51,176 @@ pub(crate) fn run(command: &mut Command) -> std::process::Output {
 pub(crate) fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// The `IRQ_CONFIG_ERROR_KIND_*` values by their variant names, for readable tests.
+#[allow(non_upper_case_globals, reason = "named after the kinds")]
+pub(crate) mod kind {
+    pub(crate) const None: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_NONE;
+    pub(crate) const NullTable: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_NULL_TABLE;
+    pub(crate) const TooMany: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_TOO_MANY;
+    pub(crate) const BadValue: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_BAD_VALUE;
+    pub(crate) const BadPage: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_BAD_PAGE;
+    pub(crate) const PartitionCount: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_PARTITION_COUNT;
+    pub(crate) const ChannelCount: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_CHANNEL_COUNT;
+    pub(crate) const PortOutOfRange: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_PORT_OUT_OF_RANGE;
+    pub(crate) const DuplicatePort: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_DUPLICATE_PORT;
+    pub(crate) const UnknownChannel: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_UNKNOWN_CHANNEL;
+    pub(crate) const ChannelPartition: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_CHANNEL_PARTITION;
+    pub(crate) const ChannelPort: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_CHANNEL_PORT;
+    pub(crate) const TimerPort: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_TIMER_PORT;
+    pub(crate) const ErrorPort: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_ERROR_PORT;
+    pub(crate) const DeliverWithoutErrorPort: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_DELIVER_WITHOUT_ERROR_PORT;
+    pub(crate) const Ping: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_PING;
+    pub(crate) const VectorNotPermitted: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_VECTOR_NOT_PERMITTED;
+    pub(crate) const EmptyFrame: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_EMPTY_FRAME;
+    pub(crate) const WindowUnknownPartition: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_WINDOW_UNKNOWN_PARTITION;
+    pub(crate) const WindowEmpty: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_WINDOW_EMPTY;
+    pub(crate) const WindowExceedsFrame: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_WINDOW_EXCEEDS_FRAME;
+    pub(crate) const WindowOverlaps: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_WINDOW_OVERLAPS;
+    pub(crate) const RouteDuplicateVector: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_DUPLICATE_VECTOR;
+    pub(crate) const RouteExclusiveShared: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_EXCLUSIVE_SHARED;
+    pub(crate) const RouteUnhandled: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_UNHANDLED;
+    pub(crate) const RouteUnknownPartition: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_UNKNOWN_PARTITION;
+    pub(crate) const RouteNotPermitted: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_NOT_PERMITTED;
+    pub(crate) const RoutePortNotBound: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_PORT_NOT_BOUND;
+    pub(crate) const RouteDuplicateTarget: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_DUPLICATE_TARGET;
+    pub(crate) const RouteZeroAckTimeout: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_ZERO_ACK_TIMEOUT;
+    pub(crate) const RouteLevelPortCounts: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_PORT_COUNTS;
+    pub(crate) const ChannelNotPermitted: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_CHANNEL_NOT_PERMITTED;
+    pub(crate) const ChannelBudget: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_CHANNEL_BUDGET;
+    pub(crate) const Other: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_OTHER;
+    pub(crate) const RouteTooManyLevelTargets: u32 =
+        irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_TOO_MANY_LEVEL_TARGETS;
+    pub(crate) const RouteLevelBudget: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_ROUTE_LEVEL_BUDGET;
+    pub(crate) const LevelRange: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_LEVEL_RANGE;
+    pub(crate) const LevelOrder: u32 = irq_capi::IRQ_CONFIG_ERROR_KIND_LEVEL_ORDER;
+}
+
+/// The `IRQ_CONFIG_TABLE_*` values by their variant names.
+#[allow(non_upper_case_globals, reason = "named after the tables")]
+pub(crate) mod table {
+    pub(crate) const System: u32 = irq_capi::IRQ_CONFIG_TABLE_SYSTEM;
+    pub(crate) const Partitions: u32 = irq_capi::IRQ_CONFIG_TABLE_PARTITIONS;
+    pub(crate) const Ports: u32 = irq_capi::IRQ_CONFIG_TABLE_PORTS;
+    pub(crate) const Windows: u32 = irq_capi::IRQ_CONFIG_TABLE_WINDOWS;
+    pub(crate) const Routes: u32 = irq_capi::IRQ_CONFIG_TABLE_ROUTES;
+    pub(crate) const Channels: u32 = irq_capi::IRQ_CONFIG_TABLE_CHANNELS;
+    pub(crate) const ChannelBudgets: u32 = irq_capi::IRQ_CONFIG_TABLE_CHANNEL_BUDGETS;
+    pub(crate) const Operations: u32 = irq_capi::IRQ_CONFIG_TABLE_OPERATIONS;
+    pub(crate) const Levels: u32 = irq_capi::IRQ_CONFIG_TABLE_LEVELS;
+}
+
+/// The freestanding staticlib for the host (`no_std`, the crate's panic handler,
+/// `-C panic=abort`), built once per test process in its own target directory
+/// (`target/capi-host`), so that it neither fights the outer cargo for its lock nor
+/// changes its flags.
+pub(crate) fn host_library() -> PathBuf {
+    static LIBRARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIBRARY
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let target = workspace_dir().join("target/capi-host");
+            run(Command::new(cargo)
+                .current_dir(workspace_dir())
+                .args(["build", "-p", "irq-capi", "--release", "--features", "freestanding"])
+                .env("CARGO_TARGET_DIR", &target)
+                .env("RUSTFLAGS", "-C panic=abort")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS"));
+            target.join("release/libirq_capi.a")
+        })
+        .clone()
+}
+
+/// The command that builds the 32-bit freestanding staticlib (README, "A 32-bit
+/// kernel"), run from the workspace with `CARGO_TARGET_DIR=target/capi-i686`.
+pub(crate) const I686_BUILD: [&str; 13] = [
+    "run",
+    "nightly",
+    "cargo",
+    "build",
+    "-p",
+    "irq-capi",
+    "--release",
+    "--target",
+    "adapters/capi/targets/i686-irq-none.json",
+    "-Z",
+    "json-target-spec",
+    "-Zbuild-std=core,compiler_builtins",
+    "-Zbuild-std-features=compiler-builtins-mem",
+];
+
+/// The i686 soft-float staticlib, built once per test process with the nightly
+/// toolchain (`rustup run nightly cargo ...`, `-Z build-std`) in `target/capi-i686`;
+/// `None` (skipped loudly, or failing under CI) without nightly's `rust-src`.
+pub(crate) fn i686_library() -> Option<PathBuf> {
+    static LIBRARY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    LIBRARY
+        .get_or_init(|| {
+            let has_src = Command::new("rustup")
+                .args(["component", "list", "--toolchain", "nightly", "--installed"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("rust-src"));
+            if !has_src {
+                let message = "the nightly toolchain with rust-src is not installed (install \
+                               it with: rustup component add rust-src --toolchain nightly)";
+                assert!(!in_ci(), "{message}; CI=true requires it");
+                eprintln!("\n**** SKIPPED: {message} ****\n");
+                return None;
+            }
+            let target = workspace_dir().join("target/capi-i686");
+            let mut command = Command::new("rustup");
+            command.current_dir(workspace_dir()).args(I686_BUILD).env("CARGO_TARGET_DIR", &target);
+            for var in ["RUSTUP_TOOLCHAIN", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC"] {
+                command.env_remove(var);
+            }
+            run(&mut command);
+            Some(target.join("i686-irq-none/release/libirq_capi.a"))
+        })
+        .clone()
+}
+
+/// `cc -m32`, if the C compiler can build and link 32-bit programs (gcc-multilib).
+pub(crate) fn cc_m32() -> Option<PathBuf> {
+    let cc = tool("cc", &[], "apt-get install -y gcc")?;
+    let dir = std::env::temp_dir().join(format!("irq-capi-m32-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m32.c"), "int main(void) { return 0; }\n").unwrap();
+    let works = Command::new(&cc)
+        .args(["-m32", "-static", "-o"])
+        .arg(dir.join("m32"))
+        .arg(dir.join("m32.c"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    if !works {
+        let message = "`cc -m32 -static` cannot build 32-bit programs (install gcc-multilib)";
+        assert!(!in_ci(), "{message}; CI=true requires it");
+        eprintln!("\n**** SKIPPED: {message} ****\n");
+        return None;
+    }
+    Some(cc)
+}
+
+/// Compiles and links the C sources `sources` with `library` into `out`, with `cc` and
+/// `flags` (and the header's directory).
+pub(crate) fn build_c(cc: &Path, flags: &[&str], sources: &[PathBuf], library: &Path, out: &Path) {
+    run(Command::new(cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .args(flags)
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .args(sources)
+        .arg(library)
+        .arg("-lpthread")
+        .arg("-o")
+        .arg(out));
+}
