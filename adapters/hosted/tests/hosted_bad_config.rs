@@ -282,3 +282,28 @@ fn hosted_bad_config_cpus() {
         "but the system has cpus = 1",
     );
 }
+
+#[test]
+fn hosted_bad_config_priority_levels() {
+    let two = include_str!("../config/two-cpus.toml");
+    let from = "priority_levels = [{ start = 0, end = 1 }, { start = 1, end = 4 }]";
+    assert!(two.contains(from));
+    for (to, what) in [
+        (
+            "priority_levels = [{ start = 2, end = 1 }]",
+            "priority_levels[0]: a level needs start < end",
+        ),
+        (
+            "priority_levels = [{ start = 0, end = 65 }]",
+            "priority_levels[0]: a level needs start < end, and ends at 64",
+        ),
+        (
+            "priority_levels = [{ start = 0, end = 4 }, { start = 2, end = 8 }]",
+            "priority_levels[1] starts before the previous level ends",
+        ),
+    ] {
+        let text = two.replacen(from, to, 1);
+        let err = refused("levels", &text, &["--check"]);
+        names(&err, "[[partition]] 1 \"io-a\"", line_of(&text, "name = \"io-a\"") - 1, what);
+    }
+}

@@ -10,7 +10,7 @@ use irq_router::config::{
     ChannelBudget, ConfigError, HmAction, HmKind, HmTable, PartitionConfig, PartitionError, Ping,
     Route, RouteError, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet, Window,
 };
-use irq_router::events::{Binding, Channel, Endpoint, Mode, PortConfig, Source};
+use irq_router::events::{Binding, Channel, Endpoint, Mode, PortConfig, PriorityLevel, Source};
 use irq_router::vcpu::CatchUpPolicy;
 use toml::Spanned;
 
@@ -408,7 +408,9 @@ pub fn convert(
                 Some(cpu) => cpu_of(cpu.span().start, *cpu.get_ref(), "the partition's")?,
             },
             ports: leak(ports),
-            priority_levels: &[],
+            priority_levels: fp.priority_levels.as_ref().map_or(&[], |levels| {
+                leak(levels.get_ref().iter().map(|l| PriorityLevel::new(l.start, l.end)).collect())
+            }),
             timer_port: fp.timer_port,
             error_port: fp.error_port,
             catch_up,
@@ -601,7 +603,20 @@ impl System {
                     Some(entry) => s.ports.get(partition).map_or(0, |p| get(p, entry)),
                     None => get(&s.partitions, partition),
                 };
-                (at, format!("port: {error:?} (ports are 0 to 63)"))
+                let message = match error {
+                    irq_router::events::PortConfigError::TooManyLevels => format!(
+                        "priority_levels: at most {} levels",
+                        irq_router::events::MAX_PRIORITY_LEVELS
+                    ),
+                    irq_router::events::PortConfigError::LevelRange { level } => format!(
+                        "priority_levels[{level}]: a level needs start < end, and ends at 64 at most"
+                    ),
+                    irq_router::events::PortConfigError::LevelOrder { level } => format!(
+                        "priority_levels[{level}] starts before the previous level ends (levels go in port order and do not overlap)"
+                    ),
+                    _ => format!("port: {error:?} (ports are 0 to 63)"),
+                };
+                (at, message)
             }
             ConfigError::Events(irq_router::events::ConfigError::UnknownChannel {
                 partition,

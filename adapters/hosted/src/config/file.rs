@@ -61,6 +61,9 @@ pub struct FilePartition {
     /// Its ports.
     #[serde(rename = "port", default)]
     pub ports: Vec<Spanned<FilePort>>,
+    /// Its priority levels, in port order: each a range of ports `start..end` that share
+    /// one priority, served round robin (default: none, lowest port first).
+    pub priority_levels: Option<Spanned<Vec<FileLevel>>>,
     /// Its own program, `["path", "arg", ...]` (default: the built-in demo partition).
     pub program: Option<Spanned<Vec<String>>>,
     /// Environment variables set for its program (on top of the runner's).
@@ -69,6 +72,16 @@ pub struct FilePartition {
     pub cwd: Option<Spanned<String>>,
     /// The limits of its process tree (its control group).
     pub limits: Option<Spanned<FileLimits>>,
+}
+
+/// A priority level: ports `start..end`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLevel {
+    /// Its first port.
+    pub start: u16,
+    /// One past its last port.
+    pub end: u16,
 }
 
 /// A partition's resource limits; a key left out keeps its default.
