@@ -8,33 +8,36 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::{build_c, cc_m32, crate_dir, host_library, i686_library, run, tool, workspace_dir};
+use support::{
+    Check, Need, build_c, cc_m32, crate_dir, harness, host_library, i686_library, run, tool,
+    workspace_dir,
+};
 
 /// Builds the example kernel for the host once per test process.
-fn kernel() -> Option<PathBuf> {
-    static KERNEL: OnceLock<Option<PathBuf>> = OnceLock::new();
+fn kernel() -> PathBuf {
+    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
     KERNEL
         .get_or_init(|| {
-            let cc = tool("cc", &[], "apt-get install -y gcc")?;
+            let cc = tool("cc", &[]);
             let kernel = workspace_dir().join("target/capi-host/capi-example-kernel");
             let source = crate_dir().join("examples/kernel/main.c");
             build_c(&cc, &[], &[source], &host_library(), &kernel);
-            Some(kernel)
+            kernel
         })
         .clone()
 }
 
 /// The same kernel, 32-bit: `cc -m32 -static` with the i686 staticlib.
-fn kernel_i686() -> Option<PathBuf> {
-    static KERNEL: OnceLock<Option<PathBuf>> = OnceLock::new();
+fn kernel_i686() -> PathBuf {
+    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
     KERNEL
         .get_or_init(|| {
-            let cc = cc_m32()?;
-            let library = i686_library()?;
+            let cc = cc_m32();
+            let library = i686_library();
             let kernel = workspace_dir().join("target/capi-i686/capi-example-kernel");
             let source = crate_dir().join("examples/kernel/main.c");
             build_c(&cc, &["-m32", "-static", "-no-pie"], &[source], &library, &kernel);
-            Some(kernel)
+            kernel
         })
         .clone()
 }
@@ -78,16 +81,14 @@ fn check_output(kernel: &PathBuf) {
     );
 }
 
-#[test]
 fn capi_example_kernel_runs() {
-    let Some(kernel) = kernel() else { return };
+    let kernel = kernel();
     check_output(&kernel);
 }
 
-#[test]
 fn capi_example_kernel_is_clean_under_valgrind() {
-    let Some(valgrind) = tool("valgrind", &[], "apt-get install -y valgrind") else { return };
-    let Some(kernel) = kernel() else { return };
+    let valgrind = tool("valgrind", &[]);
+    let kernel = kernel();
     let output = run(Command::new(valgrind)
         .args(["--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=all"])
         .arg(&kernel));
@@ -96,9 +97,8 @@ fn capi_example_kernel_is_clean_under_valgrind() {
     assert!(String::from_utf8_lossy(&output.stdout).lines().any(|l| l == "ok"));
 }
 
-#[test]
 fn capi_example_kernel_runs_as_i686() {
-    let Some(kernel) = kernel_i686() else { return };
+    let kernel = kernel_i686();
     let file = run(Command::new("file").arg(&kernel));
     assert!(String::from_utf8_lossy(&file.stdout).contains("ELF 32-bit"), "{file:?}");
     check_output(&kernel);
@@ -108,10 +108,9 @@ fn capi_example_kernel_runs_as_i686() {
 /// top frame of its stack). (The program is static: a 32-bit dynamic one needs the i386 C library's debug
 /// symbols, which this machine's package sources do not offer; the static C library's
 /// own start-up reports errors of its own, on stacks that are the C library's alone.)
-#[test]
 fn capi_example_kernel_i686_is_clean_under_valgrind() {
-    let Some(valgrind) = tool("valgrind", &[], "apt-get install -y valgrind") else { return };
-    let Some(kernel) = kernel_i686() else { return };
+    let valgrind = tool("valgrind", &[]);
+    let kernel = kernel_i686();
     let output = Command::new(valgrind)
         .args(["--leak-check=no", "--num-callers=50"])
         .arg(&kernel)
@@ -137,4 +136,33 @@ fn capi_example_kernel_i686_is_clean_under_valgrind() {
         })
         .collect();
     assert!(ours.is_empty(), "errors in the library or the example:\n{}", ours.join("\n"));
+}
+
+fn main() -> std::process::ExitCode {
+    harness(vec![
+        Check {
+            name: "capi_example_kernel_runs",
+            needs: &[Need::Cc],
+            release_only: false,
+            test: capi_example_kernel_runs,
+        },
+        Check {
+            name: "capi_example_kernel_is_clean_under_valgrind",
+            needs: &[Need::Cc, Need::Valgrind],
+            release_only: false,
+            test: capi_example_kernel_is_clean_under_valgrind,
+        },
+        Check {
+            name: "capi_example_kernel_runs_as_i686",
+            needs: &[Need::CcM32, Need::NightlySrc],
+            release_only: false,
+            test: capi_example_kernel_runs_as_i686,
+        },
+        Check {
+            name: "capi_example_kernel_i686_is_clean_under_valgrind",
+            needs: &[Need::CcM32, Need::NightlySrc, Need::Valgrind],
+            release_only: false,
+            test: capi_example_kernel_i686_is_clean_under_valgrind,
+        },
+    ])
 }

@@ -5,25 +5,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use support::{cc_m32, crate_dir, in_ci, run, tool};
+use support::{Check, Need, cargo_bin, cc_m32, crate_dir, harness, run, tool};
 
-fn cargo_bin(name: &str) -> Vec<PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    home.map(|h| h.join("bin").join(name)).into_iter().collect()
-}
-
-#[test]
 fn capi_header_is_up_to_date() {
-    let Some(cbindgen) =
-        tool("cbindgen", &cargo_bin("cbindgen"), "cargo install cbindgen --locked")
-    else {
-        return;
-    };
+    let cbindgen = tool("cbindgen", &cargo_bin("cbindgen"));
     let dir = std::env::temp_dir().join(format!("irq-capi-header-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fresh = dir.join("irq_capi.h");
@@ -41,7 +29,6 @@ fn capi_header_is_up_to_date() {
     );
 }
 
-#[test]
 fn capi_header_declares_what_a_kernel_expects() {
     let header = std::fs::read_to_string(crate_dir().join("include/irq_capi.h")).unwrap();
     assert!(!header.contains("rust_eh_personality"));
@@ -67,24 +54,40 @@ fn compile(compiler: &Path, flags: &[&str], source: &Path) {
         .arg(source));
 }
 
-#[test]
 fn capi_header_compiles_with_gcc_and_clang() {
     let header = crate_dir().join("include/irq_capi.h");
     let kernel = crate_dir().join("tests/c/header_kernel.c");
     let freestanding = ["-std=c11", "-ffreestanding", "-nostdinc"];
-    let Some(cc) = tool("cc", &[], "apt-get install -y gcc") else { return };
+    let cc = cc_m32();
     compile(&cc, &["-std=c99", "-x", "c"], &header);
     compile(&cc, &freestanding, &kernel);
     compile(&cc, &[&freestanding[..], &["-fshort-enums"]].concat(), &kernel);
-    if cc_m32().is_some() {
-        compile(&cc, &[&freestanding[..], &["-m32", "-fshort-enums"]].concat(), &kernel);
-    }
-    match tool("clang", &[], "apt-get install -y clang") {
-        Some(clang) => {
-            compile(&clang, &["-std=c99", "-x", "c"], &header);
-            compile(&clang, &freestanding, &kernel);
-            compile(&clang, &[&freestanding[..], &["-m32", "-fshort-enums"]].concat(), &kernel);
-        }
-        None => assert!(!in_ci()),
-    }
+    compile(&cc, &[&freestanding[..], &["-m32", "-fshort-enums"]].concat(), &kernel);
+    let clang = tool("clang", &[]);
+    compile(&clang, &["-std=c99", "-x", "c"], &header);
+    compile(&clang, &freestanding, &kernel);
+    compile(&clang, &[&freestanding[..], &["-m32", "-fshort-enums"]].concat(), &kernel);
+}
+
+fn main() -> std::process::ExitCode {
+    harness(vec![
+        Check {
+            name: "capi_header_is_up_to_date",
+            needs: &[Need::Cbindgen],
+            release_only: false,
+            test: capi_header_is_up_to_date,
+        },
+        Check {
+            name: "capi_header_declares_what_a_kernel_expects",
+            needs: &[],
+            release_only: false,
+            test: capi_header_declares_what_a_kernel_expects,
+        },
+        Check {
+            name: "capi_header_compiles_with_gcc_and_clang",
+            needs: &[Need::Cc, Need::CcM32, Need::Clang],
+            release_only: false,
+            test: capi_header_compiles_with_gcc_and_clang,
+        },
+    ])
 }

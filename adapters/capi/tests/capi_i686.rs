@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{i686_library, run, tool, workspace_dir};
+use support::{Check, Need, harness, i686_library, run, tool, workspace_dir};
 
 /// x87, MMX and SSE mnemonics and registers, as objdump (AT&T syntax) prints them.
 fn floating_point(line: &str) -> bool {
@@ -21,10 +21,9 @@ fn floating_point(line: &str) -> bool {
     x87 || state || registers
 }
 
-#[test]
 fn capi_i686_archive_has_no_floating_point_and_no_undefined_symbols() {
-    let Some(library) = i686_library() else { return };
-    let Some(ld) = tool("ld", &[], "apt-get install -y binutils") else { return };
+    let library = i686_library();
+    let ld = tool("ld", &[]);
     let nm = run(Command::new("nm").args(["-g", "--defined-only"]).arg(&library));
     let mut roots: Vec<String> = String::from_utf8_lossy(&nm.stdout)
         .lines()
@@ -56,7 +55,6 @@ fn capi_i686_archive_has_no_floating_point_and_no_undefined_symbols() {
     eprintln!("{instructions} instructions, 0 x87/MMX/SSE, {cmpxchg8b} lock cmpxchg8b");
 }
 
-#[test]
 fn capi_floating_point_scan_finds_what_it_looks_for() {
     assert!(floating_point("  401000:\tfldcw  0x4(%esp)"));
     assert!(floating_point("  401000:\tmovaps %xmm0,(%eax)"));
@@ -64,4 +62,21 @@ fn capi_floating_point_scan_finds_what_it_looks_for() {
     assert!(floating_point("  401000:\temms"));
     assert!(!floating_point("  401000:\tlock cmpxchg8b (%esi)"));
     assert!(!floating_point("  401000:\tmov    %fs:0x0,%eax"));
+}
+
+fn main() -> std::process::ExitCode {
+    harness(vec![
+        Check {
+            name: "capi_i686_archive_has_no_floating_point_and_no_undefined_symbols",
+            needs: &[Need::NightlySrc, Need::Binutils],
+            release_only: false,
+            test: capi_i686_archive_has_no_floating_point_and_no_undefined_symbols,
+        },
+        Check {
+            name: "capi_floating_point_scan_finds_what_it_looks_for",
+            needs: &[],
+            release_only: false,
+            test: capi_floating_point_scan_finds_what_it_looks_for,
+        },
+    ])
 }

@@ -15,7 +15,10 @@ use irq_capi::{
     IRQ_UPCALL_OK, IrqConfigError, IrqHmRecord, IrqKernelOps, IrqPartition, IrqPartitionConfig,
     IrqPortConfig, IrqSwitch, IrqSystemConfig, IrqUpcall, IrqWindow,
 };
-use support::{build_c, cc_m32, crate_dir, host_library, i686_library, run, tool, workspace_dir};
+use support::{
+    Check, Need, build_c, cc_m32, crate_dir, harness, host_library, i686_library, run, tool,
+    workspace_dir,
+};
 
 extern "C" fn now(_: *mut c_void) -> u64 {
     0
@@ -127,8 +130,6 @@ fn exercise() -> Vec<irq_capi::IrqStatus> {
 /// Every entry point on a thread with a 16 KiB stack (a guard page below it: an overflow
 /// would kill the test process). Release builds only: the bound is for the optimized
 /// library a kernel links.
-#[test]
-#[cfg_attr(debug_assertions, ignore = "the stack bound is for the release build")]
 fn capi_every_entry_point_runs_on_a_16_kib_stack() {
     let statuses = std::thread::Builder::new()
         .stack_size(16 * 1024)
@@ -160,21 +161,42 @@ fn check_probe(probe: &Path) -> String {
     stdout
 }
 
-#[test]
 fn capi_stack_high_water_marks_host() {
-    let Some(cc) = tool("cc", &[], "apt-get install -y gcc") else { return };
+    let cc = tool("cc", &[]);
     let probe = workspace_dir().join("target/capi-host/capi-stack-probe");
     let source = crate_dir().join("tests/c/stack_probe.c");
     build_c(&cc, &[], &[source], &host_library(), &probe);
     check_probe(&probe);
 }
 
-#[test]
 fn capi_stack_high_water_marks_i686() {
-    let Some(cc) = cc_m32() else { return };
-    let Some(library) = i686_library() else { return };
+    let cc = cc_m32();
+    let library = i686_library();
     let probe = workspace_dir().join("target/capi-i686/capi-stack-probe");
     let source = crate_dir().join("tests/c/stack_probe.c");
     build_c(&cc, &["-m32", "-static", "-no-pie"], &[source], &library, &probe);
     check_probe(&probe);
+}
+
+fn main() -> std::process::ExitCode {
+    harness(vec![
+        Check {
+            name: "capi_every_entry_point_runs_on_a_16_kib_stack",
+            needs: &[],
+            release_only: true,
+            test: capi_every_entry_point_runs_on_a_16_kib_stack,
+        },
+        Check {
+            name: "capi_stack_high_water_marks_host",
+            needs: &[Need::Cc],
+            release_only: false,
+            test: capi_stack_high_water_marks_host,
+        },
+        Check {
+            name: "capi_stack_high_water_marks_i686",
+            needs: &[Need::CcM32, Need::NightlySrc],
+            release_only: false,
+            test: capi_stack_high_water_marks_i686,
+        },
+    ])
 }

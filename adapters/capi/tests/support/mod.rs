@@ -1,8 +1,10 @@
-//! Shared by the tests that need tools outside cargo (cc, valgrind, cbindgen).
+//! Shared by the tests; [`harness`] runs those that need tools outside cargo (cc,
+//! valgrind, cbindgen, clang, the nightly toolchain).
 #![allow(dead_code, reason = "each test file uses a part of this")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// The crate's directory.
 pub(crate) fn crate_dir() -> PathBuf {
@@ -19,19 +21,113 @@ pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// `tool` if it runs (`tool --version`). Missing: under CI the test fails, otherwise it
-/// says loudly that it is skipped and answers `None`.
-pub(crate) fn tool(tool: &str, candidates: &[PathBuf], install: &str) -> Option<PathBuf> {
-    let found =
-        std::iter::once(PathBuf::from(tool)).chain(candidates.iter().cloned()).find(|path| {
-            Command::new(path).arg("--version").output().is_ok_and(|o| o.status.success())
+/// What a test needs from outside cargo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// The system C compiler.
+    Cc,
+    /// `cc -m32 -static` (gcc-multilib).
+    CcM32,
+    /// clang.
+    Clang,
+    /// valgrind.
+    Valgrind,
+    /// cbindgen.
+    Cbindgen,
+    /// `ld`, `nm`, `objdump`.
+    Binutils,
+    /// The nightly toolchain with its `rust-src` component (`-Z build-std`).
+    NightlySrc,
+}
+
+impl Need {
+    /// `None` if this machine has it, else how to install it.
+    fn missing(self) -> Option<&'static str> {
+        static FOUND: [OnceLock<bool>; 7] = [const { OnceLock::new() }; 7];
+        let found = *FOUND[self as usize].get_or_init(|| match self {
+            Self::Cc => find("cc", &[]).is_some(),
+            Self::CcM32 => find("cc", &[]).is_some_and(|cc| builds_m32(&cc)),
+            Self::Clang => find("clang", &[]).is_some(),
+            Self::Valgrind => find("valgrind", &[]).is_some(),
+            Self::Cbindgen => find("cbindgen", &cargo_bin("cbindgen")).is_some(),
+            Self::Binutils => ["ld", "nm", "objdump"].iter().all(|t| find(t, &[]).is_some()),
+            Self::NightlySrc => Command::new("rustup")
+                .args(["component", "list", "--toolchain", "nightly", "--installed"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("rust-src")),
         });
-    if found.is_none() {
-        let message = format!("`{tool}` is not installed (install it with: {install})");
-        assert!(!in_ci(), "{message}; CI=true requires it");
-        eprintln!("\n**** SKIPPED: {message} ****\n");
+        (!found).then_some(match self {
+            Self::Cc => "cc (apt-get install -y gcc)",
+            Self::CcM32 => "cc -m32 (apt-get install -y gcc-multilib)",
+            Self::Clang => "clang (apt-get install -y clang)",
+            Self::Valgrind => "valgrind (apt-get install -y valgrind)",
+            Self::Cbindgen => "cbindgen (cargo install cbindgen --locked)",
+            Self::Binutils => "ld, nm and objdump (apt-get install -y binutils)",
+            Self::NightlySrc => {
+                "the nightly toolchain's rust-src (rustup toolchain install nightly --component rust-src)"
+            }
+        })
     }
-    found
+}
+
+/// One test of a file whose tests need tools: run by [`harness`].
+pub(crate) struct Check {
+    /// Its name.
+    pub(crate) name: &'static str,
+    /// What it needs.
+    pub(crate) needs: &'static [Need],
+    /// For the release build only (ignored in a debug build).
+    pub(crate) release_only: bool,
+    /// The test.
+    pub(crate) test: fn(),
+}
+
+/// The `main` of a test file whose tests need tools outside cargo: each test that needs
+/// a tool this machine lacks is reported ignored (and says what it needs), never passed.
+/// Under CI (`CI=true`), and with `--include-ignored`, it runs anyway and fails.
+pub(crate) fn harness(checks: Vec<Check>) -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = checks
+        .into_iter()
+        .map(|check| {
+            let missing: Vec<&str> = check.needs.iter().filter_map(|n| n.missing()).collect();
+            let debug = check.release_only && cfg!(debug_assertions);
+            let ignored = debug || (!missing.is_empty() && !in_ci());
+            if debug {
+                eprintln!("{}: ignored, its bound is for the release build", check.name);
+            } else if ignored {
+                eprintln!("{}: ignored, this machine lacks {}", check.name, missing.join(", "));
+            }
+            let test = check.test;
+            libtest_mimic::Trial::test(check.name, move || {
+                test();
+                Ok(())
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// `tool` (or one of `candidates`) if it runs (`tool --version`).
+fn find(tool: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
+    std::iter::once(PathBuf::from(tool))
+        .chain(candidates.iter().cloned())
+        .find(|path| Command::new(path).arg("--version").output().is_ok_and(|o| o.status.success()))
+}
+
+/// `tool` (or one of `candidates`): the test fails if it is missing (a test that needs it
+/// says so in its [`Check::needs`], and is reported ignored where it is missing).
+pub(crate) fn tool(tool: &str, candidates: &[PathBuf]) -> PathBuf {
+    find(tool, candidates).unwrap_or_else(|| panic!("`{tool}` is not installed"))
+}
+
+/// `$CARGO_HOME/bin/NAME`, where `cargo install` puts it.
+pub(crate) fn cargo_bin(name: &str) -> Vec<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    home.map(|h| h.join("bin").join(name)).into_iter().collect()
 }
 
 /// Runs `command`, failing the test with its output if it fails.
@@ -159,22 +255,14 @@ pub(crate) const I686_BUILD: [&str; 13] = [
 ];
 
 /// The i686 soft-float staticlib, built once per test process with the nightly
-/// toolchain (`rustup run nightly cargo ...`, `-Z build-std`) in `target/capi-i686`;
-/// `None` (skipped loudly, or failing under CI) without nightly's `rust-src`.
-pub(crate) fn i686_library() -> Option<PathBuf> {
-    static LIBRARY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+/// toolchain (`rustup run nightly cargo ...`, `-Z build-std`) in `target/capi-i686`
+/// (needs [`Need::NightlySrc`]).
+pub(crate) fn i686_library() -> PathBuf {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
     LIBRARY
         .get_or_init(|| {
-            let has_src = Command::new("rustup")
-                .args(["component", "list", "--toolchain", "nightly", "--installed"])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("rust-src"));
-            if !has_src {
-                let message = "the nightly toolchain with rust-src is not installed (install \
-                               it with: rustup component add rust-src --toolchain nightly)";
-                assert!(!in_ci(), "{message}; CI=true requires it");
-                eprintln!("\n**** SKIPPED: {message} ****\n");
-                return None;
+            if let Some(install) = Need::NightlySrc.missing() {
+                panic!("missing: {install}");
             }
             let target = workspace_dir().join("target/capi-i686");
             let mut command = Command::new("rustup");
@@ -183,31 +271,31 @@ pub(crate) fn i686_library() -> Option<PathBuf> {
                 command.env_remove(var);
             }
             run(&mut command);
-            Some(target.join("i686-irq-none/release/libirq_capi.a"))
+            target.join("i686-irq-none/release/libirq_capi.a")
         })
         .clone()
 }
 
-/// `cc -m32`, if the C compiler can build and link 32-bit programs (gcc-multilib).
-pub(crate) fn cc_m32() -> Option<PathBuf> {
-    let cc = tool("cc", &[], "apt-get install -y gcc")?;
+/// Whether `cc` builds and links 32-bit programs (`-m32 -static`).
+fn builds_m32(cc: &Path) -> bool {
     let dir = std::env::temp_dir().join(format!("irq-capi-m32-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m32.c"), "int main(void) { return 0; }\n").unwrap();
-    let works = Command::new(&cc)
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("m32.c"), "int main(void) { return 0; }\n");
+    let works = Command::new(cc)
         .args(["-m32", "-static", "-o"])
         .arg(dir.join("m32"))
         .arg(dir.join("m32.c"))
         .output()
         .is_ok_and(|o| o.status.success());
     let _ = std::fs::remove_dir_all(&dir);
-    if !works {
-        let message = "`cc -m32 -static` cannot build 32-bit programs (install gcc-multilib)";
-        assert!(!in_ci(), "{message}; CI=true requires it");
-        eprintln!("\n**** SKIPPED: {message} ****\n");
-        return None;
-    }
-    Some(cc)
+    works
+}
+
+/// `cc`, which builds 32-bit programs (needs [`Need::CcM32`]).
+pub(crate) fn cc_m32() -> PathBuf {
+    let cc = tool("cc", &[]);
+    assert!(builds_m32(&cc), "`cc -m32 -static` cannot build 32-bit programs");
+    cc
 }
 
 /// Compiles and links the C sources `sources` with `library` into `out`, with `cc` and
