@@ -10,13 +10,15 @@ use core::ffi::{CStr, c_void};
 use core::ptr;
 use std::sync::{Mutex, MutexGuard};
 
+use support::quiet::QUIET_OPS;
+
 use irq_capi::{
     IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_SUCCESS, IRQ_HC_STATUS_UNKNOWN_CALL, IRQ_HM_KIND_COUNT,
     IRQ_MAX_PORTS, IRQ_MAX_PRIORITY_LEVELS, IRQ_MAX_ROUTERS, IRQ_NO_PARTITION, IRQ_NO_PORT,
     IRQ_NO_VECTOR, IRQ_PORT_COUNTING, IRQ_SHARING_SHARED, IRQ_SOURCE_LINE, IRQ_SOURCE_TIMER,
-    IRQ_TRIGGER_EDGE, IRQ_UPCALL_OK, IrqChannel, IrqChannelBudget, IrqConfigError, IrqHmRecord,
-    IrqKernelOps, IrqPartition, IrqPartitionConfig, IrqPing, IrqPortConfig, IrqPriorityLevel,
-    IrqRoute, IrqRouter, IrqStatus, IrqSystemConfig, IrqTarget, IrqUpcall, IrqWindow,
+    IRQ_TRIGGER_EDGE, IrqChannel, IrqChannelBudget, IrqConfigError, IrqKernelOps,
+    IrqPartitionConfig, IrqPing, IrqPortConfig, IrqPriorityLevel, IrqRoute, IrqRouter, IrqStatus,
+    IrqSystemConfig, IrqTarget, IrqWindow,
 };
 
 /// The pool is one per process: tests that create routers take turns.
@@ -25,45 +27,6 @@ static POOL: Mutex<()> = Mutex::new(());
 fn pool() -> MutexGuard<'static, ()> {
     POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-extern "C" fn now(_: *mut c_void) -> u64 {
-    0
-}
-extern "C" fn vector_op(_: *mut c_void, _: u8) {}
-extern "C" fn cpu_op(_: *mut c_void, _: u16) {}
-extern "C" fn partition_op(_: *mut c_void, _: IrqPartition) {}
-extern "C" fn inject(_: *mut c_void, _: IrqPartition, _: *const IrqUpcall, _: *mut c_void) -> u32 {
-    IRQ_UPCALL_OK
-}
-extern "C" fn user_range(_: *mut c_void, _: IrqPartition, _: u64, _: u64) -> u32 {
-    1
-}
-extern "C" fn console(_: *mut c_void, _: IrqPartition, _: u64, len: u64) -> u64 {
-    len
-}
-extern "C" fn restart(_: *mut c_void, _: IrqPartition, _: u8) {}
-extern "C" fn stop(_: *mut c_void) {}
-extern "C" fn log(_: *mut c_void, _: *const IrqHmRecord) {}
-extern "C" fn upcall_return(_: *mut c_void, _: IrqPartition, _: *mut c_void) {}
-
-const OPS: IrqKernelOps = IrqKernelOps {
-    ctx: ptr::null_mut(),
-    now: Some(now),
-    kernel_handler: Some(vector_op),
-    eoi: Some(vector_op),
-    mask: Some(vector_op),
-    unmask: Some(vector_op),
-    inject_upcall: Some(inject),
-    kick: Some(cpu_op),
-    wait: Some(partition_op),
-    user_range: Some(user_range),
-    console_write: Some(console),
-    restart: Some(restart),
-    idle: Some(partition_op),
-    stop_module: Some(stop),
-    log: Some(log),
-    upcall_return: Some(upcall_return),
-};
 
 const SHARED: u16 = 0x23;
 
@@ -165,7 +128,7 @@ fn create(
 fn valid() -> (IrqStatus, *mut IrqRouter, IrqConfigError) {
     let parts = [partition(&PORTS), partition(&PORTS)];
     let routes = [route(&TARGETS)];
-    create(&system(&parts, &routes), &OPS)
+    create(&system(&parts, &routes), &QUIET_OPS)
 }
 
 fn name(ptr: *const core::ffi::c_char) -> &'static str {
@@ -185,7 +148,8 @@ fn capi_null_pointers_and_foreign_handles_are_errors_not_crashes() {
         index: 3,
     };
     // SAFETY: NULL pointers are allowed; the out-pointers are locals.
-    let status = unsafe { irq_capi::irq_router_create(ptr::null(), &OPS, &mut router, &mut error) };
+    let status =
+        unsafe { irq_capi::irq_router_create(ptr::null(), &QUIET_OPS, &mut router, &mut error) };
     assert_eq!(status, irq_capi::IRQ_STATUS_NULL_POINTER);
     assert_eq!(error.kind, support::kind::None, "the error is always written");
     // SAFETY: as above.
@@ -363,7 +327,7 @@ fn capi_out_of_range_values_are_errors() {
 
 /// What `irq_router_create` says about a configuration.
 fn refusal(config: &IrqSystemConfig) -> (u32, u32, i64, i32, i32) {
-    let (status, router, e) = create(config, &OPS);
+    let (status, router, e) = create(config, &QUIET_OPS);
     assert_eq!(status, irq_capi::IRQ_STATUS_INVALID_CONFIG, "{e:?}");
     assert!(router.is_null());
     let partition = if e.partition == IRQ_NO_PARTITION { -1 } else { i64::from(e.partition) };
@@ -451,7 +415,7 @@ fn capi_invalid_configurations_are_refused_naming_the_entry() {
     assert_eq!(refusal(&channels), (K::ChannelPartition, T::Channels, -1, 0, 1));
 
     // A NULL function in the kernel's table names its field.
-    let mut ops = OPS;
+    let mut ops = QUIET_OPS;
     ops.log = None;
     let (status, router, e) = create(&system(&parts, &routes), &ops);
     assert_eq!((status, router.is_null()), (irq_capi::IRQ_STATUS_MISSING_OPERATION, true));
@@ -478,7 +442,7 @@ fn capi_priority_levels_are_taken_and_checked_naming_the_level() {
 
     let good = [level(0, 4), level(4, 64)];
     let parts = [with(&good), partition(&PORTS)];
-    let (status, router, e) = create(&system(&parts, &routes), &OPS);
+    let (status, router, e) = create(&system(&parts, &routes), &QUIET_OPS);
     assert_eq!((status, e.kind), (irq_capi::IRQ_STATUS_OK, K::None), "{e:?}");
     assert_eq!(irq_capi::irq_router_destroy(router), irq_capi::IRQ_STATUS_OK);
 
@@ -654,7 +618,7 @@ fn capi_kernel_pages_must_be_aligned_frames_of_their_own() {
         let mut parts = [partition(&PORTS), partition(&PORTS)];
         parts[0].shared_page = p0.cast();
         parts[1].shared_page = p1.cast();
-        create(&system(&parts, &routes), &OPS)
+        create(&system(&parts, &routes), &QUIET_OPS)
     };
 
     // Partly overlapping (8 bytes apart), inside one frame, the same page: refused,

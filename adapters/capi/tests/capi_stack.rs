@@ -4,7 +4,6 @@
 
 mod support;
 
-use core::ffi::c_void;
 use core::ptr;
 use std::path::Path;
 use std::process::Command;
@@ -12,51 +11,13 @@ use std::process::Command;
 use irq_capi::{
     IRQ_CATCH_UP_REPLAY, IRQ_HM_KIND_COUNT, IRQ_HM_LOG_LEN, IRQ_MAX_PARTITIONS, IRQ_NO_PORT,
     IRQ_NO_VECTOR, IRQ_PORT_COUNTING, IRQ_SOURCE_TIMER, IRQ_STACK_NEEDED, IRQ_STATUS_OK,
-    IRQ_UPCALL_OK, IrqConfigError, IrqHmRecord, IrqKernelOps, IrqPartition, IrqPartitionConfig,
-    IrqPortConfig, IrqSwitch, IrqSystemConfig, IrqUpcall, IrqWindow,
+    IrqConfigError, IrqHmRecord, IrqPartitionConfig, IrqPortConfig, IrqSwitch, IrqSystemConfig,
+    IrqWindow,
 };
+use support::quiet::QUIET_OPS;
 use support::{
     Check, Need, build_c, cc_m32, crate_dir, harness, host_library, i686_library, run, tool,
     workspace_dir,
-};
-
-extern "C" fn now(_: *mut c_void) -> u64 {
-    0
-}
-extern "C" fn vector_op(_: *mut c_void, _: u8) {}
-extern "C" fn cpu_op(_: *mut c_void, _: u16) {}
-extern "C" fn partition_op(_: *mut c_void, _: IrqPartition) {}
-extern "C" fn inject(_: *mut c_void, _: IrqPartition, _: *const IrqUpcall, _: *mut c_void) -> u32 {
-    IRQ_UPCALL_OK
-}
-extern "C" fn user_range(_: *mut c_void, _: IrqPartition, _: u64, _: u64) -> u32 {
-    1
-}
-extern "C" fn console(_: *mut c_void, _: IrqPartition, _: u64, len: u64) -> u64 {
-    len
-}
-extern "C" fn restart(_: *mut c_void, _: IrqPartition, _: u8) {}
-extern "C" fn stop(_: *mut c_void) {}
-extern "C" fn log(_: *mut c_void, _: *const IrqHmRecord) {}
-extern "C" fn upcall_return(_: *mut c_void, _: IrqPartition, _: *mut c_void) {}
-
-const OPS: IrqKernelOps = IrqKernelOps {
-    ctx: ptr::null_mut(),
-    now: Some(now),
-    kernel_handler: Some(vector_op),
-    eoi: Some(vector_op),
-    mask: Some(vector_op),
-    unmask: Some(vector_op),
-    inject_upcall: Some(inject),
-    kick: Some(cpu_op),
-    wait: Some(partition_op),
-    user_range: Some(user_range),
-    console_write: Some(console),
-    restart: Some(restart),
-    idle: Some(partition_op),
-    stop_module: Some(stop),
-    log: Some(log),
-    upcall_return: Some(upcall_return),
 };
 
 static PORTS: [IrqPortConfig; 1] = [IrqPortConfig {
@@ -114,7 +75,7 @@ fn exercise() -> Vec<irq_capi::IrqStatus> {
     // SAFETY: every pointer is a local that outlives the calls.
     unsafe {
         vec![
-            irq_capi::irq_router_create(&config, &OPS, &mut router, &mut error),
+            irq_capi::irq_router_create(&config, &QUIET_OPS, &mut router, &mut error),
             irq_capi::irq_router_start(router),
             irq_capi::irq_router_tick_switch(router, 0, &mut sw, null),
             irq_capi::irq_router_partition_entry(router, 0, 0, 10, null),

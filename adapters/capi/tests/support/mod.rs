@@ -312,3 +312,56 @@ pub(crate) fn build_c(cc: &Path, flags: &[&str], sources: &[PathBuf], library: &
         .arg("-o")
         .arg(out));
 }
+
+/// Kernel operations that do nothing, for the tests that only look at the answers.
+pub(crate) mod quiet {
+    use core::ffi::c_void;
+    use core::ptr;
+
+    use irq_capi::{IRQ_UPCALL_OK, IrqHmRecord, IrqKernelOps, IrqPartition, IrqUpcall};
+
+    extern "C" fn now(_: *mut c_void) -> u64 {
+        0
+    }
+    extern "C" fn vector_op(_: *mut c_void, _: u8) {}
+    extern "C" fn cpu_op(_: *mut c_void, _: u16) {}
+    extern "C" fn partition_op(_: *mut c_void, _: IrqPartition) {}
+    extern "C" fn inject(
+        _: *mut c_void,
+        _: IrqPartition,
+        _: *const IrqUpcall,
+        _: *mut c_void,
+    ) -> u32 {
+        IRQ_UPCALL_OK
+    }
+    extern "C" fn user_range(_: *mut c_void, _: IrqPartition, _: u64, _: u64) -> u32 {
+        1
+    }
+    extern "C" fn console(_: *mut c_void, _: IrqPartition, _: u64, len: u64) -> u64 {
+        len
+    }
+    extern "C" fn restart(_: *mut c_void, _: IrqPartition, _: u8) {}
+    extern "C" fn stop(_: *mut c_void) {}
+    extern "C" fn log(_: *mut c_void, _: *const IrqHmRecord) {}
+    extern "C" fn upcall_return(_: *mut c_void, _: IrqPartition, _: *mut c_void) {}
+
+    /// Operations that do nothing (and answer what a test that ignores them needs).
+    pub(crate) const QUIET_OPS: IrqKernelOps = IrqKernelOps {
+        ctx: ptr::null_mut(),
+        now: Some(now),
+        kernel_handler: Some(vector_op),
+        eoi: Some(vector_op),
+        mask: Some(vector_op),
+        unmask: Some(vector_op),
+        inject_upcall: Some(inject),
+        kick: Some(cpu_op),
+        wait: Some(partition_op),
+        user_range: Some(user_range),
+        console_write: Some(console),
+        restart: Some(restart),
+        idle: Some(partition_op),
+        stop_module: Some(stop),
+        log: Some(log),
+        upcall_return: Some(upcall_return),
+    };
+}
