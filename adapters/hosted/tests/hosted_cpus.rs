@@ -13,7 +13,20 @@ const FRAME: i64 = 40;
 /// Runs the runner on the two-CPU configuration; a run that does not end within a minute
 /// fails the test (a CPU thread or a partition start that hangs).
 fn run(args: &[&str]) -> Value {
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/two-cpus.toml");
+    run_config(concat!(env!("CARGO_MANIFEST_DIR"), "/config/two-cpus.toml"), args)
+}
+
+/// Runs the runner on the configuration `text` (written to a file of the test's own).
+fn run_text(name: &str, text: &str, args: &[&str]) -> Value {
+    let path = std::env::temp_dir().join(format!("irq-hosted-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write the configuration");
+    let summary = run_config(path.to_str().expect("a UTF-8 path"), args);
+    let _ = std::fs::remove_file(&path);
+    summary
+}
+
+/// Runs the runner on the configuration file `config`, as [`run`].
+fn run_config(config: &str, args: &[&str]) -> Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_irq-hosted"));
     command.args(["--json", "--quiet", "--config", config]).args(args);
     let (done, outcome) = std::sync::mpsc::channel();
@@ -107,4 +120,55 @@ fn hosted_two_cpus_a_crash_on_one_cpu_leaves_the_other_alone() {
         assert_eq!(num(p, "lost"), 0, "{p}");
         assert_eq!(p["hm_events"].as_array().map(Vec::len), Some(0), "{p}");
     }
+}
+
+/// A level line taken on CPU 0 whose one partition runs on CPU 1 (all the time): each
+/// interrupt masks the line until the partition acknowledges it on CPU 1, and the unmask
+/// there must have CPU 0 poll the device again at once (not at its next tick, which would
+/// let at most one interrupt a tick through and the device's queue overflow).
+#[test]
+fn hosted_two_cpus_a_line_unmasked_on_another_cpu_is_polled_at_once() {
+    const LEVEL: &str = r#"
+tick_us = 1000
+clock_vector = 32
+cpus = 2
+major_frame = 20
+
+[[partition]]
+name = "io"
+cpu = 1
+catch_up = "replay"
+timer_port = 0
+[[partition.port]]
+port = 0
+source = "timer"
+[[partition.port]]
+port = 1
+source = { line = 40 }
+mode = "coalescing"
+
+[[window]]
+partition = "io"
+start = 0
+length = 20
+
+[[route]]
+vector = 40
+sharing = "exclusive"
+trigger = "level"
+targets = [{ partition = "io", port = 1 }]
+ack_timeout = 10
+
+[device]
+cpu = 0
+vector = 40
+mean_interval_us = 250
+"#;
+    let summary = run_text("level", LEVEL, &["--frames", "25"]);
+    let ticks = num(cpu(&summary, 0), "ticks");
+    let irqs = num(cpu(&summary, 0), "device_irqs");
+    // About four packets a tick are sent; taken one a tick, they would pile up.
+    assert!(irqs * 2 > ticks * 3, "{irqs} device interrupts in {ticks} ticks: {summary}");
+    let io = partition(&summary, "io");
+    assert!(num(io, "line_events") * 2 > ticks * 3, "{io}");
 }

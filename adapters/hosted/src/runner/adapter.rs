@@ -4,6 +4,7 @@
 //! cannot be started from inside the engine); the device line's mask decides whether
 //! the runner reads its socket; health-monitor records go to the kernel log kept here.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -100,25 +101,48 @@ impl Hosted {
     }
 }
 
-/// The lines' masks (a bitmap of the 256 vectors), shared by the CPUs.
+/// The lines' masks (a bitmap of the 256 vectors), shared by the CPUs, and the device
+/// CPU's wake-up: a line unmasked by another CPU (a level line its last partition
+/// acknowledged there) must be polled again at once, not at the device CPU's next tick.
 #[derive(Debug, Default)]
-pub struct LineMasks([AtomicU64; 4]);
+pub struct LineMasks {
+    masks: [AtomicU64; 4],
+    /// An eventfd rung when a masked line is unmasked (`None`: one CPU, whose own loop
+    /// looks at the masks again before it waits).
+    wake: Option<OwnedFd>,
+}
 
 impl LineMasks {
+    /// Masks that ring `wake` (an eventfd the device's CPU polls) when a line is
+    /// unmasked.
+    #[must_use]
+    pub fn with_wake(wake: OwnedFd) -> Self {
+        Self { masks: Default::default(), wake: Some(wake) }
+    }
+
+    /// The eventfd rung when a line is unmasked, if any.
+    #[must_use]
+    pub fn wake_fd(&self) -> Option<i32> {
+        self.wake.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
     /// Whether `vector` is masked.
     #[must_use]
     pub fn is_masked(&self, vector: u8) -> bool {
-        self.0[usize::from(vector / 64)].load(Ordering::Acquire) & (1 << (vector % 64)) != 0
+        self.masks[usize::from(vector / 64)].load(Ordering::Acquire) & (1 << (vector % 64)) != 0
     }
 
-    /// Masks (`true`) or unmasks `vector`.
+    /// Masks (`true`) or unmasks `vector`; unmasking a masked line rings the wake-up
+    /// (after the mask is cleared: whoever reads the ring sees the line unmasked).
     pub fn set(&self, vector: u8, masked: bool) {
         let bit = 1 << (vector % 64);
-        let word = &self.0[usize::from(vector / 64)];
+        let word = &self.masks[usize::from(vector / 64)];
         if masked {
             word.fetch_or(bit, Ordering::AcqRel);
-        } else {
-            word.fetch_and(!bit, Ordering::AcqRel);
+        } else if word.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+            && let Some(wake) = &self.wake
+        {
+            sys::ring(wake.as_raw_fd());
         }
     }
 }

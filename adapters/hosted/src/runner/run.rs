@@ -262,6 +262,15 @@ fn run_cpus<const P: usize>(
             return Err(e.into());
         }
     };
+    // With several CPUs, a line may be unmasked on a CPU that is not the device's: that
+    // wakes the device's CPU (with one, its own loop looks at the masks before it waits).
+    let lines = match (cpus > 1 && system.device.is_some()).then(sys::event_fd).transpose() {
+        Ok(wake) => wake.map_or_else(LineMasks::default, LineMasks::with_wake),
+        Err(e) => {
+            sys::restore_signals(&old_mask);
+            return Err(e.into());
+        }
+    };
     let common = Shared {
         router,
         system,
@@ -269,7 +278,7 @@ fn run_cpus<const P: usize>(
         regions,
         confinements: &confinements,
         doorbells,
-        lines: Arc::new(LineMasks::default()),
+        lines: Arc::new(lines),
         sigfd: sigfd.as_raw_fd(),
         halt: AtomicBool::new(false),
         interrupted: AtomicBool::new(false),
@@ -550,6 +559,14 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
                 }
                 _ => None,
             };
+            // The device's line unmasked on another CPU: polled again at once.
+            let unmasked_at = match (&self.device, shared.lines.wake_fd()) {
+                (Some(_), Some(wake)) => {
+                    fds.push(pollfd(wake));
+                    Some(fds.len() - 1)
+                }
+                _ => None,
+            };
             let running = self.current.map(|(p, _, _)| p);
             let socket_at =
                 match running.and_then(|p| self.sockets[p].as_ref().map(|s| (p, s.as_raw_fd()))) {
@@ -594,6 +611,12 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
                 && tick < end
             {
                 self.device_irq();
+            }
+            if let Some(i) = unmasked_at
+                && fds[i].revents != 0
+            {
+                // Only the wake-up: the next pass sees the line unmasked.
+                let _ = sys::take_ring(fds[i].fd);
             }
             // The ticks above may have ended its window: a partition's calls are
             // served only inside its window (outside, the engine would refuse what
