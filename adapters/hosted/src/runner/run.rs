@@ -112,6 +112,9 @@ struct Cpu<'a, 's, const P: usize> {
     sockets: Vec<Option<OwnedFd>>,
     /// Each of its partitions' pidfd (readable once the process ended).
     pidfds: Vec<Option<OwnedFd>>,
+    /// Each partition's processes started so far: which process a pidfd polled was for
+    /// (a restart earlier in the same pass replaces the process and its pidfd).
+    started: Vec<u64>,
     /// The device, if its interrupts come to this CPU.
     device: Option<DeviceLine>,
     /// The window being run (as the engine's schedule switched to it): its partition,
@@ -467,6 +470,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             hosted,
             sockets: (0..P).map(|_| None).collect(),
             pidfds: (0..P).map(|_| None).collect(),
+            started: vec![0; P],
             device: None,
             current: None,
             harvest: vec![Harvest::default(); P],
@@ -577,9 +581,13 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
                     None => None,
                 };
             let pidfds_at = fds.len();
-            let watched: Vec<usize> =
-                self.mine.iter().copied().filter(|&p| self.pidfds[p].is_some()).collect();
-            for &p in &watched {
+            let watched: Vec<(usize, u64)> = self
+                .mine
+                .iter()
+                .filter(|&&p| self.pidfds[p].is_some())
+                .map(|&p| (p, self.started[p]))
+                .collect();
+            for &(p, _) in &watched {
                 fds.push(pollfd(self.pidfds[p].as_ref().map_or(-1, AsRawFd::as_raw_fd)));
             }
             sys::poll(&mut fds, 100)?;
@@ -601,8 +609,11 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             {
                 self.signals();
             }
-            for (i, &p) in watched.iter().enumerate() {
-                if fds[pidfds_at + i].revents != 0 {
+            for (i, &(p, process)) in watched.iter().enumerate() {
+                // The process polled, unless a restart above (a kick's deferred action, a
+                // tick's) replaced it: that one was killed and reaped, its end moot, and
+                // the new one has not ended.
+                if fds[pidfds_at + i].revents != 0 && self.started[p] == process {
                     self.ended(p);
                 }
             }
@@ -660,6 +671,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             .map_err(|e| fail(&e))?;
         self.hosted.pids[p] = Some(started.pid);
         self.sockets[p] = Some(started.socket);
+        self.started[p] += 1;
         // Taken while the process is an unreaped child: it names that process.
         match sys::pidfd(started.pid) {
             Ok(fd) => self.pidfds[p] = Some(fd),
