@@ -172,3 +172,29 @@ mean_interval_us = 250
     let io = partition(&summary, "io");
     assert!(num(io, "line_events") * 2 > ticks * 3, "{io}");
 }
+
+/// The progress line goes to stderr, written by CPU 0's thread: a stderr nobody reads any
+/// more (a closed pipe) must not end that thread. (It did: CPU 1 then ran on alone to the
+/// end of the run, deaf to Ctrl-C, which CPU 0 reads, and the runner died without a
+/// summary.)
+#[test]
+fn hosted_two_cpus_a_closed_stderr_does_not_stop_the_run() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/two-cpus.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
+        .args(["--config", config, "--frames", "6"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the runner starts");
+    drop(child.stderr.take());
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let out = outcome
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run ends within a minute")
+        .expect("the runner's output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {stdout}", out.status);
+    assert!(stdout.contains("6 frames, 240 ticks"), "the summary: {stdout}");
+    assert!(stdout.contains("cpu 1 (host cpu"), "the summary: {stdout}");
+}

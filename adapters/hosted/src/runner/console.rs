@@ -24,15 +24,22 @@ impl Console {
     }
 
     /// Queues `line` for stderr; drops and counts it if the queue is full. Never blocks.
-    pub fn line(&mut self, line: String) {
+    pub fn line(&mut self, mut line: String) {
+        line.push('\n');
+        self.text(line);
+    }
+
+    /// Queues `text` for stderr as it is (no newline added); drops and counts it if the
+    /// queue is full. Never blocks.
+    pub fn text(&mut self, text: String) {
         let queue = match &self.queue {
             Some(queue) => queue,
             None => {
-                let (queue, lines) = sync_channel::<String>(QUEUE);
+                let (queue, texts) = sync_channel::<String>(QUEUE);
                 let writer = std::thread::Builder::new().name("console".into()).spawn(move || {
-                    for line in lines {
-                        // A failed write (stderr closed) drops the line: nothing to do.
-                        let _ = writeln!(std::io::stderr().lock(), "{line}");
+                    for text in texts {
+                        // A failed write (stderr closed) drops the text: nothing to do.
+                        let _ = std::io::stderr().lock().write_all(text.as_bytes());
                     }
                 });
                 if writer.is_err() {
@@ -42,7 +49,7 @@ impl Console {
                 self.queue.insert(queue)
             }
         };
-        match queue.try_send(line) {
+        match queue.try_send(text) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.dropped += 1,
         }

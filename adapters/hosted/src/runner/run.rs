@@ -39,6 +39,7 @@ use irq_router::{CpuId, Local, Router, Switch};
 use super::adapter::{Hosted, LineMasks};
 use super::cgroup::{PartitionCgroup, RunCgroups};
 use super::children;
+use super::console::Console;
 use super::device::DeviceLine;
 use super::isolation::{self, Granted};
 use super::sandbox::Confinement;
@@ -126,6 +127,10 @@ struct Cpu<'a, 's, const P: usize> {
     cgroups: Vec<Option<PartitionCgroup>>,
     /// What it did.
     stats: CpuStats,
+    /// The runner's own lines to stderr (the progress line, a restart that failed): through
+    /// a bounded queue, as the partitions' console, so that a stalled or closed stderr
+    /// neither blocks nor ends the CPU's thread.
+    stderr: Console,
 }
 
 /// What one CPU did in a run.
@@ -477,6 +482,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             restarts: vec![0; P],
             cgroups,
             stats: CpuStats::default(),
+            stderr: Console::new(),
         }
     }
 
@@ -846,7 +852,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         let t = self.hosted.since_start();
         self.hosted.timeline.record(self.hosted.now, Mark::Restart { p, t });
         if let Err(e) = self.start_process(p) {
-            eprintln!("irq-hosted: cannot restart partition {p}: {e}");
+            self.stderr.line(format!("irq-hosted: cannot restart partition {p}: {e}"));
             return;
         }
         let now = self.hosted.now;
@@ -1058,7 +1064,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     }
 
     /// The progress line (CPU 0, at each frame's start), with every CPU's counts.
-    fn progress(&self, frame: u64) {
+    fn progress(&mut self, frame: u64) {
         use std::io::IsTerminal;
         self.publish_progress();
         let total = |i: usize| {
@@ -1066,7 +1072,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         };
         let (start, stop) = if std::io::stderr().is_terminal() { ("\r", "") } else { ("", "\n") };
         let frames = self.shared.options.frames;
-        eprint!(
+        let mut text = format!(
             "{start}frame {frame:>4}/{frames}  tick {:>6}  upcalls {:>7}  device irqs {:>5}  hm events {:>3}  restarts {:>2} {stop}",
             self.hosted.now,
             total(UPCALLS),
@@ -1075,8 +1081,9 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             total(RESTARTS),
         );
         if frame == frames && stop.is_empty() {
-            eprintln!();
+            text.push('\n');
         }
+        self.stderr.text(text);
     }
 }
 
