@@ -127,6 +127,8 @@ struct Cpu<'a, 's, const P: usize> {
     cgroups: Vec<Option<PartitionCgroup>>,
     /// What it did.
     stats: CpuStats,
+    /// The waits at the start it went through (of 2).
+    at_start: u8,
     /// The runner's own lines to stderr (the progress line, a restart that failed): through
     /// a bounded queue, as the partitions' console, so that a stalled or closed stderr
     /// neither blocks nor ends the CPU's thread.
@@ -317,33 +319,10 @@ fn run_cpus<const P: usize>(
             )
         })
         .collect();
-    let ended: Vec<(Cpu<'_, '_, P>, Result<(), RunError>)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = machines
-            .into_iter()
-            .map(|mut cpu| {
-                std::thread::Builder::new().name(format!("cpu{}", cpu.here)).spawn_scoped(
-                    scope,
-                    move || {
-                        let result = cpu.run();
-                        if result.is_err() {
-                            cpu.shared.halt.store(true, Ordering::Release);
-                        }
-                        cpu.shutdown();
-                        (cpu, result)
-                    },
-                )
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| match t {
-                Ok(handle) => handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                Err(e) => panic!("cannot start a CPU thread: {e}"),
-            })
-            .collect()
-    });
+    let (ended, trouble) = run_threads(machines);
     let mut ended = ended;
-    // Whatever is left of the trees is killed, and the groups removed.
+    // Whatever is left of the trees is killed, and the groups removed (also after a CPU's
+    // thread could not start or panicked).
     if let Some(mut c) = cgroups.take() {
         let mut back: Vec<Option<PartitionCgroup>> = (0..P).map(|_| None).collect();
         for (cpu, _) in &mut ended {
@@ -362,6 +341,11 @@ fn run_cpus<const P: usize>(
         }
     }
     sys::restore_signals(&old_mask);
+    match trouble {
+        Some(Trouble::Panicked(panic)) => std::panic::resume_unwind(panic),
+        Some(Trouble::NotStarted(e)) => return Err(e),
+        None => {}
+    }
     let mut first_error = None;
     let mut cpus_ended = Vec::with_capacity(ended.len());
     for (cpu, result) in ended {
@@ -375,6 +359,87 @@ fn run_cpus<const P: usize>(
     }
     let interrupted = common.interrupted.load(Ordering::Acquire);
     Ok(sum_up(cpus_ended, regions, system, interrupted, &granted))
+}
+
+/// A panic's payload, as a thread's join gives it.
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// A CPU at the end of its thread, and how its run ended.
+type CpuEnded<'a, 's, const P: usize> = (Cpu<'a, 's, P>, Result<(), RunError>);
+
+/// What went wrong with the CPUs' threads themselves.
+enum Trouble {
+    /// A thread could not be started (then none ran).
+    NotStarted(RunError),
+    /// A thread panicked (the first one's panic, raised again once the run is cleaned up).
+    Panicked(Panic),
+}
+
+/// Runs each CPU on a thread of its own and waits for them all; gives back each CPU (for
+/// its control groups and its figures) and its result.
+///
+/// The threads are started before any CPU is handed to one: if one cannot be started
+/// (no thread left to the process), no CPU runs, and none waits at the start for a CPU
+/// that never comes. A thread that panics halts every CPU, takes its place at the start
+/// if it had not yet, and ends its processes; the panic is raised again by the caller,
+/// once the run is cleaned up.
+fn run_threads<'a, 's, const P: usize>(
+    machines: Vec<Cpu<'a, 's, P>>,
+) -> (Vec<CpuEnded<'a, 's, P>>, Option<Trouble>) {
+    let halt = machines.first().map(|cpu| &cpu.shared.halt);
+    std::thread::scope(|scope| {
+        let mut threads = Vec::with_capacity(machines.len());
+        let mut not_started = None;
+        for cpu in &machines {
+            let (give, take) = std::sync::mpsc::channel::<Cpu<'a, 's, P>>();
+            let thread = std::thread::Builder::new()
+                .name(format!("cpu{}", cpu.here))
+                .spawn_scoped(scope, move || take.recv().ok().map(Cpu::thread));
+            match thread {
+                Ok(handle) => threads.push((give, handle)),
+                Err(e) => {
+                    let e = RunError::Other(format!("cannot start CPU {}'s thread: {e}", cpu.here));
+                    not_started.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = not_started {
+            // The threads started end without a CPU (their channels close).
+            drop(threads);
+            let ended = machines.into_iter().map(|cpu| (cpu, Ok(()))).collect();
+            return (ended, Some(Trouble::NotStarted(e)));
+        }
+        let handles: Vec<_> = machines
+            .into_iter()
+            .zip(threads)
+            .map(|(cpu, (give, handle))| {
+                // The thread waits for it: it cannot be gone.
+                let _ = give.send(cpu);
+                handle
+            })
+            .collect();
+        let mut ended = Vec::with_capacity(handles.len());
+        let mut panicked = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(Some((cpu, result, panic))) => {
+                    if let Some(panic) = panic {
+                        panicked.get_or_insert(panic);
+                    }
+                    ended.push((cpu, result));
+                }
+                Ok(None) => {}
+                Err(panic) => {
+                    // A panic past the thread's own catch (its shutdown): the others halt.
+                    if let Some(halt) = halt {
+                        halt.store(true, Ordering::Release);
+                    }
+                    panicked.get_or_insert(panic);
+                }
+            }
+        }
+        (ended, panicked.map(Trouble::Panicked))
+    })
 }
 
 /// The summary and the timeline of the CPUs' runs, as one machine's.
@@ -482,6 +547,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             restarts: vec![0; P],
             cgroups,
             stats: CpuStats::default(),
+            at_start: 0,
             stderr: Console::new(),
         }
     }
@@ -501,6 +567,27 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     /// Whether every CPU's loop must end now.
     fn halted(&self) -> bool {
         self.shared.halt.load(Ordering::Acquire) || self.router().stopped() || self.hosted.stopped
+    }
+
+    /// The body of this CPU's thread: the run, then the end of its processes. A panic
+    /// halts every CPU (this one's partitions and events are gone), and is given back
+    /// with the CPU, once its processes are ended.
+    fn thread(mut self) -> (Self, Result<(), RunError>, Option<Panic>) {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run()));
+        let (result, panic) = match run {
+            Ok(result) => (result, None),
+            Err(panic) => (Ok(()), Some(panic)),
+        };
+        if result.is_err() || panic.is_some() {
+            self.shared.halt.store(true, Ordering::Release);
+        }
+        // The others do not wait at the start for a thread that panicked before it.
+        while self.at_start < 2 {
+            self.shared.barrier.wait();
+            self.at_start += 1;
+        }
+        self.shutdown();
+        (self, result, panic)
     }
 
     /// Starts this CPU's partitions (and its device), waits for the others, and runs the
@@ -531,10 +618,12 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         // Every CPU has started its partitions (or failed to): tick 0 a little ahead, so
         // every process is loaded and stopped by then.
         shared.barrier.wait();
+        self.at_start = 1;
         if self.here == 0 {
             shared.start_ns.store(sys::monotonic_ns() + 20_000_000, Ordering::Release);
         }
         shared.barrier.wait();
+        self.at_start = 2;
         started?;
         if shared.halt.load(Ordering::Acquire) {
             return Ok(());
