@@ -198,3 +198,38 @@ fn hosted_two_cpus_a_closed_stderr_does_not_stop_the_run() {
     assert!(stdout.contains("6 frames, 240 ticks"), "the summary: {stdout}");
     assert!(stdout.contains("cpu 1 (host cpu"), "the summary: {stdout}");
 }
+
+/// The timeline of a run on two CPUs is one machine's: the clock's ticks once each (every
+/// CPU ticks, at the same instants), not once per CPU.
+#[test]
+fn hosted_two_cpus_the_timeline_has_one_clock() {
+    use irq_hosted::runner::children::{PARTITION_MODE, Program};
+    use irq_hosted::runner::timeline::Mark;
+    use irq_hosted::runner::{self, Options};
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/two-cpus.toml");
+    let text = std::fs::read_to_string(path).expect("the two-CPU configuration");
+    let system = irq_hosted::config::load(path, &text).expect("it loads");
+    let options = Options {
+        frames: 3,
+        crash: None,
+        svg_frames: 2,
+        progress: false,
+        echo_console: false,
+        program: Program {
+            args: vec![PARTITION_MODE.to_owned()],
+            ..Program::new(env!("CARGO_BIN_EXE_irq-hosted"))
+        },
+        isolation: runner::isolation::Isolation::default(),
+    };
+    let outcome = runner::run(&system, &options).expect("the run");
+    let clock: Vec<u64> = outcome
+        .timeline
+        .marks
+        .iter()
+        .filter_map(|m| if let Mark::Clock { t } = m { Some(*t) } else { None })
+        .collect();
+    // Ticks 1 to 79 of the two frames recorded, each once.
+    let ticks: Vec<u64> = (1..2 * FRAME as u64).map(|k| k * system.tick_ns).collect();
+    assert_eq!(clock, ticks);
+}

@@ -479,7 +479,12 @@ fn sum_up<const P: usize>(
         let timeline = std::mem::take(&mut h.timeline);
         all.timeline.until_tick = timeline.until_tick;
         all.timeline.tick_ns = timeline.tick_ns;
-        all.timeline.marks.extend(timeline.marks);
+        // Every CPU records the clock's ticks, at the same instants: the machine's clock
+        // is drawn once, CPU 0's.
+        let here = cpu.here;
+        all.timeline.marks.extend(
+            timeline.marks.into_iter().filter(|m| here == 0 || !matches!(m, Mark::Clock { .. })),
+        );
         per_cpu.push(CpuSummary {
             cpu: cpu.here,
             host_cpu: cpu.host_cpu,
