@@ -66,8 +66,12 @@ fn hosted_default_configuration_runs_clean() {
     assert!(num(partition(&summary, "io-a"), "channel_received") > 0);
     // The collapse partition dropped ticks (its windows are 32 ticks apart) and said so.
     assert!(num(partition(&summary, "logger"), "dropped") > 0);
-    // Latency was measured.
-    assert!(num(partition(&summary, "control"), "latency_samples") > 0);
+    // Latency was measured, both figures: ticks in the window, and at each entry (at most
+    // one sample per window: one window per frame here).
+    for p in partitions {
+        assert!(num(p, "in_window_samples") > 0, "{p}");
+        assert!((1..=6).contains(&num(p, "at_entry_samples")), "{p}");
+    }
 }
 
 #[test]

@@ -38,7 +38,7 @@ use super::timeline::{Mark, Timeline};
 use super::{Options, RunError};
 use crate::config::System;
 use crate::guest::program::doorbell_signal;
-use crate::region::{Command, SharedRegion};
+use crate::region::{Arrival, Command, SharedRegion};
 use crate::sys::{self, Ended};
 
 /// The runner's one CPU: its engine calls are made from the runner's one thread, which is
@@ -372,12 +372,14 @@ impl<const P: usize> Machine<'_, P> {
         let expiry = self.start_ns + k * self.period_ns;
         self.hosted.timeline.record(k, Mark::Clock { t: expiry - self.start_ns });
         self.hosted.stamp_ns = expiry;
+        self.hosted.arrival = Arrival::InWindow;
         let switch = self.router.on_hardware_irq(&CPU, self.system.clock_vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
         self.effects();
         // The upcall that enters a partition's window at this tick is this tick's too: its
         // latency includes the partition's resume (continued, thawed).
         self.hosted.stamp_ns = expiry;
+        self.hosted.arrival = Arrival::AtEntry;
         self.switch(k, switch);
         self.hosted.stamp_ns = 0;
     }
@@ -404,6 +406,9 @@ impl<const P: usize> Machine<'_, P> {
     }
 
     fn enter(&mut self, p: usize, now: u64, budget: u64) {
+        // When this window opened, for the guest's latency samples (see `latency_sample`).
+        let open = self.start_ns + now * self.period_ns;
+        self.shared[p].region().kernel.window_open_ns.store(open, Ordering::Release);
         let before = self.router.partition_cpu(id(p)).time().clone();
         self.router.on_partition_entry(&CPU, id(p), now, budget, &mut self.hosted);
         let after = self.router.partition_cpu(id(p)).time().clone();

@@ -1,6 +1,7 @@
 //! The summary of a run, per partition: time (ticks given, guest time, drift),
-//! interrupts (delivered, lost), latency, health-monitor events. Printed as a table or
-//! as JSON with the same field names.
+//! interrupts (delivered, lost), latency (two figures: ticks delivered inside the
+//! window, ticks delivered at the next entry), health-monitor events. Printed as a table
+//! or as JSON with the same field names.
 
 use std::sync::atomic::Ordering;
 
@@ -16,11 +17,11 @@ use super::adapter::Hosted;
 use super::device::DeviceLine;
 use super::isolation::Granted;
 use crate::config::System;
-use crate::region::{Region, SharedRegion};
+use crate::region::{Arrival, Region, SharedRegion};
 
-/// Latency samples kept from a partition's earlier runs, at most (the first ones): a
-/// partition that writes a full sample buffer and dies at once costs the runner this much
-/// memory whatever the number of its restarts.
+/// Latency samples of each kind kept from a partition's earlier runs, at most (the first
+/// ones): a partition that writes full sample buffers and dies at once costs the runner
+/// this much memory whatever the number of its restarts.
 pub const HARVESTED_SAMPLES: usize = 4 * crate::region::SAMPLES;
 
 /// Counters of a partition's earlier runs (before restarts), kept across them.
@@ -30,7 +31,8 @@ pub struct Harvest {
     channel_received: u64,
     channel_sent: u64,
     pings_answered: u64,
-    samples: Vec<u64>,
+    /// Latency samples per measured kind ([`Arrival::MEASURED`]).
+    samples: [Vec<u64>; 2],
 }
 
 impl Harvest {
@@ -45,9 +47,10 @@ impl Harvest {
         add(&mut self.channel_received, &g.channel_received);
         add(&mut self.channel_sent, &g.channel_sent);
         add(&mut self.pings_answered, &g.pings_answered);
-        let room = HARVESTED_SAMPLES.saturating_sub(self.samples.len());
-        let samples = region.samples();
-        self.samples.extend(samples.into_iter().take(room));
+        for (kept, arrival) in self.samples.iter_mut().zip(Arrival::MEASURED) {
+            let room = HARVESTED_SAMPLES.saturating_sub(kept.len());
+            kept.extend(region.samples(arrival).into_iter().take(room));
+        }
     }
 }
 
@@ -127,12 +130,21 @@ pub struct PartitionSummary {
     pub channel_sent: u64,
     /// Pings it answered.
     pub pings_answered: u64,
-    /// Latency samples (clock expiry to its handler running).
-    pub latency_samples: usize,
-    /// Median latency, microseconds.
-    pub latency_p50_us: f64,
-    /// 99th percentile latency, microseconds.
-    pub latency_p99_us: f64,
+    /// Latency samples of clock ticks that found it inside its window (delivered at
+    /// once): clock expiry to its handler running.
+    pub in_window_samples: usize,
+    /// Their median, microseconds.
+    pub in_window_p50_us: f64,
+    /// Their 99th percentile, microseconds.
+    pub in_window_p99_us: f64,
+    /// Latency samples of clock ticks delivered at its next entry (they arrived outside
+    /// its window, or its window ended before its handler ran): the expiry of the tick
+    /// that opened the window to its handler running.
+    pub at_entry_samples: usize,
+    /// Their median, microseconds.
+    pub at_entry_p50_us: f64,
+    /// Their 99th percentile, microseconds.
+    pub at_entry_p99_us: f64,
     /// Times its process was started again.
     pub restarts: u64,
     /// Why its current process started, as the process itself read it (hypercall).
@@ -257,9 +269,12 @@ pub fn collect<const P: usize>(
         let in_flight = timer_pending.saturating_add(time.missed_at(end).unwrap_or(0));
         let drift = drift(kernel_time, guest_time, in_flight);
         let h = &harvest[p];
-        let mut samples = h.samples.clone();
-        samples.extend(region.samples());
-        samples.sort_unstable();
+        let [in_window, at_entry] = Arrival::MEASURED.map(|arrival| {
+            let mut samples = arrival.ring().map_or_else(Vec::new, |i| h.samples[i].clone());
+            samples.extend(region.samples(arrival));
+            samples.sort_unstable();
+            samples
+        });
         let hm_events = hosted
             .log
             .iter()
@@ -287,9 +302,12 @@ pub fn collect<const P: usize>(
             pings_answered: h
                 .pings_answered
                 .saturating_add(g.pings_answered.load(Ordering::Acquire)),
-            latency_samples: samples.len(),
-            latency_p50_us: quantile_us(&samples, 0.5),
-            latency_p99_us: quantile_us(&samples, 0.99),
+            in_window_samples: in_window.len(),
+            in_window_p50_us: quantile_us(&in_window, 0.5),
+            in_window_p99_us: quantile_us(&in_window, 0.99),
+            at_entry_samples: at_entry.len(),
+            at_entry_p50_us: quantile_us(&at_entry, 0.5),
+            at_entry_p99_us: quantile_us(&at_entry, 0.99),
             restarts: restarts[p],
             start_reason: reason_text(g.start_reason.load(Ordering::Acquire)),
             page_start_reason: reason_text(g.page_start_reason.load(Ordering::Acquire)),
@@ -338,7 +356,7 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:<9} {:>11} {:>10} {:>9} {:>7} {:>5} {:>9} {:>4} {:>9} {:>10} {:>8} {:>14} {:>14} {:>8} {:>9}",
+            "{:<10} {:<9} {:>11} {:>10} {:>9} {:>7} {:>5} {:>9} {:>4} {:>9} {:>10} {:>8} {:>16} {:>16} {:>15} {:>15} {:>8} {:>9}",
             "partition",
             "catch_up",
             "ticks_given",
@@ -351,15 +369,17 @@ impl Summary {
             "discarded",
             "line_evts",
             "chan_rx",
-            "latency_p50_us",
-            "latency_p99_us",
+            "in_window_p50_us",
+            "in_window_p99_us",
+            "at_entry_p50_us",
+            "at_entry_p99_us",
             "restarts",
             "hm_events"
         );
         for p in &self.partitions {
             let _ = writeln!(
                 out,
-                "{:<10} {:<9} {:>11} {:>10} {:>9} {:>7} {:>5} {:>9} {:>4} {:>9} {:>10} {:>8} {:>14.1} {:>14.1} {:>8} {:>9}",
+                "{:<10} {:<9} {:>11} {:>10} {:>9} {:>7} {:>5} {:>9} {:>4} {:>9} {:>10} {:>8} {:>16.1} {:>16.1} {:>15.1} {:>15.1} {:>8} {:>9}",
                 p.name,
                 p.catch_up,
                 p.ticks_given,
@@ -372,8 +392,10 @@ impl Summary {
                 p.discarded,
                 p.line_events,
                 p.channel_received,
-                p.latency_p50_us,
-                p.latency_p99_us,
+                p.in_window_p50_us,
+                p.in_window_p99_us,
+                p.at_entry_p50_us,
+                p.at_entry_p99_us,
                 p.restarts,
                 p.hm_events.len()
             );
@@ -415,7 +437,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::{HARVESTED_SAMPLES, Harvest, drift, warp_time};
-    use crate::region::SharedRegion;
+    use crate::region::{Arrival, SAMPLES, SharedRegion};
 
     #[test]
     fn no_guest_word_overflows_the_summary() {
@@ -432,16 +454,29 @@ mod tests {
         for word in [&g.line_events, &g.channel_received, &g.channel_sent, &g.pings_answered] {
             word.store(u64::MAX, Ordering::Release);
         }
-        g.samples_taken.store(u64::MAX, Ordering::Release);
+        for ring in &region.latency {
+            ring.taken.store(u64::MAX, Ordering::Release);
+        }
         let mut harvest = Harvest::default();
-        // A partition that fills its sample buffer and dies, a thousand times over: what
+        // A partition that fills its sample buffers and dies, a thousand times over: what
         // the runner keeps is bounded.
         for _ in 0..1000 {
             harvest.add(region);
         }
         assert_eq!(harvest.line_events, u64::MAX);
         assert_eq!(harvest.pings_answered, u64::MAX);
-        assert_eq!(harvest.samples.len(), HARVESTED_SAMPLES);
+        for kept in &harvest.samples {
+            assert_eq!(kept.len(), HARVESTED_SAMPLES);
+        }
+        // A sample past u32 saturates; the ring index wraps, never a panic.
+        region.latency[0].taken.store(u64::MAX, Ordering::Release);
+        region.push_sample(Arrival::InWindow, u64::MAX);
+        assert_eq!(region.latency[0].taken.load(Ordering::Acquire), 0, "wrapped");
+        let last = (u64::MAX % SAMPLES as u64) as usize;
+        assert_eq!(region.latency[0].ns[last].load(Ordering::Acquire), u32::MAX);
+        assert_eq!(region.samples(Arrival::InWindow), Vec::<u64>::new());
+        region.push_sample(Arrival::AtEntry, 123);
+        assert_eq!(region.samples(Arrival::None), Vec::<u64>::new());
         // SAFETY: `region` is not used again.
         unsafe { shared.release() };
     }
