@@ -470,15 +470,22 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         }
     }
     if let Some((uid, gid)) = plan.ids {
-        // SAFETY: plain system calls on integers.
+        // The system calls themselves, not glibc's wrappers: those apply the change to
+        // every thread of the process (POSIX), by signalling each thread in glibc's
+        // list and waiting for it. This child has one thread but a copy of the runner's
+        // list (its device thread included), so the wrapper could wait for ever on a
+        // thread that is not there (seen: a runner blocked on a child stuck in
+        // `setgroups`, in `__nptl_setxid`).
+        // SAFETY: plain system calls on integers and a null list of length 0.
         unsafe {
-            if plan.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+            let no_groups = std::ptr::null::<libc::gid_t>();
+            if plan.drop_groups && libc::syscall(libc::SYS_setgroups, 0, no_groups) != 0 {
                 fail(report, STEP_GROUPS);
             }
-            if libc::setresgid(gid, gid, gid) != 0 {
+            if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
                 fail(report, STEP_GID);
             }
-            if libc::setresuid(uid, uid, uid) != 0 {
+            if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
                 fail(report, STEP_UID);
             }
         }
