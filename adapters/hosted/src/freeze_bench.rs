@@ -215,6 +215,7 @@ fn entry_latency(freeze: bool) -> Result<(f64, f64), String> {
         frames: 1000,
         crash: None,
         svg_frames: 0,
+        svg_from: None,
         progress: false,
         echo_console: false,
         program: children::Program::builtin().map_err(|e| e.to_string())?,

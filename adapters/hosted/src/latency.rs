@@ -108,6 +108,7 @@ fn hosted(ticks: u64) -> Result<Hosted, String> {
         frames: ticks / system.schedule.major_frame,
         crash: None,
         svg_frames: 0,
+        svg_from: None,
         progress: false,
         echo_console: false,
         program: children::Program::builtin().map_err(|e| e.to_string())?,

@@ -134,7 +134,12 @@ fn hosted_ctrl_c_reaches_the_runner_not_the_partitions() {
     assert_eq!(summary["interrupted"], true, "the runner heard the Ctrl-C");
     for p in summary["partitions"].as_array().expect("partitions") {
         assert_eq!(num(p, "restarts"), 0, "a partition died of the Ctrl-C: {p}");
-        assert_eq!(num(p, "hm_events"), 0, "a partition's health monitor heard of the Ctrl-C: {p}");
+        // (A ping missed on a loaded machine is logged, and has nothing to do with it.)
+        let counts = p["hm_counts"].as_array().expect("counts");
+        assert!(
+            counts.iter().all(|c| c["kind"] == "PingMissed"),
+            "a partition's health monitor heard of the Ctrl-C: {p}"
+        );
     }
 }
 
@@ -159,10 +164,16 @@ fn hosted_a_module_stopped_by_the_health_monitor_fails_the_run() {
     assert_eq!(summary["module_stopped"], true, "{summary}");
     let a = partition(&summary, "io-a");
     let events = a["hm_last"].as_array().expect("events");
-    assert!(events.iter().any(|e| e["kind"] == "Trap" && e["action"] == "StopModule"), "{a}");
-    // The run ended there, in frame 2 (frames 0 to 2 run, not the 5 asked for).
-    assert_eq!(num(&summary, "frames"), 3, "{summary}");
-    assert!((90..=100).contains(&num(&summary, "ticks")), "{summary}");
+    let stop = events
+        .iter()
+        .find(|e| e["kind"] == "Trap" && e["action"] == "StopModule")
+        .unwrap_or_else(|| panic!("{a}"));
+    // The run ended there: in frame 2 (frames 0 to 2 run, not the 5 asked for), or later
+    // if io-a could not run in its window of frame 2 (it must run to fault).
+    let frame = num(stop, "frame");
+    assert!((2..5).contains(&frame), "{a}");
+    assert_eq!(num(&summary, "frames"), frame + 1, "{summary}");
+    assert_eq!(num(&summary, "ticks"), num(stop, "tick"), "{summary}");
     // The table says it too, and the status is the same.
     let out = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
         .args(["--quiet", "--frames", "5", "--crash", "io-a@2", "--config"])
@@ -172,10 +183,13 @@ fn hosted_a_module_stopped_by_the_health_monitor_fails_the_run() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.starts_with("3 frames (0 to 2), "), "{table}");
     assert!(table.contains("(module stopped by the health monitor)"), "{table}");
-    assert!(table.contains("  hm_last: tick"), "{table}");
-    assert!(table.contains("(frame 2) Trap -> StopModule (detail 14)"), "{table}");
+    let line = table.lines().find(|l| l.contains(") Trap -> StopModule (detail 14)"));
+    let line = line.unwrap_or_else(|| panic!("the record in {table}"));
+    assert!(line.starts_with("  hm_last: tick "), "{table}");
+    let frame = line.split_once("(frame ").and_then(|(_, f)| f.split(')').next());
+    let frame: u64 = frame.and_then(|f| f.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    assert!(table.starts_with(&format!("{} frames (0 to {frame}), ", frame + 1)), "{table}");
 }
 
 #[test]

@@ -84,9 +84,14 @@ fn hosted_summary_of_a_storming_partition_stays_short() {
     assert_eq!(counts[0]["details_more"], false, "{b}");
     assert_eq!(b["hm_last"].as_array().map(Vec::len), Some(5), "{b}");
     check_last(&b["hm_last"], 30, 40);
-    // The others saw nothing; nothing was dropped.
+    // The others were not restarted, and saw nothing but, on a loaded machine, a missed
+    // ping (io-b's restarts hold the runner up just before logger's window); nothing was
+    // dropped.
     for name in ["control", "io-a", "logger"] {
-        assert_eq!(num(partition(&summary, name), "hm_events"), 0);
+        let p = partition(&summary, name);
+        assert_eq!(num(p, "restarts"), 0, "{p}");
+        let counts = p["hm_counts"].as_array().expect("counts");
+        assert!(counts.iter().all(|c| c["kind"] == "PingMissed"), "{p}");
     }
     assert_eq!(num(&summary, "module_hm_events"), 0, "{summary}");
     assert_eq!(num(&summary, "log_dropped"), 0, "{summary}");
@@ -98,11 +103,21 @@ fn hosted_summary_of_a_storming_partition_stays_short() {
     assert_eq!(restarts, hm_events, "{table}");
     let events: u64 = hm_events.parse().expect("a count");
     assert!(events >= 30, "{table}");
-    let lines = table.lines().count();
-    assert!(lines <= 20, "{lines} lines for {events} records:\n{table}");
+    // 12 lines whatever happened, then at most 7 for each partition with records (its
+    // mode, a line per (kind, action), its last 5): io-b's 65 records or so take 7.
+    let lines: Vec<&str> = table.lines().collect();
+    let sections = lines.iter().filter(|l| l.contains(": mode ")).count();
+    assert!(
+        lines.len() <= 12 + 7 * sections,
+        "{} lines for {events} records:\n{table}",
+        lines.len()
+    );
+    let at = lines.iter().position(|l| l.starts_with("io-b: mode ")).expect("io-b's section");
+    let section = lines[at + 1..].iter().take_while(|l| l.starts_with("  ")).count();
+    assert_eq!(section, 6, "{table}");
     let count_line = format!("\n  hm_counts: PartitionError -> ColdStart {events} (detail 512)\n");
     assert!(table.contains(&count_line), "{count_line:?} in\n{table}");
-    assert_eq!(table.matches("\n  hm_last: tick ").count(), 5, "{table}");
+    assert!(lines[at + 2..at + 7].iter().all(|l| l.starts_with("  hm_last: tick ")), "{table}");
     assert!(
         table.contains("\nmodule: module_hm_events 0, log_dropped 0, console_dropped 0\n"),
         "{table}"

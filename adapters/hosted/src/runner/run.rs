@@ -152,7 +152,8 @@ pub fn run<const P: usize>(system: &System, options: &Options) -> Result<Outcome
     let regions = shared.iter().map(SharedRegion::region).collect();
     let names = system.info.iter().map(|i| i.name.clone()).collect();
     let frame = system.schedule.major_frame;
-    let timeline = Timeline::new(options.svg_frames.saturating_mul(frame), system.tick_ns);
+    let (svg, from) = (options.svg_frames, options.svg_from);
+    let timeline = Timeline::new(svg, from, options.frames, frame, system.tick_ns);
     let mut hosted = Hosted::new(regions, names, timeline);
     hosted.echo_console = options.echo_console;
     let confinements: Vec<Confinement> =
