@@ -47,9 +47,16 @@ fn health_marks(svg: &str) -> Vec<f64> {
 
 #[test]
 fn hosted_svg_shows_the_frames_around_a_crash_with_one_numbering() {
+    // Not quiet: the progress line goes to stderr (a pipe: a line per frame).
     let (out, svg) = run("crash", &["--frames", "10", "--crash", "io-a@7"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let table = String::from_utf8_lossy(&out.stdout);
+    // The progress line: frames 0 to 9, each once as it ends, and no frame 10.
+    for f in 0..10 {
+        let line = format!("frame {f:>4} done (0 to 9)");
+        assert_eq!(stderr.matches(&line).count(), 1, "{line:?} in {stderr}");
+    }
+    assert!(!stderr.contains("frame   10 "), "{stderr}");
     // The summary: 10 frames, 0 to 9; the crash in frame 7, as asked (or later if the
     // partition could not run in its window of frame 7 on a loaded machine: it must run
     // to fault). The picture numbers it the same way.

@@ -686,9 +686,11 @@ impl<const P: usize> Machine<'_, P> {
         let upcalls: u64 = self.hosted.upcalls.iter().sum();
         let packets = self.device.as_ref().map_or(0, |d| d.received);
         let (start, stop) = if std::io::stderr().is_terminal() { ("\r", "") } else { ("", "\n") };
+        // `frame` frames are done: the last is numbered `frame - 1` (from 0, as everywhere).
         eprint!(
-            "{start}frame {frame:>4}/{}  tick {:>6}  upcalls {upcalls:>7}  device irqs {packets:>5}  hm events {:>3}  restarts {:>2} {stop}",
-            self.options.frames,
+            "{start}frame {:>4} done (0 to {})  tick {:>6}  upcalls {upcalls:>7}  device irqs {packets:>5}  hm events {:>3}  restarts {:>2} {stop}",
+            frame.saturating_sub(1),
+            self.options.frames.saturating_sub(1),
             self.hosted.now,
             self.hosted.log.len(),
             self.restarts.iter().sum::<u64>(),
