@@ -10,10 +10,19 @@
 //! * and if the run had no health-monitor record, its first frames.
 //!
 //! Memory stays bounded whatever the run's length: while the first record is awaited,
-//! only the first `frames` frames (in case none comes) and the last `frames - 1` before
-//! the current one (the frames that may come before it in the picture) are kept; once
-//! the frames are chosen, only those. A frame keeps at most [`MARKS_PER_FRAME`] marks
-//! (more are counted, not kept), and `frames` is at most [`MAX_FRAMES`].
+//! only the first `frames` frames (in case none comes) and the last `frames` before the
+//! current one (the frames that may come before it in the picture, with a frame to spare
+//! for another CPU's timeline, see below) are kept; once the frames are chosen, only
+//! those. A frame keeps at most [`MARKS_PER_FRAME`] marks (more are counted, not kept),
+//! and `frames` is at most [`MAX_FRAMES`].
+//!
+//! Several timelines (one per CPU of a runner, each recording what its CPU did) choose
+//! the same frames when they share a [`SharedChoice`] ([`Timeline::with_choice`]): the
+//! first record on any of them chooses for all, and each adopts the choice at its next
+//! mark. [`Timeline::merge`] makes them one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::region::Role;
 
@@ -91,6 +100,59 @@ pub enum Choice {
     NoRecord,
 }
 
+/// The frames chosen, shared by the timelines of several CPUs.
+#[derive(Debug, Default)]
+pub struct SharedChoice {
+    /// The first frame shown, plus one (0: not chosen yet).
+    start: AtomicU64,
+    /// Why.
+    choice: Mutex<Choice>,
+}
+
+impl SharedChoice {
+    /// Not chosen yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The first frame shown, if chosen.
+    fn start(&self) -> Option<u64> {
+        self.start.load(Ordering::Acquire).checked_sub(1)
+    }
+
+    /// Chooses `start` for `choice`, unless chosen already; the choice in force.
+    fn choose(&self, start: u64, choice: Choice) -> (u64, Choice) {
+        let mut current = self.choice.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match self.start() {
+            Some(chosen) => (chosen, current.clone()),
+            None => {
+                *current = choice.clone();
+                self.start.store(start.saturating_add(1), Ordering::Release);
+                (start, choice)
+            }
+        }
+    }
+
+    /// The choice in force, if any.
+    fn chosen(&self) -> Option<(u64, Choice)> {
+        let current = self.choice.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.start().map(|start| (start, current.clone()))
+    }
+}
+
+/// The time of a mark, in nanoseconds since tick 0 (a window: its first tick's).
+const fn time_of(mark: &Mark, tick_ns: u64) -> u64 {
+    match mark {
+        Mark::Window { start, .. } => start.saturating_mul(tick_ns),
+        Mark::Clock { t }
+        | Mark::Device { t }
+        | Mark::Upcall { t, .. }
+        | Mark::Health { t, .. }
+        | Mark::Restart { t, .. } => *t,
+    }
+}
+
 /// The marks of one frame.
 #[derive(Clone, Debug, Default)]
 struct FrameMarks {
@@ -118,6 +180,8 @@ pub struct Timeline {
     latest: u64,
     /// Marks not kept because their frame was full.
     dropped: u64,
+    /// The choice, shared with the other CPUs' timelines.
+    shared: Arc<SharedChoice>,
 }
 
 impl Timeline {
@@ -132,10 +196,28 @@ impl Timeline {
         frame_ticks: u64,
         tick_ns: u64,
     ) -> Self {
+        let shared = Arc::new(SharedChoice::new());
+        Self::with_choice(frames, from, run_frames, frame_ticks, tick_ns, shared)
+    }
+
+    /// As [`new`](Self::new), choosing its frames with the other timelines that share
+    /// `shared` (one per CPU: give each the same `frames`, `from` and `shared`).
+    #[must_use]
+    pub fn with_choice(
+        frames: u64,
+        from: Option<u64>,
+        run_frames: u64,
+        frame_ticks: u64,
+        tick_ns: u64,
+        shared: Arc<SharedChoice>,
+    ) -> Self {
         let want = frames.min(MAX_FRAMES).min(run_frames);
         let (start, choice) = match from {
             Some(f) => (Some(f), Choice::Asked),
-            None => (None, Choice::NoRecord),
+            None => match shared.chosen() {
+                Some((start, choice)) => (Some(start), choice),
+                None => (None, Choice::NoRecord),
+            },
         };
         Self {
             tick_ns,
@@ -147,6 +229,7 @@ impl Timeline {
             kept: Vec::new(),
             latest: 0,
             dropped: 0,
+            shared,
         }
     }
 
@@ -156,17 +239,26 @@ impl Timeline {
             return;
         }
         let frame = now / self.frame_ticks;
-        if self.start.is_none()
-            && let Mark::Health { label, .. } = &mark
-        {
-            // The first record: the frames around it, moved earlier if the run ends
-            // first (`frame - (want - 1)` at the earliest: still kept).
-            let start = frame
-                .saturating_sub((self.want - 1) / 2)
-                .min(self.run_frames.saturating_sub(self.want));
-            self.choice = Choice::FirstRecord { tick: now, frame, label: label.clone() };
-            self.start = Some(start);
-            self.prune();
+        if self.start.is_none() {
+            let chosen = match &mark {
+                // The first record: the frames around it, moved earlier if the run ends
+                // first (`frame - (want - 1)` at the earliest: still kept), unless another
+                // CPU's timeline chose first.
+                Mark::Health { label, .. } => {
+                    let start = frame
+                        .saturating_sub((self.want - 1) / 2)
+                        .min(self.run_frames.saturating_sub(self.want));
+                    let choice = Choice::FirstRecord { tick: now, frame, label: label.clone() };
+                    Some(self.shared.choose(start, choice))
+                }
+                _ if self.shared.start().is_some() => self.shared.chosen(),
+                _ => None,
+            };
+            if let Some((start, choice)) = chosen {
+                self.choice = choice;
+                self.start = Some(start);
+                self.prune();
+            }
         }
         if !self.keeps(frame) {
             return;
@@ -195,9 +287,10 @@ impl Timeline {
     fn keeps(&self, frame: u64) -> bool {
         match self.start {
             Some(start) => frame >= start && frame - start < self.want,
-            // The first frames, in case no record comes; the last `want - 1` before the
-            // latest, which may come before the first record in the picture.
-            None => frame < self.want || frame + (self.want - 1) >= self.latest,
+            // The first frames, in case no record comes; the last `want` before the
+            // latest (`want - 1` may come before the first record in the picture, and
+            // one more for another CPU's timeline a frame behind when it chooses).
+            None => frame < self.want || frame + self.want >= self.latest,
         }
     }
 
@@ -227,6 +320,50 @@ impl Timeline {
             .iter()
             .filter(move |f| f.frame >= start && f.frame - start < n)
             .flat_map(|f| f.marks.iter())
+    }
+
+    /// Keeps only the marks `keep` says yes to (for instance: the clock's marks of one
+    /// CPU only, before [`merge`](Self::merge)).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Mark) -> bool) {
+        for f in &mut self.kept {
+            f.marks.retain(&mut keep);
+        }
+    }
+
+    /// The timelines of several CPUs, which shared their choice
+    /// ([`with_choice`](Self::with_choice)), as one: each frame's marks together, in time
+    /// order. `None` for none.
+    #[must_use]
+    pub fn merge(timelines: impl IntoIterator<Item = Self>) -> Option<Self> {
+        let mut timelines = timelines.into_iter();
+        let mut all = timelines.next()?;
+        for mut other in timelines {
+            if all.start.is_none() && other.start.is_some() {
+                all.start = other.start;
+                all.choice = other.choice.clone();
+            }
+            all.latest = all.latest.max(other.latest);
+            all.dropped = all.dropped.saturating_add(other.dropped);
+            for f in std::mem::take(&mut other.kept) {
+                match all.kept.binary_search_by_key(&f.frame, |k| k.frame) {
+                    Ok(at) => all.kept[at].marks.extend(f.marks),
+                    Err(at) => all.kept.insert(at, f),
+                }
+            }
+        }
+        // The choice made last on another CPU may not have reached this one's record.
+        if all.start.is_none()
+            && let Some((start, choice)) = all.shared.chosen()
+        {
+            all.start = Some(start);
+            all.choice = choice;
+        }
+        let tick_ns = all.tick_ns;
+        for f in &mut all.kept {
+            f.marks.sort_by_key(|m| time_of(m, tick_ns));
+        }
+        all.prune();
+        Some(all)
     }
 
     /// Marks held in memory (every kept frame's).
@@ -264,7 +401,9 @@ impl Timeline {
 
 #[cfg(test)]
 mod tests {
-    use super::{Choice, MARKS_PER_FRAME, Mark, Timeline};
+    use std::sync::Arc;
+
+    use super::{Choice, MARKS_PER_FRAME, Mark, SharedChoice, Timeline};
 
     const FRAME: u64 = 40;
 
@@ -296,8 +435,8 @@ mod tests {
         let mut t = Timeline::new(3, None, 100_000, FRAME, 1_000_000);
         for f in 0..10_000 {
             frame(&mut t, f);
-            // The first 3 frames and the 2 before the latest, and the latest.
-            assert!(t.held() <= 6 * FRAME as usize, "frame {f}: {} marks held", t.held());
+            // The first 3 frames and the 3 before the latest, and the latest.
+            assert!(t.held() <= 7 * FRAME as usize, "frame {f}: {} marks held", t.held());
         }
         assert_eq!(t.shown(), (0, 3));
         assert_eq!(t.choice(), &Choice::NoRecord);
@@ -317,7 +456,7 @@ mod tests {
                 // A later record changes nothing.
                 health(&mut t, 30 * FRAME);
             }
-            assert!(t.held() <= 6 * FRAME as usize + 1);
+            assert!(t.held() <= 7 * FRAME as usize + 1);
         }
         assert_eq!(t.shown(), (6, 3));
         assert_eq!(frames_of(&t), [6, 7, 8]);
@@ -374,5 +513,59 @@ mod tests {
         frame(&mut t, 0);
         health(&mut t, 3);
         assert_eq!(t.held(), 0);
+    }
+
+    #[test]
+    fn the_timelines_of_several_cpus_choose_the_same_frames_and_merge() {
+        let shared = Arc::new(SharedChoice::new());
+        let cpu = |shared: &Arc<SharedChoice>| {
+            Timeline::with_choice(3, None, 40, FRAME, 1_000_000, Arc::clone(shared))
+        };
+        let (mut a, mut b) = (cpu(&shared), cpu(&shared));
+        for f in 0..40 {
+            // CPU b a frame ahead of CPU a, which has the record, in frame 20.
+            frame(&mut b, f);
+            frame(&mut a, f);
+            if f == 20 {
+                health(&mut a, 20 * FRAME + 5);
+            }
+            assert!(a.held() <= 7 * FRAME as usize + 1 && b.held() <= 7 * FRAME as usize);
+        }
+        assert_eq!((a.shown(), b.shown()), ((19, 3), (19, 3)));
+        assert_eq!(frames_of(&b), [19, 20, 21], "CPU b kept the frames CPU a chose");
+        // One machine's timeline: CPU b's clock marks are CPU a's again, dropped.
+        b.retain(|m| !matches!(m, Mark::Clock { .. }));
+        b.record(20 * FRAME + 7, Mark::Device { t: (20 * FRAME + 7) * 1_000_000 });
+        let all = Timeline::merge([a, b]).expect("two timelines");
+        assert_eq!(frames_of(&all), [19, 20, 21]);
+        assert_eq!(
+            all.marks().filter(|m| matches!(m, Mark::Clock { .. })).count(),
+            3 * FRAME as usize
+        );
+        let times: Vec<u64> = all
+            .marks()
+            .filter_map(|m| match m {
+                Mark::Clock { t } | Mark::Device { t } | Mark::Health { t, .. } => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert!(times.is_sorted(), "in time order");
+        assert_eq!(all.marks().filter(|m| matches!(m, Mark::Device { .. })).count(), 1);
+        assert!(all.describe().contains("at tick 805, frame 20"), "{}", all.describe());
+        // A CPU that saw no mark after the choice still merges into the choice.
+        let shared = Arc::new(SharedChoice::new());
+        let (mut a, mut b) = (cpu(&shared), cpu(&shared));
+        for f in 0..10 {
+            frame(&mut a, f);
+            frame(&mut b, f);
+        }
+        health(&mut a, 9 * FRAME + 39);
+        let all = Timeline::merge([b, a]).expect("two timelines");
+        assert_eq!(all.shown(), (8, 3));
+        assert_eq!(frames_of(&all), [8, 9]);
+        // Both CPUs' marks of frames 8 and 9 (their clock marks too: not retained here).
+        let clocks = all.marks().filter(|m| matches!(m, Mark::Clock { .. })).count();
+        assert_eq!(clocks, 2 * 2 * FRAME as usize);
+        assert!(Timeline::merge(std::iter::empty()).is_none());
     }
 }
