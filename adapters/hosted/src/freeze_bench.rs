@@ -215,6 +215,7 @@ fn entry_latency(freeze: bool) -> Result<(f64, f64), String> {
         frames: 1000,
         crash: None,
         svg_frames: 0,
+        svg_from: None,
         progress: false,
         echo_console: false,
         program: children::Program::builtin().map_err(|e| e.to_string())?,
@@ -223,8 +224,8 @@ fn entry_latency(freeze: bool) -> Result<(f64, f64), String> {
     let outcome = runner::run(&system, &options).map_err(|e| e.to_string())?;
     let ps = &outcome.summary.partitions;
     let n = ps.len().max(1) as f64;
-    let p50 = ps.iter().map(|p| p.latency_p50_us).sum::<f64>() / n;
-    let p99 = ps.iter().map(|p| p.latency_p99_us).sum::<f64>() / n;
+    let p50 = ps.iter().map(|p| p.at_entry_p50_us).sum::<f64>() / n;
+    let p99 = ps.iter().map(|p| p.at_entry_p99_us).sum::<f64>() / n;
     Ok((p50, p99))
 }
 

@@ -8,6 +8,10 @@
 //! * Hosted: the full system, one partition whose window covers the whole frame, so
 //!   every tick is an interrupt delivered through the router to the partition's
 //!   handler (which then takes the count and returns from the upcall by hypercall).
+//!   Its **in-window** figure (ticks that found the partition running, delivered at
+//!   once) is what compares with the baseline; the tick that opens each frame's window
+//!   again (an exit and an entry: SIGSTOP, SIGCONT) is the **at-entry** figure, shown
+//!   apart.
 //!
 //! The two alternate (A B A B) so that machine noise hits both alike.
 
@@ -15,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use crate::config;
-use crate::region::SharedRegion;
+use crate::region::{Arrival, SharedRegion};
 use crate::runner::sandbox::Confinement;
 use crate::runner::{self, Options, children};
 use crate::sys;
@@ -78,24 +82,33 @@ fn bare(ticks: u64) -> Result<Vec<u64>, String> {
         }
         seen += n;
         region.mailbox.stamp_ns.store(start + seen * period, Ordering::Relaxed);
+        region.mailbox.arrival.store(Arrival::InWindow as u64, Ordering::Relaxed);
         region.mailbox.seq.fetch_add(1, Ordering::Release);
         let _ = sys::kill(started.pid, sys::upcall_signal());
     }
     std::thread::sleep(std::time::Duration::from_millis(20));
     children::kill_and_reap(started.pid);
-    let samples = region.samples();
+    let samples = region.samples(Arrival::InWindow);
     // SAFETY: `region` is not used again (the process that shared it is gone too).
     unsafe { shared.release() };
     Ok(samples)
 }
 
-/// The hosted system: (samples, p50 us, p99 us) of the one partition.
-fn hosted(ticks: u64) -> Result<(usize, f64, f64), String> {
+/// The hosted system's figures for the one partition.
+struct Hosted {
+    in_window: (usize, f64, f64),
+    at_entry: (usize, f64, f64),
+}
+
+/// The hosted system: (samples, p50 us, p99 us) of the one partition, in the window and
+/// at entry.
+fn hosted(ticks: u64) -> Result<Hosted, String> {
     let system = config::load("bench", ONE_PARTITION).map_err(|e| e.to_string())?;
     let options = Options {
         frames: ticks / system.schedule.major_frame,
         crash: None,
         svg_frames: 0,
+        svg_from: None,
         progress: false,
         echo_console: false,
         program: children::Program::builtin().map_err(|e| e.to_string())?,
@@ -103,14 +116,17 @@ fn hosted(ticks: u64) -> Result<(usize, f64, f64), String> {
     };
     let outcome = runner::run(&system, &options).map_err(|e| e.to_string())?;
     let p = &outcome.summary.partitions[0];
-    Ok((p.latency_samples, p.latency_p50_us, p.latency_p99_us))
+    Ok(Hosted {
+        in_window: (p.in_window_samples, p.in_window_p50_us, p.in_window_p99_us),
+        at_entry: (p.at_entry_samples, p.at_entry_p50_us, p.at_entry_p99_us),
+    })
 }
 
 /// Runs the benchmark and prints the figures.
 #[must_use]
 pub fn main() -> ExitCode {
     println!("clock expiry -> guest handler running, {TICKS} ticks of 1 ms per round (A B A B)");
-    println!("{:<8} {:<8} {:>8} {:>10} {:>10}", "round", "path", "samples", "p50_us", "p99_us");
+    println!("{:<8} {:<18} {:>8} {:>10} {:>10}", "round", "path", "samples", "p50_us", "p99_us");
     let mut bare_p99 = Vec::new();
     let mut hosted_p99 = Vec::new();
     let mut bare_p50 = Vec::new();
@@ -119,7 +135,7 @@ pub fn main() -> ExitCode {
         match bare(TICKS) {
             Ok(samples) => {
                 let (n, p50, p99) = quantiles(samples);
-                println!("{round:<8} {:<8} {n:>8} {p50:>10.1} {p99:>10.1}", "bare");
+                println!("{round:<8} {:<18} {n:>8} {p50:>10.1} {p99:>10.1}", "bare");
                 bare_p50.push(p50);
                 bare_p99.push(p99);
             }
@@ -129,8 +145,9 @@ pub fn main() -> ExitCode {
             }
         }
         match hosted(TICKS) {
-            Ok((n, p50, p99)) => {
-                println!("{round:<8} {:<8} {n:>8} {p50:>10.1} {p99:>10.1}", "hosted");
+            Ok(Hosted { in_window: (n, p50, p99), at_entry: (m, e50, e99) }) => {
+                println!("{round:<8} {:<18} {n:>8} {p50:>10.1} {p99:>10.1}", "hosted in-window");
+                println!("{round:<8} {:<18} {m:>8} {e50:>10.1} {e99:>10.1}", "hosted at-entry");
                 hosted_p50.push(p50);
                 hosted_p99.push(p99);
             }
@@ -144,10 +161,10 @@ pub fn main() -> ExitCode {
     let (b50, b99, h50, h99) =
         (mean(&bare_p50), mean(&bare_p99), mean(&hosted_p50), mean(&hosted_p99));
     println!(
-        "mean of rounds: bare p50 {b50:.1} us p99 {b99:.1} us; hosted p50 {h50:.1} us p99 {h99:.1} us"
+        "mean of rounds: bare p50 {b50:.1} us p99 {b99:.1} us; hosted in-window p50 {h50:.1} us p99 {h99:.1} us"
     );
     println!(
-        "ratio hosted/bare: p50 {:.2}x, p99 {:.2}x (target p99 <= 1.5x)",
+        "ratio hosted in-window/bare: p50 {:.2}x, p99 {:.2}x (target p99 <= 1.5x)",
         h50 / b50.max(f64::MIN_POSITIVE),
         h99 / b99.max(f64::MIN_POSITIVE)
     );

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use irq_guest::hosted::region::map;
 pub use irq_guest::hosted::region::{
-    Command, GuestArea, KernelArea, Mailbox, NO_PORT, REGION_FD, REGION_LEN, ROLE_PORTS, Region,
-    Role, SAMPLES,
+    Arrival, Command, GuestArea, KernelArea, Mailbox, NO_PORT, REGION_FD, REGION_LEN, ROLE_PORTS,
+    Region, Role, SAMPLES, Samples, latency_sample,
 };
 use irq_router::vcpu::SharedPage;
 

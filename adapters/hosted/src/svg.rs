@@ -1,7 +1,10 @@
 //! The timeline picture (SVG): one row per line (clock, device) with its interrupt
 //! arrivals, one row per partition with its windows and the upcalls delivered to it
 //! (coloured by what they delivered), a thin line from each device arrival to the
-//! upcall that delivered it in each partition, health-monitor events and restarts.
+//! upcall that delivered it in each partition (matched in order within the picture),
+//! health-monitor events and restarts. The frames shown are the timeline's
+//! ([`Timeline::shown`]: see [`crate::runner::timeline`] for how they are chosen),
+//! labelled with their numbers (from 0) and times since tick 0.
 
 use std::fmt::Write;
 
@@ -35,8 +38,11 @@ fn escape(s: &str) -> String {
 #[must_use]
 pub fn render(timeline: &Timeline, system: &System) -> String {
     let names: Vec<&str> = system.info.iter().map(|i| i.name.as_str()).collect();
-    let span_ns = (timeline.until_tick.max(1) * timeline.tick_ns) as f64;
-    let x = |ns: f64| LEFT + (WIDTH - LEFT - 20.0) * ns / span_ns;
+    let (first, frames) = timeline.shown();
+    let frame_ns = timeline.frame_ticks.saturating_mul(timeline.tick_ns);
+    let from_ns = first.saturating_mul(frame_ns);
+    let span_ns = frames.max(1).saturating_mul(frame_ns).max(1) as f64;
+    let x = |ns: f64| LEFT + (WIDTH - LEFT - 20.0) * (ns - from_ns as f64) / span_ns;
     let clock_y = TOP;
     let device_y = TOP + ROW;
     let row_y = |p: usize| TOP + ROW * (2 + p) as f64;
@@ -47,14 +53,21 @@ pub fn render(timeline: &Timeline, system: &System) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let ms = timeline.until_tick * timeline.tick_ns / 1_000_000;
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">irq-hosted timeline: first {ms} ms ({} frames of {} ticks, 1 tick = {} us)</text>"#,
-        timeline.until_tick / system.schedule.major_frame.max(1),
-        system.schedule.major_frame,
+        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">irq-hosted timeline: {} (frames of {} ticks, 1 tick = {} us)</text>"#,
+        escape(&timeline.describe()),
+        timeline.frame_ticks,
         timeline.tick_ns / 1000
     );
+    if timeline.dropped() > 0 {
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="36" font-size="11" fill="#c0392b">{} marks not drawn (more than {} in a frame)</text>"##,
+            timeline.dropped(),
+            crate::runner::timeline::MARKS_PER_FRAME
+        );
+    }
     // Row labels and guides.
     let mut label = |y: f64, text: &str| {
         let _ = writeln!(
@@ -78,11 +91,11 @@ pub fn render(timeline: &Timeline, system: &System) -> String {
     for (p, name) in names.iter().enumerate() {
         label(row_y(p), &format!("{p} {name}"));
     }
-    // Time axis: a label every 10 ms, a dashed line at each frame.
+    // Time axis: a label every 10 ms (since tick 0), a dashed line at each frame.
     let axis_y = row_y(names.len()) - ROW / 2.0 + 8.0;
-    let frame_ns = system.schedule.major_frame * timeline.tick_ns;
-    let mut t = 0u64;
-    while t <= ms {
+    let end_ms = (from_ns as f64 + span_ns) / 1e6;
+    let mut t = (from_ns / 1_000_000).div_ceil(10) * 10;
+    while (t as f64) <= end_ms {
         let px = x((t * 1_000_000) as f64);
         let _ = writeln!(
             s,
@@ -96,9 +109,8 @@ pub fn render(timeline: &Timeline, system: &System) -> String {
         );
         t += 10;
     }
-    let mut f = 0u64;
-    while frame_ns > 0 && f * frame_ns < timeline.until_tick * timeline.tick_ns {
-        let px = x((f * frame_ns) as f64);
+    for f in first..first + frames {
+        let px = x(f.saturating_mul(frame_ns) as f64);
         let _ = writeln!(
             s,
             r##"<line x1="{px}" y1="{}" x2="{px}" y2="{axis_y}" stroke="#777" stroke-dasharray="4 3"/><text x="{}" y="{}" font-size="10" fill="#777">frame {f}</text>"##,
@@ -106,10 +118,9 @@ pub fn render(timeline: &Timeline, system: &System) -> String {
             px + 3.0,
             TOP - 18.0
         );
-        f += 1;
     }
     // Windows first (underneath).
-    for mark in &timeline.marks {
+    for mark in timeline.marks() {
         if let Mark::Window { p, start, end } = *mark {
             let (x0, x1) =
                 (x((start * timeline.tick_ns) as f64), x((end * timeline.tick_ns) as f64));
@@ -124,12 +135,11 @@ pub fn render(timeline: &Timeline, system: &System) -> String {
     }
     // Device arrivals and their deliveries, matched in order per partition.
     let arrivals: Vec<u64> = timeline
-        .marks
-        .iter()
+        .marks()
         .filter_map(|m| if let Mark::Device { t } = m { Some(*t) } else { None })
         .collect();
     let mut nth_line = vec![0usize; names.len()];
-    for mark in &timeline.marks {
+    for mark in timeline.marks() {
         match mark {
             Mark::Clock { t } => {
                 let px = x(*t as f64);
@@ -159,7 +169,9 @@ pub fn render(timeline: &Timeline, system: &System) -> String {
                     role_colour(*role)
                 );
                 if *role == Role::Line {
-                    if let Some(&arrived) = arrivals.get(nth_line[*p]) {
+                    // (An arrival after the delivery is a mismatch: one delivered here
+                    // arrived before the picture's first frame.)
+                    if let Some(&arrived) = arrivals.get(nth_line[*p]).filter(|&&a| a <= *t) {
                         let _ = writeln!(
                             s,
                             r##"<line x1="{}" y1="{device_y}" x2="{px}" y2="{}" stroke="#e07b00" stroke-opacity="0.35"/>"##,

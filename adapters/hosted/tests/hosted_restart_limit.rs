@@ -62,14 +62,15 @@ fn hosted_restart_limit_idles_a_partition_that_keeps_dying() {
     let summary = selfhost::run(SYSTEM, 12, false);
     let [good, quitter] = &summary.partitions[..] else { panic!("two partitions") };
     assert_eq!(good.restarts, 0, "{}", show(good));
-    assert!(good.hm_events.is_empty(), "{}", show(good));
+    assert_eq!(good.hm_events, 0, "{}", show(good));
     assert_eq!((good.drift, good.lost), (0, 0), "{}", show(good));
     // Three restarts, then the fourth death idles it: it is never started again.
     assert_eq!(quitter.restarts, 3, "{}", show(quitter));
     assert_eq!(quitter.mode, "Idle", "{}", show(quitter));
     assert_eq!(good.mode, "Normal", "{}", show(good));
+    assert_eq!(quitter.hm_events, 5, "{}", show(quitter));
     let events: Vec<(&str, &str)> =
-        quitter.hm_events.iter().map(|e| (e.kind.as_str(), e.action.as_str())).collect();
+        quitter.hm_last.iter().map(|e| (e.kind.as_str(), e.action.as_str())).collect();
     assert_eq!(
         events,
         [
@@ -78,6 +79,18 @@ fn hosted_restart_limit_idles_a_partition_that_keeps_dying() {
             ("PartitionError", "ColdStart"),
             ("RestartLimit", "Idle"),
             ("PartitionError", "Idle"),
+        ],
+        "{}",
+        show(quitter)
+    );
+    let counts: Vec<(&str, &str, u64)> =
+        quitter.hm_counts.iter().map(|c| (c.kind.as_str(), c.action.as_str(), c.count)).collect();
+    assert_eq!(
+        counts,
+        [
+            ("PartitionError", "ColdStart", 3),
+            ("RestartLimit", "Idle", 1),
+            ("PartitionError", "Idle", 1)
         ],
         "{}",
         show(quitter)

@@ -48,10 +48,9 @@ fn hosted_default_configuration_runs_clean() {
     assert!(partitions.len() >= 3);
     for p in partitions {
         assert_time_exact(p);
-        assert!(
-            p["hm_events"].as_array().is_some_and(Vec::is_empty),
-            "no health-monitor event: {p}"
-        );
+        assert_eq!(num(p, "hm_events"), 0, "no health-monitor event: {p}");
+        assert!(p["hm_counts"].as_array().is_some_and(Vec::is_empty), "{p}");
+        assert!(p["hm_last"].as_array().is_some_and(Vec::is_empty), "{p}");
         assert_eq!(num(p, "restarts"), 0);
         assert_eq!(p["mode"], "Normal", "{p}");
         assert_eq!(p["start_reason"], "fresh");
@@ -66,8 +65,14 @@ fn hosted_default_configuration_runs_clean() {
     assert!(num(partition(&summary, "io-a"), "channel_received") > 0);
     // The collapse partition dropped ticks (its windows are 32 ticks apart) and said so.
     assert!(num(partition(&summary, "logger"), "dropped") > 0);
-    // Latency was measured.
-    assert!(num(partition(&summary, "control"), "latency_samples") > 0);
+    // Latency was measured, both figures: ticks in the window, and at each entry (at most
+    // one sample per window: one window per frame here).
+    for p in partitions {
+        assert!(num(p, "in_window_samples") > 0, "{p}");
+        assert!((1..=6).contains(&num(p, "at_entry_samples")), "{p}");
+    }
+    assert_eq!(num(&summary, "module_hm_events"), 0);
+    assert_eq!(num(&summary, "log_dropped"), 0);
 }
 
 #[test]
@@ -75,14 +80,21 @@ fn hosted_injected_crash_restarts_the_partition() {
     let summary = run(&["--frames", "5", "--crash", "io-a@2"]);
     let a = partition(&summary, "io-a");
     assert_eq!(num(a, "restarts"), 1, "{a}");
-    let events = a["hm_events"].as_array().expect("events");
+    assert_eq!(num(a, "hm_events"), 1, "{a}");
+    let events = a["hm_last"].as_array().expect("events");
     assert_eq!(events.len(), 1, "{a}");
     assert_eq!(events[0]["kind"], "Trap");
     assert_eq!(events[0]["action"], "ColdStart");
     assert_eq!(events[0]["detail"], 14, "a page fault");
-    // The crash came in its window of frame 2 (ticks 90..100).
+    // The crash came in its window of frame 2 (frames from 0: ticks 90..100), and the
+    // summary numbers the frame as --crash does.
     let tick = num(&events[0], "tick");
     assert!((90..100).contains(&tick), "crash at tick {tick}");
+    assert_eq!(num(&events[0], "frame"), 2, "{a}");
+    let counts = a["hm_counts"].as_array().expect("counts");
+    assert_eq!(counts.len(), 1, "{a}");
+    assert_eq!((&counts[0]["kind"], &counts[0]["action"]), (&"Trap".into(), &"ColdStart".into()));
+    assert_eq!(num(&counts[0], "count"), 1, "{a}");
     // The new process read why it started, by hypercall and in its page.
     assert_eq!(a["start_reason"], "cold restart (Trap)");
     assert_eq!(a["page_start_reason"], "cold restart (Trap)");
@@ -92,7 +104,7 @@ fn hosted_injected_crash_restarts_the_partition() {
     for other in ["control", "io-b", "logger"] {
         let p = partition(&summary, other);
         assert_eq!(num(p, "restarts"), 0);
-        assert!(p["hm_events"].as_array().is_some_and(Vec::is_empty), "{p}");
+        assert_eq!(num(p, "hm_events"), 0, "{p}");
         assert_time_exact(p);
     }
 }
@@ -122,8 +134,10 @@ fn hosted_ctrl_c_reaches_the_runner_not_the_partitions() {
     assert_eq!(summary["interrupted"], true, "the runner heard the Ctrl-C");
     for p in summary["partitions"].as_array().expect("partitions") {
         assert_eq!(num(p, "restarts"), 0, "a partition died of the Ctrl-C: {p}");
+        // (A ping missed on a loaded machine is logged, and has nothing to do with it.)
+        let counts = p["hm_counts"].as_array().expect("counts");
         assert!(
-            p["hm_events"].as_array().is_some_and(Vec::is_empty),
+            counts.iter().all(|c| c["kind"] == "PingMissed"),
             "a partition's health monitor heard of the Ctrl-C: {p}"
         );
     }
@@ -145,13 +159,37 @@ fn hosted_a_module_stopped_by_the_health_monitor_fails_the_run() {
         .arg(&path)
         .output()
         .expect("the runner starts");
-    let _ = std::fs::remove_file(&path);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
     assert_eq!(summary["module_stopped"], true, "{summary}");
     let a = partition(&summary, "io-a");
-    let events = a["hm_events"].as_array().expect("events");
-    assert!(events.iter().any(|e| e["kind"] == "Trap" && e["action"] == "StopModule"), "{a}");
+    let events = a["hm_last"].as_array().expect("events");
+    let stop = events
+        .iter()
+        .find(|e| e["kind"] == "Trap" && e["action"] == "StopModule")
+        .unwrap_or_else(|| panic!("{a}"));
+    // The run ended there: in frame 2 (frames 0 to 2 run, not the 5 asked for), or later
+    // if io-a could not run in its window of frame 2 (it must run to fault).
+    let frame = num(stop, "frame");
+    assert!((2..5).contains(&frame), "{a}");
+    assert_eq!(num(&summary, "frames"), frame + 1, "{summary}");
+    assert_eq!(num(&summary, "ticks"), num(stop, "tick"), "{summary}");
+    // The table says it too, and the status is the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
+        .args(["--quiet", "--frames", "5", "--crash", "io-a@2", "--config"])
+        .arg(&path)
+        .output()
+        .expect("the runner starts");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("(module stopped by the health monitor)"), "{table}");
+    let line = table.lines().find(|l| l.contains(") Trap -> StopModule (detail 14)"));
+    let line = line.unwrap_or_else(|| panic!("the record in {table}"));
+    assert!(line.starts_with("  hm_last: tick "), "{table}");
+    let frame = line.split_once("(frame ").and_then(|(_, f)| f.split(')').next());
+    let frame: u64 = frame.and_then(|f| f.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    assert!(table.starts_with(&format!("{} frames (0 to {frame}), ", frame + 1)), "{table}");
 }
 
 #[test]

@@ -267,7 +267,8 @@ impl Partition {
 
     /// Installs `handler` as the upcall handler and returns the entry to register with
     /// [`Hypervisor::register_upcall`]. The library reads the mailbox, records the
-    /// clock-to-handler latency, runs `handler` with the upcall, then returns from the
+    /// clock-to-handler latency (in the ring of its [`region::Arrival`]: see
+    /// [`region::latency_sample`]), runs `handler` with the upcall, then returns from the
     /// upcall. `handler` runs as a signal handler: it may use the hypercalls and atomics,
     /// nothing that allocates or locks.
     ///
@@ -329,10 +330,7 @@ extern "C" fn upcall_entry(_signal: libc::c_int) {
     if seq == LAST_SEQ.swap(seq, Ordering::AcqRel) {
         return; // Nothing new (a signal for an upcall already handled).
     }
-    let stamp = m.stamp_ns.load(Ordering::Relaxed);
-    if stamp != 0 && now >= stamp {
-        region.push_sample(now - stamp);
-    }
+    region.record_latency(now);
     let upcall = Upcall {
         port: Upcall::port_from_word(m.port.load(Ordering::Relaxed)),
         pending: m.pending.load(Ordering::Relaxed),

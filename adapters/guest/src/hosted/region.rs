@@ -3,9 +3,10 @@
 //!
 //! At offset 0 the [`SharedPage`] of the vCPU (the flag, start reason, clock), then the
 //! [`Mailbox`] of the upcall being delivered, the [`KernelArea`] the runner writes (port
-//! roles, warp ledger, commands) and the [`GuestArea`] the partition publishes (its
-//! counters and latency samples). Every field is an atomic, so any byte pattern is a
-//! valid value and neither side needs more than shared references.
+//! roles, warp ledger, commands, when the current window opened), the [`GuestArea`] the
+//! partition publishes (its counters) and its latency samples, one ring per
+//! [`Arrival`]. Every field is an atomic, so any byte pattern is a valid value and
+//! neither side needs more than shared references.
 //!
 //! Trust: the runner never decides anything from the guest's words; it only reports
 //! them in the summary (a partition that scribbles over its area lies only about
@@ -24,7 +25,8 @@ pub const REGION_FD: i32 = 3;
 /// `port` value of a mailbox or role entry that names no port.
 pub const NO_PORT: u64 = u64::MAX;
 
-/// Latency samples kept per run of a partition (a ring; the oldest are overwritten).
+/// Latency samples kept per run of a partition and per [`Arrival`] (a ring; the oldest
+/// are overwritten).
 pub const SAMPLES: usize = 8192;
 
 /// Ports whose role the runner describes to the guest (ports 0 to 63: `W = 1`).
@@ -66,6 +68,85 @@ impl Role {
     }
 }
 
+/// How the event an upcall delivers reached the partition: which latency figure its
+/// handler's sample belongs to (the mailbox's [`Mailbox::arrival`]).
+///
+/// A clock tick either finds the partition inside its window (the upcall is made at
+/// once: [`InWindow`](Self::InWindow), measured from that tick's expiry) or outside it
+/// (the tick waits, and the upcall is made as the partition's next window opens:
+/// [`AtEntry`](Self::AtEntry), measured from the expiry of the tick that opened it). The
+/// two are reported apart: the second includes the partition's resume (continued,
+/// thawed), the first is the path a device interrupt takes to a running partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Arrival {
+    /// Not a clock tick's upcall (a call's return, a device line, a channel...): no
+    /// latency sample.
+    None = 0,
+    /// A clock tick that found the partition inside its window: delivered at once.
+    InWindow = 1,
+    /// Clock ticks that arrived while the partition was outside its window, delivered
+    /// at its next entry.
+    AtEntry = 2,
+}
+
+impl Arrival {
+    /// The two kinds that are measured, in the order of [`Region::latency`].
+    pub const MEASURED: [Self; 2] = [Self::InWindow, Self::AtEntry];
+
+    /// The kind stored as `raw` (any other value is [`Arrival::None`]).
+    #[must_use]
+    pub const fn from_raw(raw: u64) -> Self {
+        match raw {
+            1 => Self::InWindow,
+            2 => Self::AtEntry,
+            _ => Self::None,
+        }
+    }
+
+    /// Its ring in [`Region::latency`] (`None` has none).
+    #[must_use]
+    pub const fn ring(self) -> Option<usize> {
+        match self {
+            Self::None => None,
+            Self::InWindow => Some(0),
+            Self::AtEntry => Some(1),
+        }
+    }
+}
+
+/// The latency sample an upcall's handler records, if any: its kind and nanoseconds.
+///
+/// `stamp_ns` and `arrival` are the mailbox's, `window_open_ns` the kernel area's (when
+/// the partition's current window opened), `now_ns` the handler's first reading of
+/// `CLOCK_MONOTONIC`. An upcall made before the current window opened, whose handler
+/// could only run in this one (the window ended first: the process was stopped before
+/// the signal was handled), was delivered at this entry: it counts as
+/// [`Arrival::AtEntry`], measured from the window's opening, not from a tick a whole
+/// frame ago. Any words at all give an answer, never a panic: no stamp, an unknown kind
+/// or a clock before the stamp give none.
+#[must_use]
+pub const fn latency_sample(
+    stamp_ns: u64,
+    arrival: u64,
+    window_open_ns: u64,
+    now_ns: u64,
+) -> Option<(Arrival, u64)> {
+    let arrival = Arrival::from_raw(arrival);
+    if stamp_ns == 0 || matches!(arrival, Arrival::None) {
+        return None;
+    }
+    let (arrival, from) = if stamp_ns < window_open_ns {
+        (Arrival::AtEntry, window_open_ns)
+    } else {
+        (arrival, stamp_ns)
+    };
+    match now_ns.checked_sub(from) {
+        Some(ns) => Some((arrival, ns)),
+        None => None,
+    }
+}
+
 /// The upcall the runner injected (the frame of a real kernel), written before the
 /// signal is sent and read by the guest's handler.
 #[repr(C)]
@@ -92,6 +173,8 @@ pub struct Mailbox {
     /// `CLOCK_MONOTONIC` nanoseconds of the clock expiry being handled when the upcall
     /// was injected (0: injected by something else, no latency sample).
     pub stamp_ns: AtomicU64,
+    /// How its event arrived ([`Arrival`] as a number): which latency figure it is.
+    pub arrival: AtomicU64,
 }
 
 /// What the runner writes for the guest.
@@ -114,6 +197,9 @@ pub struct KernelArea {
     pub warp_delta: AtomicU64,
     /// A command for the partition's main loop ([`Command`]).
     pub command: AtomicU64,
+    /// `CLOCK_MONOTONIC` nanoseconds of the expiry of the tick that opened the
+    /// partition's current (or last) window (0: none yet).
+    pub window_open_ns: AtomicU64,
     /// [`Role`] of each port.
     pub roles: [AtomicU8; ROLE_PORTS],
 }
@@ -165,8 +251,16 @@ pub struct GuestArea {
     pub trap_address: AtomicU64,
     /// 1 once it finished after [`Command::Finish`].
     pub quiescent: AtomicU64,
-    /// Latency samples written (the ring index is this modulo [`SAMPLES`]).
-    pub samples_taken: AtomicU64,
+}
+
+/// A ring of latency samples (written by the guest, untrusted).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Samples {
+    /// Samples written (the ring index is this modulo [`SAMPLES`]).
+    pub taken: AtomicU64,
+    /// Nanoseconds, saturating at `u32::MAX` (4.29 s).
+    pub ns: [AtomicU32; SAMPLES],
 }
 
 /// Everything a partition shares with the runner.
@@ -181,26 +275,45 @@ pub struct Region {
     pub kernel: KernelArea,
     /// Written by the guest.
     pub guest: GuestArea,
-    /// Latency samples in nanoseconds (saturating at `u32::MAX`), a ring.
-    pub samples: [AtomicU32; SAMPLES],
+    /// Clock-expiry-to-handler latency samples, one ring per measured [`Arrival`]
+    /// (in the order of [`Arrival::MEASURED`]).
+    pub latency: [Samples; 2],
 }
 
 /// Bytes mapped for a region: its size rounded up to whole pages.
 pub const REGION_LEN: usize = (std::mem::size_of::<Region>() + 4095) & !4095;
 
 impl Region {
-    /// Records a latency sample (guest side; async-signal-safe: atomics only).
-    pub fn push_sample(&self, ns: u64) {
-        let i = self.guest.samples_taken.fetch_add(1, Ordering::AcqRel);
-        let slot = &self.samples[(i % SAMPLES as u64) as usize];
+    /// Records a latency sample of kind `arrival` (guest side; async-signal-safe:
+    /// atomics only). [`Arrival::None`] records nothing.
+    pub fn push_sample(&self, arrival: Arrival, ns: u64) {
+        let Some(ring) = arrival.ring() else { return };
+        let ring = &self.latency[ring];
+        let i = ring.taken.fetch_add(1, Ordering::AcqRel);
+        let slot = &ring.ns[(i % SAMPLES as u64) as usize];
         slot.store(u32::try_from(ns).unwrap_or(u32::MAX), Ordering::Relaxed);
     }
 
-    /// The latency samples currently held, in nanoseconds.
+    /// Records the latency sample of the upcall in the mailbox, whose handler started at
+    /// `now_ns` ([`latency_sample`]; guest side, async-signal-safe).
+    pub fn record_latency(&self, now_ns: u64) {
+        let m = &self.mailbox;
+        let stamp = m.stamp_ns.load(Ordering::Acquire);
+        let arrival = m.arrival.load(Ordering::Acquire);
+        let open = self.kernel.window_open_ns.load(Ordering::Acquire);
+        if let Some((arrival, ns)) = latency_sample(stamp, arrival, open, now_ns) {
+            self.push_sample(arrival, ns);
+        }
+    }
+
+    /// The latency samples of kind `arrival` currently held, in nanoseconds (at most
+    /// [`SAMPLES`], whatever the guest wrote).
     #[must_use]
-    pub fn samples(&self) -> Vec<u64> {
-        let n = self.guest.samples_taken.load(Ordering::Acquire).min(SAMPLES as u64) as usize;
-        self.samples[..n].iter().map(|s| u64::from(s.load(Ordering::Relaxed))).collect()
+    pub fn samples(&self, arrival: Arrival) -> Vec<u64> {
+        let Some(ring) = arrival.ring() else { return Vec::new() };
+        let ring = &self.latency[ring];
+        let n = ring.taken.load(Ordering::Acquire).min(SAMPLES as u64) as usize;
+        ring.ns[..n].iter().map(|s| u64::from(s.load(Ordering::Relaxed))).collect()
     }
 
     /// The port's role.
@@ -226,6 +339,7 @@ impl Region {
             &m.fault_address,
             &m.timestamp,
             &m.stamp_ns,
+            &m.arrival,
         ] {
             zero(a);
         }
@@ -247,7 +361,8 @@ impl Region {
             &g.trap_signal,
             &g.trap_address,
             &g.quiescent,
-            &g.samples_taken,
+            &self.latency[0].taken,
+            &self.latency[1].taken,
         ] {
             zero(a);
         }
@@ -320,12 +435,60 @@ pub fn map(fd: BorrowedFd<'_>) -> SysResult<&'static Region> {
 
 #[cfg(test)]
 mod tests {
-    use super::{REGION_LEN, Region, SharedPage};
+    use super::{Arrival, REGION_LEN, Region, SharedPage, latency_sample};
 
     #[test]
     fn the_page_is_at_offset_zero_and_the_region_fits() {
         assert_eq!(std::mem::offset_of!(Region, page), 0);
         assert_eq!(std::mem::size_of::<SharedPage>(), irq_router::vcpu::PAGE_LEN);
         assert!(std::mem::size_of::<Region>() <= REGION_LEN);
+    }
+
+    #[test]
+    fn arrival_round_trips_and_any_other_word_is_none() {
+        for arrival in [Arrival::None, Arrival::InWindow, Arrival::AtEntry] {
+            assert_eq!(Arrival::from_raw(arrival as u64), arrival);
+        }
+        for raw in [3, 255, u64::MAX] {
+            assert_eq!(Arrival::from_raw(raw), Arrival::None);
+        }
+        assert_eq!(Arrival::MEASURED.map(Arrival::ring), [Some(0), Some(1)]);
+        assert_eq!(Arrival::None.ring(), None);
+    }
+
+    #[test]
+    fn a_sample_is_measured_from_its_tick_or_from_the_window_it_was_delivered_in() {
+        let (open, tick) = (100_000_000, 104_000_000);
+        let in_window = Arrival::InWindow as u64;
+        let at_entry = Arrival::AtEntry as u64;
+        // A tick inside the window: from its expiry.
+        assert_eq!(latency_sample(tick, in_window, open, tick + 50), Some((Arrival::InWindow, 50)));
+        // The upcall made as the window opened: from the opening.
+        assert_eq!(latency_sample(open, at_entry, open, open + 80), Some((Arrival::AtEntry, 80)));
+        // Made in an earlier window, handled only in this one (the window ended before
+        // the handler ran): delivered at this entry, measured from it.
+        let earlier = open - 33_000_000;
+        assert_eq!(
+            latency_sample(earlier, in_window, open, open + 90),
+            Some((Arrival::AtEntry, 90))
+        );
+        // Never a window yet (the latency benchmark's bare path): as stamped.
+        assert_eq!(latency_sample(tick, in_window, 0, tick + 7), Some((Arrival::InWindow, 7)));
+    }
+
+    #[test]
+    fn any_mailbox_words_give_a_sample_or_none_never_a_panic() {
+        // No stamp, no kind, an unknown kind: nothing.
+        assert_eq!(latency_sample(0, Arrival::InWindow as u64, 0, 10), None);
+        assert_eq!(latency_sample(5, Arrival::None as u64, 0, 10), None);
+        assert_eq!(latency_sample(5, u64::MAX, 0, 10), None);
+        // A clock before the stamp (a scribbled stamp): nothing.
+        assert_eq!(latency_sample(u64::MAX, Arrival::InWindow as u64, 0, 10), None);
+        assert_eq!(latency_sample(5, Arrival::InWindow as u64, u64::MAX, 10), None);
+        // Extremes do not overflow.
+        assert_eq!(
+            latency_sample(1, Arrival::AtEntry as u64, 0, u64::MAX),
+            Some((Arrival::AtEntry, u64::MAX - 1))
+        );
     }
 }

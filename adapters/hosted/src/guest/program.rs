@@ -67,10 +67,7 @@ fn on_ticks(partition: &Partition, n: u64) {
 extern "C" fn bare_handler(_signal: libc::c_int) {
     let now = sys::monotonic_ns();
     let Some(region) = BARE.get() else { return };
-    let stamp = region.mailbox.stamp_ns.load(Ordering::Acquire);
-    if stamp != 0 && now >= stamp {
-        region.push_sample(now - stamp);
-    }
+    region.record_latency(now);
     region.guest.upcalls.fetch_add(1, Ordering::Relaxed);
 }
 

@@ -14,7 +14,7 @@ use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::health::HmRecord;
 
 use super::timeline::{Mark, Timeline};
-use crate::region::{NO_PORT, Region};
+use crate::region::{Arrival, NO_PORT, Region};
 use crate::sys;
 
 /// Kernel log records kept (later ones are counted only).
@@ -28,6 +28,8 @@ pub struct Hosted {
     /// Expiry time of the clock interrupt being handled (0 outside one): upcalls it
     /// causes carry it, for the latency samples.
     pub stamp_ns: u64,
+    /// How the clock ticks of those upcalls arrived (which latency figure they are).
+    pub arrival: Arrival,
     /// `CLOCK_MONOTONIC` time of tick 0.
     pub t0_ns: u64,
     /// Each partition's region.
@@ -75,6 +77,7 @@ impl Hosted {
         Self {
             now: 0,
             stamp_ns: 0,
+            arrival: Arrival::None,
             t0_ns: 0,
             regions,
             pids: vec![None; n],
@@ -184,6 +187,7 @@ impl KernelAdapter for Hosted {
         m.fault_address.store(upcall.context.fault_address, Ordering::Relaxed);
         m.timestamp.store(upcall.context.timestamp, Ordering::Relaxed);
         m.stamp_ns.store(self.stamp_ns, Ordering::Relaxed);
+        m.arrival.store(self.arrival as u64, Ordering::Relaxed);
         m.seq.fetch_add(1, Ordering::Release);
         if let Some(pid) = self.pids[p] {
             // A process that just died is found by SIGCHLD; the upcall is then moot.

@@ -25,10 +25,14 @@ pub use run::Outcome;
 pub struct Options {
     /// Major frames to run.
     pub frames: u64,
-    /// Crash partition `.0` at the start of its window in frame `.1`.
+    /// Crash partition `.0` at the start of its window in frame `.1` (from 0).
     pub crash: Option<(usize, u64)>,
-    /// Frames the timeline records.
+    /// Frames the timeline records for the picture (0: none; at most
+    /// [`timeline::MAX_FRAMES`]).
     pub svg_frames: u64,
+    /// The first frame the picture shows (`None`: around the first health-monitor
+    /// record, see [`timeline`]).
+    pub svg_from: Option<u64>,
     /// Print the progress line.
     pub progress: bool,
     /// Print what partitions write to their console.

@@ -44,12 +44,12 @@ use super::device::DeviceLine;
 use super::isolation::{self, Granted};
 use super::sandbox::Confinement;
 use super::summary::{self, CpuSummary, Harvest, Summary};
-use super::timeline::{Mark, Timeline};
+use super::timeline::{Mark, SharedChoice, Timeline};
 use super::{Options, RunError};
 use crate::config::System;
 use crate::config::convert::MAX_HOSTED_CPUS;
 use crate::guest::program::doorbell_signal;
-use crate::region::{Command, SharedRegion};
+use crate::region::{Arrival, Command, SharedRegion};
 use crate::sys::{self, Ended};
 
 /// What a run produced.
@@ -99,6 +99,8 @@ struct Shared<'a, const P: usize> {
     barrier: Barrier,
     /// Each CPU's counts for the progress line.
     progress: Vec<[AtomicU64; 4]>,
+    /// The frames the picture shows, chosen by whichever CPU sees the reason first.
+    svg_choice: Arc<SharedChoice>,
 }
 
 /// One CPU: a thread of the runner, its partitions, its clock.
@@ -295,6 +297,7 @@ fn run_cpus<const P: usize>(
         start_ns: AtomicU64::new(0),
         barrier: Barrier::new(cpus),
         progress: (0..cpus).map(|_| Default::default()).collect(),
+        svg_choice: Arc::new(SharedChoice::new()),
     };
     // Each partition's group goes to its CPU's thread, and comes back for the removal.
     let mut parts: Vec<Option<PartitionCgroup>> = match cgroups.as_mut() {
@@ -462,6 +465,7 @@ fn sum_up<const P: usize>(
     let mut restarts = vec![0; P];
     let mut device = None;
     let mut per_cpu = Vec::with_capacity(cpus.len());
+    let mut timelines = Vec::with_capacity(cpus.len());
     for mut cpu in cpus {
         let h = &mut cpu.hosted;
         for &p in &cpu.mine {
@@ -476,15 +480,13 @@ fn sum_up<const P: usize>(
         all.eois += h.eois;
         all.stopped |= h.stopped;
         all.console.dropped += h.console.dropped;
-        let timeline = std::mem::take(&mut h.timeline);
-        all.timeline.until_tick = timeline.until_tick;
-        all.timeline.tick_ns = timeline.tick_ns;
+        let mut timeline = std::mem::take(&mut h.timeline);
         // Every CPU records the clock's ticks, at the same instants: the machine's clock
         // is drawn once, CPU 0's.
-        let here = cpu.here;
-        all.timeline.marks.extend(
-            timeline.marks.into_iter().filter(|m| here == 0 || !matches!(m, Mark::Clock { .. })),
-        );
+        if cpu.here != 0 {
+            timeline.retain(|m| !matches!(m, Mark::Clock { .. }));
+        }
+        timelines.push(timeline);
         per_cpu.push(CpuSummary {
             cpu: cpu.here,
             host_cpu: cpu.host_cpu,
@@ -500,12 +502,7 @@ fn sum_up<const P: usize>(
     }
     // One machine's log and timeline: the CPUs' records in time order.
     all.log.sort_by_key(|r| r.tick);
-    let tick_ns = all.timeline.tick_ns;
-    all.timeline.marks.sort_by_key(|m| match *m {
-        Mark::Window { start, .. } => start.saturating_mul(tick_ns),
-        Mark::Clock { t } | Mark::Device { t } => t,
-        Mark::Upcall { t, .. } | Mark::Health { t, .. } | Mark::Restart { t, .. } => t,
-    });
+    all.timeline = Timeline::merge(timelines).unwrap_or_default();
     let mut summary = summary::collect(
         router,
         &all,
@@ -533,8 +530,15 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         let regions = shared.regions.iter().map(SharedRegion::region).collect();
         let names = system.info.iter().map(|i| i.name.clone()).collect();
         let frame = system.schedule.major_frame;
-        let timeline =
-            Timeline::new(shared.options.svg_frames.saturating_mul(frame), system.tick_ns);
+        let options = shared.options;
+        let timeline = Timeline::with_choice(
+            options.svg_frames,
+            options.svg_from,
+            options.frames,
+            frame,
+            system.tick_ns,
+            Arc::clone(&shared.svg_choice),
+        );
         let mut hosted = Hosted::new(regions, names, timeline, Arc::clone(&shared.lines));
         hosted.echo_console = shared.options.echo_console;
         Self {
@@ -838,6 +842,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         let expiry = start_ns + k * self.shared.system.tick_ns;
         self.hosted.timeline.record(k, Mark::Clock { t: expiry - start_ns });
         self.hosted.stamp_ns = expiry;
+        self.hosted.arrival = Arrival::InWindow;
         let vector = self.shared.system.clock_vector;
         let switch = self.router().on_hardware_irq(&self.local(), vector, &mut self.hosted);
         self.hosted.stamp_ns = 0;
@@ -845,6 +850,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         // The upcall that enters a partition's window at this tick is this tick's too: its
         // latency includes the partition's resume (continued, thawed).
         self.hosted.stamp_ns = expiry;
+        self.hosted.arrival = Arrival::AtEntry;
         self.switch(k, switch);
         self.hosted.stamp_ns = 0;
     }
@@ -871,6 +877,9 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     }
 
     fn enter(&mut self, p: usize, now: u64, budget: u64) {
+        // When this window opened, for the guest's latency samples (see `latency_sample`).
+        let open = self.hosted.t0_ns + now * self.shared.system.tick_ns;
+        self.shared.regions[p].region().kernel.window_open_ns.store(open, Ordering::Release);
         let router = self.router();
         let before = router.partition_cpu(id(p)).time().clone();
         router.on_partition_entry(&self.local(), id(p), now, budget, &mut self.hosted);
@@ -1166,8 +1175,11 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         };
         let (start, stop) = if std::io::stderr().is_terminal() { ("\r", "") } else { ("", "\n") };
         let frames = self.shared.options.frames;
+        // `frame` frames are done: the last is numbered `frame - 1` (from 0, as everywhere).
         let mut text = format!(
-            "{start}frame {frame:>4}/{frames}  tick {:>6}  upcalls {:>7}  device irqs {:>5}  hm events {:>3}  restarts {:>2} {stop}",
+            "{start}frame {:>4} done (0 to {})  tick {:>6}  upcalls {:>7}  device irqs {:>5}  hm events {:>3}  restarts {:>2} {stop}",
+            frame.saturating_sub(1),
+            frames.saturating_sub(1),
             self.hosted.now,
             total(UPCALLS),
             total(PACKETS),

@@ -41,6 +41,7 @@ pub(crate) fn run(toml: &str, frames: u64, echo_console: bool) -> Summary {
         frames,
         crash: None,
         svg_frames: 0,
+        svg_from: None,
         progress: false,
         echo_console,
         program: Program::new(std::env::current_exe().expect("this test binary")),
