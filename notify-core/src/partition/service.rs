@@ -86,11 +86,8 @@ impl<const W: usize> PartitionEvents<W> {
         n: u32,
         context: Option<&Context>,
     ) -> Result<Raised, Error> {
-        match self.raise_with::<false>(port, n, context)? {
-            DirectRaise::Raised(raised) => Ok(raised),
-            // Only with `DIRECT`.
-            DirectRaise::Serving(_) => Ok(Raised::default()),
-        }
+        let current = self.hot(port).state.load(Ordering::Acquire);
+        self.raise_from(port, current, n, context)
     }
 
     /// Raises one event on `port` with `context`, for the partition's consumer side when
@@ -114,43 +111,48 @@ impl<const W: usize> PartitionEvents<W> {
     ///
     /// # Errors
     /// [`Error::NotBound`] if the port has no binding (nothing changed, nothing counted).
-    #[inline]
+    // Always inlined: the interrupt path calls it once, and as a call (its ordinary raise
+    // makes it too large for the inliner's hint) it cost that path 50 instructions.
+    #[inline(always)]
     pub fn raise_into_service(
         &self,
         port: Port<W>,
         context: Option<&Context>,
     ) -> Result<DirectRaise<W>, Error> {
-        self.raise_with::<true>(port, 1, context)
-    }
-
-    /// [`raise_many`](Self::raise_many), and with `DIRECT` (and `n == 1`)
-    /// [`raise_into_service`](Self::raise_into_service).
-    #[inline(always)]
-    fn raise_with<const DIRECT: bool>(
-        &self,
-        port: Port<W>,
-        n: u32,
-        context: Option<&Context>,
-    ) -> Result<DirectRaise<W>, Error> {
         let hot = self.hot(port);
         let mut current = hot.state.load(Ordering::Acquire);
-        if current & BOUND == 0 {
-            return Err(Error::NotBound { port: port.raw() });
-        }
-        if n == 0 {
-            return Ok(DirectRaise::Raised(Raised::default()));
-        }
         // Straight into service only while no port is deliverable (a summary bit left
         // for a port that is not deliverable any more only costs the direct path), and
-        // only from the state read above: if that changed, the raise takes its ordinary
+        // only from the state read here: if that changed, the raise takes its ordinary
         // course. The context stays with the caller, who delivers the event.
-        if DIRECT && state::idle(current) && self.summary.load(Ordering::Acquire) == 0 {
+        if state::idle(current) && self.summary.load(Ordering::Acquire) == 0 {
             // One event into an idle port (whose maximum is at least 1), in service.
             let next = state::begin_service(current + 1);
             match hot.state.compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(DirectRaise::Serving(self.serving(port, current))),
                 Err(actual) => current = actual,
             }
+        }
+        self.raise_from(port, current, 1, context).map(DirectRaise::Raised)
+    }
+
+    /// [`raise_many`](Self::raise_many) from `current`, the port's state as the caller
+    /// read it.
+    #[inline(always)]
+    fn raise_from(
+        &self,
+        port: Port<W>,
+        current: u64,
+        n: u32,
+        context: Option<&Context>,
+    ) -> Result<Raised, Error> {
+        let hot = self.hot(port);
+        let mut current = current;
+        if current & BOUND == 0 {
+            return Err(Error::NotBound { port: port.raw() });
+        }
+        if n == 0 {
+            return Ok(Raised::default());
         }
         // The context goes first, so whoever sees the new count also sees this context or
         // a later one.
@@ -189,7 +191,7 @@ impl<const W: usize> PartitionEvents<W> {
             self.mark_ready(port);
             raised.became_deliverable = true;
         }
-        Ok(DirectRaise::Raised(raised))
+        Ok(raised)
     }
 
     /// Publishes `context` (if any) as `port`'s latest context, tagged with the binding
