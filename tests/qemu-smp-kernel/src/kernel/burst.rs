@@ -2,7 +2,8 @@
 //! kernel's side: 16 lines to one partition, raised at once while its virtual interrupts
 //! are closed, must reach it in priority order (the lowest port first).
 //!
-//! The partition closes its virtual interrupts, asks for a round (its `burst_request`)
+//! From tick `BURST_FROM` on, the partition runs its rounds, a few each time it wakes.
+//! In each, it closes its virtual interrupts, asks for a round (its `burst_request`)
 //! and enters the kernel; on the way back to it, still with interrupts off, its CPU sends
 //! itself the 16 vectors as fixed self-IPIs, in an order shuffled anew each round. They
 //! are all pending in the local APIC when the return to ring 3 opens interrupts, and the
@@ -20,8 +21,8 @@ use irq_x86::apic::icr::{Delivery, Destination, Ipi};
 use irq_x86::apic::local::{AnyApic, LocalApic};
 
 use super::config::{
-    BURST_FIRST_PORT, BURST_FIRST_VECTOR, BURST_LINES, BURST_ROUNDS, PARTITIONS, SYSTEM,
-    burst_port, port_of,
+    BURST_FIRST_PORT, BURST_FIRST_VECTOR, BURST_FROM, BURST_LINES, BURST_ROUNDS, PARTITIONS,
+    SYSTEM, burst_port, port_of,
 };
 use super::guest::PARTITION_MEMORY;
 use super::say;
@@ -48,7 +49,16 @@ pub(crate) fn setup() {
     if let Some(p) = partition() {
         let state = &PARTITION_MEMORY[p].state;
         state.burst_port.store(u64::from(BURST_FIRST_PORT) + 1, Ordering::Relaxed);
-        state.burst_rounds.store(BURST_ROUNDS, Ordering::Relaxed);
+    }
+}
+
+/// Tick `now` of CPU `cpu`'s run: from `BURST_FROM` on, the burst partition (of this CPU)
+/// is given its rounds to run.
+pub(crate) fn on_tick(cpu: usize, now: u64) {
+    if let Some(p) = partition().filter(|&p| usize::from(SYSTEM.partitions[p].cpu) == cpu)
+        && now >= BURST_FROM
+    {
+        PARTITION_MEMORY[p].state.burst_rounds.store(BURST_ROUNDS, Ordering::Release);
     }
 }
 

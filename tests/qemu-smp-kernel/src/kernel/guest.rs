@@ -17,10 +17,11 @@
 //!   page is mapped into the partition), then the event through the ABI; partition 2
 //!   withholds that acknowledgement once, for longer than the line's timeout.
 //! * The edu MSI port (partition 3): counts the events.
-//! * The burst's ports (partition 1): before its main loop, 50 rounds of: close its
-//!   virtual interrupts, ask for the burst (the kernel fires the 16 lines on its way back
-//!   from the next call), wait until the kernel took them, open; its handler logs the
-//!   order of the upcalls, and the round is in order if they came lowest port first.
+//! * The burst's ports (partition 1): once the kernel gives it its 50 rounds, a few each
+//!   time its main loop runs: close its virtual interrupts, ask for the burst (the kernel
+//!   fires the 16 lines on its way back from the next call), wait until the kernel took
+//!   them, open; its handler logs the order of the upcalls, and the round is in order if
+//!   they came lowest port first.
 //! * FPU/SSE: fills its registers with its own pattern and checks them before every idle.
 
 use core::arch::asm;
@@ -34,7 +35,7 @@ use irq_guest::{Hypervisor, Upcall};
 use irq_router::vcpu::SharedPage;
 use irq_x86::UpcallFrame;
 
-use super::config::{BURST_LINES, PARTITIONS, TIMER_PORT};
+use super::config::{BURST_LINES, BURST_PER_WAKE, PARTITIONS, TIMER_PORT};
 
 /// The hypercalls, over `int 0x80` (the guest library: every call inlined).
 const HV: Hypervisor<Int80> = Hypervisor::new(Int80);
@@ -336,10 +337,9 @@ pub(crate) extern "C" fn guest_main(base: u64) -> ! {
     fpu_fill(pattern);
     print(guest_str!(b"guest: started on its CPU, upcall registered\n"));
     let _ = HV.enable_irqs();
-    burst(state);
-    fpu_fill(pattern);
     loop {
         give_withheld(state);
+        burst(state);
         state.fpu_checks.fetch_add(1, Ordering::Relaxed);
         if !fpu_holds(pattern) {
             state.fpu_bad.fetch_add(1, Ordering::Relaxed);
@@ -462,20 +462,22 @@ fn burst_upcall(state: &GuestState, port: u32, offset: u64) {
     }
 }
 
-/// The burst's rounds (a partition with burst ports): in each, it closes its virtual
-/// interrupts (the disable call), asks for the burst and enters the kernel (a clock
-/// read), which fires the 16 lines at once on its way back; they are taken (and raised
-/// into its ports, flagged) before it runs on; it waits until the kernel counted them,
-/// then opens (the enable call): the upcalls come one after the other, each upcall return
-/// bringing the next, and the round is in order if they came lowest port first.
+/// The burst's rounds (a partition with burst ports), up to `BURST_PER_WAKE` of those the
+/// kernel gave it (from `BURST_FROM` on) each time its main loop runs: in each, it closes
+/// its virtual interrupts (the disable call), asks for the burst and enters the kernel (a
+/// clock read), which fires the 16 lines at once on its way back; they are taken (and
+/// raised into its ports, flagged) before it runs on; it waits until the kernel counted
+/// them, then opens (the enable call): the upcalls come one after the other, each upcall
+/// return bringing the next, and the round is in order if they came lowest port first.
 #[inline(always)]
 fn burst(state: &GuestState) {
-    if state.burst_port.load(Ordering::Relaxed) == 0 {
+    let rounds = state.burst_rounds.load(Ordering::Acquire);
+    let mut round = state.burst_done.load(Ordering::Relaxed);
+    if state.burst_port.load(Ordering::Relaxed) == 0 || round >= rounds {
         return;
     }
-    let rounds = state.burst_rounds.load(Ordering::Relaxed);
-    let mut round = 0;
-    while round < rounds {
+    let last = rounds.min(round + BURST_PER_WAKE);
+    while round < last {
         state.burst_seen.store(0, Ordering::Relaxed);
         state.burst_log.store(0, Ordering::Relaxed);
         let taken = state.burst_taken.load(Ordering::Acquire) + BURST_LINES as u64;
@@ -504,5 +506,7 @@ fn burst(state: &GuestState) {
         round += 1;
         state.burst_done.store(round, Ordering::Release);
     }
-    print(guest_str!(b"guest: burst rounds done\n"));
+    if round == rounds {
+        print(guest_str!(b"guest: burst rounds done\n"));
+    }
 }

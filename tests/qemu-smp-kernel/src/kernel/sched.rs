@@ -293,6 +293,7 @@ impl CpuKernel {
                 }
                 if now < END_TICK {
                     super::devices::on_tick(self.cpu, now);
+                    burst::on_tick(self.cpu, now);
                     self.adapter.advance_to(now);
                     let switch = self.adapter.clock(router(), CLOCK_VECTOR);
                     self.switch(switch);
