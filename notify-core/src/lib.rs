@@ -73,7 +73,9 @@ pub use binding::{Binding, Mode, PortConfig, Source};
 pub use context::{Context, Sender};
 pub use error::Error;
 pub use id::{ChannelId, MAX_PORT_WORDS, PORTS_PER_WORD, PartitionId, Port};
-pub use partition::{Acknowledged, Delivery, PartitionEvents, PortConfigError, PortStatus, Raised};
+pub use partition::{
+    Acknowledged, Delivery, DirectRaise, PartitionEvents, PortConfigError, PortStatus, Raised,
+};
 pub use priority::{MAX_PRIORITY_LEVELS, PriorityLevel};
 pub use stats::Stats;
 pub use tables::{Channel, ConfigError, End, Endpoint, EventTables, Notified, TablesConfig};

@@ -3,9 +3,9 @@
 use core::num::{NonZeroU32, NonZeroU64};
 
 use notify_core::{
-    Binding, Channel, ConfigError, Context, End, Endpoint, EventTables, Mode, PartitionEvents,
-    PartitionId, Port, PortConfig, PortConfigError, PriorityLevel, Sender, Source, TRAP_RING_LEN,
-    TablesConfig,
+    Binding, Channel, ConfigError, Context, DirectRaise, End, Endpoint, Error, EventTables, Mode,
+    PartitionEvents, PartitionId, Port, PortConfig, PortConfigError, PriorityLevel, Raised, Sender,
+    Source, TRAP_RING_LEN, TablesConfig,
 };
 
 fn port<const W: usize>(raw: u32) -> Port<W> {
@@ -403,6 +403,97 @@ fn cancelled_service_leaves_the_event_pending_and_deliverable() {
     assert_eq!(t.next_deliverable(), Some(port(3)));
     assert_eq!(t.cancel_service(port(3)), Err(notify_core::Error::NotInService { port: 3 }));
     assert_eq!(t.stats().delivered, 0);
+}
+
+/// The [`Delivery`](notify_core::Delivery) of a raise straight into service, or a panic.
+fn serving<const W: usize>(raised: Result<DirectRaise<W>, Error>) -> notify_core::Delivery<W> {
+    match raised {
+        Ok(DirectRaise::Serving(delivery)) => delivery,
+        other => panic!("not straight into service: {other:?}"),
+    }
+}
+
+#[test]
+fn a_raise_into_service_takes_an_idle_port_when_nothing_else_is_deliverable() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let entry = NonZeroU64::new(0x40_1000);
+    t.set_port_handler(port(3), entry).unwrap();
+    let ctx = |ts| Context { vector: 0x22, timestamp: ts, ..Context::default() };
+    assert!(t.is_idle(port(3)));
+    let d = serving(t.raise_into_service(port(3), Some(&ctx(1))));
+    assert_eq!((d.port, d.pending, d.handler), (port(3), 1, entry));
+    let status = t.status(port(3));
+    assert_eq!((status.pending, status.in_service), (1, true), "counted and in service");
+    assert!(!t.is_idle(port(3)));
+    assert_eq!(t.next_deliverable(), None, "never deliverable");
+    // Its context went with it, not into the table.
+    assert_eq!(t.context(port(3)).unwrap(), None);
+    // In service, a raise is an ordinary one: counted, delivered after the acknowledgement.
+    let again = t.raise_into_service(port(3), Some(&ctx(2)));
+    assert_eq!(again, Ok(DirectRaise::Raised(Raised::default())));
+    assert_eq!(t.context(port(3)).unwrap(), Some(ctx(2)));
+    let ack = t.acknowledge(port(3)).unwrap();
+    assert_eq!((ack.remaining, ack.deliverable_again), (1, true));
+    assert_eq!(t.deliver_next().map(|d| (d.port, d.pending)), Some((port(3), 1)));
+    assert_eq!(t.take(port(3)), Ok(1));
+    // Nothing else deliverable, but a port is: the ordinary raise, priority kept.
+    let _ = t.raise(port(1), None).unwrap();
+    let ordinary = t.raise_into_service(port(3), None).unwrap();
+    assert_eq!(
+        ordinary,
+        DirectRaise::Raised(Raised { became_deliverable: true, ..Raised::default() })
+    );
+    assert_eq!(t.deliver_next().map(|d| d.port), Some(port(1)));
+    // Masked, or unbound: never into service.
+    let _ = t.raise_into_service(port(9), None).unwrap();
+    assert!(!t.status(port(9)).in_service);
+    assert_eq!(t.raise_into_service(port(4), None), Err(Error::NotBound { port: 4 }));
+    let s = t.stats();
+    assert_eq!((s.raised, s.delivered), (5, 2), "every event accounted for");
+}
+
+#[test]
+fn a_raise_into_service_of_a_coalescing_port_holds_its_event_apart() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let d = serving(t.raise_into_service(port(2), None));
+    assert_eq!(d.pending, 1);
+    // As after `begin_service`: the pending bit is clear, a raise sets it again.
+    assert_eq!(t.status(port(2)).pending, 0);
+    let _ = t.raise(port(2), None).unwrap();
+    assert_eq!(t.acknowledge(port(2)).map(|a| a.deliverable_again), Ok(true));
+    assert_eq!(t.take(port(2)), Ok(1));
+    assert_eq!(t.stats().delivered, 2);
+}
+
+#[test]
+fn a_raise_into_service_moves_its_levels_cursor() {
+    static LEVEL: [PriorityLevel; 1] = [PriorityLevel::new(0, 64)];
+    let t = PartitionEvents::<1>::with_levels(&SPREAD[..4], &LEVEL).unwrap();
+    let d = serving(t.raise_into_service(port(2), None));
+    t.acknowledge(d.port).unwrap();
+    // The level's next delivery starts after port 2, as if it had been taken by
+    // `begin_service`.
+    for p in [1, 2, 63] {
+        let _ = t.raise(port(p), None).unwrap();
+    }
+    assert_eq!(serve(&t, 3, &[]), [63, 1, 2]);
+}
+
+#[test]
+fn a_direct_service_given_back_publishes_its_context_and_waits() {
+    let t = PartitionEvents::<1>::new(&LINES).unwrap();
+    let ctx = Context { vector: 0x22, timestamp: 7, ..Context::default() };
+    assert_eq!(
+        t.cancel_direct_service(port(3), Some(&ctx)),
+        Err(Error::NotInService { port: 3 }),
+        "nothing in service"
+    );
+    assert_eq!(t.context(port(3)).unwrap(), None, "nothing published");
+    let _ = serving(t.raise_into_service(port(3), Some(&ctx)));
+    assert_eq!(t.cancel_direct_service(port(3), Some(&ctx)), Ok(true));
+    assert_eq!(t.context(port(3)).unwrap(), Some(ctx), "the event waits with its context");
+    assert_eq!(t.status(port(3)).pending, 1, "nothing consumed");
+    assert_eq!(t.deliver_next().map(|d| (d.port, d.pending)), Some((port(3), 1)));
 }
 
 #[test]

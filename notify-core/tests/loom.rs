@@ -13,7 +13,8 @@
 use loom::sync::Arc;
 use loom::thread;
 use notify_core::{
-    Binding, Context, Error, PartitionEvents, Port, PortConfig, PriorityLevel, Sender, Source,
+    Binding, Context, DirectRaise, Error, PartitionEvents, Port, PortConfig, PriorityLevel, Sender,
+    Source,
 };
 
 static ONE_PORT: [PortConfig; 1] = [PortConfig::new(5, Binding::counting(Source::Timer))];
@@ -188,6 +189,66 @@ fn loom_two_raisers_in_different_words() {
             assert_eq!(table.next_deliverable(), None);
         });
         scenario.unwrap().join().unwrap();
+    });
+}
+
+/// The partition's own CPU raises port 9 straight into service (`raise_into_service`: an
+/// interrupt taken there while its vCPU accepts an upcall) while another CPU raises port 3,
+/// of higher priority. The direct raise takes port 9 into service only from an idle port
+/// while nothing was deliverable, and never hides the other raise: that one reports its
+/// port deliverable and the lookup finds it first (priority); both events end delivered
+/// exactly once.
+#[test]
+fn loom_raise_into_service_vs_a_raise_of_another_port() {
+    check(|| {
+        let table = table::<1>(&SAME_WORD);
+        let (became, direct) =
+            race(&table, |t| raise(t, 3, None), |t| t.raise_into_service(port(9), None).unwrap());
+        assert!(became, "port 3 was idle: its raiser signals the partition");
+        assert_eq!(table.next_deliverable(), Some(port(3)), "the other raise is found first");
+        let taken = match direct {
+            DirectRaise::Serving(d) => {
+                assert_eq!((d.port, d.pending), (port(9), 1));
+                assert!(table.status(port(9)).in_service);
+                u64::from(table.take(port(9)).unwrap())
+            }
+            DirectRaise::Raised(r) => {
+                assert!(r.became_deliverable, "port 9 was idle");
+                0
+            }
+        };
+        assert_eq!(taken + drain(&table), 2, "both raises delivered");
+        assert_eq!(table.next_deliverable(), None);
+    });
+}
+
+/// Two CPUs raise the same port, one straight into service: whichever wins, one event is
+/// in service or both are pending, exactly one side reports that the port needs
+/// delivering (the direct raise by serving it), and both events end delivered once.
+#[test]
+fn loom_raise_into_service_vs_a_raise_of_the_same_port() {
+    check(|| {
+        let table = table::<1>(&ONE_PORT);
+        let (became, direct) =
+            race(&table, |t| raise(t, 5, None), |t| t.raise_into_service(port(5), None).unwrap());
+        let status = table.status(port(5));
+        assert_eq!(status.pending, 2, "both events counted");
+        let taken = match direct {
+            DirectRaise::Serving(d) => {
+                assert!(!became, "into a port in service: nothing to signal");
+                assert_eq!((d.pending, status.in_service), (1, true));
+                let ack = table.acknowledge(port(5)).unwrap();
+                assert!(ack.deliverable_again, "the other event is delivered after it");
+                1
+            }
+            DirectRaise::Raised(r) => {
+                assert!(became ^ r.became_deliverable, "exactly one side signals");
+                assert!(!status.in_service);
+                0
+            }
+        };
+        assert_eq!(taken + drain(&table), 2, "both raises delivered");
+        assert_eq!(table.next_deliverable(), None);
     });
 }
 

@@ -12,13 +12,16 @@
 //!   order is by priority, round-robin inside a level;
 //! * the statistics, and the invariant `raised = delivered + pending + overflowed +
 //!   coalesced + discarded` with `raised` counted independently by the model;
-//! * every operation's result, errors included, and the latest context of each port.
+//! * every operation's result, errors included, and the latest context of each port;
+//! * a raise straight into service (`raise_into_service`) takes the port into service
+//!   exactly when it was idle and nothing of its partition was deliverable, its context
+//!   left with the caller; otherwise it is an ordinary raise.
 
 use std::sync::LazyLock;
 
 use notify_core::{
-    Binding, Channel, Context, Endpoint, Error, EventTables, MAX_PRIORITY_LEVELS, Mode,
-    PartitionId, Port, PortConfig, PriorityLevel, Sender, Source, TablesConfig,
+    Binding, Channel, Context, DirectRaise, Endpoint, Error, EventTables, MAX_PRIORITY_LEVELS,
+    Mode, PartitionId, Port, PortConfig, PriorityLevel, Sender, Source, TablesConfig,
 };
 use proptest::prelude::*;
 
@@ -94,6 +97,7 @@ static CONFIG_4096_LEVELS: LazyLock<&'static TablesConfig<P>> =
 #[derive(Clone, Debug)]
 enum Op {
     Raise { p: usize, l: usize, n: u32, ctx: bool },
+    RaiseIntoService { p: usize, l: usize, ctx: bool },
     Notify { p: usize, l: usize },
     Mask { p: usize, l: usize },
     Unmask { p: usize, l: usize },
@@ -113,6 +117,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (p.clone(), l.clone(), 1..4u32, any::<bool>())
             .prop_map(|(p, l, n, ctx)| Op::Raise { p, l, n, ctx }),
+        2 => (p.clone(), l.clone(), any::<bool>())
+            .prop_map(|(p, l, ctx)| Op::RaiseIntoService { p, l, ctx }),
         2 => (p.clone(), l.clone()).prop_map(|(p, l)| Op::Notify { p, l }),
         2 => (p.clone(), l.clone()).prop_map(|(p, l)| Op::Mask { p, l }),
         2 => (p.clone(), l.clone()).prop_map(|(p, l)| Op::Unmask { p, l }),
@@ -340,6 +346,35 @@ fn step<const W: usize>(tables: &EventTables<P, W>, model: &mut Model, op: &Op) 
             let real = tables.partition(pid(p)).raise_many(port(l), n, context.as_ref());
             let expected = model.raise(p, l, n, context);
             let real = real.map(|r| (r.became_deliverable, r.overflowed, r.coalesced));
+            assert_eq!(real, expected, "{op:?}");
+        }
+        Op::RaiseIntoService { p, l, ctx } => {
+            let context = ctx.then(|| Context {
+                vector: 0x40 + l as u16,
+                timestamp: model.clock,
+                ..Context::default()
+            });
+            let real = tables.partition(pid(p)).raise_into_service(port(l), context.as_ref());
+            let raw = model.map[l];
+            let nothing_deliverable = model.next_deliverable(p).is_none();
+            let m = &mut model.partitions[p].ports[l];
+            let idle = m.binding.is_some() && m.count == 0 && !m.masked && !m.in_service;
+            let expected = if idle && nothing_deliverable {
+                m.count = 1;
+                m.begin();
+                model.partitions[p].raised += 1;
+                model.served(p, raw);
+                Ok(None)
+            } else {
+                model.raise(p, l, 1, context).map(Some)
+            };
+            let real = real.map(|r| match r {
+                DirectRaise::Serving(d) => {
+                    assert_eq!((d.port.raw(), d.pending), (raw, 1), "{op:?}");
+                    None
+                }
+                DirectRaise::Raised(r) => Some((r.became_deliverable, r.overflowed, r.coalesced)),
+            });
             assert_eq!(real, expected, "{op:?}");
         }
         Op::Notify { p, l } => {

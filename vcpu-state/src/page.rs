@@ -196,9 +196,22 @@ impl SharedPage {
     /// see the loom model `loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event`).
     #[inline]
     pub(crate) fn begin_upcall(&self, depth: u8) {
+        self.enter_upcall(depth);
+        self.upcall_pending.store(0, Ordering::Relaxed);
+    }
+
+    /// Entry into an upcall at `depth` that leaves "upcall pending" alone: the direct
+    /// upcall of an event that was never deliverable ([`Vcpu::direct_upcall`]). Nothing
+    /// else was deliverable, so the flag announces nothing the handler is meant to find,
+    /// and a raise on another CPU that set it meanwhile must keep it: no read-modify-write
+    /// orders a clear here after that raise (see the loom model
+    /// `loom_direct_upcall_vs_raise_keeps_the_flag_or_the_event`).
+    ///
+    /// [`Vcpu::direct_upcall`]: crate::Vcpu::direct_upcall
+    #[inline]
+    pub(crate) fn enter_upcall(&self, depth: u8) {
         self.upcall_mask.store(MASKED, Ordering::Relaxed);
         self.upcall_depth.store(depth, Ordering::Relaxed);
-        self.upcall_pending.store(0, Ordering::Relaxed);
     }
 
     /// Re-publishes the kernel's upcall depth (at entry; the guest may have scribbled).

@@ -153,6 +153,40 @@ impl Vcpu {
         Ok(self.settle(page, bell, deliverable, false))
     }
 
+    /// The upcall decision for an event the caller holds and has not made deliverable:
+    /// an interrupt for the partition, taken on the partition's own CPU. If an upcall is
+    /// due now (inside the window, not idle, open, fewer upcalls in progress than the
+    /// [`Nesting`] allows), `take` is called once to take the event straight into
+    /// service (notify-core's `raise_into_service`) and says whether it did; if it did,
+    /// the upcall is recorded as [`resume`](Self::resume) records one, and
+    /// [`Resume::Upcall`] is returned. Otherwise `None`: nothing changed here, and the
+    /// caller raises the event the ordinary way, to which the [`Doorbell`] protocol
+    /// applies.
+    ///
+    /// No fence and no `deliverable` closure: no other party can miss an event that
+    /// goes from the caller's hands into service without ever being deliverable, and an
+    /// event another CPU raises meanwhile is that raiser's to signal. "Upcall pending" is
+    /// left as it is (see `SharedPage`'s `enter_upcall`): the raiser that sets it
+    /// meanwhile either finds the vCPU open (and kicks the CPU) or closed by this upcall
+    /// (and its flag stays set for the guest).
+    #[inline]
+    pub fn direct_upcall(
+        &mut self,
+        page: &SharedPage,
+        take: impl FnOnce() -> bool,
+    ) -> Option<Resume> {
+        let due = self.in_window
+            && !self.idle
+            && upcall_due(page.is_open(), true, self.depth, self.nesting.max_depth());
+        if !due || !take() {
+            return None;
+        }
+        self.depth += 1;
+        self.upcalls += 1;
+        page.enter_upcall(self.depth);
+        Some(Resume::Upcall { depth: self.depth })
+    }
+
     /// Whether an upcall is due now, for a `deliverable` the caller already has (no side
     /// effects, no fence: a snapshot, for statistics and scheduling hints, never a
     /// substitute for the operations below).

@@ -9,7 +9,8 @@
 //!   and inside its window and kicks its CPU;
 //! * raise vs idle: idle either finds the event and does not sleep, or the raise sees it
 //!   idle and wakes it;
-//! * raise vs upcall injection: the second event is taken, flagged or kicked.
+//! * raise vs upcall injection: the second event is taken, flagged or kicked; the same
+//!   for the direct upcall of an event that was never deliverable.
 //!
 //! Never neither.
 //!
@@ -150,6 +151,50 @@ fn loom_upcall_entry_vs_raise_keeps_the_flag_or_the_event() {
         assert!(
             taken == 2 || pending || kicked,
             "the second event was neither taken, flagged, nor kicked"
+        );
+    });
+}
+
+/// The kernel delivers an interrupt's event straight into an upcall
+/// (`Vcpu::direct_upcall`: the interrupt came on the partition's own CPU with its vCPU
+/// open and nothing else deliverable) while another CPU raises a second event, on
+/// another port, and signals: either the handler's scan, after the upcall began, finds
+/// the second event, or "upcall pending" is left set for the guest, or the raise saw the
+/// vCPU open and kicked the CPU. Each port is an atomic of its own, as in notify-core,
+/// so no read-modify-write of one location orders the two sides: the direct upcall must
+/// leave the flag alone (a direct upcall that cleared it, as an upcall for an event of
+/// the table does, fails this model: the raise's flag is erased unseen).
+#[test]
+fn loom_direct_upcall_vs_raise_keeps_the_flag_or_the_event() {
+    check(|| {
+        let (page, bell) = (Arc::new(SharedPage::new()), Arc::new(Doorbell::new()));
+        let mut vcpu = Vcpu::new(Nesting::NONE);
+        vcpu.start(&page, &bell, StartReason::Fresh);
+        assert!(!page.guest().sti());
+        assert_eq!(vcpu.enter(&page, &bell, || false), Ok(Resume::Run));
+        // The second event's port.
+        let second = Arc::new(AtomicU32::new(0));
+
+        let isr = raiser(&page, &bell, &second);
+
+        // CPU 0: the interrupt's event goes from the kernel's hands into service and its
+        // upcall is recorded; then the handler scans the other port.
+        let kernel = {
+            let (page, second) = (Arc::clone(&page), Arc::clone(&second));
+            thread::spawn(move || {
+                let first = AtomicU32::new(0);
+                let taken = || first.fetch_add(1, Ordering::AcqRel) == 0;
+                assert_eq!(vcpu.direct_upcall(&page, taken), Some(Resume::Upcall { depth: 1 }));
+                assert_eq!(first.load(Ordering::Acquire), 1, "taken once");
+                second.load(Ordering::Acquire)
+            })
+        };
+        let kicked = isr.join().unwrap() == Signal::Open;
+        let scanned = kernel.join().unwrap();
+        let pending = page.guest().upcall_pending();
+        assert!(
+            scanned == 1 || pending || kicked,
+            "the second event was neither scanned, flagged, nor kicked"
         );
     });
 }

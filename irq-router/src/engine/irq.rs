@@ -122,7 +122,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             let p = usize::from(target.partition);
             let raised = self
                 .configured_port(p, Some(target.port))
-                .and_then(|(table, port)| table.raise(port, Some(&context)).ok());
+                .and_then(|(_, port)| self.raise_line(here, p, port, &context, adapter).ok());
             match raised {
                 Some(raised) => {
                     if raised.overflowed > 0 {

@@ -422,3 +422,105 @@ fn loom_a_deferred_action_racing_a_local_one_is_applied() {
         assert_eq!(router.mode(p0()), expected, "the logged actions are the ones applied");
     });
 }
+
+const LINE_HIGH: u8 = 0x32;
+const HIGH: u16 = 1;
+const LOW: u16 = 2;
+
+static TWO_LINES: [PortConfig; 2] = [
+    PortConfig::new(HIGH, Binding::counting(Source::Line(LINE_HIGH as u16))),
+    PortConfig::new(LOW, Binding::counting(Source::Line(LINE as u16))),
+];
+static HIGH_TARGET: [Target; 1] = [Target { partition: 0, port: HIGH }];
+static LOW_TARGET: [Target; 1] = [Target { partition: 0, port: LOW }];
+
+/// Partition 0 on CPU 0 with two exclusive edge lines: `LINE` into port `LOW` and
+/// `LINE_HIGH` into port `HIGH`, of higher priority.
+fn two_lines_config() -> SystemConfig<1> {
+    let route = |vector, targets| Route {
+        vector,
+        sharing: Sharing::Exclusive,
+        trigger: Trigger::Edge,
+        kernel_first: false,
+        targets,
+        budget: None,
+        ack_timeout: 0,
+    };
+    let routes: &'static [Route] =
+        Box::leak(Box::new([route(LINE, &LOW_TARGET), route(LINE_HIGH, &HIGH_TARGET)]));
+    let mut config = config(false, None);
+    config.partitions[0].ports = &TWO_LINES;
+    config.partitions[0].vectors = VectorSet::EMPTY.with(LINE).with(LINE_HIGH);
+    config.routes = routes;
+    config
+}
+
+/// The upcalls (their ports) among `actions`.
+fn upcalls(actions: &[Action]) -> Vec<u16> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Upcall(0, upcall) => upcall.port,
+            _ => None,
+        })
+        .collect()
+}
+
+/// Partition 0 runs on CPU 0 with its vCPU open and nothing pending. Its line `LINE` fires
+/// on CPU 0 (the direct path: the event goes straight into service and its upcall is
+/// injected, no doorbell, no lookup) while `LINE_HIGH` fires on CPU 1 for the same
+/// partition. Afterwards CPU 0's kernel acts on the kicks it got, and the guest handles
+/// each upcall (takes its port's count, returns). Whatever the interleaving: CPU 1 injects
+/// nothing; each event is delivered exactly once, by an upcall; and if CPU 0 saw CPU 1's
+/// interrupt done before its own began, the first upcall is `HIGH`'s (priority: the direct
+/// path is only taken while nothing else is deliverable; without that check this model
+/// fails).
+#[test]
+fn loom_direct_upcall_vs_a_raise_on_another_cpu_loses_nothing() {
+    explore(|| {
+        let (router, page) = engine_with(two_lines_config());
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a0 = Cpu::new(1, &masked, &unmasks);
+        router.on_partition_entry(&cpu(0), p0(), 0, FRAME, &mut a0);
+        let _ = page.guest().sti();
+        let _ = a0.actions();
+        let done = Arc::new(AtomicU64::new(0));
+        let other = {
+            let (router, done) = (router.clone(), done.clone());
+            let mut a1 = Cpu::new(1, &masked, &unmasks);
+            thread::spawn(move || {
+                let _ = router.on_hardware_irq(&cpu(1), LINE_HIGH, &mut a1);
+                done.store(1, Ordering::Release);
+                a1.actions()
+            })
+        };
+        let after_high = done.load(Ordering::Acquire) == 1;
+        let _ = router.on_hardware_irq(&cpu(0), LINE, &mut a0);
+        let Ok(remote) = other.join() else { unreachable!("the other CPU returns") };
+        assert!(upcalls(&remote).is_empty(), "CPU 1 injected into a partition of CPU 0");
+        let mut local = a0.actions();
+        if after_high {
+            assert_eq!(upcalls(&local), [HIGH], "priority: {local:?}");
+        }
+        let kicked = |actions: &[Action]| actions.iter().any(|a| *a == Action::Kick(0));
+        if kicked(&remote) || kicked(&local) {
+            router.on_resume(&cpu(0), &mut a0);
+            local.extend(a0.actions());
+        }
+        // The guest handles each upcall: takes its count, returns (which injects the next).
+        let mut delivered = Vec::new();
+        let mut next = upcalls(&local);
+        while let [raw] = next[..] {
+            delivered.push(raw);
+            let port = port(raw);
+            assert_eq!(router.call(&cpu(0), p0(), Request::TakeCount { port }, &mut a0), Ok(1));
+            assert_eq!(router.call(&cpu(0), p0(), Request::UpcallReturn, &mut a0), Ok(0));
+            next = upcalls(&a0.actions());
+        }
+        assert!(next.is_empty(), "one upcall at a time: {next:?}");
+        delivered.sort_unstable();
+        assert_eq!(delivered, [HIGH, LOW], "each event delivered once, by an upcall");
+        let table = router.events().partition(p0());
+        assert_eq!(table.pending_total(), 0, "nothing left pending");
+    });
+}

@@ -2,7 +2,7 @@
 //! protocol of vcpu-state), the vCPU's decision, and injecting the upcall for the next
 //! deliverable port.
 
-use notify_core::Port;
+use notify_core::{Context, Delivery, DirectRaise, Error, Port, Raised};
 use vcpu_state::{Resume, Signal};
 
 use super::{PartitionState, Router};
@@ -10,6 +10,82 @@ use crate::adapter::{KernelAdapter, Upcall};
 use crate::config::HmKind;
 
 impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+    /// Raises an interrupt's event on `port` of partition `p`, from CPU `here`. When the
+    /// port is idle and `p` runs on this CPU, the direct path: if an upcall is due and
+    /// nothing else of `p` is deliverable, the event goes straight into service and its
+    /// upcall is injected, with the interrupt's `context` in hand (no doorbell, no
+    /// lookup, no context published and read back). Otherwise (or if `p`'s state is held
+    /// elsewhere, or it has no upcall entry, or its fault handler runs) the ordinary
+    /// raise: its caller then signals a port that became deliverable.
+    ///
+    /// The protocol (see `Vcpu::direct_upcall` and notify-core's `raise_into_service`):
+    /// 1. under `p`'s lock, the vCPU says an upcall is due (inside its window, not idle,
+    ///    open, below its nesting bound);
+    /// 2. one compare-and-swap takes the port from idle to in service, if the summary
+    ///    word showed nothing deliverable; the event is never deliverable, so no other
+    ///    CPU and no opener can miss it;
+    /// 3. the vCPU records the upcall without touching "upcall pending": a raise on
+    ///    another CPU meanwhile finds the vCPU open (and kicks this CPU, whose resume
+    ///    decides again) or closed by this upcall (and its flag stays set).
+    ///
+    /// The loom model `loom_direct_upcall_vs_a_raise_on_another_cpu_loses_nothing` checks
+    /// it on the engine, `loom_direct_upcall_vs_raise_keeps_the_flag_or_the_event` (in
+    /// vcpu-state) the flag.
+    #[inline(always)]
+    pub(super) fn raise_line(
+        &self,
+        here: usize,
+        p: usize,
+        port: Port<W>,
+        context: &Context,
+        adapter: &mut impl KernelAdapter,
+    ) -> Result<Raised, Error> {
+        let table = self.table(p);
+        // An event into a pending port (the common case of a burst) costs one load more.
+        if table.is_idle(port)
+            && self.runs_on(here, p)
+            && let Some(raised) = self.raise_direct(p, port, context, adapter)
+        {
+            return raised;
+        }
+        table.raise(port, Some(context))
+    }
+
+    /// The direct path of [`raise_line`](Self::raise_line); `None` if it did not apply
+    /// (nothing changed).
+    fn raise_direct(
+        &self,
+        p: usize,
+        port: Port<W>,
+        context: &Context,
+        adapter: &mut impl KernelAdapter,
+    ) -> Option<Result<Raised, Error>> {
+        let mut state = self.partitions[p].try_lock()?;
+        if state.in_trap || state.mode == super::Mode::Idle {
+            return None;
+        }
+        let table = self.table(p);
+        let entry = table.upcall_entry()?;
+        // Some once `take` ran: the event was raised, into service or not.
+        let mut outcome = None;
+        let _ = state.cpu.vcpu_mut().direct_upcall(self.pages[p], || {
+            let raised = table.raise_into_service(port, Some(context));
+            let serving = matches!(raised, Ok(DirectRaise::Serving(_)));
+            outcome = Some(raised);
+            serving
+        });
+        Some(match outcome? {
+            Ok(DirectRaise::Serving(delivery)) => {
+                self.inject_delivery(p, &mut state, delivery, entry, *context, true, adapter);
+                Ok(Raised::default())
+            }
+            // Raised the ordinary way: the caller goes on as after `raise` (once the lock
+            // is released here, so a signal of this CPU can take it).
+            Ok(DirectRaise::Raised(raised)) => Ok(raised),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Tells partition `p`, from CPU `here`, that one of its ports became deliverable
     /// (the doorbell protocol of vcpu-state): the upcall decision now if `p` runs on this
     /// CPU with its vCPU open; else a kick of its CPU, whose kernel resumes it through
@@ -97,15 +173,40 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             let _ = state.cpu.vcpu_mut().cancel_upcall(page);
             return;
         };
+        let context = table.context(delivery.port).ok().flatten().unwrap_or_default();
+        self.inject_delivery(p, state, delivery, entry, context, false, adapter);
+    }
+
+    /// Injects the upcall for `delivery`, taken into service for an upcall the vCPU of
+    /// `p` recorded, with `context`; `entry` is the partition's upcall entry; `direct`:
+    /// the event went straight into service (its context unpublished).
+    #[allow(clippy::too_many_arguments, reason = "the one injection of both paths")]
+    fn inject_delivery(
+        &self,
+        p: usize,
+        state: &mut PartitionState,
+        delivery: Delivery<W>,
+        entry: core::num::NonZeroU64,
+        context: Context,
+        direct: bool,
+        adapter: &mut impl KernelAdapter,
+    ) {
         let upcall = Upcall {
             entry: delivery.handler.unwrap_or(entry),
             port: Some(delivery.port.raw()),
             pending: delivery.pending,
-            context: table.context(delivery.port).ok().flatten().unwrap_or_default(),
+            context,
         };
         if let Err(fault) = adapter.inject_upcall(p as u16, &upcall) {
             // The event stays pending and flagged; the health monitor decides the rest.
-            let _ = table.cancel_service(delivery.port);
+            let page = self.pages[p];
+            let table = self.table(p);
+            let _ = if direct {
+                // Its context was never published: it goes with the event.
+                table.cancel_direct_service(delivery.port, Some(&context))
+            } else {
+                table.cancel_service(delivery.port)
+            };
             let _ = state.cpu.vcpu_mut().cancel_upcall(page);
             self.partition_event_locked(
                 p,

@@ -26,7 +26,7 @@ use crate::stats::{Counters, Stats};
 use crate::sync::{AtomicU16, AtomicU64, Ordering, array_of, maybe_const_fn};
 use crate::trap_ring::TrapRing;
 
-pub use service::{Acknowledged, Delivery, Raised};
+pub use service::{Acknowledged, Delivery, DirectRaise, Raised};
 
 /// A snapshot of one port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,8 +318,12 @@ impl<const W: usize> PartitionEvents<W> {
 
     // ---- contexts and traps ----
 
-    /// The latest context raised on `port`; `None` if none was raised since the port was
-    /// bound or reset (a raise that lost to an unbind or a reset shows none).
+    /// The latest context raised on `port` with an event that waited in the table;
+    /// `None` if none was raised since the port was bound or reset (a raise that lost to
+    /// an unbind or a reset shows none). An event that
+    /// [`raise_into_service`](Self::raise_into_service) took straight into service
+    /// hands its context to its caller (the upcall) and leaves this one as it was,
+    /// unless it is given back ([`cancel_direct_service`](Self::cancel_direct_service)).
     ///
     /// # Errors
     /// [`Error::NotBound`], or [`Error::ContextBusy`] when writers kept the context
@@ -387,6 +391,15 @@ impl<const W: usize> PartitionEvents<W> {
     }
 
     // ---- inspection ----
+
+    /// Whether `port` is idle: bound, unmasked, not in service and nothing pending, so
+    /// that an event raised now makes it deliverable (or, by
+    /// [`raise_into_service`](Self::raise_into_service), takes it into service). A hint
+    /// for choosing between the two raises: it may change at once.
+    #[inline]
+    pub fn is_idle(&self, port: Port<W>) -> bool {
+        state::idle(self.hot(port).state.load(Ordering::Acquire))
+    }
 
     /// A snapshot of `port`.
     pub fn status(&self, port: Port<W>) -> PortStatus {

@@ -26,6 +26,20 @@ pub struct Raised {
     pub coalesced: u32,
 }
 
+/// What [`PartitionEvents::raise_into_service`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum DirectRaise<const W: usize> {
+    /// The port was idle and no port of the table was deliverable: the event went
+    /// straight into service, as a raise followed by
+    /// [`begin_service`](PartitionEvents::begin_service) would have taken it, without
+    /// ever being deliverable. The caller delivers it (or gives it back with
+    /// [`cancel_service`](PartitionEvents::cancel_service)).
+    Serving(Delivery<W>),
+    /// Anything else: the event was raised as by [`raise`](PartitionEvents::raise).
+    Raised(Raised),
+}
+
 /// A port taken into service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery<const W: usize> {
@@ -72,8 +86,68 @@ impl<const W: usize> PartitionEvents<W> {
         n: u32,
         context: Option<&Context>,
     ) -> Result<Raised, Error> {
+        let current = self.hot(port).state.load(Ordering::Acquire);
+        self.raise_from(port, current, n, context)
+    }
+
+    /// Raises one event on `port` with `context`, for the partition's consumer side when
+    /// it can deliver the event at once (an interrupt taken on the CPU that runs the
+    /// partition, whose vCPU accepts an upcall now): if the port is idle and no port of
+    /// the table is deliverable, the same compare-and-swap that adds the event takes it
+    /// into service ([`DirectRaise::Serving`]), so it is never deliverable, never in the
+    /// ready index, and the caller delivers it with `context` in hand: the context is
+    /// not published (see [`context`](Self::context)); if the delivery fails,
+    /// [`cancel_direct_service`](Self::cancel_direct_service) publishes it as it gives
+    /// the event back. Otherwise the event is raised as by [`raise`](Self::raise),
+    /// `context` published. Lock-free.
+    ///
+    /// Priority holds: the event goes into service only when nothing else was
+    /// deliverable (an event another CPU raises meanwhile is ordered after it, and that
+    /// raiser tells the partition as ever). Nothing is lost: the event is counted
+    /// pending and in service, so [`acknowledge`](Self::acknowledge),
+    /// [`take`](Self::take) and [`cancel_service`](Self::cancel_service) treat it as any
+    /// event taken by [`begin_service`](Self::begin_service); a port of a priority level
+    /// moves the level's cursor past it as `begin_service` does.
+    ///
+    /// # Errors
+    /// [`Error::NotBound`] if the port has no binding (nothing changed, nothing counted).
+    // Always inlined: the interrupt path calls it once, and as a call (its ordinary raise
+    // makes it too large for the inliner's hint) it cost that path 50 instructions.
+    #[inline(always)]
+    pub fn raise_into_service(
+        &self,
+        port: Port<W>,
+        context: Option<&Context>,
+    ) -> Result<DirectRaise<W>, Error> {
         let hot = self.hot(port);
         let mut current = hot.state.load(Ordering::Acquire);
+        // Straight into service only while no port is deliverable (a summary bit left
+        // for a port that is not deliverable any more only costs the direct path), and
+        // only from the state read here: if that changed, the raise takes its ordinary
+        // course. The context stays with the caller, who delivers the event.
+        if state::idle(current) && self.summary.load(Ordering::Acquire) == 0 {
+            // One event into an idle port (whose maximum is at least 1), in service.
+            let next = state::begin_service(current + 1);
+            match hot.state.compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(DirectRaise::Serving(self.serving(port, current))),
+                Err(actual) => current = actual,
+            }
+        }
+        self.raise_from(port, current, 1, context).map(DirectRaise::Raised)
+    }
+
+    /// [`raise_many`](Self::raise_many) from `current`, the port's state as the caller
+    /// read it.
+    #[inline(always)]
+    fn raise_from(
+        &self,
+        port: Port<W>,
+        current: u64,
+        n: u32,
+        context: Option<&Context>,
+    ) -> Result<Raised, Error> {
+        let hot = self.hot(port);
+        let mut current = current;
         if current & BOUND == 0 {
             return Err(Error::NotBound { port: port.raw() });
         }
@@ -81,13 +155,8 @@ impl<const W: usize> PartitionEvents<W> {
             return Ok(Raised::default());
         }
         // The context goes first, so whoever sees the new count also sees this context or
-        // a later one. It is tagged with the binding generation this raise found: if an
-        // unbind or reset overtakes the raise, no later binding shows the context.
-        if let Some(ctx) = context
-            && !self.cold(port).context.publish(ctx, current & state::GENERATION)
-        {
-            self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        // a later one.
+        self.publish_context(port, context, current);
         let binding = hot.binding.load(Ordering::Acquire);
         let max = Binding::packed_max(binding);
         let step = loop {
@@ -123,6 +192,33 @@ impl<const W: usize> PartitionEvents<W> {
             raised.became_deliverable = true;
         }
         Ok(raised)
+    }
+
+    /// Publishes `context` (if any) as `port`'s latest context, tagged with the binding
+    /// generation of `state` (the port's state as the caller read it): if an unbind or
+    /// reset overtakes the caller, no later binding shows the context. Dropped, and
+    /// counted, if another writer holds the cell (its context is just as recent).
+    #[inline(always)]
+    fn publish_context(&self, port: Port<W>, context: Option<&Context>, state: u64) {
+        if let Some(ctx) = context
+            && !self.cold(port).context.publish(ctx, state & state::GENERATION)
+        {
+            self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The delivery of `port`, raised straight into service from the idle `state`
+    /// (pending 1): the level's cursor moves past it as in
+    /// [`begin_service`](Self::begin_service).
+    fn serving(&self, port: Port<W>, state: u64) -> Delivery<W> {
+        if state & state::LEVEL != 0 {
+            self.advance_cursor(state, port);
+        }
+        Delivery {
+            port,
+            pending: 1,
+            handler: NonZeroU64::new(self.cold(port).handler.load(Ordering::Acquire)),
+        }
     }
 
     /// Takes `port` into service: its handler runs; further events on it wait, counted,
@@ -227,6 +323,27 @@ impl<const W: usize> PartitionEvents<W> {
             self.mark_ready(port);
         }
         Ok(again)
+    }
+
+    /// Gives back an event that [`raise_into_service`](Self::raise_into_service) took
+    /// straight into service, when its upcall could not be injected: publishes `context`
+    /// as the port's latest context (the raise left it with its caller), then ends the
+    /// service as [`cancel_service`](Self::cancel_service) does, so the event waits, with
+    /// its context, for its next delivery. Returns whether the port became deliverable.
+    ///
+    /// # Errors
+    /// [`Error::NotInService`]; nothing is changed or published.
+    pub fn cancel_direct_service(
+        &self,
+        port: Port<W>,
+        context: Option<&Context>,
+    ) -> Result<bool, Error> {
+        let current = self.hot(port).state.load(Ordering::Acquire);
+        if current & IN_SERVICE == 0 {
+            return Err(Error::NotInService { port: port.raw() });
+        }
+        self.publish_context(port, context, current);
+        self.cancel_service(port)
     }
 
     /// Takes the whole pending count of a port at once (a clock catching up, or a

@@ -262,3 +262,47 @@ fn deliverable_is_asked_after_the_operation_stored_what_it_opens() {
     });
     assert!(seen, "idle publishes the run state before asking");
 }
+
+#[test]
+fn a_direct_upcall_is_taken_only_when_one_is_due_and_leaves_the_flag_alone() {
+    let never = || -> bool { unreachable!("take asked while no upcall is due") };
+    let (page, bell) = (SharedPage::new(), Doorbell::new());
+    let mut vcpu = Vcpu::new(Nesting::NONE);
+    vcpu.start(&page, &bell, StartReason::Fresh);
+    assert!(!page.guest().sti());
+    assert_eq!(vcpu.direct_upcall(&page, never), None, "outside the window");
+    assert_eq!(vcpu.enter(&page, &bell, || false), Ok(Resume::Run));
+    page.guest().cli();
+    assert_eq!(vcpu.direct_upcall(&page, never), None, "closed");
+    let level = page.guest().close();
+    assert!(!page.guest().sti());
+    assert_eq!(vcpu.direct_upcall(&page, never), None, "closed by the ISR level");
+    assert!(!page.guest().set_level(level));
+    // A take that finds its event gone records nothing.
+    assert_eq!(vcpu.direct_upcall(&page, || false), None);
+    assert_eq!((vcpu.depth(), vcpu.upcalls()), (0, 0));
+    // A raise on another CPU flagged an event meanwhile: the direct upcall keeps the flag.
+    page.flag_pending();
+    assert_eq!(vcpu.direct_upcall(&page, || true), Some(Resume::Upcall { depth: 1 }));
+    assert_eq!((vcpu.depth(), vcpu.upcalls()), (1, 1));
+    assert!(!page.is_open(), "the handler runs with the flag set");
+    assert_eq!(page.guest().upcall_depth(), 1);
+    assert!(page.guest().upcall_pending(), "the other CPU's flag is kept");
+    assert_eq!(vcpu.direct_upcall(&page, never), None, "at the nesting bound");
+    // Its return is an ordinary one: open again, the next decision taken.
+    assert_eq!(vcpu.upcall_return(&page, &bell, || false), Ok(Resume::Run));
+    assert!(page.is_open());
+    assert_eq!(vcpu.idle(&page, &bell, || false), Ok(Resume::Idle));
+    assert_eq!(vcpu.direct_upcall(&page, never), None, "idle");
+}
+
+#[test]
+fn a_direct_upcall_nests_up_to_the_bound() {
+    let (page, _bell, mut vcpu) = running(Nesting::bounded(2).unwrap());
+    assert_eq!(vcpu.direct_upcall(&page, || true), Some(Resume::Upcall { depth: 1 }));
+    // The handler opens its vCPU: a second interrupt nests.
+    assert!(!page.guest().sti());
+    assert_eq!(vcpu.direct_upcall(&page, || true), Some(Resume::Upcall { depth: 2 }));
+    assert!(!page.guest().sti());
+    assert_eq!(vcpu.direct_upcall(&page, || unreachable!("at the bound")), None);
+}

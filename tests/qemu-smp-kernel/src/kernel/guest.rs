@@ -17,6 +17,11 @@
 //!   page is mapped into the partition), then the event through the ABI; partition 2
 //!   withholds that acknowledgement once, for longer than the line's timeout.
 //! * The edu MSI port (partition 3): counts the events.
+//! * The burst's ports (partition 1): once the kernel gives it its 50 rounds, a few each
+//!   time its main loop runs: close its virtual interrupts, ask for the burst (the kernel
+//!   fires the 16 lines on its way back from the next call), wait until the kernel took
+//!   them, open; its handler logs the order of the upcalls, and the round is in order if
+//!   they came lowest port first.
 //! * FPU/SSE: fills its registers with its own pattern and checks them before every idle.
 
 use core::arch::asm;
@@ -30,7 +35,7 @@ use irq_guest::{Hypervisor, Upcall};
 use irq_router::vcpu::SharedPage;
 use irq_x86::UpcallFrame;
 
-use super::config::{PARTITIONS, TIMER_PORT};
+use super::config::{BURST_LINES, BURST_PER_WAKE, PARTITIONS, TIMER_PORT};
 
 /// The hypercalls, over `int 0x80` (the guest library: every call inlined).
 const HV: Hypervisor<Int80> = Hypervisor::new(Int80);
@@ -84,6 +89,29 @@ pub(crate) struct GuestState {
     pub(crate) msi_port: AtomicU64,
     pub(crate) msi_events: AtomicU64,
     pub(crate) msi_upcalls: AtomicU64,
+    /// Its first burst port plus one (0: none), and the rounds to run (written by the
+    /// kernel from the configuration).
+    pub(crate) burst_port: AtomicU64,
+    pub(crate) burst_rounds: AtomicU64,
+    /// The round whose burst it asks for (the kernel fires it when the partition enters
+    /// the kernel next), and the round the kernel fired last.
+    pub(crate) burst_request: AtomicU64,
+    pub(crate) burst_fired: AtomicU64,
+    /// Burst interrupts the kernel took for it (written by the kernel).
+    pub(crate) burst_taken: AtomicU64,
+    /// This round's upcalls of burst ports, and their ports (offset from the first) four
+    /// bits each, in the order they came.
+    pub(crate) burst_seen: AtomicU64,
+    pub(crate) burst_log: AtomicU64,
+    /// Rounds run, rounds in order, events taken from burst ports, the log of the first
+    /// round out of order (and its count of upcalls), rounds whose interrupts the kernel
+    /// did not all take within the wait.
+    pub(crate) burst_done: AtomicU64,
+    pub(crate) burst_in_order: AtomicU64,
+    pub(crate) burst_events: AtomicU64,
+    pub(crate) burst_bad_log: AtomicU64,
+    pub(crate) burst_bad_seen: AtomicU64,
+    pub(crate) burst_timeouts: AtomicU64,
 }
 
 /// The kernel's account of the warps it gave a warp partition (written by the kernel,
@@ -144,6 +172,19 @@ impl PartitionMemory {
                 msi_port: Z,
                 msi_events: Z,
                 msi_upcalls: Z,
+                burst_port: Z,
+                burst_rounds: Z,
+                burst_request: Z,
+                burst_fired: Z,
+                burst_taken: Z,
+                burst_seen: Z,
+                burst_log: Z,
+                burst_done: Z,
+                burst_in_order: Z,
+                burst_events: Z,
+                burst_bad_log: Z,
+                burst_bad_seen: Z,
+                burst_timeouts: Z,
             },
             ledger: Ledger { markers: Z, delta: Z },
             stack: UnsafeCell::new([0; STACK_SIZE]),
@@ -298,6 +339,7 @@ pub(crate) extern "C" fn guest_main(base: u64) -> ! {
     let _ = HV.enable_irqs();
     loop {
         give_withheld(state);
+        burst(state);
         state.fpu_checks.fetch_add(1, Ordering::Relaxed);
         if !fpu_holds(pattern) {
             state.fpu_bad.fetch_add(1, Ordering::Relaxed);
@@ -317,6 +359,11 @@ extern "C" fn guest_upcall(frame: *const UpcallFrame) -> ! {
     let word = u64::from(port) + 1;
     if word == state.edu_port.load(Ordering::Relaxed) {
         edu_interrupt(state, port);
+        upcall_return()
+    }
+    let burst = state.burst_port.load(Ordering::Relaxed);
+    if burst != 0 && word >= burst && word < burst + BURST_LINES as u64 {
+        burst_upcall(state, port, word - burst);
         upcall_return()
     }
     let Ok(count) = HV.take_count(port) else { upcall_return() };
@@ -393,4 +440,73 @@ fn give_withheld(state: &GuestState) {
     state.withheld_until.store(0, Ordering::Relaxed);
     state.withheld_given.fetch_add(1, Ordering::Relaxed);
     print(guest_str!(b"guest: acknowledgement given, late\n"));
+}
+
+/// Upcalls of burst ports in priority order (the lowest port first), as the handler logs
+/// them: port offset `k` in the `k`th four bits.
+const BURST_IN_ORDER: u64 = 0xfedc_ba98_7654_3210;
+/// How long the partition waits for the kernel to take a round's interrupts (loop turns;
+/// they are taken as its call returns, before it runs an instruction).
+const BURST_WAIT: u64 = 10_000_000;
+
+/// The burst's upcall for `port`, the `offset`th burst port: its event taken, the port
+/// logged.
+#[inline(always)]
+fn burst_upcall(state: &GuestState, port: u32, offset: u64) {
+    if let Ok(count) = HV.take_count(port) {
+        state.burst_events.fetch_add(count, Ordering::Relaxed);
+    }
+    let seen = state.burst_seen.fetch_add(1, Ordering::Relaxed);
+    if seen < BURST_LINES as u64 {
+        state.burst_log.fetch_or(offset << (4 * seen), Ordering::Relaxed);
+    }
+}
+
+/// The burst's rounds (a partition with burst ports), up to `BURST_PER_WAKE` of those the
+/// kernel gave it (from `BURST_FROM` on) each time its main loop runs: in each, it closes
+/// its virtual interrupts (the disable call), asks for the burst and enters the kernel (a
+/// clock read), which fires the 16 lines at once on its way back; they are taken (and
+/// raised into its ports, flagged) before it runs on; it waits until the kernel counted
+/// them, then opens (the enable call): the upcalls come one after the other, each upcall
+/// return bringing the next, and the round is in order if they came lowest port first.
+#[inline(always)]
+fn burst(state: &GuestState) {
+    let rounds = state.burst_rounds.load(Ordering::Acquire);
+    let mut round = state.burst_done.load(Ordering::Relaxed);
+    if state.burst_port.load(Ordering::Relaxed) == 0 || round >= rounds {
+        return;
+    }
+    let last = rounds.min(round + BURST_PER_WAKE);
+    while round < last {
+        state.burst_seen.store(0, Ordering::Relaxed);
+        state.burst_log.store(0, Ordering::Relaxed);
+        let taken = state.burst_taken.load(Ordering::Acquire) + BURST_LINES as u64;
+        // Closed before it asks: the kernel may fire at any entry from now on (a tick
+        // that comes before the call below).
+        let _ = HV.disable_irqs();
+        state.burst_request.store(round + 1, Ordering::Release);
+        let _ = HV.read_clock();
+        let mut wait = 0;
+        while state.burst_taken.load(Ordering::Acquire) < taken && wait < BURST_WAIT {
+            wait += 1;
+            core::hint::spin_loop();
+        }
+        if wait == BURST_WAIT {
+            state.burst_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = HV.enable_irqs();
+        let (seen, log) =
+            (state.burst_seen.load(Ordering::Relaxed), state.burst_log.load(Ordering::Relaxed));
+        if seen == BURST_LINES as u64 && log == BURST_IN_ORDER {
+            state.burst_in_order.fetch_add(1, Ordering::Relaxed);
+        } else if state.burst_bad_seen.load(Ordering::Relaxed) == 0 {
+            state.burst_bad_log.store(log, Ordering::Relaxed);
+            state.burst_bad_seen.store(seen + 1, Ordering::Relaxed);
+        }
+        round += 1;
+        state.burst_done.store(round, Ordering::Release);
+    }
+    if round == rounds {
+        print(guest_str!(b"guest: burst rounds done\n"));
+    }
 }

@@ -11,6 +11,7 @@
 //! IDT; reports; waits for the boot CPU's go; its local APIC and timer; its first tick;
 //! the dispatcher.
 
+mod burst;
 mod config;
 mod devices;
 mod guest;
@@ -194,6 +195,7 @@ extern "C" fn kmain(start_info: u64) -> ! {
         state.device_port.store(device.map_or(0, |port| u64::from(port) + 1), Ordering::Relaxed);
         state.pattern.store(0x0123_4567_0000_0000 + ((p as u64) << 40), Ordering::Relaxed);
     }
+    burst::setup();
     *MADT.lock() = Some(madt.clone());
 
     let started = start_application_processors(&madt, &mut lapic, bsp_id);

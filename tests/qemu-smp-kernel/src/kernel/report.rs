@@ -15,7 +15,7 @@ use super::config::{
 };
 use super::guest::PARTITION_MEMORY;
 use super::sched::{CpuKernel, CpuStats, KERNELS, pid};
-use super::{CONSOLE, EXIT_FAILURE, EXIT_SUCCESS, devices, exit, machine, time};
+use super::{CONSOLE, EXIT_FAILURE, EXIT_SUCCESS, burst, devices, exit, machine, time};
 
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -92,7 +92,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         // The TSC said END_TICK ticks passed; the timer gave clock_irqs interrupts (an
         // emulator that falls behind loses periods: a diagnostic, not a check).
         say!(
-            "RESULT cpu cpu={c} apic_id={} clock_irqs={} tsc_ticks={} partitions={} upcalls={} upcall_returns={} hypercalls={} kicks_sent={} kick_errors={} kick_ipis={} kick_upcalls={} device_irqs={} edu_intx_irqs={} edu_msi_irqs={} device_before_start={} device_after_end={} spurious={} apic_errors={} unexpected={}",
+            "RESULT cpu cpu={c} apic_id={} clock_irqs={} tsc_ticks={} partitions={} upcalls={} upcall_returns={} hypercalls={} kicks_sent={} kick_errors={} kick_ipis={} kick_upcalls={} device_irqs={} edu_intx_irqs={} edu_msi_irqs={} burst_irqs={} burst_outside={} device_before_start={} device_after_end={} spurious={} apic_errors={} unexpected={}",
             machine::APIC_IDS[c].load(Relaxed),
             s.clock_irqs,
             s.end_tick,
@@ -107,6 +107,8 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             s.device_irqs,
             s.edu_intx_irqs,
             s.edu_msi_irqs,
+            s.burst_irqs,
+            s.burst_outside,
             s.device_before_start,
             s.device_after_end,
             f.spurious,
@@ -197,6 +199,8 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             state.msi_upcalls.load(Relaxed),
         );
     }
+
+    ok &= burst::report();
 
     for (p, memory) in PARTITION_MEMORY.iter().enumerate() {
         let state = &memory.state;

@@ -28,12 +28,13 @@ use irq_x86::smp::machine::ApicMachine;
 use irq_x86::{TrapFrame, X86Adapter, cpu};
 
 use super::config::{
-    CLOCK_VECTOR, CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR, EDU_MSI_VECTOR, END_TICK, ERROR_VECTOR,
-    KICK_VECTOR, MAX_CPUS, PARTITIONS, SPURIOUS_VECTOR, SYSTEM, router,
+    BURST_FIRST_VECTOR, BURST_LAST_VECTOR, CLOCK_VECTOR, CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR,
+    EDU_MSI_VECTOR, END_TICK, ERROR_VECTOR, KICK_VECTOR, MAX_CPUS, PARTITIONS, SPURIOUS_VECTOR,
+    SYSTEM, router,
 };
 use super::guest::PARTITION_MEMORY;
 use super::time::{self, Timer};
-use super::{EXIT_FAILURE, machine, probes, report};
+use super::{EXIT_FAILURE, burst, machine, probes, report};
 
 /// The software interrupt each CPU's boot code uses to enter the dispatcher.
 pub(crate) const START_VECTOR: u8 = 0x81;
@@ -85,6 +86,9 @@ pub(crate) struct CpuStats {
     pub(crate) device_irqs: u64,
     pub(crate) edu_intx_irqs: u64,
     pub(crate) edu_msi_irqs: u64,
+    /// Burst interrupts taken while the schedule ran, and outside it (acknowledged only).
+    pub(crate) burst_irqs: u64,
+    pub(crate) burst_outside: u64,
     /// Device interrupts before the schedule started and after the end (acknowledged
     /// only).
     pub(crate) device_before_start: u64,
@@ -162,6 +166,7 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
         CLOCK_VECTOR => k.tick(),
         KICK_VECTOR => k.kick_ipi(),
         DEVICE_VECTOR | EDU_INTX_VECTOR | EDU_MSI_VECTOR => k.device(vector),
+        BURST_FIRST_VECTOR..=BURST_LAST_VECTOR => k.burst(vector),
         SPURIOUS_VECTOR => k.adapter.interrupt(router(), vector),
         ERROR_VECTOR => {
             k.stats.apic_errors += 1;
@@ -183,6 +188,7 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
         return;
     }
     k.settle();
+    k.fire_burst();
     k.load(frame);
 }
 
@@ -287,6 +293,7 @@ impl CpuKernel {
                 }
                 if now < END_TICK {
                     super::devices::on_tick(self.cpu, now);
+                    burst::on_tick(self.cpu, now);
                     self.adapter.advance_to(now);
                     let switch = self.adapter.clock(router(), CLOCK_VECTOR);
                     self.switch(switch);
@@ -415,6 +422,30 @@ impl CpuKernel {
         }
         RAISED_AT.store(rdtsc(), Ordering::Release);
         self.adapter.interrupt(router(), vector);
+    }
+
+    /// One of the burst's lines (a self-IPI this CPU sent): the engine's while the
+    /// schedule runs, only acknowledged otherwise.
+    fn burst(&mut self, vector: u8) {
+        let Some(p) = burst::partition().filter(|_| self.phase == Phase::Run) else {
+            self.stats.burst_outside += 1;
+            self.eoi();
+            return;
+        };
+        self.stats.burst_irqs += 1;
+        self.adapter.interrupt(router(), vector);
+        burst::taken(p, vector);
+    }
+
+    /// The burst's round the partition running here asked for, fired on the way back to
+    /// it (interrupts off until the return opens them).
+    fn fire_burst(&mut self) {
+        if self.phase != Phase::Run {
+            return;
+        }
+        if let Some(p) = self.cur.filter(|&p| Some(p) == burst::partition()) {
+            burst::fire(p, self.adapter.hardware().apic());
+        }
     }
 
     /// Acts on what the engine told the adapter.
