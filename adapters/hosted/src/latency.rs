@@ -12,8 +12,11 @@
 //!   once) is what compares with the baseline; the tick that opens each frame's window
 //!   again (an exit and an entry: SIGSTOP, SIGCONT) is the **at-entry** figure, shown
 //!   apart.
+//! * Two CPUs: the same on a system of two CPUs, one such partition each, both runner
+//!   threads (pinned) taking their ticks at the same instants: each partition's
+//!   in-window figure.
 //!
-//! The two alternate (A B A B) so that machine noise hits both alike.
+//! The three alternate (A B A B) so that machine noise hits both alike.
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -38,6 +41,39 @@ port = 0
 source = "timer"
 [[window]]
 partition = "solo"
+start = 0
+length = 40
+"#;
+
+/// Two CPUs, one partition each owning its CPU's whole frame: every tick of each CPU is
+/// delivered at once, by its own runner thread, both at the same instants.
+const TWO_CPUS: &str = r#"
+tick_us = 1000
+clock_vector = 32
+major_frame = 40
+cpus = 2
+[[partition]]
+name = "solo0"
+cpu = 0
+catch_up = "replay"
+timer_port = 0
+[[partition.port]]
+port = 0
+source = "timer"
+[[partition]]
+name = "solo1"
+cpu = 1
+catch_up = "replay"
+timer_port = 0
+[[partition.port]]
+port = 0
+source = "timer"
+[[window]]
+partition = "solo0"
+start = 0
+length = 40
+[[window]]
+partition = "solo1"
 start = 0
 length = 40
 "#;
@@ -100,10 +136,10 @@ struct Hosted {
     at_entry: (usize, f64, f64),
 }
 
-/// The hosted system: (samples, p50 us, p99 us) of the one partition, in the window and
-/// at entry.
-fn hosted(ticks: u64) -> Result<Hosted, String> {
-    let system = config::load("bench", ONE_PARTITION).map_err(|e| e.to_string())?;
+/// The hosted system `text`: (samples, p50 us, p99 us) of each partition, in the window
+/// and at entry.
+fn hosted(text: &str, ticks: u64) -> Result<Vec<Hosted>, String> {
+    let system = config::load("bench", text).map_err(|e| e.to_string())?;
     let options = Options {
         frames: ticks / system.schedule.major_frame,
         crash: None,
@@ -115,11 +151,15 @@ fn hosted(ticks: u64) -> Result<Hosted, String> {
         isolation: runner::isolation::Isolation::FULL,
     };
     let outcome = runner::run(&system, &options).map_err(|e| e.to_string())?;
-    let p = &outcome.summary.partitions[0];
-    Ok(Hosted {
-        in_window: (p.in_window_samples, p.in_window_p50_us, p.in_window_p99_us),
-        at_entry: (p.at_entry_samples, p.at_entry_p50_us, p.at_entry_p99_us),
-    })
+    Ok(outcome
+        .summary
+        .partitions
+        .iter()
+        .map(|p| Hosted {
+            in_window: (p.in_window_samples, p.in_window_p50_us, p.in_window_p99_us),
+            at_entry: (p.at_entry_samples, p.at_entry_p50_us, p.at_entry_p99_us),
+        })
+        .collect())
 }
 
 /// Runs the benchmark and prints the figures.
@@ -131,6 +171,7 @@ pub fn main() -> ExitCode {
     let mut hosted_p99 = Vec::new();
     let mut bare_p50 = Vec::new();
     let mut hosted_p50 = Vec::new();
+    let (mut two_p50, mut two_p99) = (Vec::new(), Vec::new());
     for round in 1..=2 {
         match bare(TICKS) {
             Ok(samples) => {
@@ -144,15 +185,33 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        match hosted(TICKS) {
-            Ok(Hosted { in_window: (n, p50, p99), at_entry: (m, e50, e99) }) => {
+        match hosted(ONE_PARTITION, TICKS).as_deref() {
+            Ok([Hosted { in_window: (n, p50, p99), at_entry: (m, e50, e99) }]) => {
                 println!("{round:<8} {:<18} {n:>8} {p50:>10.1} {p99:>10.1}", "hosted in-window");
                 println!("{round:<8} {:<18} {m:>8} {e50:>10.1} {e99:>10.1}", "hosted at-entry");
-                hosted_p50.push(p50);
-                hosted_p99.push(p99);
+                hosted_p50.push(*p50);
+                hosted_p99.push(*p99);
+            }
+            Ok(other) => {
+                eprintln!("hosted run: {} partitions in the summary, not 1", other.len());
+                return ExitCode::FAILURE;
             }
             Err(e) => {
                 eprintln!("hosted run failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        match hosted(TWO_CPUS, TICKS) {
+            Ok(cpus) => {
+                for (c, Hosted { in_window: (n, p50, p99), .. }) in cpus.iter().enumerate() {
+                    let path = format!("2 CPUs, cpu {c}");
+                    println!("{round:<8} {path:<18} {n:>8} {p50:>10.1} {p99:>10.1}");
+                    two_p50.push(*p50);
+                    two_p99.push(*p99);
+                }
+            }
+            Err(e) => {
+                eprintln!("hosted run on two CPUs failed: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -167,6 +226,12 @@ pub fn main() -> ExitCode {
         "ratio hosted in-window/bare: p50 {:.2}x, p99 {:.2}x (target p99 <= 1.5x)",
         h50 / b50.max(f64::MIN_POSITIVE),
         h99 / b99.max(f64::MIN_POSITIVE)
+    );
+    let (t50, t99) = (mean(&two_p50), mean(&two_p99));
+    println!(
+        "two CPUs (each CPU's partition in its window, both CPUs ticking at once): p50 {t50:.1} us p99 {t99:.1} us, ratio to bare p50 {:.2}x, p99 {:.2}x",
+        t50 / b50.max(f64::MIN_POSITIVE),
+        t99 / b99.max(f64::MIN_POSITIVE)
     );
     crate::freeze_bench::main();
     ExitCode::SUCCESS
