@@ -8,6 +8,7 @@ use vcpu_state::{Resume, Signal};
 use super::{PartitionState, Router};
 use crate::adapter::{KernelAdapter, Upcall};
 use crate::config::HmKind;
+use crate::mutation::{self, Mutation};
 
 impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// Tells partition `p`, from CPU `here`, that one of its ports became deliverable
@@ -28,6 +29,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                     Some(mut state) => {
                         let _ = self.settle(p, &mut state, adapter);
                     }
+                    None if mutation::active(Mutation::WakeupDroppedUnderLock) => {}
                     None => self.kick(p, adapter),
                 }
             }
