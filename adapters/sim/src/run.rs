@@ -164,8 +164,8 @@ pub struct Failure {
 ///
 /// # Errors
 /// The first broken invariant.
-pub fn check(scenario: &Scenario) -> Result<u64, Failure> {
-    let fail = |violation| Failure { scenario: scenario.clone(), violation };
+pub fn check(scenario: &Scenario) -> Result<u64, Box<Failure>> {
+    let fail = |violation| Box::new(Failure { scenario: scenario.clone(), violation });
     let outcome = run_once(scenario, true, Options::default());
     if let Some(v) = outcome.violation {
         return Err(fail(v));

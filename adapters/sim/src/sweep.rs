@@ -52,7 +52,7 @@ pub fn sweep(
                             stop.store(true, Ordering::Relaxed);
                             let mut slot = failure.lock().unwrap_or_else(|e| e.into_inner());
                             if slot.as_ref().is_none_or(|old| old.scenario.seed > seed) {
-                                *slot = Some(f);
+                                *slot = Some(*f);
                             }
                         }
                     }
