@@ -129,6 +129,12 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) {
         match resume {
+            // Its fault handler runs (the vCPU does not know it): as in `settle`, no port
+            // upcall before its return, which settles; the decision is taken back and
+            // "upcall pending" left set (the entry, or a flash or enable of the handler).
+            Resume::Upcall { .. } if state.in_trap => {
+                let _ = state.cpu.vcpu_mut().cancel_upcall(self.pages[p]);
+            }
             Resume::Upcall { .. } => self.inject(p, state, None, adapter),
             Resume::Idle => adapter.wait(p as u16),
             Resume::Run | Resume::Flagged => {}
