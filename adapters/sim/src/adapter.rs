@@ -76,6 +76,9 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
         self.request(false);
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x101, self.cpu, vector], "  engine: EOI {vector:#x}");
+        if let Some(call) = st.cpus[self.cpu].call.as_mut() {
+            call.eois.push(vector);
+        }
         if vector == LEVEL_VECTOR && matches!(self.ctx_of(&st), Call::Irq(LEVEL_VECTOR)) {
             // The engine records who owes right after this EOI, before it raises them.
             let live = !st.books.idled & ((1 << P) - 1);

@@ -119,6 +119,12 @@ impl<const C: usize> Sim<'_, C> {
             }
         }
         if let Call::Irq(vector) = ctx.call {
+            let eois = ctx.eois.iter().filter(|&&v| v == vector).count();
+            if st.ctl.get(vector).is_some() && eois != 1 {
+                st.fail(format!(
+                    "an interrupt of line {vector:#x} was acknowledged {eois} times at the controller"
+                ));
+            }
             let storms = ctx
                 .records
                 .iter()
