@@ -91,13 +91,15 @@ impl<const C: usize> Sim<'_, C> {
         }
     }
 
-    /// After a tick of CPU `c` at `now`.
-    pub(crate) fn books_tick(&self, st: &mut State, c: usize, now: u64) {
+    /// After a tick of CPU `c` at `now`; `due`: the level line was masked when the tick
+    /// began, past its deadline, and had been unmasked this many times.
+    pub(crate) fn books_tick(&self, st: &mut State, c: usize, now: u64, due: Option<u64>) {
         let _ = c;
         st.books.frame = st.books.frame.max(now / FRAME);
         // (Unless another CPU is inside the engine: its tick may hold the expiry.)
         let alone = st.cpus.iter().all(|cpu| !cpu.busy);
-        if alone && st.books.level.masked && now >= st.books.level.deadline {
+        let level = st.books.level;
+        if alone && level.masked && due == Some(level.unmasks) {
             st.fail(format!(
                 "the level line is still masked after a tick at t={now}, past its deadline t={}",
                 st.books.level.deadline

@@ -435,7 +435,7 @@ impl<'r, const C: usize> Sim<'r, C> {
     }
 
     fn tick(&self, c: usize) {
-        let now = {
+        let (now, due) = {
             let mut st = self.st.borrow_mut();
             let time = st.time;
             st.cpus[c].now = time;
@@ -445,7 +445,11 @@ impl<'r, const C: usize> Sim<'r, C> {
                 st.cpus[c].quota = quota;
             }
             note!(st, [0x30, c, time], "CPU {c}: tick t={time}");
-            time
+            // The level line's firing whose deadline this tick must expire, if any (by
+            // its unmask count): one that fires during the tick, on a CPU whose time is
+            // behind, may be due already, but after this tick's check.
+            let level = st.books.level;
+            (time, (level.masked && time >= level.deadline).then_some(level.unmasks))
         };
         let switch = self.engine(c, Call::Tick, |r, l, a| r.on_tick(l, now, a));
         let mut st = self.st.borrow_mut();
@@ -477,7 +481,7 @@ impl<'r, const C: usize> Sim<'r, C> {
                 st.cpus[c].ops.push_front(Op::Exit(p));
             }
         }
-        self.books_tick(&mut st, c, now);
+        self.books_tick(&mut st, c, now, due);
     }
 
     fn exit(&self, c: usize, p: usize) {
