@@ -42,9 +42,10 @@ impl<const C: usize> SimAdapter<'_, '_, C> {
                     }
                 }
             }
-            call.level_snapshot = Some((level.owing | level.released, holding));
+            call.level_snapshot =
+                Some((if took { level.owing } else { 0 }, holding, level.deadline));
             if took {
-                st.books.level.released |= level.owing;
+                st.books.level.taken |= level.owing;
                 st.books.level.owing = 0;
             }
         }
@@ -80,9 +81,13 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
             call.eois.push(vector);
         }
         if vector == LEVEL_VECTOR && matches!(self.ctx_of(&st), Call::Irq(LEVEL_VECTOR)) {
-            // The engine records who owes right after this EOI, before it raises them.
+            // The engine records who owes right after this EOI, before it raises them,
+            // and by when (a tick running at the next preemption point may expire it).
             let live = !st.books.idled & ((1 << P) - 1);
-            st.books.level.owing |= live;
+            let now = st.cpus[self.cpu].now;
+            let level = &mut st.books.level;
+            level.owing |= live;
+            level.deadline = level.deadline.max(now + crate::system::LEVEL_TIMEOUT);
         }
         if let Some(line) = st.ctl.line(vector) {
             if !line.in_service {
@@ -125,7 +130,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
                 }
                 st.books.level.masked = false;
                 st.books.level.unmasks += 1;
-                st.books.level.released = 0;
+                st.books.level.taken = 0;
                 let owing = st.books.level.owing;
                 if let Some(call) = st.cpus[self.cpu].call.as_mut() {
                     call.level_unmasks.push(owing);
@@ -264,8 +269,11 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn restart(&mut self, partition: u16, mode: StartMode) {
-        self.request(false);
         let p = usize::from(partition);
+        // The engine released what it owed the level line before this request (before
+        // its preemption point, where another partition's acknowledgement may unmask it).
+        self.sim.st.borrow_mut().books.level.owing &= !(1 << (p % 32));
+        self.request(false);
         let sim = self.sim;
         let table = sim.router.events().partition(pid(p.min(P - 1)));
         let stats = table.stats();
@@ -305,10 +313,6 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
         if let Some(c) = st.cpus[cpu].call.as_mut() {
             c.restarted |= 1 << p;
         }
-        // Its restart released what it owed the level line.
-        let level = &mut st.books.level;
-        level.released |= level.owing & (1 << p);
-        level.owing &= !(1 << p);
         st.guests[p].restarted();
         if st.cpus[cpu].current == Some(p) {
             // The restart ended its window: enter it again for the rest of it.
@@ -319,18 +323,17 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn idle(&mut self, partition: u16) {
+        let p = usize::from(partition);
+        // Released before this request, as for a restart.
+        self.sim.st.borrow_mut().books.level.owing &= !(1 << (p % 32));
         self.request(false);
         let mut st = self.sim.st.borrow_mut();
-        let p = usize::from(partition);
         note!(st, [0x109, self.cpu, p], "  engine: idle partition {p}");
         if p >= P {
             st.fail(format!("idle of partition {p}, which does not exist"));
             return;
         }
         st.books.idled |= 1 << p;
-        let level = &mut st.books.level;
-        level.released |= level.owing & (1 << p);
-        level.owing &= !(1 << p);
         if let Some(c) = st.cpus[self.cpu].call.as_mut() {
             c.idled |= 1 << p;
         }
@@ -401,13 +404,14 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
                 let now = st.cpus[cpu].now;
                 let level = st.books.level;
                 let snapshot = st.cpus[cpu].call.as_ref().and_then(|c| c.level_snapshot);
-                let (owed, holding) = snapshot.unwrap_or((level.owing | level.released, 0));
+                let (owed, holding, deadline) =
+                    snapshot.unwrap_or((level.taken, 0, level.deadline));
                 if owed & (1 << p) == 0 {
                     st.fail(format!("an acknowledgement timeout of partition {p}, which owed the level line nothing"));
-                } else if holding & (1 << p) == 0 && level.released & (1 << p) == 0 {
+                } else if holding & (1 << p) == 0 {
                     st.fail(format!("an acknowledgement timeout of partition {p}, which had acknowledged every event of the level line"));
-                } else if now < level.deadline {
-                    st.fail(format!("an acknowledgement timeout of partition {p} at t={now}, before the deadline t={}", level.deadline));
+                } else if now < deadline {
+                    st.fail(format!("an acknowledgement timeout of partition {p} at t={now}, before the deadline t={deadline}"));
                 }
                 if let Some(c) = st.cpus[cpu].call.as_mut() {
                     c.timeouts |= 1 << p;

@@ -47,9 +47,9 @@ impl Budget {
 pub(crate) struct LevelModel {
     /// Partitions that owe an acknowledgement (bit `p`).
     pub(crate) owing: u32,
-    /// Partitions a restart or idling released since the line was last unmasked: a
-    /// tick that took their debts before may still report them late.
-    pub(crate) released: u32,
+    /// Debts a tick took at their deadline (their timeouts are logged after, maybe once
+    /// other CPUs ran), until the unmask that follows.
+    pub(crate) taken: u32,
     /// Latest acknowledgement deadline.
     pub(crate) deadline: u64,
     /// Masked at the controller by the engine.

@@ -141,11 +141,6 @@ impl<const C: usize> Sim<'_, C> {
             } else if storms != 0 {
                 st.fail(format!("an interrupt of line {vector:#x} made {storms} storm records"));
             }
-            if vector == LEVEL_VECTOR && !st.stopped {
-                let now = st.cpus[cpu].now;
-                let level = &mut st.books.level;
-                level.deadline = level.deadline.max(now + crate::system::LEVEL_TIMEOUT);
-            }
         }
         let refused = ctx.records.iter().filter(|r| r.kind == HmKind::UpcallFault).count() as u32;
         if refused < ctx.refused {
@@ -165,7 +160,7 @@ impl<const C: usize> Sim<'_, C> {
         self.check_ports(&mut st, false);
         // The level line: masked only while someone owes.
         let level = st.books.level;
-        if level.masked && level.owing == 0 && level.released == 0 {
+        if level.masked && level.owing == 0 && level.taken == 0 {
             st.fail("the level line is masked but nobody owes an acknowledgement".to_string());
         }
         // The storm mask ends with its frame.

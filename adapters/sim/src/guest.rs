@@ -490,7 +490,6 @@ impl<const C: usize> Sim<'_, C> {
             if in_service {
                 let mut st = self.st.borrow_mut();
                 st.books.level.owing &= !(1 << p);
-                st.books.level.released &= !(1 << p);
                 st.ctl.set_level(false);
             }
         }

@@ -77,9 +77,9 @@ pub(crate) struct CallCtx {
     /// The vectors this call sent an EOI for.
     pub(crate) eois: Vec<u8>,
     /// In a tick, at its first request past the storm unmasks (right after the engine
-    /// took the level line's overdue debts, if it did): the partitions that owed or were
-    /// released, and those whose level port held an event.
-    pub(crate) level_snapshot: Option<(u32, u32)>,
+    /// took the level line's overdue debts, if it did): the partitions whose debts it
+    /// took, those whose level port held an event, and the deadline then.
+    pub(crate) level_snapshot: Option<(u32, u32, u64)>,
 }
 
 /// One CPU.
