@@ -105,6 +105,10 @@ pub(crate) struct Cpu {
     pub(crate) busy: bool,
     /// Not scheduled before this tick (a stall).
     pub(crate) stalled_until: u64,
+    /// It stalled and has not taken a tick since: when it runs again its timer interrupt
+    /// comes first, so its time is the machine's again before it handles anything else
+    /// (the engine's contract: one time base for all CPUs; see the README).
+    pub(crate) stalled: bool,
     /// Guest steps left in this tick.
     pub(crate) quota: u32,
     /// The engine call in progress.
@@ -324,6 +328,7 @@ impl<'r, const C: usize> Sim<'r, C> {
             if st.faults.permille(faults.stall) {
                 let until = time + 1 + st.faults.below(4);
                 st.cpus[c].stalled_until = until;
+                st.cpus[c].stalled = true;
                 note!(st, [0x21, c, until], "fault: CPU {c} stalls until t={until}");
             }
         }
@@ -383,6 +388,9 @@ impl<'r, const C: usize> Sim<'r, C> {
             let cpu = &mut st.cpus[c];
             if let Some(op) = cpu.ops.pop_front() {
                 Work::Op(op)
+            } else if cpu.stalled && cpu.tick {
+                cpu.tick = false;
+                Work::Tick
             } else {
                 let ipi = cpu.ipi_at.is_some_and(|at| at <= step);
                 let (tick, irq) = (cpu.tick, !cpu.irqs.is_empty());
@@ -440,6 +448,7 @@ impl<'r, const C: usize> Sim<'r, C> {
             let time = st.time;
             st.cpus[c].now = time;
             st.cpus[c].ticks += 1;
+            st.cpus[c].stalled = false;
             if let Some(p) = st.cpus[c].current {
                 let quota = st.guests[p].quota(self.scenario.guests[p].speed);
                 st.cpus[c].quota = quota;
