@@ -34,6 +34,9 @@ struct Args {
     /// Run only this many scheduler steps of the scenario (then drain and check).
     #[arg(long)]
     steps: Option<u64>,
+    /// With --seed: run with the storm off (the comparison run of a storming scenario).
+    #[arg(long)]
+    no_storm: bool,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -55,7 +58,8 @@ fn main() -> ExitCode {
     if let Some(seed) = args.seed {
         let scenario = Scenario::from_seed(seed, cpus_of(&args, seed));
         print!("{scenario}");
-        let outcome = run_once(&scenario, true, Options { trace: args.trace, limit: args.steps });
+        let storm = !args.no_storm;
+        let outcome = run_once(&scenario, storm, Options { trace: args.trace, limit: args.steps });
         for line in &outcome.trace {
             println!("{line}");
         }
@@ -64,6 +68,10 @@ fn main() -> ExitCode {
             Some(v) => {
                 println!("FAILED at {v}");
                 ExitCode::FAILURE
+            }
+            None if args.no_storm || args.steps.is_some() => {
+                println!("ok");
+                ExitCode::SUCCESS
             }
             None => match irq_sim::check(&scenario) {
                 Ok(_) => {
@@ -105,15 +113,27 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     };
     let seed = failure.scenario.seed;
-    println!("\nFAILED: seed {seed} on {} CPUs: {}", failure.scenario.cpus, failure.violation);
+    println!(
+        "\nFAILED: seed {seed} on {} CPUs{}: {}",
+        failure.scenario.cpus,
+        if failure.storm { "" } else { " (the comparison run, without the storm)" },
+        failure.violation
+    );
     print!("{}", failure.scenario);
     let (prefix, violation) = shrink(&failure);
     if prefix == u64::MAX {
-        println!("(the failure needs the whole run and the comparison without the storm)");
+        println!(
+            "{}",
+            if failure.comparison {
+                "(the comparison of the run with the storm and the run without it: both whole)"
+            } else {
+                "(no prefix fails: the failure needs the whole run)"
+            }
+        );
     } else {
         println!("shortest failing prefix: {prefix} steps: {violation}");
-        let outcome =
-            run_once(&failure.scenario, true, Options { trace: true, limit: Some(prefix) });
+        let options = Options { trace: true, limit: Some(prefix) };
+        let outcome = run_once(&failure.scenario, failure.storm, options);
         let lines = &outcome.trace;
         let from = lines.len().saturating_sub(if args.trace { usize::MAX } else { 60 });
         println!("trace of the prefix (last {} lines):", lines.len() - from);
@@ -122,8 +142,9 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "replay: cargo run --release -p irq-sim -- --seed {seed} --cpus {} --trace{}",
+        "replay: cargo run --release -p irq-sim -- --seed {seed} --cpus {} --trace{}{}",
         failure.scenario.cpus,
+        if failure.storm { "" } else { " --no-storm" },
         if prefix == u64::MAX { String::new() } else { format!(" --steps {prefix}") }
     );
     ExitCode::FAILURE

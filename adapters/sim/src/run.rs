@@ -156,6 +156,10 @@ pub struct Failure {
     pub scenario: Scenario,
     /// What broke.
     pub violation: Violation,
+    /// The run that broke it had the storm on (off: the comparison run without it).
+    pub storm: bool,
+    /// It is the comparison of the two runs that failed (it needs both whole).
+    pub comparison: bool,
 }
 
 /// Runs `scenario` with every check: the run itself, and if it storms, the comparison
@@ -165,19 +169,22 @@ pub struct Failure {
 /// # Errors
 /// The first broken invariant.
 pub fn check(scenario: &Scenario) -> Result<u64, Box<Failure>> {
-    let fail = |violation| Box::new(Failure { scenario: scenario.clone(), violation });
+    let fail = |violation, storm, comparison| {
+        Box::new(Failure { scenario: scenario.clone(), violation, storm, comparison })
+    };
     let outcome = run_once(scenario, true, Options::default());
     if let Some(v) = outcome.violation {
-        return Err(fail(v));
+        return Err(fail(v, true, false));
     }
     if scenario.storm && !outcome.summary.stopped {
         let quiet = run_once(scenario, false, Options::default());
         if let Some(v) = quiet.violation {
-            return Err(fail(v));
+            return Err(fail(v, false, false));
         }
         if let Some(what) = storm_changed(&outcome.summary, &quiet.summary) {
             let what = format!("storm isolation: {what}");
-            return Err(fail(Violation { step: outcome.steps, time: scenario.ticks(), what }));
+            let v = Violation { step: outcome.steps, time: scenario.ticks(), what };
+            return Err(fail(v, true, true));
         }
     }
     Ok(outcome.hash)
@@ -213,14 +220,19 @@ fn storm_changed(storm: &Summary, quiet: &Summary) -> Option<String> {
 }
 
 /// The shortest prefix (in scheduler steps) of `failure`'s scenario that still fails, by
-/// bisection on the step count (each prefix is run, drained and checked), and the
-/// violation it gives.
+/// bisection on the step count (each prefix is run, drained and checked, with the storm
+/// as in the run that failed), and the violation it gives; `u64::MAX` for a failure of
+/// the comparison between the two runs, which needs both whole.
 pub fn shrink(failure: &Failure) -> (u64, Violation) {
     let scenario = &failure.scenario;
+    let storm = failure.storm;
     let fails = |limit: u64| {
-        let outcome = run_once(scenario, true, Options { trace: false, limit: Some(limit) });
+        let outcome = run_once(scenario, storm, Options { trace: false, limit: Some(limit) });
         outcome.violation
     };
+    if failure.comparison {
+        return (u64::MAX, failure.violation.clone());
+    }
     let mut high = failure.violation.step.max(1);
     let mut best = match fails(high) {
         Some(v) => v,
