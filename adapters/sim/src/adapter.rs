@@ -9,9 +9,20 @@ use irq_router::adapter::{KernelAdapter, StartMode, Upcall, UpcallFault};
 use irq_router::config::{HmAction, HmKind};
 use irq_router::health::HmRecord;
 
+use crate::check::{COUNTED, port_account};
 use crate::machine::{Call, Op, Sim, pid};
 use crate::system::{FRAME, LEVEL_VECTOR, LINE_VECTOR, P, STORM_VECTOR, memory, port};
 use crate::trace::note;
+
+/// What a request is, for what `SimAdapter::request` notes before its preemption point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Req {
+    /// The unmask of the storming line (at a frame boundary, before a tick's expiry).
+    StormUnmask,
+    /// The unmask of the level line.
+    LevelUnmask,
+    Other,
+}
 
 /// The adapter of one engine call on CPU `cpu`.
 pub(crate) struct SimAdapter<'s, 'r, const C: usize> {
@@ -22,13 +33,15 @@ pub(crate) struct SimAdapter<'s, 'r, const C: usize> {
 impl<const C: usize> SimAdapter<'_, '_, C> {
     /// Every request starts here: the tick's snapshot of the level line (see
     /// `CallCtx::level_snapshot`), then the preemption point.
-    fn request(&self, storm_unmask: bool) {
+    fn request(&self, what: Req) {
         let sim = self.sim;
         let mut st = sim.st.borrow_mut();
         let level = st.books.level;
         let now = st.cpus[self.cpu].now;
+        let offered = (what == Req::LevelUnmask).then(|| Box::new(st.books.offered));
         let Some(call) = st.cpus[self.cpu].call.as_mut() else { return };
-        if call.call == Call::Tick && call.level_snapshot.is_none() && !storm_unmask {
+        call.offered_before_unmask = offered;
+        if call.call == Call::Tick && call.level_snapshot.is_none() && what != Req::StormUnmask {
             // The tick took the overdue debts (all of them) before this request, if the
             // deadline passed.
             let took = level.masked && level.owing != 0 && now >= level.deadline;
@@ -63,6 +76,62 @@ impl<const C: usize> SimAdapter<'_, '_, C> {
     }
 }
 
+impl<const C: usize> SimAdapter<'_, '_, C> {
+    /// The accounts of partition `p`'s counted ports at its restart in `mode` (before
+    /// the request's preemption point: nothing ran since the engine restarted it but, if
+    /// the latest request was the level line's unmask, that request's preemption
+    /// point). A cold start discards what its ports held and leaves them empty; a warm
+    /// start discards nothing of theirs (only the clock's ticks).
+    fn restarted_ports(&self, p: usize, mode: StartMode) {
+        let sim = self.sim;
+        let table = sim.router.events().partition(pid(p));
+        let stats = table.stats();
+        let mut st = sim.st.borrow_mut();
+        let cpu = self.cpu;
+        let before = st.cpus[cpu].call.as_ref().and_then(|c| c.offered_before_unmask.clone());
+        // Error events raised and not yet logged (so not yet offered) by calls in
+        // progress: at most one per call (the raise, the signal, then the record).
+        let unlogged = st.cpus.iter().enumerate().filter(|&(c, other)| c != cpu && other.busy);
+        let unlogged = unlogged.count() as u64;
+        for q in COUNTED {
+            let i = usize::from(q);
+            let (unconsumed, over, coalesced) = port_account(table, &stats, q);
+            let b = &st.books;
+            // Events raised after the engine's restart (there), counted already.
+            let after = before.as_ref().map_or(0, |before| b.offered[p][i] - before[p][i]);
+            // On their way: raised before the restart or not yet (unknown).
+            let unknown = if q == port::ERROR { unlogged } else { b.inflight[p][i] };
+            let accounted = b.taken[p][i] + unconsumed + over + coalesced + b.discarded[p][i];
+            // The events the restart discarded but those on their way.
+            let gone = i128::from(b.offered[p][i]) - i128::from(accounted);
+            let broken = match mode {
+                // What it held: `gone`, and as many of those on their way as came first.
+                StartMode::Cold if gone < -i128::from(unknown) || unconsumed > after => {
+                    Some(format!("a cold start left {unconsumed} events ({after} raised since)"))
+                }
+                StartMode::Cold => {
+                    st.books.discarded[p][i] += gone.max(0) as u64;
+                    st.books.ambiguous[p][i] += unknown;
+                    None
+                }
+                // Nothing: the port still holds what it held, and those on their way that
+                // came first.
+                StartMode::Warm if gone > 0 || gone < -i128::from(unknown) => {
+                    Some(format!("a warm start discarded {gone} events"))
+                }
+                StartMode::Warm => None,
+            };
+            if let Some(what) = broken {
+                let b = &st.books;
+                let (offered, taken, disc) = (b.offered[p][i], b.taken[p][i], b.discarded[p][i]);
+                st.fail(format!(
+                    "partition {p} port {q}: {what}: {offered} raised, {taken} delivered, {unconsumed} pending, {over} overflowed, {coalesced} coalesced, {disc} discarded before, {unknown} on their way"
+                ));
+            }
+        }
+    }
+}
+
 impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     fn now(&self) -> u64 {
         self.sim.st.borrow().cpus[self.cpu].now
@@ -74,7 +143,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn eoi(&mut self, vector: u8) {
-        self.request(false);
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x101, self.cpu, vector], "  engine: EOI {vector:#x}");
         if let Some(call) = st.cpus[self.cpu].call.as_mut() {
@@ -99,7 +168,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn mask_line(&mut self, vector: u8) {
-        self.request(false);
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x102, self.cpu, vector], "  engine: mask {vector:#x}");
         let frame = st.cpus[self.cpu].now / FRAME;
@@ -120,7 +189,11 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn unmask_line(&mut self, vector: u8) {
-        self.request(vector == STORM_VECTOR);
+        self.request(match vector {
+            STORM_VECTOR => Req::StormUnmask,
+            LEVEL_VECTOR => Req::LevelUnmask,
+            _ => Req::Other,
+        });
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x103, self.cpu, vector], "  engine: unmask {vector:#x}");
         match vector {
@@ -145,7 +218,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn inject_upcall(&mut self, partition: u16, upcall: &Upcall) -> Result<(), UpcallFault> {
-        self.request(false);
+        self.request(Req::Other);
         let call = self.ctx();
         let p = usize::from(partition);
         let sim = self.sim;
@@ -220,7 +293,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn kick(&mut self, cpu: u16) {
-        self.request(false);
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         let target = usize::from(cpu);
         note!(st, [0x106, self.cpu, target], "  engine: kick CPU {target}");
@@ -246,7 +319,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn wait(&mut self, partition: u16) {
-        self.request(false);
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         let p = usize::from(partition);
         note!(st, [0x107, self.cpu, p], "  engine: partition {p} waits");
@@ -273,10 +346,11 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
         // The engine released what it owed the level line before this request (before
         // its preemption point, where another partition's acknowledgement may unmask it).
         self.sim.st.borrow_mut().books.level.owing &= !(1 << (p % 32));
-        self.request(false);
+        if p < P {
+            self.restarted_ports(p, mode);
+        }
+        self.request(Req::Other);
         let sim = self.sim;
-        let table = sim.router.events().partition(pid(p.min(P - 1)));
-        let stats = table.stats();
         let mut st = sim.st.borrow_mut();
         let cpu = self.cpu;
         let now = st.cpus[cpu].now;
@@ -287,25 +361,6 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
         }
         if crate::system::cpu_of(p, sim.scenario.cpus) != cpu {
             st.fail(format!("partition {p} restarted by CPU {cpu}, not its own"));
-        }
-        // What the restart discarded, port by port: all that was neither consumed nor
-        // lost nor merged nor still there.
-        for q in 0..port::COUNT {
-            let Ok(qp) = irq_router::Port::<1>::new(q as u32) else { continue };
-            let s = table.status(qp);
-            let unconsumed =
-                u64::from(s.pending) + u64::from(s.in_service && q == usize::from(port::LEVEL));
-            let b = &st.books;
-            let coalesced = if q == usize::from(port::LEVEL) { stats.coalesced } else { 0 };
-            // (The line port is the only one that can overflow: the engine's count, since
-            // its record may come after this restart.)
-            let overflowed = if q == usize::from(port::LINE) { stats.overflowed } else { 0 };
-            let gone = b.offered[p][q].saturating_sub(
-                b.taken[p][q] + overflowed + b.discarded[p][q] + coalesced + unconsumed,
-            );
-            if q != usize::from(port::TIMER) && q != usize::from(port::PING) {
-                st.books.discarded[p][q] += gone;
-            }
         }
         st.books.restarts[p] += 1;
         st.books.start[p] = now;
@@ -326,7 +381,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
         let p = usize::from(partition);
         // Released before this request, as for a restart.
         self.sim.st.borrow_mut().books.level.owing &= !(1 << (p % 32));
-        self.request(false);
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x109, self.cpu, p], "  engine: idle partition {p}");
         if p >= P {
@@ -345,14 +400,23 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn stop_module(&mut self) {
-        self.request(false);
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x10a, self.cpu], "  engine: stop the module");
         st.stopped = true;
     }
 
     fn log(&mut self, record: &HmRecord) {
-        self.request(false);
+        // The error event is raised (before the record): offered before the preemption
+        // point, where the partition may restart.
+        let trap = matches!(record.kind, HmKind::Trap | HmKind::TrapInTrap);
+        if let Some(p) = record.partition.map(usize::from).filter(|&p| p < P)
+            && record.action == HmAction::Deliver
+            && !trap
+        {
+            self.sim.st.borrow_mut().books.offered[p][usize::from(port::ERROR)] += 1;
+        }
+        self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         let cpu = self.cpu;
         let p = record.partition.map(usize::from);
@@ -421,10 +485,6 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
                 st.fail(format!("a missed ping of partition {p}, which is not pinged"));
             }
             _ => {}
-        }
-        let trap = matches!(record.kind, HmKind::Trap | HmKind::TrapInTrap);
-        if record.action == HmAction::Deliver && !trap {
-            st.books.offered[p][usize::from(port::ERROR)] += 1;
         }
     }
 }

@@ -63,6 +63,15 @@ pub(crate) struct LevelModel {
 pub(crate) struct Books {
     /// Events offered to each port (raised by the engine, by the simulator's count).
     pub(crate) offered: [[u64; port::COUNT]; P],
+    /// Events on their way into each port: an engine call (an interrupt, a notify) that
+    /// raises them is in progress, and they may or may not be raised yet; they are
+    /// offered when it returns.
+    pub(crate) inflight: [[u64; port::COUNT]; P],
+    /// Events whose raise may have come before a cold start of the partition or after
+    /// it (on their way then): discarded, or in the new run. Resolved by the next check
+    /// of conservation (no call in progress): the events the accounts miss, at most this
+    /// many, were discarded.
+    pub(crate) ambiguous: [[u64; port::COUNT]; P],
     /// Events the guest consumed (acknowledged one by one, or taken by count).
     pub(crate) taken: [[u64; port::COUNT]; P],
     /// Events lost to a full port (from the health-monitor records).
@@ -106,6 +115,8 @@ impl Books {
     pub(crate) fn new(_scenario: &Scenario) -> Self {
         Self {
             offered: [[0; port::COUNT]; P],
+            inflight: [[0; port::COUNT]; P],
+            ambiguous: [[0; port::COUNT]; P],
             taken: [[0; port::COUNT]; P],
             overflowed: [[0; port::COUNT]; P],
             discarded: [[0; port::COUNT]; P],

@@ -313,19 +313,22 @@ impl<const C: usize> Sim<'_, C> {
             }
             Act::Handle(frame) => self.handle(cpu, p, frame),
             Act::Notify => {
+                let to = ((p + 1) % P, usize::from(port::IN));
                 let charge = {
                     let mut st = self.st.borrow_mut();
                     let frame = st.cpus[cpu].now / FRAME;
+                    st.books.inflight[to.0][to.1] += 1;
                     (p == STORMING).then(|| st.books.channel.charge(frame, CHANNEL_BUDGET))
                 };
                 let (r, ctx) =
                     self.hv_ctx(cpu, p, Self::plain(p), |hv| hv.notify(u32::from(port::OUT)));
                 let mut st = self.st.borrow_mut();
+                st.books.inflight[to.0][to.1] -= 1;
                 note!(st, [0x202, p, r.is_ok()], "partition {p}: notify: {r:?}");
                 let storms = ctx.iter().filter(|k| **k == HmKind::Storm).count();
                 match (r, charge) {
                     (Ok(_), None | Some(Charge::Within)) => {
-                        st.books.offered[(p + 1) % P][usize::from(port::IN)] += 1;
+                        st.books.offered[to.0][to.1] += 1;
                     }
                     (Err(GuestError::Kernel(ErrorCode::OverBudget)), Some(Charge::Exceeded))
                         if storms == 1 => {}

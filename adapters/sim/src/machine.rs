@@ -76,6 +76,10 @@ pub(crate) struct CallCtx {
     pub(crate) refused: u32,
     /// The vectors this call sent an EOI for.
     pub(crate) eois: Vec<u8>,
+    /// The latest request of this call unmasked the level line: the offered counts
+    /// before its preemption point (events raised there may come after a cold start in
+    /// the same call, whose release of the line made that unmask).
+    pub(crate) offered_before_unmask: Option<Box<[[u64; crate::system::port::COUNT]; P]>>,
     /// In a tick, at its first request past the storm unmasks (right after the engine
     /// took the level line's overdue debts, if it did): the partitions whose debts it
     /// took, those whose level port held an event, and the deadline then.
@@ -117,6 +121,8 @@ pub(crate) struct Cpu {
     pub(crate) ticks: u64,
     /// Interrupts of the storming line the budget must lose in the call in progress.
     pub(crate) storm_lost: Option<u64>,
+    /// The ports the interrupt in progress raises (on their way: `Books::inflight`).
+    pub(crate) offers: Vec<(usize, u16)>,
 }
 
 impl Cpu {
