@@ -271,6 +271,7 @@ impl<const C: usize> Sim<'_, C> {
                 || cpu.ipi_at.is_some()
                 || !guest.frames.is_empty()
                 || guest.mid_sti
+                || guest.opened_by_scribble
                 || guest.refused
             {
                 continue;

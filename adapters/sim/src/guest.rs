@@ -62,6 +62,9 @@ pub(crate) struct GuestState {
     pub(crate) flag: Flag,
     /// Between the store of sti and its check of "upcall pending".
     pub(crate) mid_sti: bool,
+    /// Its latest scribble left its page open: opened without sti's check (the engine
+    /// cannot know), until its next sti, cli or upcall.
+    pub(crate) opened_by_scribble: bool,
     pub(crate) line_masked: bool,
     /// Inside its window (the kernel entered it and has not left it).
     pub(crate) inside: bool,
@@ -80,6 +83,7 @@ impl GuestState {
             frames: Vec::new(),
             flag: Flag::Closed,
             mid_sti: false,
+            opened_by_scribble: false,
             line_masked: false,
             inside: false,
             refused: false,
@@ -108,6 +112,7 @@ impl GuestState {
             Flag::Open
         };
         self.refused = false;
+        self.opened_by_scribble = false;
         self.frames.push(Frame { port: upcall.port, consumed: false, restores });
         if upcall.port.is_some() {
             self.flag = Flag::Closed;
@@ -123,6 +128,7 @@ impl GuestState {
         self.refused = false;
         self.flag = Flag::Closed;
         self.mid_sti = false;
+        self.opened_by_scribble = false;
         self.line_masked = false;
     }
 
@@ -309,6 +315,7 @@ impl<const C: usize> Sim<'_, C> {
                 page.cli();
                 let mut st = self.st.borrow_mut();
                 st.guests[p].flag = Flag::Closed;
+                st.guests[p].opened_by_scribble = false;
                 note!(st, [0x201, p], "partition {p}: cli");
             }
             Act::Handle(frame) => self.handle(cpu, p, frame),
@@ -437,6 +444,7 @@ impl<const C: usize> Sim<'_, C> {
                 }
                 self.pages[p].write_bytes(&bytes);
                 st.guests[p].flag = Flag::Unknown;
+                st.guests[p].opened_by_scribble = self.pages[p].is_open();
                 note!(st, [0x208, p], "partition {p}: scribbles on its page");
             }
             Act::Hang => {
@@ -457,6 +465,7 @@ impl<const C: usize> Sim<'_, C> {
         let mut st = self.st.borrow_mut();
         let guest = &mut st.guests[p];
         guest.mid_sti = true;
+        guest.opened_by_scribble = false;
         if guest.flag != Flag::Unknown {
             guest.flag = Flag::Open;
         }
