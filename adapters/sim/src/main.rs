@@ -22,6 +22,10 @@ struct Args {
     /// One seed to run (with --trace: print its trace).
     #[arg(long)]
     seed: Option<u64>,
+    /// A fuzz input to run (a file of the `sim` fuzz target: a seed and a scenario
+    /// description, `Scenario::from_bytes`), as --seed runs a seed.
+    #[arg(long, conflicts_with_all = ["seed", "seeds", "cpus"])]
+    input: Option<std::path::PathBuf>,
     /// CPUs of the machine, 1 to 8 (0: each seed chooses 1, 2 or 4).
     #[arg(long, default_value_t = 0)]
     cpus: usize,
@@ -55,8 +59,18 @@ fn cpus_of(args: &Args, seed: u64) -> usize {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(seed) = args.seed {
-        let scenario = Scenario::from_seed(seed, cpus_of(&args, seed));
+    let one = match (&args.input, args.seed) {
+        (Some(path), _) => match std::fs::read(path) {
+            Ok(bytes) => Some(Scenario::from_bytes(&bytes)),
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, Some(seed)) => Some(Scenario::from_seed(seed, cpus_of(&args, seed))),
+        (None, None) => None,
+    };
+    if let Some(scenario) = one {
         print!("{scenario}");
         let storm = !args.no_storm;
         let outcome = run_once(&scenario, storm, Options { trace: args.trace, limit: args.steps });
@@ -79,7 +93,12 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(f) => {
-                    println!("FAILED: {}", f.violation);
+                    let which = match (f.comparison, f.storm) {
+                        (true, _) => " (the comparison with the run without the storm)",
+                        (false, false) => " (the run without the storm: --no-storm)",
+                        (false, true) => "",
+                    };
+                    println!("FAILED{which}: {}", f.violation);
                     ExitCode::FAILURE
                 }
             },
