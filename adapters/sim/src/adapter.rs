@@ -379,8 +379,14 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
 
     fn idle(&mut self, partition: u16) {
         let p = usize::from(partition);
-        // Released before this request, as for a restart.
-        self.sim.st.borrow_mut().books.level.owing &= !(1 << (p % 32));
+        {
+            // Idled and released before this request, as for a restart: a firing of the
+            // level line at its preemption point does not make it owe (the engine marks
+            // it idled before it releases its lines).
+            let mut st = self.sim.st.borrow_mut();
+            st.books.level.owing &= !(1 << (p % 32));
+            st.books.idled |= 1 << (p % 32);
+        }
         self.request(Req::Other);
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x109, self.cpu, p], "  engine: idle partition {p}");
@@ -388,7 +394,6 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
             st.fail(format!("idle of partition {p}, which does not exist"));
             return;
         }
-        st.books.idled |= 1 << p;
         if let Some(c) = st.cpus[self.cpu].call.as_mut() {
             c.idled |= 1 << p;
         }
