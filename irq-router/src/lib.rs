@@ -32,6 +32,10 @@ mod engine;
 pub mod health;
 pub mod hypercall;
 mod level;
+#[cfg(feature = "sim-mutations")]
+pub mod mutation;
+#[cfg(not(feature = "sim-mutations"))]
+mod mutation;
 mod storm;
 mod sync;
 

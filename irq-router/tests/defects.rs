@@ -359,3 +359,52 @@ fn defect13_a_tick_and_an_exit_never_give_one_stretch_twice() {
     assert_eq!(timer.pending, 5, "ticks 1 to 5, each once");
     assert_eq!(router.partition_cpu(pid(0)).time().given(), 5);
 }
+
+/// The port upcalls injected into partition `p` among `actions`.
+fn port_upcalls(actions: &[Action], p: u16) -> Vec<Option<u16>> {
+    common::upcalls(actions, p).iter().filter(|u| u.port.is_some()).map(|u| u.port).collect()
+}
+
+#[test]
+fn defect16_no_port_upcall_reaches_a_partition_whose_fault_handler_runs() {
+    // Found by the simulator (irq-sim, seed 63 on 2 CPUs): a trap delivered to the fault
+    // handler, the window ends before the handler returns, and the entry into the next
+    // window injected the timer's upcall into the running fault handler; the handler's
+    // return was then taken for the port upcall's and the other way round. A hypercall of
+    // the handler that opens its vCPU (flash, enable) did the same.
+    let (router, pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    let _ = pages[0].guest().sti();
+    actions(&mut adapter);
+    adapter.now = 2;
+    router.on_trap(&CPU0, pid(0), Trap { vector: 13, error_code: 0, address: 8 }, &mut adapter);
+    let done = actions(&mut adapter);
+    assert_eq!(common::upcalls(&done, 0).len(), 1, "the fault handler: {done:?}");
+    // An interrupt while the handler runs waits for its return.
+    router.on_hardware_irq(&CPU0, common::SHARED, &mut adapter);
+    assert_eq!(router.call(&CPU0, pid(0), Request::Flash, &mut adapter), Ok(0));
+    assert_eq!(router.call(&CPU0, pid(0), Request::EnableIrqs, &mut adapter), Ok(0));
+    let done = actions(&mut adapter);
+    assert_eq!(port_upcalls(&done, 0), [], "a hypercall of the fault handler: {done:?}");
+    assert_eq!(router.partition_cpu(pid(0)).vcpu().depth(), 0, "no port upcall in progress");
+    // Its window ends with the handler still running; the next one starts a frame later
+    // with its missed ticks (replay) deliverable too.
+    router.on_partition_exit(&CPU0, pid(0), common::WINDOW, &mut adapter);
+    adapter.now = FRAME;
+    router.on_partition_entry(&CPU0, pid(0), FRAME, common::WINDOW, &mut adapter);
+    let done = actions(&mut adapter);
+    assert_eq!(port_upcalls(&done, 0), [], "entry while the fault handler runs: {done:?}");
+    assert_eq!(router.partition_cpu(pid(0)).vcpu().depth(), 0, "no port upcall in progress");
+    assert!(pages[0].guest().upcall_pending(), "the guest is told something is pending");
+    // The handler's return delivers the timer first (the lowest port), then the line.
+    assert_eq!(router.call(&CPU0, pid(0), Request::UpcallReturn, &mut adapter), Ok(0));
+    let done = actions(&mut adapter);
+    assert_eq!(port_upcalls(&done, 0), [Some(TIMER)], "{done:?}");
+    assert_eq!(router.partition_cpu(pid(0)).vcpu().depth(), 1);
+    assert!(router.events().partition(pid(0)).status(port(TIMER)).in_service);
+    let _ = router.call(&CPU0, pid(0), Request::TakeCount { port: port(TIMER) }, &mut adapter);
+    assert_eq!(router.call(&CPU0, pid(0), Request::UpcallReturn, &mut adapter), Ok(0));
+    let done = actions(&mut adapter);
+    assert_eq!(port_upcalls(&done, 0), [Some(common::SHARED_PORT)], "{done:?}");
+}

@@ -11,6 +11,7 @@ use crate::adapter::KernelAdapter;
 use crate::config::{HmAction, HmKind, Trigger};
 use crate::health::HmRecord;
 use crate::level::Unmask;
+use crate::mutation::{self, Mutation};
 use crate::storm::Storm;
 use crate::sync::{Ordering, fence};
 
@@ -95,26 +96,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             }
         }
         let level = matches!(route.trigger, Trigger::Level);
-        if level {
-            // Record who will owe an acknowledgement before anyone can see the event, so
-            // an acknowledgement on another CPU cannot come first and be lost. A partition
-            // its health monitor idled owes nothing.
-            let idled = self.idled.load(Ordering::SeqCst);
-            let owing = self.targets_live(route, !idled);
-            adapter.mask_line(vector);
-            adapter.eoi(vector);
-            let deadline = now.saturating_add(route.ack_timeout);
-            if self.levels[vector as usize].fired(owing, deadline) == Unmask::Now {
-                adapter.unmask_line(vector);
-            } else {
-                self.ack_watch.watch(deadline);
-            }
-            // A partition idled on its CPU since the read above: `make_idle` sets its bit
-            // before it releases its lines, so either it saw this firing's debt or this
-            // sees its bit (a fence on each side). A second release is harmless.
-            fence(Ordering::SeqCst);
-            let gone = self.targets_live(route, self.idled.load(Ordering::SeqCst)) & owing;
-            self.release_targets(vector, gone, adapter);
+        let debts_first = !mutation::active(Mutation::LevelDebtAfterRaise);
+        if level && debts_first {
+            self.level_fired(route, vector, now, adapter);
         }
         let context = Context { vector: u16::from(vector), timestamp: now, ..Context::default() };
         for target in route.targets {
@@ -145,9 +129,43 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                 None => {}
             }
         }
+        if level && !debts_first {
+            self.level_fired(route, vector, now, adapter);
+        }
         if !level {
             adapter.eoi(vector);
         }
+    }
+
+    /// Level line `vector` fired: masked and acknowledged at the controller, its debts
+    /// recorded (before its ports are raised).
+    #[inline(always)]
+    fn level_fired(
+        &self,
+        route: &crate::config::Route,
+        vector: u8,
+        now: u64,
+        adapter: &mut impl KernelAdapter,
+    ) {
+        // Record who will owe an acknowledgement before anyone can see the event, so
+        // an acknowledgement on another CPU cannot come first and be lost. A partition
+        // its health monitor idled owes nothing.
+        let idled = self.idled.load(Ordering::SeqCst);
+        let owing = self.targets_live(route, !idled);
+        adapter.mask_line(vector);
+        adapter.eoi(vector);
+        let deadline = now.saturating_add(route.ack_timeout);
+        if self.levels[vector as usize].fired(owing, deadline) == Unmask::Now {
+            adapter.unmask_line(vector);
+        } else {
+            self.ack_watch.watch(deadline);
+        }
+        // A partition idled on its CPU since the read above: `make_idle` sets its bit
+        // before it releases its lines, so either it saw this firing's debt or this
+        // sees its bit (a fence on each side). A second release is harmless.
+        fence(Ordering::SeqCst);
+        let gone = self.targets_live(route, self.idled.load(Ordering::SeqCst)) & owing;
+        self.release_targets(vector, gone, adapter);
     }
 
     /// The targets of `route` (bit `t` for `route.targets[t]`) whose partition is in the
@@ -178,6 +196,13 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             return;
         }
         self.storm_index[vector as usize / 64].fetch_or(1 << (vector % 64), Ordering::AcqRel);
+        if mutation::active(Mutation::StormMaskAfterUnmask) {
+            if line.masked(frame, || self.frame.load(Ordering::SeqCst)) == Storm::Unmask {
+                adapter.unmask_line(vector);
+            }
+            adapter.mask_line(vector);
+            return;
+        }
         adapter.mask_line(vector);
         if line.masked(frame, || self.frame.load(Ordering::SeqCst)) == Storm::Unmask {
             adapter.unmask_line(vector);

@@ -9,6 +9,7 @@ use super::{Mode, PartitionState, Router};
 use crate::adapter::{KernelAdapter, StartMode};
 use crate::config::{HmAction, HmKind};
 use crate::health::HmRecord;
+use crate::mutation::{self, Mutation};
 use crate::sync::{Ordering, fence};
 
 /// How severe an action on a partition's own state is: a warm start, a cold start, idle.
@@ -290,7 +291,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         };
         // An action deferred meanwhile from another CPU stays: it is applied to the new run
         // (the log reported it), never dropped.
-        self.release_lines(p, adapter);
+        if !mutation::active(Mutation::RestartKeepsLineDebt) {
+            self.release_lines(p, adapter);
+        }
         let _ = state.cpu.start(self.pages[p], &self.bells[p], now, reason);
         state.mode = new_mode;
         state.start_reason = reason;

@@ -8,6 +8,7 @@ use vcpu_state::{Resume, Signal};
 use super::{PartitionState, Router};
 use crate::adapter::{KernelAdapter, Upcall};
 use crate::config::HmKind;
+use crate::mutation::{self, Mutation};
 
 impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// Raises an interrupt's event on `port` of partition `p`, from CPU `here`. When the
@@ -104,6 +105,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
                     Some(mut state) => {
                         let _ = self.settle(p, &mut state, adapter);
                     }
+                    None if mutation::active(Mutation::WakeupDroppedUnderLock) => {}
                     None => self.kick(p, adapter),
                 }
             }
@@ -228,6 +230,12 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         adapter: &mut impl KernelAdapter,
     ) {
         match resume {
+            // Its fault handler runs (the vCPU does not know it): as in `settle`, no port
+            // upcall before its return, which settles; the decision is taken back and
+            // "upcall pending" left set (the entry, or a flash or enable of the handler).
+            Resume::Upcall { .. } if state.in_trap => {
+                let _ = state.cpu.vcpu_mut().cancel_upcall(self.pages[p]);
+            }
             Resume::Upcall { .. } => self.inject(p, state, None, adapter),
             Resume::Idle => adapter.wait(p as u16),
             Resume::Run | Resume::Flagged => {}

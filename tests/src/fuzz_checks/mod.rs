@@ -13,6 +13,7 @@
 //! | `router_ops`        | router event sequences on a three-partition system           |
 //! | `router_hypercalls` | raw hypercall registers into a running router                |
 //! | `config`            | arbitrary system configurations through validation and boot |
+//! | `sim`               | a scenario of the deterministic multi-CPU simulator (irq-sim) |
 
 mod arena;
 mod config;
@@ -21,6 +22,7 @@ mod hypercall_decode;
 mod notify_ops;
 mod router_hypercalls;
 mod router_ops;
+mod sim;
 mod system;
 
 pub use config::config;
@@ -28,6 +30,7 @@ pub use hypercall_decode::hypercall_decode;
 pub use notify_ops::notify_ops;
 pub use router_hypercalls::router_hypercalls;
 pub use router_ops::router_ops;
+pub use sim::sim;
 
 /// The one CPU the fuzzed single-CPU systems run on (a fuzz case is one thread).
 const CPU0: irq_router::Local<'static, 1> =
@@ -38,10 +41,11 @@ pub type Check = fn(&[u8]);
 
 /// Every target's name and check, in the order of the table above (the replay test and
 /// `.ci/run` cover each).
-pub const TARGETS: [(&str, Check); 5] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("notify_ops", notify_ops),
     ("hypercall_decode", hypercall_decode),
     ("router_ops", router_ops),
     ("router_hypercalls", router_hypercalls),
     ("config", config),
+    ("sim", sim),
 ];

@@ -1,0 +1,82 @@
+//! The simulator's own tests: determinism, and deliberately broken engines
+//! (`irq_router::mutation`, a dev-dependency feature) found within a bounded number of
+//! seeds.
+
+use irq_router::mutation::{self, Mutation};
+use irq_sim::{Options, Scenario, run_once, sweep};
+
+/// The same seed twice gives the same trace, on 1, 2 and 4 CPUs.
+#[test]
+fn sim_same_seed_twice_gives_the_same_trace_on_1_2_and_4_cpus() {
+    for cpus in [1, 2, 4] {
+        let mut distinct = std::collections::HashSet::new();
+        for seed in 0..20 {
+            let scenario = Scenario::from_seed(seed, cpus);
+            let a = run_once(&scenario, true, Options::default());
+            let b = run_once(&scenario, true, Options::default());
+            assert_eq!(a.hash, b.hash, "seed {seed} on {cpus} CPUs: two runs differ");
+            assert_eq!(a.steps, b.steps);
+            assert_eq!(a.violation, b.violation);
+            assert!(a.steps > 50, "seed {seed}: a run of {} steps", a.steps);
+            distinct.insert(a.hash);
+        }
+        assert!(distinct.len() > 15, "seeds give different runs");
+    }
+}
+
+/// Runs seeds from 0 with `m` active until one fails; returns the seed and the message.
+fn find(m: Mutation, cpus: usize, seeds: u64) -> Option<(u64, String)> {
+    let setup = move || {
+        mutation::set(Some(m));
+    };
+    let found = sweep(0..seeds, cpus, 1, &setup, &|| {});
+    found.failure.map(|f| (f.scenario.seed, f.violation.what))
+}
+
+/// `m` is found within `seeds` seeds on each of `cpus`, with a violation that names
+/// what it breaks (one of `signature`).
+fn assert_found(m: Mutation, cpus: &[usize], seeds: u64, signature: &[&str]) {
+    for &c in cpus {
+        let Some((seed, what)) = find(m, c, seeds) else {
+            panic!("{m:?} not found in {seeds} seeds on {c} CPUs");
+        };
+        println!("{m:?}: found at seed {seed} on {c} CPUs: {what}");
+        assert!(
+            signature.iter().any(|s| what.contains(s)),
+            "{m:?} at seed {seed} on {c} CPUs: an unexpected violation: {what}"
+        );
+    }
+}
+
+/// A race between CPUs (the frame boundary of one, the storm of another): 2 and 4 CPUs.
+#[test]
+fn sim_finds_a_storm_mask_set_after_the_unmask() {
+    assert_found(Mutation::StormMaskAfterUnmask, &[2, 4], 400, &["storming line is still masked"]);
+}
+
+#[test]
+fn sim_finds_a_wakeup_dropped_when_the_state_is_held() {
+    assert_found(Mutation::WakeupDroppedUnderLock, &[1, 2, 4], 400, &["lost wake-up"]);
+}
+
+/// A race between CPUs (an acknowledgement on the partition's CPU between the raise and
+/// the debts on the interrupt's): 2 and 4 CPUs.
+#[test]
+fn sim_finds_level_debts_recorded_after_the_raise() {
+    assert_found(
+        Mutation::LevelDebtAfterRaise,
+        &[2, 4],
+        400,
+        &["acknowledged every event", "owed the level line nothing"],
+    );
+}
+
+#[test]
+fn sim_finds_a_restart_that_keeps_its_line_debt() {
+    assert_found(
+        Mutation::RestartKeepsLineDebt,
+        &[1, 2, 4],
+        400,
+        &["level line", "acknowledgement"],
+    );
+}
