@@ -3,8 +3,12 @@
 //! on CPU 0 and shared with a partition of CPU 1, and the channel goes from CPU 0 to CPU 1:
 //! both cross CPUs as kicks.
 
+#[path = "common/json.rs"]
+mod json;
+
 use std::process::Command;
 
+use json::{num, partition};
 use serde_json::Value;
 
 const FRAMES: i64 = 25;
@@ -27,27 +31,7 @@ fn run_text(name: &str, text: &str, args: &[&str]) -> Value {
 
 /// Runs the runner on the configuration file `config`, as [`run`].
 fn run_config(config: &str, args: &[&str]) -> Value {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_irq-hosted"));
-    command.args(["--json", "--quiet", "--config", config]).args(args);
-    let (done, outcome) = std::sync::mpsc::channel();
-    std::thread::spawn(move || done.send(command.output()));
-    let out = outcome
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the run ends within a minute")
-        .expect("the runner starts");
-    assert!(out.status.success(), "runner failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("the summary is JSON")
-}
-
-fn partition<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["partitions"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
-        .unwrap_or_else(|| panic!("no partition {name} in {summary}"))
-}
-
-fn num(v: &Value, field: &str) -> i64 {
-    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+    json::run(&[&["--config", config][..], args].concat())
 }
 
 fn cpu(summary: &Value, n: usize) -> &Value {

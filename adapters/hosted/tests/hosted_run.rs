@@ -1,29 +1,12 @@
 //! Runs the runner binary on the default configuration and checks its JSON summary.
 
+#[path = "common/json.rs"]
+mod json;
+
 use std::process::Command;
 
+use json::{num, partition, run};
 use serde_json::Value;
-
-fn run(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
-        .args(["--json", "--quiet"])
-        .args(args)
-        .output()
-        .expect("the runner starts");
-    assert!(out.status.success(), "runner failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("the summary is JSON")
-}
-
-fn partition<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["partitions"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
-        .unwrap_or_else(|| panic!("no partition {name} in {summary}"))
-}
-
-fn num(v: &Value, field: &str) -> i64 {
-    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
-}
 
 /// Time is exact: the kernel's time equals the guest's plus what is in flight plus
 /// what the catch-up policy dropped (nothing with replay and warp).
