@@ -103,12 +103,15 @@ fn hosted_summary_of_a_storming_partition_stays_short() {
     assert_eq!(restarts, hm_events, "{table}");
     let events: u64 = hm_events.parse().expect("a count");
     assert!(events >= 30, "{table}");
-    // 12 lines whatever happened, then at most 7 for each partition with records (its
-    // mode, a line per (kind, action), its last 5): io-b's 65 records or so take 7.
+    // 12 lines whatever happened and one per CPU, then at most 7 for each partition with
+    // records (its mode, a line per (kind, action), its last 5): io-b's 65 records or so
+    // take 7.
     let lines: Vec<&str> = table.lines().collect();
     let sections = lines.iter().filter(|l| l.contains(": mode ")).count();
+    let cpus = lines.iter().filter(|l| l.starts_with("cpu ")).count();
+    assert_eq!(cpus, 1, "{table}");
     assert!(
-        lines.len() <= 12 + 7 * sections,
+        lines.len() <= 12 + cpus + 7 * sections,
         "{} lines for {events} records:\n{table}",
         lines.len()
     );
