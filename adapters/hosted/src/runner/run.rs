@@ -138,7 +138,7 @@ struct Cpu<'a, 's, const P: usize> {
 }
 
 /// What one CPU did in a run.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct CpuStats {
     /// Clock ticks it took.
     pub ticks: u64,
@@ -491,10 +491,7 @@ fn sum_up<const P: usize>(
             cpu: cpu.here,
             host_cpu: cpu.host_cpu,
             partitions: cpu.mine.iter().map(|&p| system.info[p].name.clone()).collect(),
-            ticks: cpu.stats.ticks,
-            kicks_sent: cpu.stats.kicks_sent,
-            kicks_taken: cpu.stats.kicks_taken,
-            device_irqs: cpu.stats.device_irqs,
+            stats: cpu.stats,
         });
         if cpu.device.is_some() {
             device = cpu.device.take();

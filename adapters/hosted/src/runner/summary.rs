@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::adapter::Hosted;
 use super::device::DeviceLine;
 use super::isolation::Granted;
-use super::run::Engine;
+use super::run::{CpuStats, Engine};
 use crate::config::System;
 use crate::region::{Arrival, Region, SharedRegion};
 
@@ -302,14 +302,9 @@ pub struct CpuSummary {
     pub host_cpu: Option<usize>,
     /// Its partitions.
     pub partitions: Vec<String>,
-    /// Clock ticks it took.
-    pub ticks: u64,
-    /// Kicks it sent to other CPUs (an event for one of their partitions).
-    pub kicks_sent: u64,
-    /// Kicks it took from other CPUs.
-    pub kicks_taken: u64,
-    /// Device interrupts it took.
-    pub device_irqs: u64,
+    /// What it did: ticks, kicks sent and taken, device interrupts.
+    #[serde(flatten)]
+    pub stats: CpuStats,
 }
 
 /// `q`-quantile (0..1) of sorted `v`, in microseconds.
@@ -569,10 +564,10 @@ impl Summary {
                 } else {
                     c.partitions.join(", ")
                 },
-                c.ticks,
-                c.device_irqs,
-                c.kicks_sent,
-                c.kicks_taken
+                c.stats.ticks,
+                c.stats.device_irqs,
+                c.stats.kicks_sent,
+                c.stats.kicks_taken
             );
         }
         for p in &self.partitions {
