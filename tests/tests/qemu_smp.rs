@@ -63,7 +63,7 @@ fn boot(qemu: &Path, kernel: &Path, append: &str, nmis: u64) -> (Option<i32>, St
         "edu,addr=0x11",
     ];
     let how = Boot {
-        machine: &["-machine", "q35", "-smp", "4"],
+        machine: &["-machine", "q35", "-smp", "4", "-cpu", "max"],
         extra: &extra,
         ready: READY,
         nmis,

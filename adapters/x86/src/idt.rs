@@ -172,7 +172,9 @@ mod stubs {
     // push the vector, join the common path. The common path pushes the general
     // registers in `TrapFrame` order (rax first, so r15 ends lowest), calls the
     // dispatcher with RSP (the frame) in rdi, pops them again and drops the vector and
-    // error code before `iretq`. The stack is 16-byte aligned at the call: IST entries
+    // error code before `iretq`. RFLAGS.DF is cleared for the dispatcher, and so is AC
+    // once SMAP is on (`cpu::SMAP_ON`): a partition cannot lift SMAP for the kernel by
+    // setting AC before it traps. The stack is 16-byte aligned at the call: IST entries
     // align RSP to 16, the CPU pushes 5 words, the stub 2, the common path 15.
     core::arch::global_asm!(
         r#"
@@ -211,6 +213,10 @@ mod stubs {
         push r15
         mov rdi, rsp
         cld
+        cmp byte ptr [rip + {smap_on}], 0
+        je 2f
+        clac
+    2:
         call {dispatch}
         pop r15
         pop r14
@@ -232,6 +238,7 @@ mod stubs {
         .text
         "#,
         dispatch = sym super::dispatch,
+        smap_on = sym crate::cpu::SMAP_ON,
     );
 
     unsafe extern "C" {

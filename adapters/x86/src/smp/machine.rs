@@ -14,6 +14,7 @@ use crate::apic::icr::Ipi;
 use crate::apic::ioapic::IoApicMmio;
 use crate::apic::local::{AnyApic, LocalApic};
 use crate::console::OutputBuffer;
+use crate::cpu::{Protections, UserAccess};
 use crate::fpu::{self, ExtendedState};
 use crate::irqchip::InterruptController;
 use crate::serial::Serial;
@@ -165,6 +166,8 @@ pub struct ApicMachine {
     fpu: fpu::Mode,
     apic_ids: &'static [AtomicU32],
     kick_vector: u8,
+    /// SMAP is on for this CPU: `read_user` and `write_user` open a [`UserAccess`].
+    smap: bool,
     counters: MachineCounters,
 }
 
@@ -177,7 +180,10 @@ impl ApicMachine {
     /// Ring 0, interrupts disabled, on the CPU of `controller`, once; and every address
     /// the adapter hands to [`Hardware::read_user`] and [`Hardware::write_user`] is mapped,
     /// at that address, in every address space this CPU's dispatcher runs in, and is
-    /// memory no Rust reference of the kernel points to.
+    /// memory no Rust reference of the kernel points to; the machine is used with
+    /// interrupts disabled (from the dispatcher). With SMAP on for this CPU
+    /// ([`Protections::enable`], before this call) `read_user` and `write_user` reach the
+    /// partition's pages with RFLAGS.AC set, between `stac` and `clac`.
     pub unsafe fn new(
         controller: ApicController<'static, AnyApic, IoApicMmio>,
         console: &'static SharedConsole,
@@ -186,12 +192,15 @@ impl ApicMachine {
     ) -> Self {
         // SAFETY: ring 0, at this CPU's boot, before any partition runs on it (contract).
         let fpu = unsafe { fpu::enable() };
+        // SAFETY: ring 0 (contract).
+        let smap = unsafe { Protections::active() }.smap;
         Self {
             controller,
             console,
             fpu,
             apic_ids,
             kick_vector,
+            smap,
             counters: MachineCounters::default(),
         }
     }
@@ -274,6 +283,9 @@ impl Hardware for ApicMachine {
     }
 
     fn read_user(&self, addr: u64, out: &mut [u8]) {
+        // SAFETY: the dispatcher runs with interrupts off (contract of `new`), and `smap`
+        // is this CPU's CR4.SMAP.
+        let _access = unsafe { UserAccess::open(self.smap) };
         for (i, byte) in out.iter_mut().enumerate() {
             // SAFETY: the adapter only reads ranges inside a partition's space, which the
             // kernel keeps mapped at their own addresses and outside any Rust reference
@@ -283,6 +295,8 @@ impl Hardware for ApicMachine {
     }
 
     fn write_user(&mut self, addr: u64, bytes: &[u8]) {
+        // SAFETY: as in `read_user`.
+        let _access = unsafe { UserAccess::open(self.smap) };
         for (i, byte) in bytes.iter().enumerate() {
             // SAFETY: as in `read_user`; the adapter writes only the partition's private
             // memory (its own stack, for upcall frames).

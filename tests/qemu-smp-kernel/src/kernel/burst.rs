@@ -24,7 +24,7 @@ use super::config::{
     BURST_FIRST_PORT, BURST_FIRST_VECTOR, BURST_FROM, BURST_LINES, BURST_ROUNDS, PARTITIONS,
     SYSTEM, burst_port, port_of,
 };
-use super::guest::PARTITION_MEMORY;
+use super::machine::memory;
 use super::say;
 
 /// Rounds fired, IPIs that could not be sent, burst interrupts taken, rounds whose
@@ -47,7 +47,7 @@ pub(crate) fn partition() -> Option<usize> {
 /// Writes the burst partition's role into its memory (at boot, before it runs).
 pub(crate) fn setup() {
     if let Some(p) = partition() {
-        let state = &PARTITION_MEMORY[p].state;
+        let state = &memory(p).state;
         state.burst_port.store(u64::from(BURST_FIRST_PORT) + 1, Ordering::Relaxed);
     }
 }
@@ -58,7 +58,7 @@ pub(crate) fn on_tick(cpu: usize, now: u64) {
     if let Some(p) = partition().filter(|&p| usize::from(SYSTEM.partitions[p].cpu) == cpu)
         && now >= BURST_FROM
     {
-        PARTITION_MEMORY[p].state.burst_rounds.store(BURST_ROUNDS, Ordering::Release);
+        memory(p).state.burst_rounds.store(BURST_ROUNDS, Ordering::Release);
     }
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn on_tick(cpu: usize, now: u64) {
 /// the 16 vectors as self-IPIs through `apic`, in a shuffled order. Called on the
 /// partition's CPU with interrupts off, on the way back to it.
 pub(crate) fn fire(p: usize, apic: &mut LocalApic<AnyApic>) {
-    let state = &PARTITION_MEMORY[p].state;
+    let state = &memory(p).state;
     let request = state.burst_request.load(Ordering::Acquire);
     if request <= state.burst_fired.load(Ordering::Relaxed) {
         return;
@@ -105,13 +105,13 @@ pub(crate) fn taken(p: usize, vector: u8) {
         OUT_OF_ORDER.fetch_add(1, Ordering::Relaxed);
     }
     // The partition waits for this count before it opens.
-    PARTITION_MEMORY[p].state.burst_taken.fetch_add(1, Ordering::Release);
+    memory(p).state.burst_taken.fetch_add(1, Ordering::Release);
 }
 
 /// The report's line; `false` if the burst failed a check.
 pub(crate) fn report() -> bool {
     let Some(p) = partition() else { return true };
-    let state = &PARTITION_MEMORY[p].state;
+    let state = &memory(p).state;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let (rounds, in_order) = (load(&state.burst_done), load(&state.burst_in_order));
     let (fired, taken, events) = (load(&FIRED), load(&TAKEN), load(&state.burst_events));

@@ -21,7 +21,7 @@ use irq_router::config::{
 use irq_router::events::{Binding, PortConfig, Source};
 use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 
-use super::guest::PARTITION_MEMORY;
+use super::machine::memory;
 
 /// Partitions.
 pub(crate) const PARTITIONS: usize = 4;
@@ -308,8 +308,7 @@ pub(crate) fn init_router() {
         return;
     }
     super::guest::init_pages();
-    let pages: [&'static SharedPage; PARTITIONS] =
-        core::array::from_fn(|p| PARTITION_MEMORY[p].page());
+    let pages: [&'static SharedPage; PARTITIONS] = core::array::from_fn(|p| memory(p).page());
     let Ok(router) = Router::new(SYSTEM, pages) else { panic!("invalid system configuration") };
     // SAFETY: boot, one CPU, interrupts disabled, `ready` still false: no reference to
     // the storage exists yet.

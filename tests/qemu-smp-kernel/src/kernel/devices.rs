@@ -18,7 +18,7 @@ use super::config::{
     DEVICE_HZ, DEVICE_VECTOR, EDU, EDU_INTX_PERIOD, EDU_INTX_VECTOR, EDU_MSI_PERIOD,
     EDU_MSI_VECTOR, PARTITIONS, WITHHOLD, port_of, q35_intx_gsi,
 };
-use super::guest::PARTITION_MEMORY;
+use super::machine::memory;
 use super::{fail, machine, say};
 
 /// The edu's interrupt raise register.
@@ -86,7 +86,7 @@ pub(crate) fn setup_edus() {
     if let Err(e) = pci::enable_msi(&mut cs, msi_fn, &message) {
         fail(format_args!("the edu's MSI: {e:?}"));
     }
-    for (p, memory) in PARTITION_MEMORY.iter().enumerate().take(PARTITIONS) {
+    for (p, memory) in (0..PARTITIONS).map(|p| (p, memory(p))).take(PARTITIONS) {
         let state = &memory.state;
         if let Some(port) = port_of(p, EDU_INTX_VECTOR) {
             // SAFETY: at boot, after the page tables were built, before any partition runs.
@@ -102,8 +102,9 @@ pub(crate) fn setup_edus() {
             state.withhold_for.store(WITHHOLD.2, Ordering::Relaxed);
         }
     }
-    INTX_MMIO.store(mmio[0], Ordering::Release);
-    MSI_MMIO.store(mmio[1], Ordering::Release);
+    // The kernel's own view of the registers (the first is user in a partition's tables).
+    INTX_MMIO.store(mmio[0] + machine::ALIAS, Ordering::Release);
+    MSI_MMIO.store(mmio[1] + machine::ALIAS, Ordering::Release);
     say!(
         "[kernel] edu at slot {}: registers at {:#x}, INTA on GSI {gsi} (q35 _PRT) -> vector {EDU_INTX_VECTOR:#x}, level, active low, on CPU 0, entry {:#x}",
         intx.device,

@@ -5,12 +5,15 @@
 //! Paging: identity mapping of the first 4 GiB with 2 MiB pages. The first GiB is RAM:
 //! supervisor, except the guest code page (user, read-only, in every partition's tables)
 //! and each partition's memory (user, read-write, in its own tables only; supervisor in
-//! the others', so the kernel reaches it from any address space). Above 1 GiB is the
-//! device window (the IO-APIC, the local APICs, PCI memory): supervisor, uncached, and
-//! shared by every set of tables.
+//! the others'). Above 1 GiB is the device window (the IO-APIC, the local APICs, PCI
+//! memory): supervisor, uncached, and shared by every set of tables (but a device page
+//! a partition drives, user in its tables). At 4 GiB the first 4 GiB again,
+//! supervisor-only in every set of tables ([`ALIAS`]): the kernel reaches the partitions'
+//! memory and devices there, so SMAP can forbid it their user pages. Every page but the
+//! kernel's code and the guest code is no-execute where the CPU has NX.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use irq_x86::apic::IoApics;
 use irq_x86::apic::ioapic::{IoApic, IoApicMmio};
@@ -19,7 +22,7 @@ use irq_x86::smp::machine::NO_APIC;
 use irq_x86::smp::percpu::{CpuStacks, CpuTables};
 
 use super::config::{MAX_CPUS, PARTITIONS};
-use super::guest::{MEMORY_SIZE, PARTITION_MEMORY};
+use super::guest::{MEMORY_SIZE, PARTITION_MEMORY, PartitionMemory};
 
 /// Bytes of each kernel stack.
 pub(crate) const STACK: usize = 64 * 1024;
@@ -78,6 +81,15 @@ const USER: u64 = 1 << 2;
 const WRITE_THROUGH: u64 = 1 << 3;
 const NO_CACHE: u64 = 1 << 4;
 const HUGE: u64 = 1 << 7;
+const NO_EXECUTE: u64 = 1 << 63;
+
+/// Where the kernel sees the first 4 GiB a second time, supervisor-only, read-write,
+/// never executable, in every address space: its view of the partitions' memory and of
+/// the device pages a partition drives itself. Under SMAP the kernel may not touch a
+/// user page (the running partition's memory and device page, in its own tables)
+/// outside `stac`/`clac`; through this alias it reaches them from any address space with
+/// ordinary references, as the engine does with the shared pages.
+pub(crate) const ALIAS: u64 = 4 << 30;
 
 /// The page tables: the kernel's (PML4, PDPT, four page directories), and each
 /// partition's PML4, PDPT and first page directory (the other three are the kernel's).
@@ -85,6 +97,8 @@ struct Paging {
     pml4: UnsafeCell<Table>,
     pdpt: UnsafeCell<Table>,
     pd: UnsafeCell<[Table; 4]>,
+    /// The page directory of [`ALIAS`].
+    alias: UnsafeCell<Table>,
     part_pml4: UnsafeCell<[Table; PARTITIONS]>,
     part_pdpt: UnsafeCell<[Table; PARTITIONS]>,
     part_pd: UnsafeCell<[Table; PARTITIONS]>,
@@ -102,6 +116,7 @@ static PAGING: Paging = Paging {
     pml4: UnsafeCell::new(Table([0; 512])),
     pdpt: UnsafeCell::new(Table([0; 512])),
     pd: UnsafeCell::new([const { Table([0; 512]) }; 4]),
+    alias: UnsafeCell::new(Table([0; 512])),
     part_pml4: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
     part_pdpt: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
     part_pd: UnsafeCell::new([const { Table([0; 512]) }; PARTITIONS]),
@@ -125,6 +140,34 @@ pub(crate) fn partition_memory(p: usize) -> (u64, u64) {
     (base, base + MEMORY_SIZE)
 }
 
+/// Partition `p`'s memory as the kernel reaches it: through [`ALIAS`], never through the
+/// partition's own (user) mapping.
+pub(crate) fn memory(p: usize) -> &'static PartitionMemory {
+    assert!(ALIAS_READY.load(Ordering::Acquire), "the alias is mapped by build_paging");
+    // SAFETY: `build_paging` mapped the first GiB at `ALIAS` in every set of tables, for
+    // ever; the memory holds a `PartitionMemory` for ever (a static), which every view
+    // reaches only through atomics and `UnsafeCell`s.
+    unsafe { &*((PARTITION_MEMORY[p].base() + ALIAS) as *const PartitionMemory) }
+}
+
+/// The alias is mapped.
+static ALIAS_READY: AtomicBool = AtomicBool::new(false);
+/// The tables mark data pages no-execute (EFER.NXE is on, or must be before they load).
+static NX: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// 2 MiB page `index` holds kernel code: it overlaps the kernel's image and is not a
+/// partition's memory.
+fn kernel_code_page(index: u64) -> bool {
+    let (start, end) =
+        ((&raw const __kernel_start) as u64 >> 21, ((&raw const __kernel_end) as u64 - 1) >> 21);
+    (start..=end).contains(&index) && !(0..PARTITIONS).any(|p| partition_memory(p).0 >> 21 == index)
+}
+
 /// The entry of 2 MiB page `index` (of the first GiB) in the tables of `owner` (a
 /// partition, or `None` for the kernel's).
 fn low_entry(owner: Option<usize>, index: u64) -> u64 {
@@ -135,11 +178,18 @@ fn low_entry(owner: Option<usize>, index: u64) -> u64 {
     if index == user_code {
         flags |= USER;
     } else if Some(index) == own {
-        flags |= USER | WRITABLE;
-    } else {
+        flags |= USER | WRITABLE | no_execute();
+    } else if kernel_code_page(index) {
         flags |= WRITABLE;
+    } else {
+        flags |= WRITABLE | no_execute();
     }
     addr | flags
+}
+
+/// The no-execute bit, if the tables use it.
+fn no_execute() -> u64 {
+    if NX.load(Ordering::Relaxed) { NO_EXECUTE } else { 0 }
 }
 
 /// The kernel's CR3.
@@ -152,12 +202,16 @@ pub(crate) fn cr3(p: usize) -> u64 {
     PAGING.part_pml4.get().cast::<Table>().wrapping_add(p) as u64
 }
 
-/// Builds every set of page tables and switches to the kernel's.
+/// Builds every set of page tables and switches to the kernel's: data pages no-execute
+/// if `nx` (every page but the kernel's code and the guest code), the first GiB mapped
+/// again at [`ALIAS`].
 ///
 /// # Safety
 /// Once, at boot, on the boot CPU in ring 0 with interrupts disabled, before any other
-/// CPU runs; the kernel and everything it uses is in the first 4 GiB.
-pub(crate) unsafe fn build_paging() {
+/// CPU runs; the kernel and everything it uses is in the first 4 GiB; with `nx`,
+/// EFER.NXE is on for this CPU and will be for every other before it loads the tables.
+pub(crate) unsafe fn build_paging(nx: bool) {
+    NX.store(nx, Ordering::Relaxed);
     // SAFETY: boot, one CPU: nothing else accesses the tables (contract); they never move.
     unsafe {
         let pd = &mut *PAGING.pd.get();
@@ -167,13 +221,28 @@ pub(crate) unsafe fn build_paging() {
                 *entry = if g == 0 {
                     low_entry(None, index)
                 } else {
-                    (index << 21) | PRESENT | WRITABLE | HUGE | WRITE_THROUGH | NO_CACHE
+                    (index << 21)
+                        | PRESENT
+                        | WRITABLE
+                        | HUGE
+                        | WRITE_THROUGH
+                        | NO_CACHE
+                        | no_execute()
                 };
             }
+        }
+        let alias = &mut *PAGING.alias.get();
+        for (i, entry) in alias.0.iter_mut().enumerate() {
+            *entry = ((i as u64) << 21) | PRESENT | WRITABLE | HUGE | no_execute();
         }
         let pdpt = &mut *PAGING.pdpt.get();
         for (g, table) in pd.iter().enumerate() {
             pdpt.0[g] = core::ptr::from_ref(table) as u64 | PRESENT | WRITABLE | USER;
+        }
+        let at = (ALIAS >> 30) as usize;
+        pdpt.0[at] = core::ptr::from_ref(alias) as u64 | PRESENT | WRITABLE;
+        for g in 1..pd.len() {
+            pdpt.0[at + g] = pdpt.0[g] & !USER;
         }
         (*PAGING.pml4.get()).0[0] = core::ptr::from_ref(pdpt) as u64 | PRESENT | WRITABLE | USER;
         let part_pml4 = &mut *PAGING.part_pml4.get();
@@ -190,6 +259,7 @@ pub(crate) unsafe fn build_paging() {
         }
         irq_x86::cpu::write_cr3(kernel_cr3());
     }
+    ALIAS_READY.store(true, Ordering::Release);
 }
 
 /// Maps the 4 KiB device register page at physical `page` (in the device window, above
@@ -215,7 +285,7 @@ pub(crate) unsafe fn map_device_page(p: usize, page: u64) {
         for (i, entry) in pt.0.iter_mut().enumerate() {
             let addr = base + ((i as u64) << 12);
             let user = if addr == page & !0xfff { USER } else { 0 };
-            *entry = addr | PRESENT | WRITABLE | WRITE_THROUGH | NO_CACHE | user;
+            *entry = addr | PRESENT | WRITABLE | WRITE_THROUGH | NO_CACHE | user | no_execute();
         }
         pd.0[index] = core::ptr::from_ref(pt) as u64 | PRESENT | WRITABLE | USER;
         (*PAGING.part_pdpt.get())[p].0[gib] =

@@ -31,6 +31,7 @@ use irq_x86::apic::ApicController;
 use irq_x86::apic::local::{AnyApic, LocalApic, LocalConfig, Lvt, Mode, TimerMode};
 use irq_x86::apic::msr::{Features, rdtsc};
 use irq_x86::apic::timer::choose_mode;
+use irq_x86::cpu::Protections;
 use irq_x86::pic::Pic;
 use irq_x86::smp::machine::{ApicMachine, SharedConsole};
 use irq_x86::smp::trampoline::{self, Params};
@@ -110,6 +111,12 @@ fn local_config(madt: &Madt, uid: u32) -> LocalConfig {
     }
 }
 
+/// The protections every CPU turns on where the CPU has them: SMEP, SMAP, NX.
+const PROTECTIONS: Protections = Protections { smep: true, smap: true, nx: true };
+/// Those the boot CPU found and turned on (every other CPU turns the same on).
+static ACTIVE_PROTECTIONS: spin::Mutex<Protections> =
+    spin::Mutex::new(Protections { smep: false, smap: false, nx: false });
+
 /// The MADT, kept for the application processors' set-up.
 static MADT: spin::Mutex<Option<Madt>> = spin::Mutex::new(None);
 
@@ -124,12 +131,24 @@ extern "C" fn kmain(start_info: u64) -> ! {
     let common = &machine::STACKS[0].common;
     idt::set_common_stack(common.bottom(), common.top());
     idt::set_dispatcher(sched::dispatch);
-    // SAFETY: once, at boot, before any other CPU runs; the kernel is below 4 GiB.
-    unsafe { machine::build_paging() };
+    let protections = Protections::supported().and(PROTECTIONS);
+    *ACTIVE_PROTECTIONS.lock() = protections;
+    // SAFETY: ring 0, interrupts disabled, supported bits only; the boot tables map
+    // nothing user-accessible, the kernel's tables (below) keep the kernel's code out of
+    // user and no-execute pages and give it the partitions' memory through its alias.
+    unsafe { protections.enable() };
+    // SAFETY: once, at boot, before any other CPU runs; the kernel is below 4 GiB; NXE is
+    // on here (just above) and on the others from the trampoline.
+    unsafe { machine::build_paging(protections.nx) };
     // The 8259s: away from the exception vectors, every line masked.
     // SAFETY: ring 0, interrupts disabled, the kernel owns the PICs.
     unsafe { Pic::new(PIC_OFFSETS.0, PIC_OFFSETS.1).init() };
-    say!("[kernel] GDT, TSS, IDT and page tables loaded; 8259 masked");
+    say!(
+        "[kernel] GDT, TSS, IDT and page tables loaded; 8259 masked; protections: smep={} smap={} nx={}",
+        protections.smep,
+        protections.smap,
+        protections.nx
+    );
 
     probes::read(start_info, PVH_MAGIC);
     if probes::probe() != probes::Probe::None {
@@ -187,7 +206,7 @@ extern "C" fn kmain(start_info: u64) -> ! {
 
     config::init_router();
     router().start();
-    for (p, memory) in PARTITION_MEMORY.iter().enumerate() {
+    for (p, memory) in (0..PARTITIONS).map(|p| (p, machine::memory(p))) {
         let state = &memory.state;
         let warp = SYSTEM.partitions[p].catch_up == CatchUpPolicy::Warp;
         state.warp.store(u64::from(warp), Ordering::Relaxed);
@@ -266,7 +285,7 @@ fn acpi_madt(memory: &IdentityMapped, hint: Option<u64>) -> Result<Madt, acpi::A
 fn start_application_processors(madt: &Madt, lapic: &mut LocalApic<AnyApic>, bsp_id: u32) -> usize {
     let params = Params {
         cr3: machine::kernel_cr3() as u32,
-        efer: 0,
+        efer: ACTIVE_PROTECTIONS.lock().efer_bits() as u32,
         stack: 0,
         entry: ap_entry as *const () as u64,
         arg: 0,
@@ -367,6 +386,10 @@ extern "C" fn ap_entry(cpu: u64) -> ! {
     // SAFETY: ring 0, interrupts disabled, this CPU's own tables, once; the boot CPU
     // built the IDT before it started this CPU.
     unsafe { machine::load_cpu(cpu, false) };
+    let protections = *ACTIVE_PROTECTIONS.lock();
+    // SAFETY: as on the boot CPU, which checked that they are supported (every CPU of
+    // the machine is the same model); NXE is on already (the trampoline).
+    unsafe { protections.enable() };
     let features = Features::read();
     say!(
         "[kernel] cpu {cpu}: in Rust on its own stack, its GDT, TSS and interrupt stacks loaded (initial APIC ID {})",

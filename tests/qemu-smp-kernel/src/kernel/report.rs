@@ -13,7 +13,7 @@ use super::config::{
     CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR, EDU_MSI_VECTOR, END_TICK, PARTITIONS, SYSTEM, WITHHOLD,
     port_of, router,
 };
-use super::guest::PARTITION_MEMORY;
+use super::machine::memory;
 use super::sched::{CpuKernel, CpuStats, KERNELS, pid};
 use super::{CONSOLE, EXIT_FAILURE, EXIT_SUCCESS, burst, devices, exit, machine, time};
 
@@ -117,7 +117,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         );
     }
 
-    for (p, memory) in PARTITION_MEMORY.iter().enumerate() {
+    for (p, memory) in (0..PARTITIONS).map(|p| (p, memory(p))) {
         let state = &memory.state;
         let guest = state.time.load(Relaxed);
         let cpu = router().partition_cpu(pid(p));
@@ -138,7 +138,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
     }
 
     for p in (0..PARTITIONS).filter(|&p| port_of(p, DEVICE_VECTOR).is_some()) {
-        let state = &PARTITION_MEMORY[p].state;
+        let state = &memory(p).state;
         let received = state.device_events.load(Relaxed);
         let home = usize::from(SYSTEM.partitions[p].cpu);
         let good = received == device_irqs && device_irqs > 0 && kick_upcalls > 0;
@@ -166,7 +166,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         line_masks.1
     );
     for p in (0..PARTITIONS).filter(|&p| port_of(p, EDU_INTX_VECTOR).is_some()) {
-        let state = &PARTITION_MEMORY[p].state;
+        let state = &memory(p).state;
         let received = state.edu_events.load(Relaxed);
         let timeouts = ack_timeouts(p);
         let withholds = p == WITHHOLD.0;
@@ -190,7 +190,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
     }
     let msi_raises = devices::MSI_RAISES.load(Relaxed);
     for p in (0..PARTITIONS).filter(|&p| port_of(p, EDU_MSI_VECTOR).is_some()) {
-        let state = &PARTITION_MEMORY[p].state;
+        let state = &memory(p).state;
         let received = state.msi_events.load(Relaxed);
         ok &= received == msi_irqs && msi_irqs > 0 && msi_irqs == msi_raises;
         say!(
@@ -202,7 +202,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
 
     ok &= burst::report();
 
-    for (p, memory) in PARTITION_MEMORY.iter().enumerate() {
+    for (p, memory) in (0..PARTITIONS).map(|p| (p, memory(p))) {
         let state = &memory.state;
         let (checks, bad) = (state.fpu_checks.load(Relaxed), state.fpu_bad.load(Relaxed));
         ok &= checks >= 10 && bad == 0;

@@ -32,7 +32,7 @@ use super::config::{
     EDU_MSI_VECTOR, END_TICK, ERROR_VECTOR, KICK_VECTOR, MAX_CPUS, PARTITIONS, SPURIOUS_VECTOR,
     SYSTEM, router,
 };
-use super::guest::PARTITION_MEMORY;
+use super::machine::memory;
 use super::time::{self, Timer};
 use super::{EXIT_FAILURE, burst, machine, probes, report};
 
@@ -143,10 +143,14 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
             }
         }
     };
-    let mut guard = KERNELS[cpu].lock();
-    let Some(k) = guard.as_mut() else { panic!("entry on CPU {cpu} before its kernel is ready") };
     let vector = frame.vector as u8;
     let user = frame.from_user();
+    if vector < 32 && !user {
+        // Before the lock: the fault may have interrupted the dispatcher holding it.
+        kernel_fault(cpu, frame);
+    }
+    let mut guard = KERNELS[cpu].lock();
+    let Some(k) = guard.as_mut() else { panic!("entry on CPU {cpu} before its kernel is ready") };
     if user && let Some(cur) = k.cur {
         k.adapter.save(cur, frame);
     }
@@ -162,7 +166,6 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
             let cr2 = unsafe { cpu::read_cr2() };
             k.adapter.trap(router(), pid(p), vector, frame.error_code, cr2);
         }
-        0..=31 => k.kernel_fault(frame),
         CLOCK_VECTOR => k.tick(),
         KICK_VECTOR => k.kick_ipi(),
         DEVICE_VECTOR | EDU_INTX_VECTOR | EDU_MSI_VECTOR => k.device(vector),
@@ -253,7 +256,7 @@ impl CpuKernel {
         if warp {
             let after = router().partition_cpu(pid(p)).time().given();
             if after > before {
-                let ledger = &PARTITION_MEMORY[p].ledger;
+                let ledger = &memory(p).ledger;
                 ledger.markers.fetch_add(1, Ordering::AcqRel);
                 ledger.delta.fetch_add(after - before, Ordering::AcqRel);
             }
@@ -525,16 +528,19 @@ impl CpuKernel {
         }
         self.adapter.load(p, frame);
     }
+}
 
-    fn kernel_fault(&mut self, frame: &TrapFrame) -> ! {
-        // SAFETY: ring 0.
-        let cr2 = unsafe { cpu::read_cr2() };
-        self.say(format_args!(
-            "[kernel] FAIL: cpu {}: kernel fault vector {} at rip={:#x} error={:#x} cr2={cr2:#x}\n",
-            self.cpu, frame.vector, frame.rip, frame.error_code
-        ));
-        super::exit(EXIT_FAILURE)
-    }
+/// An exception in ring 0: reported, then the run ends (with the failure code).
+fn kernel_fault(cpu: usize, frame: &TrapFrame) -> ! {
+    // SAFETY: ring 0.
+    let cr2 = unsafe { cpu::read_cr2() };
+    super::say!(
+        "[kernel] FAIL: cpu {cpu}: kernel fault vector {} at rip={:#x} error={:#x} cr2={cr2:#x}",
+        frame.vector,
+        frame.rip,
+        frame.error_code
+    );
+    super::exit(EXIT_FAILURE)
 }
 
 /// The kernel's idle loop (ring 0, interrupts enabled by the frame that enters it).
