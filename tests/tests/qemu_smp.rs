@@ -97,6 +97,7 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
         "[kernel] MADT (RSDP from the PVH start info): 4 CPUs (APIC IDs 0 1 2 3), 1 IO-APIC(s), ISA IRQ 0 -> GSI 2",
     );
     position(&output, "[kernel] IO-APIC 0 at 0xfec00000: version 0x20, 24 pins from GSI 0");
+    position(&output, "8259 masked; protections: smep=true smap=true nx=true");
     position(&output, "[kernel] time: TSC at ");
 
     // Every application processor reached Rust on its own stack and reported; those the
@@ -296,4 +297,70 @@ fn qemu_smp_a_clock_that_stops_is_reported_not_waited_for() {
         assert_eq!(status, Some(FAILURE_STATUS), "{append}: the kernel's failure code");
         assert!(start.elapsed() < Duration::from_secs(30), "{append}: reported promptly");
     }
+}
+
+/// The address after `marker` in `output` (`0x...`, up to the first non-hex digit).
+fn address_after(output: &str, marker: &str) -> u64 {
+    let at = position(output, marker) + marker.len();
+    let hex = output[at..].trim_start_matches("0x");
+    let end = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
+    u64::from_str_radix(&hex[..end], 16).unwrap_or_else(|e| panic!("{marker}: {e}"))
+}
+
+/// SMAP, SMEP and NX are on (QEMU's `-cpu max` has them) and hold: the kernel's read of a
+/// partition's memory through the partition's own mapping and its call into the guest
+/// code are page faults of the kernel's (reported, the run ended), and a partition
+/// entered in its own writable memory takes a page fault of its own (a trap blamed on
+/// it, recorded by its health monitor, the kernel unharmed). Each probe ends its run
+/// with the failure code.
+#[test]
+#[cfg_attr(
+    qemu_absent,
+    ignore = "qemu-system-x86_64 was not on PATH when the tests were built \
+              (apt-get install -y qemu-system-x86, then rebuild)"
+)]
+fn qemu_smp_smap_smep_and_nx_hold() {
+    let Some(qemu) = qemu() else {
+        panic!(
+            "qemu-system-x86_64 not found: the QEMU end-to-end test needs it \
+             (install it with `apt-get install -y qemu-system-x86`)"
+        );
+    };
+    let kernel = build_kernel("qemu-smp-kernel");
+    let run = |append: &str| {
+        let (status, output, _) = boot(&qemu, &kernel, append, 0);
+        println!("{output}");
+        assert!(status.is_some(), "{append}: watchdog: QEMU still running after {WATCHDOG:?}");
+        assert_eq!(status, Some(FAILURE_STATUS), "{append}: the probe ends the run");
+        assert!(!output.contains("END OK"), "{append}");
+        position(&output, "protections: smep=true smap=true nx=true");
+        output
+    };
+
+    // SMAP: a supervisor read (error 0x1: present, read, ring 0) of the partition's page.
+    let output = run("probe=smap");
+    let memory = address_after(&output, "'s memory at ");
+    position(&output, "kernel fault vector 14 at rip=0x");
+    position(&output, &format!("error=0x1 cr2={memory:#x}"));
+    assert!(!output.contains("the kernel read"), "SMAP let the read through");
+
+    // SMEP: a fetch from ring 0 (error 0x11: present, fetch) at the guest code.
+    let output = run("probe=smep");
+    let code = address_after(&output, "[kernel] probe: smep: calling the guest code at ");
+    position(&output, &format!("kernel fault vector 14 at rip={code:#x} error=0x11 cr2={code:#x}"));
+    assert!(!output.contains("ran user code"), "SMEP let the call through");
+
+    // NX: the partition's own fetch (error 0x15: present, ring 3, fetch), blamed on it.
+    let output = run("probe=nx");
+    let line = &output[position(&output, "[kernel] probe: nx: entering partition ")..];
+    let p: u16 = line["[kernel] probe: nx: entering partition ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("the partition");
+    let target = address_after(line, " at ");
+    position(&output, &format!("trap in partition {p}: vector 14 at rip={target:#x} error=0x15"));
+    position(&output, &format!("partition={p} kind=Trap"));
+    position(&output, &format!("FAIL: probe: nx: partition {p}'s fetch at {target:#x} trapped"));
+    assert!(!output.contains("kernel fault"), "the kernel is unharmed");
 }

@@ -5,7 +5,17 @@
 //! * `probe=no-timer`: CPU 1 never starts its local APIC timer (its first tick is
 //!   waited for with a bound, then reported);
 //! * `probe=stop-timer`: CPU 1 stops its timer at tick 100 (the other CPU's watch
-//!   reports it).
+//!   reports it);
+//!
+//! and that the protections hold (each from tick 100, on CPU 1, as it enters a
+//! partition: its page tables are loaded):
+//!
+//! * `probe=smap`: the kernel reads the partition's memory through the partition's own
+//!   (user) mapping, outside `stac`/`clac`: SMAP makes it a kernel page fault;
+//! * `probe=smep`: the kernel calls into the guest code (a user page): SMEP makes it a
+//!   kernel page fault on the instruction fetch;
+//! * `probe=nx`: the partition is entered at an address of its own writable memory: NX
+//!   makes it a page fault of the partition's (a trap blamed on it, nothing else).
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -17,6 +27,9 @@ pub(crate) enum Probe {
     None = 0,
     NoTimer = 1,
     StopTimer = 2,
+    Smap = 3,
+    Smep = 4,
+    Nx = 5,
 }
 
 /// The CPU the fault is made on, and the tick `stop-timer` stops at.
@@ -43,6 +56,12 @@ pub(crate) fn read(start_info: u64, pvh_magic: u32) {
         Probe::NoTimer
     } else if contains(line, b"probe=stop-timer") {
         Probe::StopTimer
+    } else if contains(line, b"probe=smap") {
+        Probe::Smap
+    } else if contains(line, b"probe=smep") {
+        Probe::Smep
+    } else if contains(line, b"probe=nx") {
+        Probe::Nx
     } else {
         Probe::None
     };
@@ -58,6 +77,9 @@ pub(crate) fn probe() -> Probe {
     match PROBE.load(Ordering::Relaxed) {
         1 => Probe::NoTimer,
         2 => Probe::StopTimer,
+        3 => Probe::Smap,
+        4 => Probe::Smep,
+        5 => Probe::Nx,
         _ => Probe::None,
     }
 }

@@ -159,12 +159,19 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
             let p = k.cur.unwrap_or(0);
             let _ = writeln!(
                 k.adapter.hardware(),
-                "[kernel] cpu {cpu}: trap in partition {p}: vector {vector} at rip={:#x}",
-                frame.rip
+                "[kernel] cpu {cpu}: trap in partition {p}: vector {vector} at rip={:#x} error={:#x}",
+                frame.rip,
+                frame.error_code
             );
             // SAFETY: ring 0.
             let cr2 = unsafe { cpu::read_cr2() };
             k.adapter.trap(router(), pid(p), vector, frame.error_code, cr2);
+            if frame.rip == NX_TARGET.load(Ordering::Relaxed) {
+                super::fail(format_args!(
+                    "probe: nx: partition {p}'s fetch at {:#x} trapped (vector {vector}, error {:#x}, cr2 {cr2:#x}), blamed on it; the probe ends the run",
+                    frame.rip, frame.error_code
+                ));
+            }
         }
         CLOCK_VECTOR => k.tick(),
         KICK_VECTOR => k.kick_ipi(),
@@ -527,8 +534,58 @@ impl CpuKernel {
             self.loaded_cr3 = cr3;
         }
         self.adapter.load(p, frame);
+        self.protection_probe(p, frame);
+    }
+
+    /// The protection probes (see `probes`): from tick `STOP_AT` on `PROBE_CPU`, as
+    /// partition `p` is entered (its tables loaded).
+    fn protection_probe(&mut self, p: usize, frame: &mut TrapFrame) {
+        let probe = probes::probe();
+        if self.cpu != probes::PROBE_CPU
+            || !matches!(probe, probes::Probe::Smap | probes::Probe::Smep | probes::Probe::Nx)
+            || time::clock().tick_at(rdtsc()) < probes::STOP_AT
+            || NX_TARGET.load(Ordering::Relaxed) != 0
+        {
+            return;
+        }
+        let memory = machine::partition_memory(p).0;
+        match probe {
+            probes::Probe::Smap => {
+                super::say!(
+                    "[kernel] probe: smap: reading partition {p}'s memory at {memory:#x} through its own mapping"
+                );
+                // SAFETY: the probe: a read of the partition's memory, mapped at this
+                // address (user) in the tables just loaded; SMAP is to refuse it.
+                let word = unsafe { core::ptr::read_volatile(memory as *const u64) };
+                super::fail(format_args!(
+                    "probe: smap: the kernel read {word:#x} from a user page"
+                ));
+            }
+            probes::Probe::Smep => {
+                let code = machine::guest_code().0;
+                super::say!(
+                    "[kernel] probe: smep: calling the guest code at {code:#x} from ring 0"
+                );
+                // SAFETY: the probe: the guest code page (user, executable) is mapped in
+                // the tables just loaded; SMEP is to refuse the fetch before any of it runs.
+                let guest: extern "C" fn() = unsafe { core::mem::transmute(code as *const ()) };
+                guest();
+                super::fail(format_args!("probe: smep: the kernel ran user code"));
+            }
+            _ => {
+                let target = memory + 0x1000;
+                NX_TARGET.store(target, Ordering::Relaxed);
+                super::say!(
+                    "[kernel] probe: nx: entering partition {p} at {target:#x}, in its own writable memory"
+                );
+                frame.rip = target;
+            }
+        }
     }
 }
+
+/// Where the `nx` probe entered a partition (0 before it did).
+static NX_TARGET: AtomicU64 = AtomicU64::new(0);
 
 /// An exception in ring 0: reported, then the run ends (with the failure code).
 fn kernel_fault(cpu: usize, frame: &TrapFrame) -> ! {
