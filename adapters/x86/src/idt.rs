@@ -17,7 +17,7 @@
 //! Only the hypercall vector is reachable from ring 3 (`int` with DPL 3); `int n` of any
 //! other vector from ring 3 is a general-protection fault, a trap of the partition.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::frame::TrapFrame;
 
@@ -99,7 +99,14 @@ static DISPATCHER: spin::Mutex<Option<Dispatcher>> = spin::Mutex::new(None);
 static NMIS: AtomicU64 = AtomicU64::new(0);
 static NMIS_IN_KERNEL: AtomicU64 = AtomicU64::new(0);
 static NMIS_IN_ENTRY: AtomicU64 = AtomicU64::new(0);
-static COMMON_STACK: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// CPUs whose common interrupt stacks the NMI count knows ([`add_common_stack`]).
+pub const MAX_COMMON_STACKS: usize = 64;
+static COMMON_STACKS: [[AtomicU64; 2]; MAX_COMMON_STACKS] =
+    [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_COMMON_STACKS];
+static COMMON_STACKS_USED: AtomicUsize = AtomicUsize::new(0);
+/// NMIs that interrupted an entry in progress, by common stack.
+static NMIS_IN_ENTRY_ON: [AtomicU64; MAX_COMMON_STACKS] =
+    [const { AtomicU64::new(0) }; MAX_COMMON_STACKS];
 
 /// NMIs taken since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -123,11 +130,45 @@ pub fn nmi_count() -> Nmis {
     }
 }
 
-/// Tells the NMI count where the common interrupt stack (IST1) is, `[bottom, top)`, so
-/// that NMIs interrupting an entry in progress are counted apart ([`Nmis::in_entry`]).
-pub fn set_common_stack(bottom: u64, top: u64) {
-    COMMON_STACK[0].store(bottom, Ordering::Relaxed);
-    COMMON_STACK[1].store(top, Ordering::Relaxed);
+/// Tells the NMI count where one CPU's common interrupt stack (IST1) is, `[bottom,
+/// top)`, so that NMIs interrupting an entry in progress on it are counted apart
+/// ([`Nmis::in_entry`]): each CPU's, once, before its first interrupt.
+///
+/// # Errors
+/// [`TooManyStacks`] past [`MAX_COMMON_STACKS`] CPUs (the NMIs of that CPU are still
+/// taken and counted, only not told apart).
+pub fn add_common_stack(bottom: u64, top: u64) -> Result<(), TooManyStacks> {
+    let slot = COMMON_STACKS_USED.fetch_add(1, Ordering::AcqRel);
+    let Some([low, high]) = COMMON_STACKS.get(slot) else {
+        COMMON_STACKS_USED.store(MAX_COMMON_STACKS, Ordering::Release);
+        return Err(TooManyStacks);
+    };
+    // The top first: a slot with a zero bottom and a non-zero top is not yet complete,
+    // which an NMI reading it meanwhile takes as the empty range it still is.
+    high.store(top, Ordering::Release);
+    low.store(bottom.max(1), Ordering::Release);
+    Ok(())
+}
+
+/// More CPUs than [`MAX_COMMON_STACKS`] gave their stacks to [`add_common_stack`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyStacks;
+
+/// The common interrupt stack (its slot) that holds `rsp`.
+fn common_stack_of(rsp: u64) -> Option<usize> {
+    let used = COMMON_STACKS_USED.load(Ordering::Acquire).min(MAX_COMMON_STACKS);
+    COMMON_STACKS[..used].iter().position(|[low, high]| {
+        let bottom = low.load(Ordering::Acquire);
+        bottom != 0 && (bottom..high.load(Ordering::Acquire)).contains(&rsp)
+    })
+}
+
+/// NMIs that interrupted an entry in progress on the common interrupt stack holding
+/// `addr` (a CPU's own: for instance the address of the frame its dispatcher is
+/// handling); 0 for an address on none.
+#[must_use]
+pub fn nmis_in_entry_on(addr: u64) -> u64 {
+    common_stack_of(addr).map_or(0, |slot| NMIS_IN_ENTRY_ON[slot].load(Ordering::Acquire))
 }
 
 /// Sets the function every stub calls. An entry before this is set halts the CPU.
@@ -144,9 +185,8 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
         NMIS.fetch_add(1, Ordering::Relaxed);
         if frame.cs & 3 == 0 {
             NMIS_IN_KERNEL.fetch_add(1, Ordering::Relaxed);
-            let [bottom, top] =
-                [&COMMON_STACK[0], &COMMON_STACK[1]].map(|a| a.load(Ordering::Relaxed));
-            if (bottom..top).contains(&frame.rsp) {
+            if let Some(slot) = common_stack_of(frame.rsp) {
+                NMIS_IN_ENTRY_ON[slot].fetch_add(1, Ordering::Release);
                 NMIS_IN_ENTRY.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -272,9 +312,37 @@ mod stubs {
 #[cfg(test)]
 mod tests {
     use super::{
-        COMMON_IST, DOUBLE_FAULT_IST, HYPERCALL_VECTOR, Idt, MACHINE_CHECK_IST, NMI_IST, gate_dpl,
-        interrupt_gate,
+        COMMON_IST, DOUBLE_FAULT_IST, HYPERCALL_VECTOR, Idt, MACHINE_CHECK_IST, MAX_COMMON_STACKS,
+        NMI_IST, TooManyStacks, add_common_stack, common_stack_of, gate_dpl, interrupt_gate,
+        nmis_in_entry_on,
     };
+
+    /// Every CPU's common stack counts, not only the first one's; past the table, a
+    /// typed error (the only test touching these statics).
+    fn on_common_stack(rsp: u64) -> bool {
+        common_stack_of(rsp).is_some()
+    }
+
+    #[test]
+    fn nmis_in_entry_on_every_cpus_common_stack() {
+        assert_eq!(nmis_in_entry_on(0x1_0000), 0);
+        assert!(!on_common_stack(0x1_0000));
+        assert_eq!(add_common_stack(0x1_0000, 0x2_0000), Ok(()));
+        assert_eq!(add_common_stack(0x5_0000, 0x6_0000), Ok(()));
+        for rsp in [0x1_0000, 0x1_fff8, 0x5_0000, 0x5_fff0] {
+            assert!(on_common_stack(rsp), "{rsp:#x}");
+        }
+        for rsp in [0xfff8, 0x2_0000, 0x4_fff8, 0x6_0000, 0] {
+            assert!(!on_common_stack(rsp), "{rsp:#x}");
+        }
+        for i in 2..MAX_COMMON_STACKS as u64 {
+            assert_eq!(add_common_stack(i << 32, (i << 32) + 0x1000), Ok(()));
+        }
+        assert_eq!(add_common_stack(0x9_0000, 0xa_0000), Err(TooManyStacks));
+        assert_eq!(add_common_stack(0x9_0000, 0xa_0000), Err(TooManyStacks));
+        assert!(!on_common_stack(0x9_0000));
+        assert!(on_common_stack(((MAX_COMMON_STACKS as u64 - 1) << 32) + 8));
+    }
 
     #[test]
     fn gate_fields() {

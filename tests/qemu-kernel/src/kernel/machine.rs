@@ -138,7 +138,7 @@ pub(crate) unsafe fn init() {
         let ist = INTERRUPT_STACK.top();
         let (nmi, df, mc) = (NMI_STACK.top(), DOUBLE_FAULT_STACK.top(), MACHINE_CHECK_STACK.top());
         *tss = Tss::new(ist, [ist, nmi, df, mc, 0, 0, 0]);
-        idt::set_common_stack(INTERRUPT_STACK.bottom(), ist);
+        let _ = idt::add_common_stack(INTERRUPT_STACK.bottom(), ist);
         *gdt = gdt::gdt_words(tss as u64);
         gdt::load(gdt);
         *idt = Idt::new(idt::stub_base(), gdt::KERNEL_CS);

@@ -69,6 +69,10 @@ pub(crate) unsafe fn load_cpu(cpu: usize, first: bool) {
         }
         idt::load(&*idt);
     }
+    let common = &STACKS[cpu].common;
+    if idt::add_common_stack(common.bottom(), common.top()).is_err() {
+        super::fail(format_args!("cpu {cpu}: more CPUs than the NMI count knows"));
+    }
 }
 
 /// A page-aligned table of 512 entries.

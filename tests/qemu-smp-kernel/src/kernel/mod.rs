@@ -128,8 +128,6 @@ extern "C" fn kmain(start_info: u64) -> ! {
     say!("[kernel] hello from the irq-x86 SMP end-to-end kernel");
     // SAFETY: once, at boot, on the boot CPU, ring 0, interrupts disabled.
     unsafe { machine::load_cpu(0, true) };
-    let common = &machine::STACKS[0].common;
-    idt::set_common_stack(common.bottom(), common.top());
     idt::set_dispatcher(sched::dispatch);
     let protections = Protections::supported().and(PROTECTIONS);
     *ACTIVE_PROTECTIONS.lock() = protections;

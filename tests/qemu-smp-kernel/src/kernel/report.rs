@@ -89,6 +89,17 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         msi_irqs += s.edu_msi_irqs;
         latency = latency.max(s.kick_latency_max);
         ok &= f.machine.kick_errors == 0 && s.apic_errors == 0 && s.unexpected == 0;
+        ok &= s.hypercall_nmis_unseen == 0
+            && s.hypercall_nmi_send_errors == 0
+            && s.hypercall_nmis_frame_intact == s.hypercall_nmis;
+        say!(
+            "RESULT hypercall_nmis cpu={c} hypercalls={} nmis={} frame_intact={} unseen={} send_errors={}",
+            s.hypercalls,
+            s.hypercall_nmis,
+            s.hypercall_nmis_frame_intact,
+            s.hypercall_nmis_unseen,
+            s.hypercall_nmi_send_errors
+        );
         // The TSC said END_TICK ticks passed; the timer gave clock_irqs interrupts (an
         // emulator that falls behind loses periods: a diagnostic, not a check).
         say!(

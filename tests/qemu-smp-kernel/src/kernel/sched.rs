@@ -19,13 +19,14 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use irq_router::Switch;
 use irq_router::events::PartitionId;
 use irq_router::vcpu::CatchUpPolicy;
+use irq_x86::apic::icr::{Delivery, Destination, Ipi};
 use irq_x86::apic::msr::rdtsc;
 use irq_x86::apic::timer::ClockHealth;
 use irq_x86::gdt::{KERNEL_CS, KERNEL_SS};
 use irq_x86::idt::HYPERCALL_VECTOR;
 use irq_x86::regs::{RFLAGS_ENTRY, UserRegs};
 use irq_x86::smp::machine::ApicMachine;
-use irq_x86::{TrapFrame, X86Adapter, cpu};
+use irq_x86::{TrapFrame, X86Adapter, cpu, idt};
 
 use super::config::{
     BURST_FIRST_VECTOR, BURST_LAST_VECTOR, CLOCK_VECTOR, CPUS, DEVICE_VECTOR, EDU_INTX_VECTOR,
@@ -97,6 +98,15 @@ pub(crate) struct CpuStats {
     pub(crate) apic_errors: u64,
     /// Entries with vectors nobody expects.
     pub(crate) unexpected: u64,
+    /// Hypercalls taken, and the NMIs this CPU sent itself in the middle of one (every
+    /// `NMI_EVERY`th): seen taken on its common stack (the hypercall's entry in
+    /// progress), with the hypercall's frame unchanged after it, or not seen within the
+    /// wait, or not sent.
+    pub(crate) hypercalls: u64,
+    pub(crate) hypercall_nmis: u64,
+    pub(crate) hypercall_nmis_frame_intact: u64,
+    pub(crate) hypercall_nmis_unseen: u64,
+    pub(crate) hypercall_nmi_send_errors: u64,
     /// Ticks of the run at its end (the TSC's), against `clock_irqs`.
     pub(crate) end_tick: u64,
 }
@@ -187,6 +197,7 @@ pub(crate) fn dispatch(frame: &mut TrapFrame) {
         }
         HYPERCALL_VECTOR if user => {
             if let Some(cur) = k.cur {
+                k.nmi_during_hypercall(frame);
                 let _ = k.adapter.hypercall(router(), pid(cur));
             }
         }
@@ -537,6 +548,40 @@ impl CpuKernel {
         self.protection_probe(p, frame);
     }
 
+    /// Every `NMI_EVERY`th hypercall (from the first): an NMI to this CPU itself, with
+    /// the hypercall's entry in progress on the common interrupt stack. The NMI runs on
+    /// its own stack: it is seen taken on this common stack (`idt::nmis_in_entry_on`),
+    /// and the hypercall's frame is what it was.
+    fn nmi_during_hypercall(&mut self, frame: &TrapFrame) {
+        self.stats.hypercalls += 1;
+        if self.stats.hypercalls % NMI_EVERY != 1 {
+            return;
+        }
+        let at = core::ptr::from_ref(frame) as u64;
+        let (before, seen) = (*frame, idt::nmis_in_entry_on(at));
+        let me = machine::APIC_IDS[self.cpu].load(Ordering::Acquire);
+        let nmi = Ipi { delivery: Delivery::Nmi, destination: Destination::Apic(me) };
+        if self.adapter.hardware().apic().send(&nmi).is_err() {
+            self.stats.hypercall_nmi_send_errors += 1;
+            return;
+        }
+        let mut spins = 0u32;
+        while idt::nmis_in_entry_on(at) == seen && spins < NMI_WAIT_SPINS {
+            core::hint::spin_loop();
+            spins += 1;
+        }
+        if idt::nmis_in_entry_on(at) == seen {
+            self.stats.hypercall_nmis_unseen += 1;
+            return;
+        }
+        self.stats.hypercall_nmis += 1;
+        // SAFETY: `frame` is a valid reference; read again from memory (the NMI ran on
+        // another stack and must have left it alone).
+        if unsafe { core::ptr::read_volatile(frame) } == before {
+            self.stats.hypercall_nmis_frame_intact += 1;
+        }
+    }
+
     /// The protection probes (see `probes`): from tick `STOP_AT` on `PROBE_CPU`, as
     /// partition `p` is entered (its tables loaded).
     fn protection_probe(&mut self, p: usize, frame: &mut TrapFrame) {
@@ -583,6 +628,11 @@ impl CpuKernel {
         }
     }
 }
+
+/// One hypercall in this many gets an NMI in its middle (`nmi_during_hypercall`).
+const NMI_EVERY: u64 = 64;
+/// How long `nmi_during_hypercall` waits for its NMI (spins; a self-NMI comes at once).
+const NMI_WAIT_SPINS: u32 = 1_000_000;
 
 /// Where the `nx` probe entered a partition (0 before it did).
 static NX_TARGET: AtomicU64 = AtomicU64::new(0);
