@@ -202,7 +202,7 @@ fn workload_apic_irq_to_handler(
     frame: &mut TrapFrame,
 ) {
     adapter.save(0, frame);
-    let _ = adapter.interrupt(router, DEVICE);
+    adapter.interrupt(router, DEVICE);
     adapter.load(0, frame);
 }
 
