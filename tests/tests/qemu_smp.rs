@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::qemu::{Boot, build_kernel, qemu};
+use common::qemu::{Boot, build_kernel, build_kernel_profile, qemu};
 use common::serial::{fields, get, number, position};
 
 /// QEMU's exit status for `isa-debug-exit` value 0x10 (`0x10 << 1 | 1`).
@@ -377,4 +377,44 @@ fn qemu_smp_smap_smep_and_nx_hold() {
     position(&output, &format!("partition={p} kind=Trap"));
     position(&output, &format!("FAIL: probe: nx: partition {p}'s fetch at {target:#x} trapped"));
     assert!(!output.contains("kernel fault"), "the kernel is unharmed");
+}
+
+/// A debug build of the kernel (overflow checks on, helpers not inlined) runs its
+/// partitions: their program is built on its own and embedded as one image, so nothing
+/// they execute is in the kernel's supervisor pages (before, their first call into a
+/// helper the compiler left out of line was a page fault). Each partition starts once,
+/// none traps, every one keeps time with the kernel to the end. (The debug kernel is too
+/// slow under TCG for the run's timing checks, the burst's waits among them: those are
+/// the release kernel's test.)
+#[test]
+#[cfg_attr(
+    qemu_absent,
+    ignore = "qemu-system-x86_64 was not on PATH when the tests were built \
+              (apt-get install -y qemu-system-x86, then rebuild)"
+)]
+fn qemu_smp_a_debug_kernel_runs_its_partitions() {
+    let Some(qemu) = qemu() else {
+        panic!(
+            "qemu-system-x86_64 not found: the QEMU end-to-end test needs it \
+             (install it with `apt-get install -y qemu-system-x86`)"
+        );
+    };
+    let kernel = build_kernel_profile("qemu-smp-kernel", false);
+    let (status, output, _) = boot(&qemu, &kernel, "", 0);
+    println!("{output}");
+    assert!(status.is_some(), "watchdog: QEMU still running after {WATCHDOG:?}");
+    assert_eq!(output.matches("guest: started on its CPU, upcall registered").count(), 4);
+    assert!(!output.contains("trap in partition"), "a partition trapped");
+    assert!(!output.contains("kernel fault"), "the kernel faulted");
+    for p in 0..4 {
+        let t = fields(&output, &format!("RESULT time partition={p} "));
+        assert_eq!(number(&t, "guest_time"), END_TICK, "partition {p}: {t:?}");
+        assert_eq!(number(&t, "drift"), 0, "partition {p}: {t:?}");
+    }
+    for p in 0..4 {
+        let f = fields(&output, &format!("RESULT fpu partition={p} "));
+        assert!(number(&f, "checks") > 0, "partition {p}: {f:?}");
+        assert_eq!(number(&f, "mismatches"), 0, "partition {p}: {f:?}");
+    }
+    assert_eq!(number(&fields(&output, "RESULT engine"), "lines_lost"), 0);
 }

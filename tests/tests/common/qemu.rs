@@ -19,13 +19,21 @@ pub(crate) fn qemu() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Builds the kernel `package` in its own target directory (no lock contention with the
-/// outer build, and no RUSTFLAGS of a loom or fuzz run leaking in); returns its path.
+/// Builds the kernel `package` (release) in its own target directory (no lock contention
+/// with the outer build, and no RUSTFLAGS of a loom or fuzz run leaking in); returns its
+/// path.
 pub(crate) fn build_kernel(package: &str) -> PathBuf {
+    build_kernel_profile(package, true)
+}
+
+/// [`build_kernel`], in release or debug (overflow checks on, little inlined).
+pub(crate) fn build_kernel_profile(package: &str, release: bool) -> PathBuf {
     let target_dir = workspace().join("target").join("qemu");
+    let profile = if release { "release" } else { "debug" };
     let output = Command::new(env!("CARGO"))
         .current_dir(workspace())
-        .args(["build", "--release", "--target", "x86_64-unknown-none", "-p", package])
+        .args(["build", "--target", "x86_64-unknown-none", "-p", package])
+        .args(release.then_some("--release"))
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -37,7 +45,7 @@ pub(crate) fn build_kernel(package: &str) -> PathBuf {
         "building the kernel failed (is the target installed? `rustup target add x86_64-unknown-none`):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    target_dir.join("x86_64-unknown-none").join("release").join(package)
+    target_dir.join("x86_64-unknown-none").join(profile).join(package)
 }
 
 /// How to boot a test kernel.

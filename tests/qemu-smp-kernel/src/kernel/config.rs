@@ -21,6 +21,7 @@ use irq_router::config::{
 use irq_router::events::{Binding, PortConfig, Source};
 use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 
+pub(crate) use super::guest::{BURST_LINES, TIMER_PORT};
 use super::machine::memory;
 
 /// Partitions.
@@ -89,7 +90,6 @@ pub(crate) const WITHHOLD: (usize, u64, u64) = (2, 2, 70);
 /// partition 1, all raised at once while the partition's virtual interrupts are closed;
 /// it opens them and checks that its upcalls come in priority order (the lowest port
 /// first), `BURST_ROUNDS` times.
-pub(crate) const BURST_LINES: usize = 16;
 pub(crate) const BURST_FIRST_VECTOR: u8 = 0x50;
 pub(crate) const BURST_LAST_VECTOR: u8 = BURST_FIRST_VECTOR + BURST_LINES as u8 - 1;
 pub(crate) const BURST_ROUNDS: u64 = 50;
@@ -97,9 +97,6 @@ pub(crate) const BURST_ROUNDS: u64 = 50;
 /// given: a round keeps CPU 0 busy for about 0.3 ms under TCG (the 50 back to back took
 /// ticks 25 to 40), and that scenario's timing should not depend on it.
 pub(crate) const BURST_FROM: u64 = 4 * MAJOR_FRAME;
-/// Rounds the partition runs each time it wakes (each tick of its window): the burst's
-/// load is spread over its windows.
-pub(crate) const BURST_PER_WAKE: u64 = 2;
 /// The burst's ports: `BURST_FIRST_PORT..BURST_FIRST_PORT + BURST_LINES`.
 pub(crate) const BURST_FIRST_PORT: u16 = 1;
 
@@ -117,8 +114,6 @@ pub(crate) const fn q35_intx_gsi(slot: u8, pin: u8) -> u32 {
     20 + ((slot as u32 + pin.saturating_sub(1) as u32) % 4)
 }
 
-/// Every partition's timer port.
-pub(crate) const TIMER_PORT: u16 = 0;
 /// The port of the device line.
 pub(crate) const DEVICE_PORT: u16 = 1;
 /// The port of the edu's INTx.
@@ -308,7 +303,8 @@ pub(crate) fn init_router() {
         return;
     }
     super::guest::init_pages();
-    let pages: [&'static SharedPage; PARTITIONS] = core::array::from_fn(|p| memory(p).page());
+    let pages: [&'static SharedPage; PARTITIONS] =
+        core::array::from_fn(|p| super::guest::page(memory(p)));
     let Ok(router) = Router::new(SYSTEM, pages) else { panic!("invalid system configuration") };
     // SAFETY: boot, one CPU, interrupts disabled, `ready` still false: no reference to
     // the storage exists yet.

@@ -339,12 +339,15 @@ fn setup_cpu(cpu: usize, lapic: LocalApic<AnyApic>, timer: Timer) {
     // stacks (the kernel only uses their atomics).
     let hw = unsafe { ApicMachine::new(controller, &CONSOLE, &machine::APIC_IDS, KICK_VECTOR) };
     let (code_start, code_end) = machine::guest_code();
+    let Some(entry) = guest::entry(machine::ALIAS) else {
+        fail(format_args!("no partitions' program at {:#x}", guest::GUEST_BASE))
+    };
     let spaces: [PartitionSpace; PARTITIONS] = core::array::from_fn(|p| {
         let (start, end) = machine::partition_memory(p);
         PartitionSpace {
             memory: Region { start, end },
             code: Region { start: code_start, end: code_end },
-            entry: guest::guest_main as *const () as u64,
+            entry,
             stack_top: PARTITION_MEMORY[p].stack_top(),
             arg: start,
         }

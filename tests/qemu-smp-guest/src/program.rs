@@ -1,0 +1,299 @@
+//! The program (see the crate's documentation).
+
+use core::arch::asm;
+use core::num::NonZeroU64;
+use core::sync::atomic::Ordering;
+
+use irq_guest::x86_64::Int80;
+use irq_guest::{Hypervisor, Upcall};
+use irq_x86::UpcallFrame;
+use qemu_smp_guest::{
+    BURST_LINES, BURST_PER_WAKE, GuestState, Header, MAGIC, MEMORY_SIZE, PartitionMemory,
+    TIMER_PORT,
+};
+
+/// The hypercalls, over `int 0x80` (the guest library).
+const HV: Hypervisor<Int80> = Hypervisor::new(Int80);
+
+/// What the kernel reads at the image's start.
+#[unsafe(link_section = ".header")]
+#[used]
+static HEADER: Header = Header { magic: MAGIC, main: guest_main, upcall: guest_upcall };
+
+/// A panic (an overflow check of a debug build, say) stops the partition with an error:
+/// a health-monitor event of its own.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {
+        let _ = HV.exec_stop_error(0x7a);
+    }
+}
+
+/// The memory of the partition that owns address `addr` (its stack or its memory).
+fn memory_of(addr: u64) -> &'static PartitionMemory {
+    // SAFETY: the partition runs with its stack in its own 2 MiB-aligned memory, which
+    // holds a `PartitionMemory` for ever.
+    unsafe { &*((addr & !(MEMORY_SIZE - 1)) as *const PartitionMemory) }
+}
+
+/// Fills the 16 SSE registers and the x87 stack top with `pattern`.
+fn fpu_fill(pattern: u64) {
+    macro_rules! xmm {
+        ($($n:literal)*) => {
+            concat!($("movq xmm", $n, ", {t}\n", "punpcklqdq xmm", $n, ", xmm", $n, "\n", "inc {t}\n",)*)
+        };
+    }
+    // SAFETY: writes only the FPU/SSE registers (which the kernel never uses) and a
+    // scratch register; the push/pop leaves the stack as it was.
+    unsafe {
+        asm!(
+            "mov {t}, {p}",
+            xmm!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+            "fninit",
+            "push {p}",
+            "fild qword ptr [rsp]",
+            "pop {t}",
+            p = in(reg) pattern,
+            t = out(reg) _,
+        );
+    }
+}
+
+/// Whether the SSE registers and the x87 stack top still hold `pattern` (all in
+/// assembly: no compiler-made table, no memset).
+fn fpu_holds(pattern: u64) -> bool {
+    macro_rules! store {
+        ($($n:literal)*) => {
+            concat!($("movdqu [{b} + ", $n, " * 16], xmm", $n, "\n",)*)
+        };
+    }
+    let mut words = core::mem::MaybeUninit::<[u64; 33]>::uninit();
+    let bad: u64;
+    // SAFETY: stores into `words` (16 registers of two words, then the x87 value) and
+    // reads back only what it stored; `fld st(0)` / `fistp` leave the x87 stack as it was.
+    unsafe {
+        asm!(
+            store!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+            "fld st(0)",
+            "fistp qword ptr [{b} + 256]",
+            "mov {bad}, qword ptr [{b} + 256]",
+            "xor {bad}, {p}",
+            "mov {e}, {p}",
+            "xor {i:e}, {i:e}",
+            "2:",
+            "mov {t}, qword ptr [{b} + {i} * 8]",
+            "xor {t}, {e}",
+            "or {bad}, {t}",
+            "mov {t}, qword ptr [{b} + {i} * 8 + 8]",
+            "xor {t}, {e}",
+            "or {bad}, {t}",
+            "inc {e}",
+            "add {i}, 2",
+            "cmp {i}, 32",
+            "jb 2b",
+            b = in(reg) words.as_mut_ptr().cast::<u64>(),
+            p = in(reg) pattern,
+            bad = out(reg) bad,
+            e = out(reg) _,
+            i = out(reg) _,
+            t = out(reg) _,
+        );
+    }
+    bad == 0
+}
+
+fn print(message: &'static [u8]) {
+    let _ = HV.console_write(message);
+}
+
+/// The upcall the kernel wrote for the handler.
+fn upcall(frame: *const UpcallFrame) -> Upcall {
+    // SAFETY: the kernel enters the handler with `rdi` pointing at a whole frame on this
+    // partition's stack.
+    unsafe { irq_guest::Upcall::from_frame(frame.cast()) }
+}
+
+fn upcall_return() -> ! {
+    loop {
+        let _ = HV.upcall_return();
+    }
+}
+
+/// Every partition's entry: `base` is its memory.
+extern "C" fn guest_main(base: u64) -> ! {
+    let memory = memory_of(base);
+    let state = &memory.state;
+    state.started.fetch_add(1, Ordering::Relaxed);
+    let _ = HV.register_upcall(NonZeroU64::new(guest_upcall as *const () as u64));
+    let pattern = state.pattern.load(Ordering::Relaxed);
+    fpu_fill(pattern);
+    print(b"guest: started on its CPU, upcall registered\n");
+    let _ = HV.enable_irqs();
+    loop {
+        give_withheld(state);
+        burst(state);
+        state.fpu_checks.fetch_add(1, Ordering::Relaxed);
+        if !fpu_holds(pattern) {
+            state.fpu_bad.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = HV.idle();
+    }
+}
+
+/// Every partition's upcall handler.
+extern "C" fn guest_upcall(frame: *const UpcallFrame) -> ! {
+    let memory = memory_of(frame as u64);
+    let state = &memory.state;
+    state.upcalls.fetch_add(1, Ordering::Relaxed);
+    let up = upcall(frame);
+    let Some(port) = up.port else { upcall_return() };
+    let word = u64::from(port) + 1;
+    if word == state.edu_port.load(Ordering::Relaxed) {
+        edu_interrupt(state, port);
+        upcall_return()
+    }
+    let burst = state.burst_port.load(Ordering::Relaxed);
+    if burst != 0 && word >= burst && word < burst + BURST_LINES as u64 {
+        burst_upcall(state, port, word - burst);
+        upcall_return()
+    }
+    let Ok(count) = HV.take_count(port) else { upcall_return() };
+    if port == u32::from(TIMER_PORT) {
+        let handled = state.handled.fetch_add(count, Ordering::Relaxed) + count;
+        let time = if state.warp.load(Ordering::Relaxed) == 1 {
+            // Warp: one event per entry stands for the ticks the ledger says.
+            handled + memory.ledger.delta.load(Ordering::Acquire)
+                - memory.ledger.markers.load(Ordering::Acquire)
+        } else {
+            handled
+        };
+        state.time.store(time, Ordering::Relaxed);
+    } else if word == state.device_port.load(Ordering::Relaxed) {
+        state.device_events.fetch_add(count, Ordering::Relaxed);
+        state.device_upcalls.fetch_add(1, Ordering::Relaxed);
+        // The partition's clock (a replay partition's is the kernel's tick since its
+        // start) against the tick the event was raised at, on another CPU.
+        let now = HV.read_clock().unwrap_or(0);
+        let late = now.saturating_sub(up.timestamp);
+        if late <= 1 {
+            state.device_prompt.fetch_add(1, Ordering::Relaxed);
+        }
+        state.device_late_max.fetch_max(late, Ordering::Relaxed);
+    } else if word == state.msi_port.load(Ordering::Relaxed) {
+        state.msi_upcalls.fetch_add(1, Ordering::Relaxed);
+        state.msi_events.fetch_add(count, Ordering::Relaxed);
+    }
+    upcall_return()
+}
+
+/// The edu's register offsets: the interrupt status (what raised it) and the
+/// acknowledgement (clears those bits; the device lowers its INTx once none is left).
+const EDU_STATUS: u64 = 0x24;
+const EDU_ACK: u64 = 0x64;
+
+/// The edu's INTx, taken into service on `port`: the device is acknowledged at its
+/// register (the line drops), then the event through the ABI (the engine unmasks the
+/// line once every partition sharing it has), unless this is the event the partition
+/// withholds: then the ABI acknowledgement waits (see [`give_withheld`]).
+fn edu_interrupt(state: &GuestState, port: u32) {
+    let mmio = state.edu_mmio.load(Ordering::Relaxed);
+    // SAFETY: the kernel maps the edu's register page user, read-write, uncached, at its
+    // own address in this partition's tables; 32-bit accesses, as the device wants.
+    unsafe {
+        let status = core::ptr::read_volatile((mmio + EDU_STATUS) as *const u32);
+        core::ptr::write_volatile((mmio + EDU_ACK) as *mut u32, status);
+    }
+    let n = state.edu_upcalls.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == state.withhold_at.load(Ordering::Relaxed) {
+        let now = HV.read_clock().unwrap_or(0);
+        state
+            .withheld_until
+            .store(now + state.withhold_for.load(Ordering::Relaxed), Ordering::Relaxed);
+        print(b"guest: withholding the acknowledgement of a shared level line\n");
+    } else if let Ok(count) = HV.take_count(port) {
+        state.edu_events.fetch_add(count, Ordering::Relaxed);
+    }
+}
+
+/// Gives the withheld acknowledgement once its time came (from the main loop, which runs
+/// after every upcall).
+fn give_withheld(state: &GuestState) {
+    let until = state.withheld_until.load(Ordering::Relaxed);
+    if until == 0 || HV.read_clock().unwrap_or(0) < until {
+        return;
+    }
+    let port = state.edu_port.load(Ordering::Relaxed).saturating_sub(1) as u32;
+    if let Ok(count) = HV.take_count(port) {
+        state.edu_events.fetch_add(count, Ordering::Relaxed);
+    }
+    state.withheld_until.store(0, Ordering::Relaxed);
+    state.withheld_given.fetch_add(1, Ordering::Relaxed);
+    print(b"guest: acknowledgement given, late\n");
+}
+
+/// Upcalls of burst ports in priority order (the lowest port first), as the handler logs
+/// them: port offset `k` in the `k`th four bits.
+const BURST_IN_ORDER: u64 = 0xfedc_ba98_7654_3210;
+/// How long the partition waits for the kernel to take a round's interrupts (loop turns;
+/// they are taken as its call returns, before it runs an instruction).
+const BURST_WAIT: u64 = 10_000_000;
+
+/// The burst's upcall for `port`, the `offset`th burst port: its event taken, the port
+/// logged.
+fn burst_upcall(state: &GuestState, port: u32, offset: u64) {
+    if let Ok(count) = HV.take_count(port) {
+        state.burst_events.fetch_add(count, Ordering::Relaxed);
+    }
+    let seen = state.burst_seen.fetch_add(1, Ordering::Relaxed);
+    if seen < BURST_LINES as u64 {
+        state.burst_log.fetch_or(offset << (4 * seen), Ordering::Relaxed);
+    }
+}
+
+/// The burst's rounds (a partition with burst ports), up to `BURST_PER_WAKE` of those the
+/// kernel gave it (from `BURST_FROM` on) each time its main loop runs: in each, it closes
+/// its virtual interrupts (the disable call), asks for the burst and enters the kernel (a
+/// clock read), which fires the 16 lines at once on its way back; they are taken (and
+/// raised into its ports, flagged) before it runs on; it waits until the kernel counted
+/// them, then opens (the enable call): the upcalls come one after the other, each upcall
+/// return bringing the next, and the round is in order if they came lowest port first.
+fn burst(state: &GuestState) {
+    let rounds = state.burst_rounds.load(Ordering::Acquire);
+    let mut round = state.burst_done.load(Ordering::Relaxed);
+    if state.burst_port.load(Ordering::Relaxed) == 0 || round >= rounds {
+        return;
+    }
+    let last = rounds.min(round + BURST_PER_WAKE);
+    while round < last {
+        state.burst_seen.store(0, Ordering::Relaxed);
+        state.burst_log.store(0, Ordering::Relaxed);
+        let taken = state.burst_taken.load(Ordering::Acquire) + BURST_LINES as u64;
+        // Closed before it asks: the kernel may fire at any entry from now on (a tick
+        // that comes before the call below).
+        let _ = HV.disable_irqs();
+        state.burst_request.store(round + 1, Ordering::Release);
+        let _ = HV.read_clock();
+        let mut wait = 0;
+        while state.burst_taken.load(Ordering::Acquire) < taken && wait < BURST_WAIT {
+            wait += 1;
+            core::hint::spin_loop();
+        }
+        if wait == BURST_WAIT {
+            state.burst_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = HV.enable_irqs();
+        let (seen, log) =
+            (state.burst_seen.load(Ordering::Relaxed), state.burst_log.load(Ordering::Relaxed));
+        if seen == BURST_LINES as u64 && log == BURST_IN_ORDER {
+            state.burst_in_order.fetch_add(1, Ordering::Relaxed);
+        } else if state.burst_bad_seen.load(Ordering::Relaxed) == 0 {
+            state.burst_bad_log.store(log, Ordering::Relaxed);
+            state.burst_bad_seen.store(seen + 1, Ordering::Relaxed);
+        }
+        round += 1;
+        state.burst_done.store(round, Ordering::Release);
+    }
+    if round == rounds {
+        print(b"guest: burst rounds done\n");
+    }
+}
