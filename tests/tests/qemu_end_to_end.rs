@@ -166,6 +166,17 @@ fn qemu_end_to_end_partitions_get_every_tick_trap_restart_and_channel() {
         assert_eq!(number(&fpu, "mismatches"), 0, "partition {p} saw only its own values");
     }
 
+    // FS and GS: partition 1 loads the user data selector into both and finds it at every
+    // check, and found both null at each of its two starts (its warm restart reset them);
+    // partition 0, which never loads them, never sees partition 1's.
+    for p in 0..2 {
+        let f = fields(&output, &format!("RESULT segments partition={p} "));
+        assert!(number(&f, "checks") >= 10, "partition {p} checked its selectors: {f:?}");
+        assert_eq!(number(&f, "mismatches"), 0, "partition {p} saw only its own: {f:?}");
+    }
+    let f = fields(&output, "RESULT segments partition=1 ");
+    assert_eq!((number(&f, "starts"), number(&f, "starts_null")), (2, 2), "{f:?}");
+
     // The serial output went through the kernel's bounded buffer, drained at window
     // switches: all of it arrived (the lines checked above), none dropped.
     let console = fields(&output, "RESULT console");

@@ -235,6 +235,16 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
         assert!(number(&f, "checks") >= 10, "partition {p}: {f:?}");
         assert_eq!(number(&f, "mismatches"), 0, "partition {p}: {f:?}");
     }
+    // FS and GS are each partition's own: partitions 0 and 2 load the user data selector
+    // into both and write their bases (FSGSBASE), 1 and 3 leave them null; each finds at
+    // every check what it left, never its CPU neighbour's.
+    for p in 0..PARTITIONS.len() {
+        let f = fields(&output, &format!("RESULT segments partition={p} "));
+        assert_eq!(number(&f, "loads"), u64::from(p % 2 == 0), "partition {p}: {f:?}");
+        assert_eq!(number(&f, "bases"), 1, "FSGSBASE offered and used: {f:?}");
+        assert!(number(&f, "checks") >= 10, "partition {p}: {f:?}");
+        assert_eq!(number(&f, "mismatches"), 0, "partition {p}: {f:?}");
+    }
     // NMIs injected to every CPU during the run (the parked ones too): each CPU takes them
     // on its own NMI stack (IST2 of its own TSS), counts them and returns; the run is
     // otherwise exactly as without them (every check here).

@@ -53,11 +53,13 @@ pub trait Hardware {
     /// Writes partition memory at `addr` (a range the adapter checked against the
     /// partition's private memory).
     fn write_user(&mut self, addr: u64, bytes: &[u8]);
-    /// Saves the running partition's FPU/SSE/AVX registers and FS/GS selectors
-    /// ([`fpu::save`](crate::fpu::save) on a real machine).
+    /// Saves the running partition's FPU/SSE/AVX registers, FS/GS selectors and FS/GS
+    /// bases ([`fpu::save`](crate::fpu::save) on a real machine). The adapter sanitizes
+    /// the segments it gets ([`ExtendedState::sanitize_segments`]).
     fn save_extended(&mut self, state: &mut ExtendedState);
-    /// Loads a partition's FPU/SSE/AVX registers and FS/GS selectors
-    /// ([`fpu::restore`](crate::fpu::restore) on a real machine).
+    /// Loads a partition's FPU/SSE/AVX registers, FS/GS selectors and then FS/GS bases
+    /// ([`fpu::restore`](crate::fpu::restore) on a real machine). The adapter only hands
+    /// it states whose segments are sanitized (or initial: null, bases 0).
     fn restore_extended(&mut self, state: &ExtendedState);
     /// The interrupt controller when it is not the 8259 pair the PIC methods above drive
     /// (the local APIC and the IO-APIC): `None`, the default, keeps the 8259
@@ -178,7 +180,7 @@ pub struct X86Adapter<const P: usize, H> {
     stopped: bool,
     /// The engine kicked this CPU (see [`take_kick`](X86Adapter::take_kick)).
     kicked: bool,
-    /// Each partition's FPU/SSE/AVX state and FS/GS selectors while it is not running.
+    /// Each partition's FPU/SSE/AVX state and FS/GS selectors and bases while it is not running.
     extended: [ExtendedState; P],
     /// The partition whose extended state is in the registers (inside its window).
     live: Option<usize>,
@@ -257,7 +259,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         self.ticks
     }
 
-    /// Partition `p`'s FPU/SSE/AVX state and FS/GS selectors as last saved (its start
+    /// Partition `p`'s FPU/SSE/AVX state and FS/GS selectors and bases as last saved (its start
     /// state before it first ran or after a restart).
     pub fn extended_state(&self, p: usize) -> &ExtendedState {
         &self.extended[p]
@@ -422,7 +424,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
     }
 
     /// Partition `p` enters its window at the current tick for `budget` ticks: its
-    /// FPU/SSE/AVX state and FS/GS selectors are loaded (those of a partition still
+    /// FPU/SSE/AVX state and FS/GS selectors and bases are loaded (those of a partition still
     /// live saved first).
     pub fn enter<const W: usize, const C: usize>(
         &mut self,
@@ -436,7 +438,7 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
     }
 
     /// Partition `p` leaves its window at the current tick: its FPU/SSE/AVX state and
-    /// FS/GS selectors are saved.
+    /// FS/GS selectors and bases are saved.
     pub fn exit<const W: usize, const C: usize>(
         &mut self,
         router: &Router<P, W, C>,
@@ -466,6 +468,9 @@ impl<const P: usize, H: Hardware> X86Adapter<P, H> {
         }
         if let Some(p) = self.live.take() {
             self.hw.save_extended(&mut self.extended[p]);
+            // Whatever the partition left in FS and GS, what is loaded for it next is a
+            // selector and bases that load without a fault.
+            self.extended[p].sanitize_segments();
         }
         if let Some(p) = next {
             self.hw.restore_extended(&self.extended[p]);
@@ -627,8 +632,9 @@ impl<const P: usize, H: Hardware> KernelAdapter for X86Adapter<P, H> {
         cpu.resume = None;
         cpu.generation += 1;
         cpu.notices.restarted = Some(mode);
-        // A new run starts with fresh FPU/SSE/AVX registers and null FS/GS, also when
-        // it restarts inside its window (its registers are reset at once).
+        // A new run starts with fresh FPU/SSE/AVX registers, null FS/GS selectors and
+        // bases 0, also when it restarts inside its window (its registers are reset at
+        // once).
         self.extended[p] = ExtendedState::initial();
         if self.live == Some(p) {
             self.hw.restore_extended(&self.extended[p]);

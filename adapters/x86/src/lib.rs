@@ -13,8 +13,8 @@
 //!   that hand the vector and the error code to one dispatcher with a [`TrapFrame`].
 //! * [`X86Adapter`]: the `KernelAdapter` implementation, and the entry points a
 //!   dispatcher calls (hypercall, trap, clock, interrupt, window entry and exit).
-//! * [`fpu`]: each partition's x87/SSE/AVX state and FS/GS selectors, saved and
-//!   restored on every switch, reset on restart.
+//! * [`fpu`]: each partition's x87/SSE/AVX state and FS/GS selectors and bases, saved
+//!   and restored on every switch, reset on restart.
 //! * [`irqchip`]: the one trait the adapter acknowledges and masks through, with the 8259
 //!   pair and the APICs as its implementations; [`apic`]: the local APIC (xAPIC and
 //!   x2APIC), the IO-APICs, IPIs, MSIs, and time from the TSC with the local APIC timer;

@@ -14,6 +14,7 @@ use irq_router::hypercall::CallNumber;
 use irq_router::vcpu::{CatchUpPolicy, SharedPage};
 use irq_x86::fpu::ExtendedState;
 use irq_x86::frame::{NO_PORT, UpcallFrame};
+use irq_x86::gdt::{KERNEL_CS, TSS_SELECTOR, USER_CS, USER_SS};
 use irq_x86::regs::RFLAGS_ENTRY;
 use irq_x86::{Hardware, PartitionSpace, Region, TrapFrame, UserRegs, X86Adapter};
 
@@ -33,7 +34,7 @@ struct Fake {
     isr: u16,
     console: Vec<u8>,
     log: Vec<HmRecord>,
-    /// The FPU/SSE/AVX registers and FS/GS selectors of the CPU.
+    /// The FPU/SSE/AVX registers and FS/GS selectors and bases of the CPU.
     registers: ExtendedState,
     extended_ops: Vec<&'static str>,
 }
@@ -418,4 +419,59 @@ fn fpu_state_and_segments_are_saved_on_exit_restored_on_entry_and_reset_on_resta
     assert!(m.adapter.take_notices(0).restarted.is_some(), "restarted");
     assert_eq!(m.adapter.hardware().registers, ExtendedState::initial());
     assert_eq!(m.adapter.extended_state(0), &ExtendedState::initial());
+}
+
+/// FS and GS, selectors and bases, are each partition's own: what it leaves is what it
+/// finds at its next entry, whatever another partition loaded meanwhile; a restart resets
+/// them (null selectors, bases 0).
+#[test]
+fn fs_and_gs_selectors_and_bases_are_the_partitions_own() {
+    let mut m = machine();
+    let mut its_own = ExtendedState::initial();
+    its_own.fs = USER_SS;
+    its_own.gs = 0;
+    its_own.fs_base = 0x60_1000;
+    its_own.gs_base = 0x7fff_ffff_f000;
+    m.adapter.hardware().registers = its_own.clone();
+    m.adapter.exit(&m.router, P);
+    assert_eq!(m.adapter.extended_state(0), &its_own, "saved as it left, bases included");
+    let mut other = ExtendedState::initial();
+    other.gs = USER_SS;
+    other.fs_base = 0x1234_5000;
+    other.gs_base = 0x6666_0000;
+    m.adapter.hardware().registers = other;
+    m.adapter.enter(&m.router, P, 100);
+    assert_eq!(m.adapter.hardware().registers, its_own, "its own selectors and bases back");
+    // Restarted inside its window: null selectors and bases 0 at once.
+    m.adapter.trap(&m.router, P, 6, 0, 0);
+    m.adapter.trap(&m.router, P, 6, 0, 0);
+    assert!(m.adapter.take_notices(0).restarted.is_some(), "restarted");
+    let r = &m.adapter.hardware().registers;
+    assert_eq!((r.fs, r.gs, r.fs_base, r.gs_base), (0, 0, 0, 0));
+}
+
+/// Whatever the partition left in FS and GS (a selector that would fault when the kernel
+/// reloads it, a non-canonical base), the state loaded for it next loads without a fault:
+/// such a selector becomes null, such a base 0; what is valid is kept.
+#[test]
+fn a_selector_or_base_that_would_fault_on_reload_is_never_loaded() {
+    let mut m = machine();
+    for (fs, gs, fs_base, gs_base, want) in [
+        (USER_CS, KERNEL_CS, 0x8000_0000_0000, 0x60_0000, (0, 0, 0, 0x60_0000)),
+        (TSS_SELECTOR, USER_SS, 0x60_2000, u64::MAX, (0, USER_SS, 0x60_2000, u64::MAX)),
+        (0x3, 0x4 | 3, 0xffff_0000_0000_0000, 0, (0x3, 0, 0, 0)),
+    ] {
+        let mut left = ExtendedState::initial();
+        left.area_mut()[300] = 0x42;
+        (left.fs, left.gs, left.fs_base, left.gs_base) = (fs, gs, fs_base, gs_base);
+        m.adapter.hardware().registers = left.clone();
+        m.adapter.exit(&m.router, P);
+        let saved = m.adapter.extended_state(0);
+        assert_eq!((saved.fs, saved.gs, saved.fs_base, saved.gs_base), want, "{fs:#x} {gs:#x}");
+        assert_eq!(saved.area(), left.area(), "the FPU state is untouched");
+        m.adapter.hardware().registers = ExtendedState::initial();
+        m.adapter.enter(&m.router, P, 100);
+        let r = &m.adapter.hardware().registers;
+        assert_eq!((r.fs, r.gs, r.fs_base, r.gs_base), want, "loaded sanitized");
+    }
 }

@@ -69,6 +69,17 @@ pub struct GuestState {
     pub device_late_max: AtomicU64,
     pub fpu_checks: AtomicU64,
     pub fpu_bad: AtomicU64,
+    /// 1 if it loads FS and GS (selectors, and bases where FSGSBASE is offered), 0 if it
+    /// leaves them null (written by the kernel at boot).
+    pub segments: AtomicU64,
+    /// The word it reads through `fs:` and `gs:` (written by the kernel at boot).
+    pub segment_word: AtomicU64,
+    /// 1 if it wrote and checked its bases (FSGSBASE offered).
+    pub segment_bases: AtomicU64,
+    pub segment_checks: AtomicU64,
+    pub segment_bad: AtomicU64,
+    /// The first mismatch: selectors (FS in bits 0..16, GS in 16..32).
+    pub segment_bad_selectors: AtomicU64,
     /// Its port of the edu's INTx plus one (0: none), and the edu's registers (mapped
     /// user in its own tables).
     pub edu_port: AtomicU64,
@@ -165,6 +176,12 @@ impl PartitionMemory {
                 device_late_max: Z,
                 fpu_checks: Z,
                 fpu_bad: Z,
+                segments: Z,
+                segment_word: Z,
+                segment_bases: Z,
+                segment_checks: Z,
+                segment_bad: Z,
+                segment_bad_selectors: Z,
                 edu_port: Z,
                 edu_mmio: Z,
                 withhold_at: Z,

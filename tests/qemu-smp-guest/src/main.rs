@@ -19,6 +19,12 @@
 //!   them, open; its handler logs the order of the upcalls, and the round is in order if
 //!   they came lowest port first.
 //! * FPU/SSE: fills its registers with its own pattern and checks them before every idle.
+//! * FS and GS: partitions 0 and 2 (one on each CPU) load the user data selector into
+//!   both and, where the CPU offers FSGSBASE, write their bases (`wrfsbase`,
+//!   `wrgsbase`: addresses in their own memory); partitions 1 and 3 leave them null.
+//!   Before every idle each checks that it finds what it left (selectors, bases, and a
+//!   word read through `fs:` and `gs:`), so neither loses its values nor sees its CPU
+//!   neighbour's.
 //!
 //! On the host (any target but `x86_64-unknown-none`) this binary does nothing.
 #![cfg_attr(target_os = "none", no_std)]

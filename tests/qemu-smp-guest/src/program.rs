@@ -102,6 +102,97 @@ fn fpu_holds(pattern: u64) -> bool {
     bad == 0
 }
 
+/// The user data selector (the one a partition may keep in FS or GS).
+const USER_DATA: u64 = irq_x86::gdt::USER_SS as u64;
+
+/// Whether CPUID offers the FS/GS base instructions (leaf 7, EBX bit 0): the kernel then
+/// enables them for ring 3.
+fn fsgsbase_offered() -> bool {
+    let (max, ebx): (u32, u32);
+    // SAFETY: `cpuid` only reads; rbx (reserved by the compiler) is saved around it.
+    unsafe {
+        asm!("mov {t}, rbx", "cpuid", "xchg {t}, rbx", t = out(reg) _,
+            inout("eax") 0u32 => max, inout("ecx") 0u32 => _, out("edx") _,
+            options(nomem, nostack, preserves_flags));
+    }
+    if max < 7 {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe {
+        asm!("mov {t:r}, rbx", "cpuid", "xchg {t:r}, rbx", "mov {b:e}, {t:e}",
+            t = out(reg) _, b = out(reg) ebx,
+            inout("eax") 7u32 => _, inout("ecx") 0u32 => _, out("edx") _,
+            options(nomem, nostack, preserves_flags));
+    }
+    ebx & 1 != 0
+}
+
+/// The bases a partition writes: its `segment_word` for FS, 8 bytes below it for GS (so
+/// `fs:[0]` and `gs:[8]` both read that word).
+fn segment_bases(state: &GuestState) -> (u64, u64) {
+    let word = core::ptr::from_ref(&state.segment_word) as u64;
+    (word, word.wrapping_sub(8))
+}
+
+/// Loads the user data selector into FS and GS and, with `bases`, writes their bases.
+fn segments_fill(state: &GuestState, bases: bool) {
+    // SAFETY: loading the user data selector (DPL 3) is allowed in ring 3; the compiled
+    // code uses neither FS nor GS.
+    unsafe {
+        asm!("mov fs, {s:x}", "mov gs, {s:x}", s = in(reg) USER_DATA,
+            options(nomem, nostack, preserves_flags));
+    }
+    if bases {
+        let (fs, gs) = segment_bases(state);
+        // SAFETY: CR4.FSGSBASE is set where CPUID offers it (the kernel's `fpu::enable`);
+        // canonical addresses of its own memory.
+        unsafe {
+            asm!("wrfsbase {f}", "wrgsbase {g}", f = in(reg) fs, g = in(reg) gs,
+                options(nomem, nostack, preserves_flags));
+        }
+    }
+}
+
+/// Whether FS and GS hold what this partition left: the user data selector and its
+/// bases (a word read through each), or for a partition that loads nothing, null
+/// selectors and bases 0. Records the first mismatch's selectors.
+fn segments_hold(state: &GuestState, loads: bool, bases: bool) -> bool {
+    let (fs, gs): (u64, u64);
+    // SAFETY: reads the selectors only.
+    unsafe {
+        asm!("mov {f:x}, fs", "mov {g:x}, gs", "movzx {f:e}, {f:x}", "movzx {g:e}, {g:x}",
+            f = out(reg) fs, g = out(reg) gs, options(nomem, nostack, preserves_flags));
+    }
+    let want = if loads { USER_DATA } else { 0 };
+    let mut ok = fs == want && gs == want;
+    if bases {
+        let (fs_base, gs_base): (u64, u64);
+        // SAFETY: CR4.FSGSBASE is set (see `segments_fill`); reads only.
+        unsafe {
+            asm!("rdfsbase {f}", "rdgsbase {g}", f = out(reg) fs_base, g = out(reg) gs_base,
+                options(nomem, nostack, preserves_flags));
+        }
+        let (want_fs, want_gs) = if loads { segment_bases(state) } else { (0, 0) };
+        ok &= fs_base == want_fs && gs_base == want_gs;
+        if ok && loads {
+            let (a, b): (u64, u64);
+            // SAFETY: both bases point into its own memory (checked just above), at its
+            // `segment_word`.
+            unsafe {
+                asm!("mov {a}, qword ptr fs:[0]", "mov {b}, qword ptr gs:[8]",
+                    a = out(reg) a, b = out(reg) b, options(readonly, nostack, preserves_flags));
+            }
+            let word = state.segment_word.load(Ordering::Relaxed);
+            ok &= a == word && b == word;
+        }
+    }
+    if !ok && state.segment_bad.load(Ordering::Relaxed) == 0 {
+        state.segment_bad_selectors.store(fs | gs << 16, Ordering::Relaxed);
+    }
+    ok
+}
+
 fn print(message: &'static [u8]) {
     let _ = HV.console_write(message);
 }
@@ -127,6 +218,12 @@ extern "C" fn guest_main(base: u64) -> ! {
     let _ = HV.register_upcall(NonZeroU64::new(guest_upcall as *const () as u64));
     let pattern = state.pattern.load(Ordering::Relaxed);
     fpu_fill(pattern);
+    let loads = state.segments.load(Ordering::Relaxed) == 1;
+    let bases = fsgsbase_offered();
+    state.segment_bases.store(u64::from(bases), Ordering::Relaxed);
+    if loads {
+        segments_fill(state, bases);
+    }
     print(b"guest: started on its CPU, upcall registered\n");
     let _ = HV.enable_irqs();
     loop {
@@ -135,6 +232,10 @@ extern "C" fn guest_main(base: u64) -> ! {
         state.fpu_checks.fetch_add(1, Ordering::Relaxed);
         if !fpu_holds(pattern) {
             state.fpu_bad.fetch_add(1, Ordering::Relaxed);
+        }
+        state.segment_checks.fetch_add(1, Ordering::Relaxed);
+        if !segments_hold(state, loads, bases) {
+            state.segment_bad.fetch_add(1, Ordering::Relaxed);
         }
         let _ = HV.idle();
     }

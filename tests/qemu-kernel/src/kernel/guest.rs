@@ -12,6 +12,9 @@
 //! * Partition 1 (warp catch-up): counts its ticks plus the warps; receives the channel;
 //!   at guest time 30 executes `ud2`; its fault handler checks the vector and RIP, then
 //!   divides by zero, and its health monitor warm-starts it; the new run reads why.
+//! * FS and GS: partition 1 finds both selectors null at each of its starts (the restart
+//!   reset them), then loads the user data selector into both and finds it there at every
+//!   check; partition 0 never loads them and finds them null at every check.
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -80,6 +83,8 @@ pub(crate) struct P0State {
     pub(crate) bad_stack: AtomicU64,
     pub(crate) fpu_checks: AtomicU64,
     pub(crate) fpu_bad: AtomicU64,
+    pub(crate) segment_checks: AtomicU64,
+    pub(crate) segment_bad: AtomicU64,
 }
 
 /// What partition 1 knows, in its memory (kept across its warm start).
@@ -104,6 +109,10 @@ pub(crate) struct P1State {
     pub(crate) probe_resumed: AtomicU64,
     pub(crate) fpu_checks: AtomicU64,
     pub(crate) fpu_bad: AtomicU64,
+    /// Starts that found FS and GS null.
+    pub(crate) segment_starts_null: AtomicU64,
+    pub(crate) segment_checks: AtomicU64,
+    pub(crate) segment_bad: AtomicU64,
 }
 
 /// The kernel's account of the warps it gave a warp partition, in that partition's
@@ -134,6 +143,8 @@ pub(crate) static P0: P0State = P0State {
     bad_stack: AtomicU64::new(0),
     fpu_checks: AtomicU64::new(0),
     fpu_bad: AtomicU64::new(0),
+    segment_checks: AtomicU64::new(0),
+    segment_bad: AtomicU64::new(0),
 };
 
 /// Partition 1's state.
@@ -159,6 +170,9 @@ pub(crate) static P1: P1State = P1State {
     probe_resumed: AtomicU64::new(0),
     fpu_checks: AtomicU64::new(0),
     fpu_bad: AtomicU64::new(0),
+    segment_starts_null: AtomicU64::new(0),
+    segment_checks: AtomicU64::new(0),
+    segment_bad: AtomicU64::new(0),
 };
 
 /// Partition 1's warp ledger.
@@ -259,6 +273,30 @@ fn fpu_check(pattern: u64, checks: &AtomicU64, bad: &AtomicU64) {
     }
 }
 
+/// The user data selector (the one a partition may keep in FS or GS).
+const USER_DATA: u64 = irq_x86::gdt::USER_SS as u64;
+
+/// The FS and GS selectors.
+#[inline(always)]
+fn segments() -> (u64, u64) {
+    let (fs, gs): (u64, u64);
+    // SAFETY: reads the selectors only.
+    unsafe {
+        asm!("mov {f:x}, fs", "mov {g:x}, gs", "movzx {f:e}, {f:x}", "movzx {g:e}, {g:x}",
+            f = out(reg) fs, g = out(reg) gs, options(nomem, nostack, preserves_flags));
+    }
+    (fs, gs)
+}
+
+/// Counts a check of FS and GS against `want`, and a mismatch.
+#[inline(always)]
+fn segment_check(want: u64, checks: &AtomicU64, bad: &AtomicU64) {
+    checks.fetch_add(1, Ordering::Relaxed);
+    if segments() != (want, want) {
+        bad.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[inline(always)]
 fn print(message: &'static [u8]) {
     let _ = HV.console_write(message);
@@ -327,6 +365,7 @@ pub(crate) extern "C" fn p0_main() -> ! {
             }
         }
         fpu_check(P0_FPU, &P0.fpu_checks, &P0.fpu_bad);
+        segment_check(0, &P0.segment_checks, &P0.segment_bad);
         let _ = HV.idle();
     }
 }
@@ -427,6 +466,15 @@ pub(crate) extern "C" fn p1_main() -> ! {
     let _ = HV.register_fault_handler(entry(p1_fault as *const () as u64));
     // A new run: its registers were reset; it fills them again.
     fpu_fill(P1_FPU);
+    if segments() == (0, 0) {
+        P1.segment_starts_null.fetch_add(1, Ordering::Relaxed);
+    }
+    // SAFETY: loading the user data selector (DPL 3) is allowed in ring 3; the compiled
+    // code uses neither FS nor GS.
+    unsafe {
+        asm!("mov fs, {s:x}", "mov gs, {s:x}", s = in(reg) USER_DATA,
+            options(nomem, nostack, preserves_flags));
+    }
     if reason == 1 << 32 {
         print(guest_str!(b"p1: started (reason: fresh)\n"));
     } else if reason == (3 << 32) | 2 {
@@ -457,6 +505,7 @@ pub(crate) extern "C" fn p1_main() -> ! {
             p1_probe_kernel_memory();
         }
         fpu_check(P1_FPU, &P1.fpu_checks, &P1.fpu_bad);
+        segment_check(USER_DATA, &P1.segment_checks, &P1.segment_bad);
         let _ = HV.idle();
     }
 }

@@ -404,6 +404,18 @@ impl Kernel {
             ok &= checks >= 10 && bad == 0;
             self.say(format_args!("RESULT fpu partition={p} checks={checks} mismatches={bad}\n"));
         }
+        // FS and GS: partition 0 never loads them (null at every check), partition 1
+        // finds them null at each of its two starts and its user data selector at every
+        // check.
+        let (checks, bad) = (P0.segment_checks.load(Relaxed), P0.segment_bad.load(Relaxed));
+        ok &= checks >= 10 && bad == 0;
+        self.say(format_args!("RESULT segments partition=0 checks={checks} mismatches={bad}\n"));
+        let (checks, bad) = (P1.segment_checks.load(Relaxed), P1.segment_bad.load(Relaxed));
+        let (starts, null) = (P1.starts.load(Relaxed), P1.segment_starts_null.load(Relaxed));
+        ok &= checks >= 10 && bad == 0 && null == starts;
+        self.say(format_args!(
+            "RESULT segments partition=1 starts={starts} starts_null={null} checks={checks} mismatches={bad}\n"
+        ));
         // NMIs (the host test injects them through QEMU's monitor): counted and survived.
         let dropped = self.adapter.hardware().dropped();
         ok &= dropped == 0;

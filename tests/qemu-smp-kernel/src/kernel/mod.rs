@@ -211,6 +211,9 @@ extern "C" fn kmain(start_info: u64) -> ! {
         let device = config::port_of(p, DEVICE_VECTOR);
         state.device_port.store(device.map_or(0, |port| u64::from(port) + 1), Ordering::Relaxed);
         state.pattern.store(0x0123_4567_0000_0000 + ((p as u64) << 40), Ordering::Relaxed);
+        // Partitions 0 and 2 (one on each CPU) load FS and GS, 1 and 3 leave them null.
+        state.segments.store(u64::from(p % 2 == 0), Ordering::Relaxed);
+        state.segment_word.store(0x5e9_0000_0000 + p as u64, Ordering::Relaxed);
     }
     burst::setup();
     *MADT.lock() = Some(madt.clone());

@@ -219,6 +219,17 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         ok &= checks >= 10 && bad == 0;
         say!("RESULT fpu partition={p} checks={checks} mismatches={bad}");
     }
+    for (p, memory) in (0..PARTITIONS).map(|p| (p, memory(p))) {
+        let state = &memory.state;
+        let (checks, bad) = (state.segment_checks.load(Relaxed), state.segment_bad.load(Relaxed));
+        ok &= checks >= 10 && bad == 0;
+        say!(
+            "RESULT segments partition={p} loads={} bases={} checks={checks} mismatches={bad} first_bad_selectors={:#x}",
+            state.segments.load(Relaxed),
+            state.segment_bases.load(Relaxed),
+            state.segment_bad_selectors.load(Relaxed)
+        );
+    }
 
     let lost: u64 = (0..=255u8).map(|v| router().line_lost(v)).sum();
     let running: usize = (0..CPUS)
