@@ -245,6 +245,28 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
         assert!(number(&f, "checks") >= 10, "partition {p}: {f:?}");
         assert_eq!(number(&f, "mismatches"), 0, "partition {p}: {f:?}");
     }
+    // `syscall` beside `int 0x80`: partitions 1 and 3 (one on each CPU) made their idle
+    // and upcall-return calls through it, and compared the answers of the same calls
+    // made both ways; every call reached the entry, which left with `sysretq` when the
+    // frame allowed it and with `iretq` otherwise (another partition, an upcall, the idle
+    // loop).
+    let mut calls = 0;
+    for p in 0..PARTITIONS.len() {
+        let f = fields(&output, &format!("RESULT syscall partition={p} "));
+        let uses = number(&f, "uses");
+        assert_eq!(uses, u64::from(p % 2 == 1), "partition {p}: {f:?}");
+        assert_eq!(number(&f, "mismatches"), 0, "partition {p}: {f:?}");
+        if uses == 1 {
+            assert!(number(&f, "compared") >= 10, "partition {p}: {f:?}");
+        } else {
+            assert_eq!(number(&f, "calls"), 0, "partition {p}: {f:?}");
+        }
+        calls += number(&f, "calls");
+    }
+    let e = fields(&output, "RESULT syscall-entry ");
+    assert_eq!(number(&e, "entries"), calls, "every syscall hypercall entered: {e:?}");
+    assert_eq!(number(&e, "sysret") + number(&e, "iret"), calls, "{e:?}");
+    assert!(number(&e, "sysret") > 0 && number(&e, "iret") > 0, "both ways out: {e:?}");
     // NMIs injected to every CPU during the run (the parked ones too): each CPU takes them
     // on its own NMI stack (IST2 of its own TSS), counts them and returns; the run is
     // otherwise exactly as without them (every check here).
@@ -255,16 +277,20 @@ fn qemu_smp_two_cpus_run_their_schedules_and_a_kick_crosses_cpus() {
     // itself): taken on its NMI stack while the hypercall's frame is in use on the
     // common one, which it leaves as it was; the hypercalls' answers are the guests'
     // checks above.
-    let mut in_hypercalls = 0;
+    let (mut in_hypercalls, mut in_syscalls) = (0, 0);
     for cpu in 0..ENGINE_CPUS {
         let h = fields(&output, &format!("RESULT hypercall_nmis cpu={cpu} "));
         in_hypercalls += number(&h, "nmis");
+        in_syscalls += number(&h, "syscall_nmis");
         assert!(number(&h, "hypercalls") > 64, "cpu {cpu}: {h:?}");
         assert_eq!(number(&h, "nmis"), number(&h, "hypercalls").div_ceil(64), "cpu {cpu}: {h:?}");
         assert_eq!(number(&h, "frame_intact"), number(&h, "nmis"), "cpu {cpu}: {h:?}");
         assert_eq!(number(&h, "unseen") + number(&h, "send_errors"), 0, "cpu {cpu}: {h:?}");
     }
     assert!(number(&nmi, "taken") <= nmis_sent * MACHINE_CPUS + in_hypercalls, "{nmi:?}");
+    // Some of them in the middle of a hypercall made through `syscall` (its frame on the
+    // same common stack; its answer is the guest's comparison above).
+    assert!(in_syscalls > 0, "an NMI in a syscall hypercall: {in_syscalls} of {in_hypercalls}");
     assert!(!output.contains("vector 2 "), "no NMI reported as a trap");
     assert!(number(&nmi, "in_entry") >= in_hypercalls, "counted as in an entry: {nmi:?}");
 

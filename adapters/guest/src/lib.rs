@@ -12,8 +12,9 @@
 //!   (one store each, as RTEMS's CPU port does), asking the kernel for delivery only when
 //!   an upcall became pending while they were closed.
 //! * [`Upcall`]: what the kernel delivered (port, pending count, context).
-//! * Transports: [`x86_64::Int80`] (`int 0x80`, registers as in the ABI), and with the
-//!   `hosted` feature [`hosted`] (the runner's socket, region and upcall signal).
+//! * Transports: [`x86_64::Int80`] (`int 0x80`, registers as in the ABI),
+//!   [`x86_64::Syscall`] (`syscall`, the same registers, `rcx` and `r11` clobbered), and
+//!   with the `hosted` feature [`hosted`] (the runner's socket, region and upcall signal).
 //!
 //! The core is `no_std`, allocates nothing and builds for `x86_64-unknown-none`.
 

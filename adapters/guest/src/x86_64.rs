@@ -1,6 +1,7 @@
-//! The bare-metal transport of the x86 adapter: `int 0x80` with the ABI's registers
-//! (number in `rax`, arguments in `rdi`, `rsi`, `rdx`, `r10`; the answer in `rax` and
-//! `rdx`), and the upcall frame the adapter writes on the partition's stack.
+//! The bare-metal transports of the x86 adapter: `int 0x80` ([`Int80`]) and `syscall`
+//! ([`Syscall`]), both with the ABI's registers (number in `rax`, arguments in `rdi`,
+//! `rsi`, `rdx`, `r10`; the answer in `rax` and `rdx`; `syscall` also clobbers `rcx`
+//! and `r11`), and the upcall frame the adapter writes on the partition's stack.
 //!
 //! Everything here is `#[inline(always)]`: a guest whose code must stay inside its own
 //! pages (the QEMU end-to-end kernel's guests) calls nothing outside them.
@@ -32,6 +33,39 @@ impl Transport for Int80 {
                 in("rsi") call.args[1],
                 inlateout("rdx") call.args[2] => value,
                 in("r10") call.args[3],
+                options(nostack),
+            );
+        }
+        Ok([status, value])
+    }
+}
+
+/// The `syscall` transport: the same calls and answers as [`Int80`], through the
+/// adapter's `syscall` entry (`irq_x86::syscall`). The CPU writes the return address to
+/// `rcx` and the flags to `r11`, so both are clobbered (the kernel may return with
+/// `sysretq`, which reads them back). Never fails: the kernel always answers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Syscall;
+
+impl Transport for Syscall {
+    #[inline(always)]
+    fn enter(&self, call: &RawCall) -> Result<[u64; 2], Error> {
+        let status: u64;
+        let value: u64;
+        // SAFETY: `syscall` enters the kernel's hypercall entry, which changes only rax
+        // and rdx (plus rcx and r11, which the CPU itself overwrites, declared as
+        // clobbered), or runs an upcall that returns to exactly this state; it may change
+        // memory and does not use this stack.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") call.number => status,
+                in("rdi") call.args[0],
+                in("rsi") call.args[1],
+                inlateout("rdx") call.args[2] => value,
+                in("r10") call.args[3],
+                out("rcx") _,
+                out("r11") _,
                 options(nostack),
             );
         }

@@ -20,8 +20,8 @@
 //! instructions, so the kernel never assumes the value it loaded), [`restore`] loads the
 //! selectors first and the bases after (in 64-bit mode loading a selector reloads the
 //! base from its descriptor, 0 for the flat user data segment). The kernel never uses FS
-//! or GS itself; the `syscall` entry swaps GS only for the few instructions that find
-//! this CPU's stack, and swaps back before the dispatcher, so the
+//! or GS itself; the `syscall` entry ([`crate::syscall`]) swaps GS only for the few
+//! instructions that find this CPU's stack, and swaps back before the dispatcher, so the
 //! `GS_BASE` the adapter saves and loads is always the partition's.
 //!
 //! Only two selectors are ever loaded by the kernel: a null selector and the user data

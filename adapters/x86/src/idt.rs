@@ -176,9 +176,9 @@ pub fn set_dispatcher(dispatcher: Dispatcher) {
     *DISPATCHER.lock() = Some(dispatcher);
 }
 
-/// What the stubs call (through the assembly in `stubs`).
+/// What the stubs call (through the assembly in `stubs`, and the `syscall` entry's).
 #[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
-extern "C" fn dispatch(frame: &mut TrapFrame) {
+pub(crate) extern "C" fn dispatch(frame: &mut TrapFrame) {
     if frame.vector == u64::from(NMI_VECTOR) {
         // On its own stack, never through the kernel's dispatcher (whose lock it may
         // have interrupted): counted, then straight back to what it interrupted.

@@ -21,6 +21,8 @@
 //!   [`acpi`]: the MADT; [`smp`]: application processors started through a real-mode
 //!   trampoline, per-CPU tables and stacks, and the `Hardware` of one CPU of such a
 //!   machine.
+//! * [`syscall`]: `syscall`/`sysret` as a second hypercall entry beside `int 0x80` (the
+//!   same registers, the same frame, the same dispatcher).
 //! * [`frame`] and [`regs`]: the ring-3 upcall frame, the "upcall return" that restores
 //!   the exact interrupted state, and the hypercall register mapping, as pure functions
 //!   with host tests.
@@ -62,6 +64,8 @@ pub mod regs;
 pub mod serial;
 #[cfg(target_arch = "x86_64")]
 pub mod smp;
+#[cfg(target_arch = "x86_64")]
+pub mod syscall;
 
 #[cfg(target_arch = "x86_64")]
 pub use adapter::{Counters, Hardware, MAX_FRAMES, Notices, PartitionSpace, Region, X86Adapter};

@@ -80,6 +80,15 @@ pub struct GuestState {
     pub segment_bad: AtomicU64,
     /// The first mismatch: selectors (FS in bits 0..16, GS in 16..32).
     pub segment_bad_selectors: AtomicU64,
+    /// 1 if it makes its idle and upcall-return calls through `syscall` and compares
+    /// answers (written by the kernel at boot).
+    pub syscall: AtomicU64,
+    /// Hypercalls it made through `syscall`, answers compared with those of `int 0x80`,
+    /// and those that differed (the first one's call number plus one).
+    pub syscall_calls: AtomicU64,
+    pub syscall_compared: AtomicU64,
+    pub syscall_mismatches: AtomicU64,
+    pub syscall_first_bad: AtomicU64,
     /// Its port of the edu's INTx plus one (0: none), and the edu's registers (mapped
     /// user in its own tables).
     pub edu_port: AtomicU64,
@@ -182,6 +191,11 @@ impl PartitionMemory {
                 segment_checks: Z,
                 segment_bad: Z,
                 segment_bad_selectors: Z,
+                syscall: Z,
+                syscall_calls: Z,
+                syscall_compared: Z,
+                syscall_mismatches: Z,
+                syscall_first_bad: Z,
                 edu_port: Z,
                 edu_mmio: Z,
                 withhold_at: Z,

@@ -3,8 +3,8 @@
 //! device port, ...), which the kernel writes into its memory at boot. Built on its own
 //! (see the library's documentation): it calls nothing outside its image, whatever the
 //! compiler makes of it; kernel services are hypercalls through the guest library
-//! (`irq-guest`, over `int 0x80`). It finds its memory from its stack (an upcall frame is
-//! on it) or from its start argument.
+//! (`irq-guest`, over `int 0x80`, and over `syscall` for some). It finds its memory from
+//! its stack (an upcall frame is on it) or from its start argument.
 //!
 //! * The timer port: counts its ticks; a warp partition adds the warps its ledger says.
 //! * The device port (partition 2): counts the device's events, and those that arrived
@@ -19,6 +19,11 @@
 //!   them, open; its handler logs the order of the upcalls, and the round is in order if
 //!   they came lowest port first.
 //! * FPU/SSE: fills its registers with its own pattern and checks them before every idle.
+//! * `syscall`: partitions 1 and 3 (one on each CPU) make their idle and upcall-return
+//!   hypercalls through `syscall` instead of `int 0x80`, and before every idle compare
+//!   the answers of a few calls made both ways (the ABI version, the start reason, calls
+//!   refused for a port or a vector or a buffer that is not theirs; the clock read
+//!   through `syscall` between two reads through `int 0x80`).
 //! * FS and GS: partitions 0 and 2 (one on each CPU) load the user data selector into
 //!   both and, where the CPU offers FSGSBASE, write their bases (`wrfsbase`,
 //!   `wrgsbase`: addresses in their own memory); partitions 1 and 3 leave them null.

@@ -4,8 +4,8 @@ use core::arch::asm;
 use core::num::NonZeroU64;
 use core::sync::atomic::Ordering;
 
-use irq_guest::x86_64::Int80;
-use irq_guest::{Hypervisor, Upcall};
+use irq_guest::x86_64::{Int80, Syscall};
+use irq_guest::{Hypervisor, RawCall, Transport, Upcall};
 use irq_x86::UpcallFrame;
 use qemu_smp_guest::{
     BURST_LINES, BURST_PER_WAKE, GuestState, Header, MAGIC, MEMORY_SIZE, PartitionMemory,
@@ -14,6 +14,8 @@ use qemu_smp_guest::{
 
 /// The hypercalls, over `int 0x80` (the guest library).
 const HV: Hypervisor<Int80> = Hypervisor::new(Int80);
+/// The same hypercalls over `syscall`.
+const HV_SYSCALL: Hypervisor<Syscall> = Hypervisor::new(Syscall);
 
 /// What the kernel reads at the image's start.
 #[unsafe(link_section = ".header")]
@@ -204,10 +206,61 @@ fn upcall(frame: *const UpcallFrame) -> Upcall {
     unsafe { irq_guest::Upcall::from_frame(frame.cast()) }
 }
 
-fn upcall_return() -> ! {
+/// Upcall return, through `syscall` for a partition that uses it.
+fn upcall_return(state: &GuestState) -> ! {
+    if state.syscall.load(Ordering::Relaxed) == 1 {
+        loop {
+            state.syscall_calls.fetch_add(1, Ordering::Relaxed);
+            let _ = HV_SYSCALL.upcall_return();
+        }
+    }
     loop {
         let _ = HV.upcall_return();
     }
+}
+
+/// Makes call `number` with `args` through `int 0x80` and through `syscall`: the same
+/// answer, registers and all (status in rax, value in rdx).
+fn compare_call(state: &GuestState, number: u64, args: [u64; 4]) {
+    let call = RawCall { number, args };
+    let by_int = Int80.enter(&call);
+    state.syscall_calls.fetch_add(1, Ordering::Relaxed);
+    let by_syscall = Syscall.enter(&call);
+    let same = match (by_int, by_syscall) {
+        (Ok([s0, v0]), Ok([s1, v1])) => s0 == s1 && v0 == v1,
+        _ => false,
+    };
+    compared(state, number, same);
+}
+
+fn compared(state: &GuestState, number: u64, same: bool) {
+    state.syscall_compared.fetch_add(1, Ordering::Relaxed);
+    if !same && state.syscall_mismatches.fetch_add(1, Ordering::Relaxed) == 0 {
+        state.syscall_first_bad.store(number + 1, Ordering::Relaxed);
+    }
+}
+
+/// The answers of `syscall` against those of `int 0x80`, for calls that decode (one
+/// that does not is a health-monitor event): the ABI version (its value in rdx); the
+/// start reason; `mask` and `take_count` of a port the partition has no binding for
+/// (rdi); `request_irq` of a vector that is not its own (rdi, rsi); `console_write` of
+/// kernel memory (rdi, rsi: refused); the clock (between two reads through `int 0x80`).
+fn syscall_compare(state: &GuestState) {
+    compare_call(state, 0, [0; 4]);
+    compare_call(state, 19, [0; 4]);
+    compare_call(state, 10, [63, 0, 0, 0]);
+    compare_call(state, 9, [62, 0, 0, 0]);
+    compare_call(state, 1, [0xee, 62, 0, 0]);
+    compare_call(state, 17, [0x1000, 8, 0, 0]);
+    let before = HV.read_clock();
+    state.syscall_calls.fetch_add(1, Ordering::Relaxed);
+    let clock = HV_SYSCALL.read_clock();
+    let after = HV.read_clock();
+    let same = match (before, clock, after) {
+        (Ok(b), Ok(c), Ok(a)) => b <= c && c <= a,
+        _ => false,
+    };
+    compared(state, 13, same);
 }
 
 /// Every partition's entry: `base` is its memory.
@@ -237,7 +290,13 @@ extern "C" fn guest_main(base: u64) -> ! {
         if !segments_hold(state, loads, bases) {
             state.segment_bad.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = HV.idle();
+        if state.syscall.load(Ordering::Relaxed) == 1 {
+            syscall_compare(state);
+            state.syscall_calls.fetch_add(1, Ordering::Relaxed);
+            let _ = HV_SYSCALL.idle();
+        } else {
+            let _ = HV.idle();
+        }
     }
 }
 
@@ -247,18 +306,18 @@ extern "C" fn guest_upcall(frame: *const UpcallFrame) -> ! {
     let state = &memory.state;
     state.upcalls.fetch_add(1, Ordering::Relaxed);
     let up = upcall(frame);
-    let Some(port) = up.port else { upcall_return() };
+    let Some(port) = up.port else { upcall_return(state) };
     let word = u64::from(port) + 1;
     if word == state.edu_port.load(Ordering::Relaxed) {
         edu_interrupt(state, port);
-        upcall_return()
+        upcall_return(state)
     }
     let burst = state.burst_port.load(Ordering::Relaxed);
     if burst != 0 && word >= burst && word < burst + BURST_LINES as u64 {
         burst_upcall(state, port, word - burst);
-        upcall_return()
+        upcall_return(state)
     }
-    let Ok(count) = HV.take_count(port) else { upcall_return() };
+    let Ok(count) = HV.take_count(port) else { upcall_return(state) };
     if port == u32::from(TIMER_PORT) {
         let handled = state.handled.fetch_add(count, Ordering::Relaxed) + count;
         let time = if state.warp.load(Ordering::Relaxed) == 1 {
@@ -284,7 +343,7 @@ extern "C" fn guest_upcall(frame: *const UpcallFrame) -> ! {
         state.msi_upcalls.fetch_add(1, Ordering::Relaxed);
         state.msi_events.fetch_add(count, Ordering::Relaxed);
     }
-    upcall_return()
+    upcall_return(state)
 }
 
 /// The edu's register offsets: the interrupt status (what raised it) and the

@@ -36,6 +36,7 @@ use irq_x86::pic::Pic;
 use irq_x86::smp::machine::{ApicMachine, SharedConsole};
 use irq_x86::smp::trampoline::{self, Params};
 use irq_x86::smp::{StartDelays, start_cpu};
+use irq_x86::syscall::{self, EntryBlock};
 use irq_x86::{PartitionSpace, Region, X86Adapter, idt};
 
 use config::{
@@ -70,6 +71,8 @@ static ALIVE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CP
 static GO: AtomicBool = AtomicBool::new(false);
 /// Each CPU of the engine is set up and its clock ticks.
 static READY: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Each CPU's block for the `syscall` entry (its stack, the user RSP meanwhile).
+static SYSCALL_BLOCKS: [EntryBlock; MAX_CPUS] = [const { EntryBlock::new() }; MAX_CPUS];
 /// How each CPU's timer runs (decided by the boot CPU).
 static TIMER: spin::Mutex<Option<Timer>> = spin::Mutex::new(None);
 
@@ -214,6 +217,8 @@ extern "C" fn kmain(start_info: u64) -> ! {
         // Partitions 0 and 2 (one on each CPU) load FS and GS, 1 and 3 leave them null.
         state.segments.store(u64::from(p % 2 == 0), Ordering::Relaxed);
         state.segment_word.store(0x5e9_0000_0000 + p as u64, Ordering::Relaxed);
+        // Partitions 1 and 3 (one on each CPU) make hypercalls through `syscall` too.
+        state.syscall.store(u64::from(p % 2 == 1), Ordering::Relaxed);
     }
     burst::setup();
     *MADT.lock() = Some(madt.clone());
@@ -358,6 +363,11 @@ fn setup_cpu(cpu: usize, lapic: LocalApic<AnyApic>, timer: Timer) {
     let Ok(id) = CpuId::<CPUS>::new(cpu as u32) else {
         fail(format_args!("cpu {cpu} past the engine's"))
     };
+    // SAFETY: ring 0, interrupts disabled, on this CPU, once; its GDT and the IDT's
+    // dispatcher are in place; the block is this CPU's and the stack its IST1, used only
+    // by its entries (interrupts stay off while one is dispatched); the kernel never
+    // executes `swapgs` nor writes `KERNEL_GS_BASE`.
+    unsafe { syscall::enable(&SYSCALL_BLOCKS[cpu], machine::STACKS[cpu].common.top()) };
     let adapter = X86Adapter::new(hw, PIC_OFFSETS, spaces).on_cpu(id);
     *KERNELS[cpu].lock() = Some(CpuKernel::new(cpu, adapter, timer));
     if let Some(k) = KERNELS[cpu].lock().as_mut()

@@ -93,12 +93,13 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             && s.hypercall_nmi_send_errors == 0
             && s.hypercall_nmis_frame_intact == s.hypercall_nmis;
         say!(
-            "RESULT hypercall_nmis cpu={c} hypercalls={} nmis={} frame_intact={} unseen={} send_errors={}",
+            "RESULT hypercall_nmis cpu={c} hypercalls={} nmis={} frame_intact={} unseen={} send_errors={} syscall_nmis={}",
             s.hypercalls,
             s.hypercall_nmis,
             s.hypercall_nmis_frame_intact,
             s.hypercall_nmis_unseen,
-            s.hypercall_nmi_send_errors
+            s.hypercall_nmi_send_errors,
+            s.syscall_nmis
         );
         // The TSC said END_TICK ticks passed; the timer gave clock_irqs interrupts (an
         // emulator that falls behind loses periods: a diagnostic, not a check).
@@ -230,6 +231,34 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             state.segment_bad_selectors.load(Relaxed)
         );
     }
+
+    // Hypercalls through `syscall`: partitions 1 and 3 made them (every one counted by
+    // the entry), their answers equal to those through `int 0x80`; the entry left with
+    // `sysretq` where the frame allowed it, else with `iretq`.
+    let mut calls = 0;
+    for (p, memory) in (0..PARTITIONS).map(|p| (p, memory(p))) {
+        let state = &memory.state;
+        let uses = state.syscall.load(Relaxed);
+        let (made, compared, bad) = (
+            state.syscall_calls.load(Relaxed),
+            state.syscall_compared.load(Relaxed),
+            state.syscall_mismatches.load(Relaxed),
+        );
+        calls += made;
+        ok &= bad == 0 && if uses == 1 { compared >= 10 } else { made == 0 };
+        say!(
+            "RESULT syscall partition={p} uses={uses} calls={made} compared={compared} mismatches={bad} first_bad_call={}",
+            state.syscall_first_bad.load(Relaxed)
+        );
+    }
+    let entry = irq_x86::syscall::counts();
+    ok &= entry.entries == calls && entry.sysret > 0 && entry.iret > 0;
+    say!(
+        "RESULT syscall-entry entries={} sysret={} iret={} guest_calls={calls}",
+        entry.entries,
+        entry.sysret,
+        entry.iret
+    );
 
     let lost: u64 = (0..=255u8).map(|v| router().line_lost(v)).sum();
     let running: usize = (0..CPUS)

@@ -107,6 +107,8 @@ pub(crate) struct CpuStats {
     pub(crate) hypercall_nmis_frame_intact: u64,
     pub(crate) hypercall_nmis_unseen: u64,
     pub(crate) hypercall_nmi_send_errors: u64,
+    /// Those NMIs that came in the middle of a hypercall made through `syscall`.
+    pub(crate) syscall_nmis: u64,
     /// Ticks of the run at its end (the TSC's), against `clock_irqs`.
     pub(crate) end_tick: u64,
 }
@@ -575,6 +577,11 @@ impl CpuKernel {
             return;
         }
         self.stats.hypercall_nmis += 1;
+        if before.rcx == before.rip && before.r11 == before.rflags {
+            // The frame of a `syscall` entry (the CPU put the return address in rcx and
+            // the flags in r11; an `int 0x80` caller's rcx is not its return address).
+            self.stats.syscall_nmis += 1;
+        }
         // SAFETY: `frame` is a valid reference; read again from memory (the NMI ran on
         // another stack and must have left it alone).
         if unsafe { core::ptr::read_volatile(frame) } == before {
