@@ -1,18 +1,21 @@
 //! The SMP QEMU end-to-end: builds `tests/qemu-smp-kernel` for `x86_64-unknown-none`,
-//! boots it on `-machine q35 -smp 4` (PVH entry, TCG) with a watchdog, and checks from its
-//! serial output that the kernel found the CPUs and the IO-APIC in the MADT, started the
-//! application processors (INIT-SIPI-SIPI), ran the engine on two CPUs at once (each its
-//! own schedule of two ring-3 partitions, each tick from its own local APIC timer, the
-//! time from the TSC), with zero drift for replay and warp partitions on both CPUs and
-//! nothing lost; that a device interrupt taken on CPU 0 for a partition running on CPU 1
-//! reached it through the engine's kick, an IPI, inside its window; that QEMU's `edu`
-//! device's INTx, level-triggered through the IO-APIC and shared by partitions on both
-//! CPUs, is unmasked once both acknowledged (and by force, with a health-monitor event,
-//! when one withholds), and another edu's MSI is an edge line of a third partition; that
-//! 16 lines raised at once (self-IPIs) to one partition with its virtual interrupts
-//! closed reach it in priority order, 50 rounds of 50 (the burst test of the RTAS 2023
-//! study of partitioning hypervisors); and that QEMU exited through `isa-debug-exit` with
-//! the success code.
+//! boots it on `-machine q35 -smp 4 -cpu max` (PVH entry, TCG) with a watchdog, and
+//! checks from its serial output that the kernel found the CPUs and the IO-APIC in the
+//! MADT, started the application processors (INIT-SIPI-SIPI), ran the engine on two
+//! CPUs at once (each its own schedule of two ring-3 partitions, each tick from its own
+//! local APIC timer, the time from the TSC), with zero drift for replay and warp
+//! partitions on both CPUs and nothing lost; that a device interrupt taken on CPU 0 for
+//! a partition running on CPU 1 reached it through the engine's kick, an IPI, inside
+//! its window; that QEMU's `edu` device's INTx, level-triggered through the IO-APIC and
+//! shared by partitions on both CPUs, is unmasked once both acknowledged (and by force,
+//! with a health-monitor event, when one withholds), and another edu's MSI is an edge
+//! line of a third partition; that 16 lines raised at once (self-IPIs) to one partition
+//! with its virtual interrupts closed reach it in priority order, 50 rounds of 50 (the
+//! burst test of the RTAS 2023 study of partitioning hypervisors); that each
+//! partition's FPU/SSE registers and FS/GS selectors and bases are its own; that
+//! hypercalls through `syscall` get the answers of `int 0x80` (some with an NMI in the
+//! middle), the entry leaving with `sysretq` or `iretq`; and that QEMU exited through
+//! `isa-debug-exit` with the success code.
 //!
 //! Without `qemu-system-x86_64` on `PATH` when the tests are built, the test is ignored
 //! (and says why); with `--include-ignored` (as in CI) a missing QEMU is a failure. Run it

@@ -236,7 +236,8 @@ mod stub {
     use crate::gdt::{USER_CS, USER_SS};
     use crate::idt::HYPERCALL_VECTOR;
 
-    // The entry: interrupts are off (SFMASK), RSP is still the partition's. `swapgs`
+    // The entry: interrupts are off and RFLAGS.AC and DF clear (SFMASK: what the IDT
+    // stubs' `clac` and `cld` do), RSP is still the partition's; `swapgs`
     // makes GS_BASE this CPU's `EntryBlock`; the user RSP goes to its word 1 and RSP
     // becomes its word 0 (the common interrupt stack's top); the CPU's part of an
     // interrupt frame is pushed by hand (SS, RSP, RFLAGS from r11, CS, RIP from rcx),

@@ -6,10 +6,10 @@
 //! APIC; the IO-APIC (every pin masked); the TSC and the local APIC timer calibrated
 //! against the PIT; the engine; then each other CPU started (INIT-SIPI-SIPI through the
 //! trampoline, one at a time, each reporting from Rust on its own stack); the device line
-//! routed; the clock started; every CPU of the engine set up and its first tick seen;
-//! then into the dispatcher. Application processor (`ap_entry`): its GDT, TSS and the
-//! IDT; reports; waits for the boot CPU's go; its local APIC and timer; its first tick;
-//! the dispatcher.
+//! routed; the clock started; every CPU of the engine set up (its `syscall` entry, its
+//! adapter, its timer) and its first tick seen; then into the dispatcher. Application
+//! processor (`ap_entry`): its GDT, TSS and the IDT; reports; waits for the boot CPU's
+//! go; its local APIC, its `syscall` entry and timer; its first tick; the dispatcher.
 
 mod burst;
 mod config;
