@@ -19,11 +19,12 @@
 //!   them, open; its handler logs the order of the upcalls, and the round is in order if
 //!   they came lowest port first.
 //! * FPU/SSE: fills its registers with its own pattern and checks them before every idle.
-//! * `syscall`: partitions 1 and 3 (one on each CPU) make their idle and upcall-return
+//! * `syscall`: partitions 0 and 3 (one on each CPU) make their idle and upcall-return
 //!   hypercalls through `syscall` instead of `int 0x80`, and before every idle compare
 //!   the answers of a few calls made both ways (the ABI version, the start reason, calls
 //!   refused for a port or a vector or a buffer that is not theirs; the clock read
-//!   through `syscall` between two reads through `int 0x80`).
+//!   through `syscall` between two reads through `int 0x80`). Partition 0 also keeps its
+//!   own FS and GS bases (below), which the entry's `swapgs` pair must leave alone.
 //! * FS and GS: partitions 0 and 2 (one on each CPU) load the user data selector into
 //!   both and, where the CPU offers FSGSBASE, write their bases (`wrfsbase`,
 //!   `wrgsbase`: addresses in their own memory); partitions 1 and 3 leave them null.

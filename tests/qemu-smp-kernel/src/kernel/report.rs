@@ -232,7 +232,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
         );
     }
 
-    // Hypercalls through `syscall`: partitions 1 and 3 made them (every one counted by
+    // Hypercalls through `syscall`: partitions 0 and 3 made them (every one counted by
     // the entry), their answers equal to those through `int 0x80`; the entry left with
     // `sysretq` where the frame allowed it, else with `iretq`.
     let mut calls = 0;
