@@ -29,7 +29,9 @@
 //! to RIP and `r11` to RFLAGS, flags `sysret` keeps, RIP in the lower canonical half: a
 //! non-canonical RIP would fault in ring 0 on Intel CPUs), else with `iretq`, as the
 //! `int 0x80` stub does (entering another partition that an interrupt stopped, whose
-//! `rcx` and `r11` are its own).
+//! `rcx` and `r11` are its own). SS is the kernel's data selector from `syscall` to
+//! `sysretq` (no interrupt from ring 3 nulls it in between), so the AMD `sysret` that
+//! keeps a null SS's attributes has nothing to keep.
 //!
 //! Counts of the entries and of the two ways out: [`counts`].
 
@@ -64,7 +66,10 @@ const RFLAGS_AC: u64 = 1 << 18;
 
 /// The RFLAGS bits `syscall` clears: IF (interrupts stay off until `iretq` or `sysretq`),
 /// TF (no single-step trap on the kernel's first instruction), DF (the string direction
-/// the ABI expects), AC (no alignment checks, and no user access under SMAP), NT.
+/// the ABI expects), AC (no alignment checks, and no user access under SMAP), NT (an
+/// `iretq` with NT set faults in 64-bit mode). A partition can set TF, DF, AC and NT
+/// itself in ring 3 (`popfq`); an interrupt gate clears TF and NT, and the IDT stubs DF
+/// and AC: the `syscall` entry leaves the kernel's flags as theirs.
 pub const SFMASK: u64 = RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC;
 
 /// The RFLAGS bits `sysret` takes from `r11` (the others, RF and VM, are cleared; bit 1
