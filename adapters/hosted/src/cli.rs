@@ -48,6 +48,12 @@ pub struct Cli {
     /// No progress line, no partition console output.
     #[arg(long)]
     pub quiet: bool,
+    /// Run the runner under SCHED_FIFO at this priority (2 to 99) and the partitions
+    /// one below it, so that ticks and upcalls do not wait behind the machine's other
+    /// work (needs CAP_SYS_NICE, or an RLIMIT_RTPRIO that allows the priority). With
+    /// --bench-latency, the baseline's processes likewise.
+    #[arg(long, value_name = "PRIORITY", value_parser = clap::value_parser!(u8).range(2..=99))]
+    pub realtime: Option<u8>,
 }
 
 /// Frames run when `--frames` is not given.
@@ -214,6 +220,7 @@ impl Cli {
         }
         if self.check {
             let outputs = [
+                (self.realtime.is_some(), "--realtime"),
                 (self.json, "--json"),
                 (self.svg.is_some(), "--svg"),
                 (self.svg_frames.is_some(), "--svg-frames"),
@@ -303,6 +310,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = cli.check_options() {
         eprintln!("irq-hosted: {e}");
+        return ExitCode::from(2);
+    }
+    if let Some(priority) = cli.realtime
+        && let Err(e) = crate::sys::set_fifo(0, Some(i32::from(priority)))
+    {
+        eprintln!(
+            "irq-hosted: --realtime {priority}: {e} (SCHED_FIFO needs CAP_SYS_NICE, or an RLIMIT_RTPRIO of at least {priority})"
+        );
         return ExitCode::from(2);
     }
     if cli.bench_latency {

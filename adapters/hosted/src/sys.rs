@@ -1,6 +1,6 @@
 //! Thin, checked wrappers over the Linux system calls the hosted adapter uses: memfd
 //! and shared mappings, sequenced-packet socket pairs, timerfd, signalfd, poll,
-//! signals, pidfds, eventfds, CPU affinity and `waitpid`. Each `unsafe` block is one call with its own `SAFETY` line.
+//! signals, pidfds, eventfds, CPU affinity, real-time scheduling and `waitpid`. Each `unsafe` block is one call with its own `SAFETY` line.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -212,6 +212,34 @@ pub fn pin_thread(cpu: usize) -> SysResult<()> {
     // SAFETY: `set` is a valid cpu_set_t of `size` bytes; 0 is the calling thread.
     let ret = unsafe { libc::sched_setaffinity(0, size, &raw const set) };
     check("sched_setaffinity", i64::from(ret)).map(|_| ())
+}
+
+/// The calling thread's priority if it runs under `SCHED_FIFO`.
+#[must_use]
+pub fn fifo_priority() -> Option<i32> {
+    // SAFETY: 0 is the calling thread; no pointer.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    if policy != libc::SCHED_FIFO {
+        return None;
+    }
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a writable sched_param; 0 is the calling thread.
+    let ret = unsafe { libc::sched_getparam(0, &raw mut param) };
+    (ret == 0).then_some(param.sched_priority)
+}
+
+/// Puts thread or process `pid` (0: the calling thread) under `SCHED_FIFO` at
+/// `priority`, or back under `SCHED_OTHER` for `None`.
+///
+/// # Errors
+/// `sched_setscheduler` failed: `EPERM` without `CAP_SYS_NICE` (or an `RLIMIT_RTPRIO`
+/// that allows it), `EINVAL` for a priority outside 1 to 99.
+pub fn set_fifo(pid: i32, priority: Option<i32>) -> SysResult<()> {
+    let (policy, priority) = priority.map_or((libc::SCHED_OTHER, 0), |p| (libc::SCHED_FIFO, p));
+    let param = libc::sched_param { sched_priority: priority };
+    // SAFETY: `param` is a valid sched_param, read only.
+    let ret = unsafe { libc::sched_setscheduler(pid, policy, &raw const param) };
+    check("sched_setscheduler", i64::from(ret)).map(|_| ())
 }
 
 /// The host CPUs the process may run on, in order.

@@ -67,7 +67,9 @@ impl Program {
 
 /// Starts `program` as partition `p` (named `name`) on region memfd `region_fd`, in
 /// `confinement` and, if given, in the control groups `cgroup` (placed there before it
-/// may exec), and stops it (SIGSTOP) before it gets far.
+/// may exec), and stops it (SIGSTOP) before it gets far. If the calling thread runs
+/// under `SCHED_FIFO` at priority P, the partition runs under it at P - 1 (under
+/// `SCHED_OTHER` for P = 1), set before it may exec.
 ///
 /// # Errors
 /// The socket pair or the process could not be made.
@@ -90,7 +92,15 @@ pub fn spawn(
     env.push((PARTITION_VAR.into(), p.to_string().into()));
     env.push((PARTITION_NAME_VAR.into(), name.into()));
     let launch = Launch { path: &program.path, argv, env, cwd: program.cwd.as_deref() };
-    let mut place = |pid: i32| cgroup.map_or(Ok(()), |c| c.place(pid));
+    // Under SCHED_FIFO (`--realtime`), the partition runs one priority below the runner:
+    // the runner's clock preempts it, never the other way round.
+    let priority = sys::fifo_priority();
+    let mut place = |pid: i32| {
+        if let Some(runner) = priority {
+            sys::set_fifo(pid, (runner > 1).then(|| runner - 1))?;
+        }
+        cgroup.map_or(Ok(()), |c| c.place(pid))
+    };
     let child = sandbox::start(&launch, confinement, region_fd, theirs.as_raw_fd(), &mut place)?;
     drop(theirs);
     let _ = sys::kill(child.pid, libc::SIGSTOP);
