@@ -15,6 +15,9 @@ const NAME: &str = "hosted_realtime_runs_partitions_one_below_the_runner";
 const PRIORITY: i32 = 20;
 const SCHED_FIFO: i64 = 1;
 
+/// A task's scheduling policy and real-time priority.
+type Sched = (i64, i64);
+
 fn runner() -> Command {
     Command::new(env!("CARGO_BIN_EXE_irq-hosted"))
 }
@@ -68,8 +71,9 @@ fn main() {
         .spawn()
         .expect("the runner starts");
     let runner_pid = child.id() as i32;
-    let (mut threads, mut partitions): (Vec<(i64, i64)>, Vec<(i64, i64)>) = (vec![], vec![]);
-    let fifo = |tasks: &[(i64, i64)], priority: i32| {
+    let mut threads: Vec<Sched> = Vec::new();
+    let mut partitions: Vec<Sched> = Vec::new();
+    let fifo = |tasks: &[Sched], priority: i32| {
         tasks.iter().all(|&t| t == (SCHED_FIFO, i64::from(priority)))
     };
     // A partition is seen at the runner's priority only between its clone and the
