@@ -3,11 +3,14 @@
 //! real PIT interrupts reached two ring-3 partitions through the 8259, the adapter and
 //! the engine: zero drift for both catch-up policies, the trap delivered to the fault
 //! handler with the right vector and RIP, the warm restart and its start reason, the
-//! channel event, and QEMU's exit through `isa-debug-exit` with the success code.
+//! channel event, and QEMU's exit through `isa-debug-exit` with the success code. The
+//! kernel is booted twice: its release build, and its debug build (overflow checks on,
+//! little inlined), whose partitions run as well since their program
+//! (`tests/qemu-guest`) is built on its own and embedded as one read-only user image.
 //!
-//! Without `qemu-system-x86_64` on `PATH` when the tests are built, the test is ignored
-//! (and says why); `.ci/run` runs it with `--include-ignored`, where a missing QEMU is a
-//! failure. Run it alone with
+//! Without `qemu-system-x86_64` on `PATH` when the tests are built, the tests are ignored
+//! (and say why); `.ci/run` runs them with `--include-ignored`, where a missing QEMU is a
+//! failure. Run them alone with
 //! `cargo test --release -p system-tests --test qemu_end_to_end -- --include-ignored`.
 
 use std::path::Path;

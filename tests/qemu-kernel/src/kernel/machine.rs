@@ -2,7 +2,7 @@
 //! stubs, and the page tables of each partition.
 //!
 //! Paging: identity mapping of the first GiB with 2 MiB pages. Everything is supervisor
-//! except, from 4 MiB on (see `linker.ld`), the guest code page (user, read-only, in
+//! except, from 4 MiB on (see `linker.ld`), the partitions' program (user, read-only, in
 //! every partition's tables) and each partition's private page (user, read-write, in its
 //! own tables only; supervisor in the others', so the kernel reaches every partition's
 //! shared page and stack from any address space).
