@@ -240,18 +240,26 @@ fn p0_critical_section(memory: &P0Memory) {
     }
 }
 
-/// Runs with RSP pointing into kernel memory until the kernel's clock moves: the upcall
-/// for the tick cannot be built on that stack, which is a health-monitor event
+/// Runs with RSP pointing into kernel memory until the kernel's clock has moved since it
+/// moved RSP there (the first clock read is made on that stack too, so the tick that
+/// moves the clock comes while RSP is bad, however slowly the code before it runs): the
+/// upcall for the tick cannot be built on that stack, which is a health-monitor event
 /// (`UpcallFault`) for this partition, not a kernel fault; the tick stays pending and is
 /// delivered once the stack is back.
 fn p0_bad_stack() {
-    let start = HV.read_clock().unwrap_or(0);
-    // SAFETY: nothing in the loop uses the stack (the hypercall's frame goes on the
-    // kernel's interrupt stack), and RSP is restored before the block ends.
+    // SAFETY: nothing in the block uses the stack (the hypercalls' frames go on the
+    // kernel's interrupt stack), and RSP is restored before it ends.
     unsafe {
         asm!(
             "mov {saved}, rsp",
             "mov rsp, {bad}",
+            "mov eax, {read_clock}",
+            "xor edi, edi",
+            "xor esi, esi",
+            "xor edx, edx",
+            "xor r10d, r10d",
+            "int 0x80",
+            "mov {start}, rdx",
             "2:",
             "mov eax, {read_clock}",
             "xor edi, edi",
@@ -266,9 +274,9 @@ fn p0_bad_stack() {
             "3:",
             "mov rsp, {saved}",
             saved = out(reg) _,
+            start = out(reg) _,
             bad = in(reg) KERNEL_ADDRESS,
             read_clock = const READ_CLOCK,
-            start = in(reg) start,
             limit = inout(reg) 1_000_000u64 => _,
             out("rax") _,
             out("rdi") _,
