@@ -57,10 +57,12 @@ pub(crate) fn entry(p: usize) -> Option<u64> {
     if start != GUEST_BASE {
         return None;
     }
-    // SAFETY: the image is at least its header (three words, read-only for ever); read
-    // as the bytes the linker placed, not as the compiler knows the static.
+    // SAFETY: the image holds at least its header (three words: the assertion above),
+    // read-only for ever, at `GUEST_BASE` (just checked: aligned); read as the bytes the
+    // linker placed, not as the compiler knows the static.
     let words = unsafe { core::ptr::read_volatile(start as *const [u64; 3]) };
     let inside = |a: u64| (start..start + IMAGE.len() as u64).contains(&a);
-    let entry = words[1 + p.min(1)];
-    (words[0] == MAGIC && inside(words[1]) && inside(words[2])).then_some(entry)
+    let (p0_main, p1_main) = (words[1], words[2]);
+    let entry = if p == 0 { p0_main } else { p1_main };
+    (words[0] == MAGIC && inside(p0_main) && inside(p1_main)).then_some(entry)
 }
