@@ -1,6 +1,6 @@
 //! The system: two partitions, their ports, the channel between them, the schedule and
 //! their health-monitor tables, as one `const` value validated at compile time; the
-//! shared pages and the engine.
+//! engine (over the shared pages, in the partitions' memory: `guest`).
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
@@ -11,7 +11,10 @@ use irq_router::config::{
     HmAction, HmKind, HmTable, PartitionConfig, Schedule, SystemConfig, VectorSet, Window,
 };
 use irq_router::events::{Binding, Channel, Endpoint, PortConfig, Source};
-use irq_router::vcpu::{CatchUpPolicy, SharedPage};
+use irq_router::vcpu::CatchUpPolicy;
+
+pub(crate) use super::guest::TIMER_PORT;
+use super::guest::{CHANNEL_IN, CHANNEL_OUT, P0_MEMORY, P1_MEMORY};
 
 /// Partitions.
 pub(crate) const PARTITIONS: usize = 2;
@@ -28,13 +31,6 @@ pub(crate) const WINDOW: u64 = 20;
 /// The run ends at this tick (a frame boundary); then each partition is entered once
 /// more, with the clock stopped, to handle what it was given.
 pub(crate) const END_TICK: u64 = 8 * MAJOR_FRAME;
-
-/// Every partition's timer port.
-pub(crate) const TIMER_PORT: u16 = 0;
-/// Partition 0's end of the channel (source).
-pub(crate) const CHANNEL_OUT: u16 = 2;
-/// Partition 1's end of the channel (destination).
-pub(crate) const CHANNEL_IN: u16 = 3;
 
 static P0_PORTS: [PortConfig; 2] = [
     PortConfig::new(TIMER_PORT, Binding::counting(Source::Timer)),
@@ -95,13 +91,6 @@ pub(crate) const SYSTEM: SystemConfig<PARTITIONS> = SystemConfig {
 
 const _: () = assert!(SYSTEM.validate_on::<1, 1>().is_ok(), "invalid system configuration");
 
-/// Partition 0's shared page, in its own memory.
-#[unsafe(link_section = ".p0_data")]
-pub(crate) static P0_PAGE: SharedPage = SharedPage::new();
-/// Partition 1's shared page, in its own memory.
-#[unsafe(link_section = ".p1_data")]
-pub(crate) static P1_PAGE: SharedPage = SharedPage::new();
-
 /// The engine, built at boot by [`init_router`].
 ///
 /// `Router::new` is a `const fn`, but its `Result` cannot be unwrapped in a `static`
@@ -127,7 +116,7 @@ static ROUTER: RouterCell =
     reason = "evaluated at compile time and used once, by value, to initialize the router"
 )]
 const BUILT: Result<Router<PARTITIONS>, irq_router::config::ConfigError> =
-    Router::new(SYSTEM, [&P0_PAGE, &P1_PAGE]);
+    Router::new(SYSTEM, [&P0_MEMORY.page, &P1_MEMORY.page]);
 
 /// Builds the engine (once, at boot, before interrupts are enabled).
 pub(crate) fn init_router() {

@@ -2,7 +2,7 @@
 //! stubs, and the page tables of each partition.
 //!
 //! Paging: identity mapping of the first GiB with 2 MiB pages. Everything is supervisor
-//! except, from 4 MiB on (see `linker.ld`), the guest code page (user, read-only, in
+//! except, from 4 MiB on (see `linker.ld`), the partitions' program (user, read-only, in
 //! every partition's tables) and each partition's private page (user, read-write, in its
 //! own tables only; supervisor in the others', so the kernel reaches every partition's
 //! shared page and stack from any address space).
@@ -81,6 +81,8 @@ const USER: u64 = 1 << 2;
 const HUGE: u64 = 1 << 7;
 
 unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
     static __guest_text_start: u8;
     static __guest_text_end: u8;
     static __p0_start: u8;
@@ -89,7 +91,12 @@ unsafe extern "C" {
     static __p1_end: u8;
 }
 
-/// `[start, end)` of the guest code.
+/// `[start, end)` of the kernel's own memory (its image, `.bss` included).
+pub(crate) fn kernel_memory() -> (u64, u64) {
+    ((&raw const __kernel_start) as u64, (&raw const __kernel_end) as u64)
+}
+
+/// `[start, end)` of the guest code (the partitions' program).
 pub(crate) fn guest_code() -> (u64, u64) {
     ((&raw const __guest_text_start) as u64, (&raw const __guest_text_end) as u64)
 }

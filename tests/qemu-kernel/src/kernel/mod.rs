@@ -35,18 +35,36 @@ extern "C" fn kmain() -> ! {
     config::init_router();
     router().start();
     let code = machine::guest_code();
+    let (Some(p0_entry), Some(p1_entry)) = (guest::entry(0), guest::entry(1)) else {
+        panic!("no partitions' program at {:#x}", guest::GUEST_BASE)
+    };
+    // Each partition's memory starts its 2 MiB page (the program finds it from its
+    // stack), and the kernel address the partitions probe is the kernel's. (The addresses
+    // go through `black_box`: the compiler takes two statics for two different addresses,
+    // and the linker placed one at the other's.)
+    let bases = core::hint::black_box([guest::P0_MEMORY.base(), guest::P1_MEMORY.base()]);
+    for (p, base) in bases.into_iter().enumerate() {
+        let start = core::hint::black_box(machine::partition_memory(p).0);
+        assert!(base == start, "partition {p}'s memory at {base:#x}, its page at {start:#x}");
+    }
+    let (kernel_start, kernel_end) = machine::kernel_memory();
+    assert!(
+        (kernel_start..kernel_end).contains(&guest::KERNEL_ADDRESS) && kernel_end <= code.0,
+        "the partitions' probe address is in the kernel's memory"
+    );
     let spaces: [PartitionSpace; PARTITIONS] = core::array::from_fn(|p| {
         let (start, end) = machine::partition_memory(p);
         PartitionSpace {
             memory: Region { start, end },
             code: Region { start: code.0, end: code.1 },
-            entry: if p == 0 {
-                guest::p0_main as *const () as u64
+            entry: if p == 0 { p0_entry } else { p1_entry },
+            stack_top: if p == 0 {
+                guest::P0_MEMORY.stack.top()
             } else {
-                guest::p1_main as *const () as u64
+                guest::P1_MEMORY.stack.top()
             },
-            stack_top: if p == 0 { guest::P0_STACK.top() } else { guest::P1_STACK.top() },
-            arg: p as u64,
+            // The program finds its memory from here.
+            arg: start,
         }
     });
     let mut adapter = X86Adapter::new(hw, PIC_OFFSETS, spaces);

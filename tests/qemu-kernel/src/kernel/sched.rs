@@ -25,7 +25,7 @@ use irq_x86::{BareMetal, TrapFrame, X86Adapter, cpu};
 use super::config::{
     CLOCK_VECTOR, END_TICK, MAJOR_FRAME, PARTITIONS, SYSTEM, TIMER_PORT, WINDOW, router,
 };
-use super::guest::{self, FAULT_AT, NOTIFICATIONS, P0, P1, P1_LEDGER, SECTIONS};
+use super::guest::{FAULT_AT, NOTIFICATIONS, P0_MEMORY, P1_MEMORY, SECTIONS};
 use super::machine;
 use super::{EXIT_FAILURE, EXIT_SUCCESS};
 
@@ -169,8 +169,8 @@ impl Kernel {
         self.adapter.enter(router(), pid(p), budget);
         let after = router().partition_cpu(pid(p)).time().given();
         if SYSTEM.partitions[p].catch_up == CatchUpPolicy::Warp && after > before && p == 1 {
-            P1_LEDGER.markers.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
-            P1_LEDGER.delta.fetch_add(after - before, core::sync::atomic::Ordering::AcqRel);
+            P1_MEMORY.ledger.markers.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+            P1_MEMORY.ledger.delta.fetch_add(after - before, core::sync::atomic::Ordering::AcqRel);
         }
     }
 
@@ -277,8 +277,8 @@ impl Kernel {
             Err(_) => 0,
         };
         if p == 1 {
-            P1_LEDGER.markers.store(0, core::sync::atomic::Ordering::Release);
-            P1_LEDGER.delta.store(0, core::sync::atomic::Ordering::Release);
+            P1_MEMORY.ledger.markers.store(0, core::sync::atomic::Ordering::Release);
+            P1_MEMORY.ledger.delta.store(0, core::sync::atomic::Ordering::Release);
         }
         let now = self.adapter.ticks();
         self.say(format_args!(
@@ -328,9 +328,10 @@ impl Kernel {
     /// The final report, and the exit.
     fn report(&mut self) -> ! {
         use core::sync::atomic::Ordering::Relaxed;
+        let (p0, p1) = (&P0_MEMORY.state, &P1_MEMORY.state);
         let now = self.adapter.ticks();
         let mut ok = true;
-        let guest_time = [P0.time.load(Relaxed), P1.time.load(Relaxed)];
+        let guest_time = [p0.time.load(Relaxed), p1.time.load(Relaxed)];
         for (p, &guest) in guest_time.iter().enumerate() {
             let cpu = router().partition_cpu(pid(p));
             let t = cpu.time();
@@ -348,25 +349,25 @@ impl Kernel {
             ));
         }
         let (vector, address, saved) = (
-            P1.trap_vector.load(Relaxed),
-            P1.trap_address.load(Relaxed),
-            P1.trap_saved_rip.load(Relaxed),
+            p1.trap_vector.load(Relaxed),
+            p1.trap_address.load(Relaxed),
+            p1.trap_saved_rip.load(Relaxed),
         );
-        let expected = P1.expected_rip.load(Relaxed);
+        let expected = p1.expected_rip.load(Relaxed);
         let trap_ok =
-            P1.faults.load(Relaxed) == 1 && vector == 6 && address == expected && saved == expected;
+            p1.faults.load(Relaxed) == 1 && vector == 6 && address == expected && saved == expected;
         ok &= trap_ok;
         self.say(format_args!(
             "RESULT trap partition=1 faults={} vector={vector} address={address:#x} saved_rip={saved:#x} expected_rip={expected:#x} fault_at_guest_time={FAULT_AT}\n",
-            P1.faults.load(Relaxed)
+            p1.faults.load(Relaxed)
         ));
         let probe = (
-            P1.probe_vector.load(Relaxed),
-            P1.probe_address.load(Relaxed),
-            P1.probe_error.load(Relaxed),
-            P1.probe_saved_rip.load(Relaxed),
-            P1.probe_rip.load(Relaxed),
-            P1.probe_resumed.load(Relaxed),
+            p1.probe_vector.load(Relaxed),
+            p1.probe_address.load(Relaxed),
+            p1.probe_error.load(Relaxed),
+            p1.probe_saved_rip.load(Relaxed),
+            p1.probe_rip.load(Relaxed),
+            p1.probe_resumed.load(Relaxed),
         );
         let isolation_ok = probe.0 == 14 && probe.3 == probe.4 && probe.5 == 1 && probe.2 & 5 == 5;
         ok &= isolation_ok;
@@ -374,30 +375,30 @@ impl Kernel {
             "RESULT isolation partition=1 vector={} address={:#x} error_code={:#x} saved_rip={:#x} expected_rip={:#x} resumed={}\n",
             probe.0, probe.1, probe.2, probe.3, probe.4, probe.5
         ));
-        let reason = P1.start_reason.load(Relaxed);
+        let reason = p1.start_reason.load(Relaxed);
         let restarts = self.restarts;
-        let restart_ok = P1.starts.load(Relaxed) == 2 && reason == (3 << 32) | 2 && restarts == 1;
+        let restart_ok = p1.starts.load(Relaxed) == 2 && reason == (3 << 32) | 2 && restarts == 1;
         ok &= restart_ok;
         self.say(format_args!(
             "RESULT restart partition=1 starts={} start_reason={:#x} kernel_restarts={}\n",
-            P1.starts.load(Relaxed),
+            p1.starts.load(Relaxed),
             reason,
             restarts
         ));
-        let (sent, received) = (P0.sent.load(Relaxed), P1.received.load(Relaxed));
+        let (sent, received) = (p0.sent.load(Relaxed), p1.received.load(Relaxed));
         let channel_ok = sent == NOTIFICATIONS && received == sent;
         ok &= channel_ok;
         self.say(format_args!("RESULT channel sent={sent} received={received}\n"));
         let (sections, deferred, violations) =
-            (P0.sections.load(Relaxed), P0.deferred.load(Relaxed), P0.violations.load(Relaxed));
+            (p0.sections.load(Relaxed), p0.deferred.load(Relaxed), p0.violations.load(Relaxed));
         let cli_ok = sections == SECTIONS && deferred > 0 && violations == 0;
         ok &= cli_ok;
         self.say(format_args!(
             "RESULT cli partition=0 sections={sections} deferred_until_sti={deferred} upcalls_inside={violations}\n"
         ));
         let fpu = [
-            (P0.fpu_checks.load(Relaxed), P0.fpu_bad.load(Relaxed)),
-            (P1.fpu_checks.load(Relaxed), P1.fpu_bad.load(Relaxed)),
+            (p0.fpu_checks.load(Relaxed), p0.fpu_bad.load(Relaxed)),
+            (p1.fpu_checks.load(Relaxed), p1.fpu_bad.load(Relaxed)),
         ];
         for (p, (checks, bad)) in fpu.into_iter().enumerate() {
             // Many checks, each after switches to the other partition and back.
@@ -407,11 +408,11 @@ impl Kernel {
         // FS and GS: partition 0 never loads them (null at every check), partition 1
         // finds them null at each of its two starts and its user data selector at every
         // check.
-        let (checks, bad) = (P0.segment_checks.load(Relaxed), P0.segment_bad.load(Relaxed));
+        let (checks, bad) = (p0.segment_checks.load(Relaxed), p0.segment_bad.load(Relaxed));
         ok &= checks >= 10 && bad == 0;
         self.say(format_args!("RESULT segments partition=0 checks={checks} mismatches={bad}\n"));
-        let (checks, bad) = (P1.segment_checks.load(Relaxed), P1.segment_bad.load(Relaxed));
-        let (starts, null) = (P1.starts.load(Relaxed), P1.segment_starts_null.load(Relaxed));
+        let (checks, bad) = (p1.segment_checks.load(Relaxed), p1.segment_bad.load(Relaxed));
+        let (starts, null) = (p1.starts.load(Relaxed), p1.segment_starts_null.load(Relaxed));
         ok &= checks >= 10 && bad == 0 && null == starts;
         self.say(format_args!(
             "RESULT segments partition=1 starts={starts} starts_null={null} checks={checks} mismatches={bad}\n"
@@ -426,7 +427,7 @@ impl Kernel {
             n.taken, n.in_kernel, n.in_entry
         ));
         let c = self.adapter.counters();
-        let bad_stack_ok = P0.bad_stack.load(Relaxed) == 1 && c.upcall_faults > 0;
+        let bad_stack_ok = p0.bad_stack.load(Relaxed) == 1 && c.upcall_faults > 0;
         ok &= bad_stack_ok;
         self.say(format_args!(
             "RESULT adapter upcalls={} upcall_returns={} upcall_faults={} hypercalls={} traps={} spurious={} p0_upcalls={} p1_upcalls={}\n",
@@ -436,10 +437,9 @@ impl Kernel {
             c.hypercalls,
             c.traps,
             c.spurious,
-            P0.upcalls.load(Relaxed),
-            P1.upcalls.load(Relaxed)
+            p0.upcalls.load(Relaxed),
+            p1.upcalls.load(Relaxed)
         ));
-        let _ = guest::P0_STACK.top();
         if ok {
             self.say(format_args!("END OK\n"));
             self.adapter.hardware().exit(EXIT_SUCCESS)
