@@ -26,6 +26,7 @@ mod books;
 mod check;
 mod controller;
 mod guest;
+mod isolation;
 mod machine;
 mod rng;
 mod run;
@@ -34,6 +35,7 @@ mod sweep;
 pub mod system;
 mod trace;
 
+pub use isolation::{Delivery, Happened};
 pub use run::{Failure, Options, Outcome, Summary, Violation, check, run_once, shrink};
 pub use scenario::{Faults, Guest, Health, Level, Scenario};
 pub use sweep::{Sweep, sweep};
