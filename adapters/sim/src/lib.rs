@@ -13,7 +13,11 @@
 //!   built, crashes, hangs, restarts in the middle of service).
 //! * [`run_once`], [`check`]: run it, with the invariants checked after every step and
 //!   at the end (see the crate's README for the list), and for a storming scenario the
-//!   comparison with the same seed without the storm.
+//!   comparisons with the same seed without the storm: the storm's isolation run
+//!   ([`Options::isolated`]) must deliver every other partition the same events at the
+//!   same steps ([`Delivery`]).
+//! * [`Options::isolated`], [`Outcome::deliveries`]: the storm's isolation run and the
+//!   log it keeps of what each partition was delivered.
 //! * [`shrink`]: the shortest failing prefix of a failing scenario.
 //! * [`sweep`]: many seeds on several threads.
 //!
