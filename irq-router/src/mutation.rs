@@ -29,16 +29,30 @@ pub enum Mutation {
     /// A restart does not release the level lines the partition owed: the line stays
     /// masked until its acknowledgement timeout blames a partition that owes nothing.
     RestartKeepsLineDebt,
+    /// The storm mask kicks every partition's CPU (as if each had to look again at what
+    /// it can be delivered once a line is masked): a storm interrupts the other
+    /// partitions, whose kernels resume them in the middle of their windows, and its
+    /// cost spreads to every CPU. Nothing is lost or counted wrong: only the storm's
+    /// isolation is broken.
+    StormKicksEveryPartition,
+    /// While a line is storm-masked, an event that became deliverable for the partition
+    /// running on the interrupted CPU is not delivered there and then (neither the direct
+    /// path nor the upcall decision) but left to a kick of that CPU, whose resume
+    /// delivers it: load shed from the interrupt path during a storm, and one partition's
+    /// storm delays the others' deliveries. Nothing is lost and no wake-up is missed.
+    StormDefersDelivery,
 }
 
 impl Mutation {
     /// Every mutation.
     #[cfg_attr(not(feature = "sim-mutations"), allow(dead_code, unreachable_pub))]
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::StormMaskAfterUnmask,
         Self::WakeupDroppedUnderLock,
         Self::LevelDebtAfterRaise,
         Self::RestartKeepsLineDebt,
+        Self::StormKicksEveryPartition,
+        Self::StormDefersDelivery,
     ];
 }
 

@@ -9,7 +9,8 @@
 //! mutation and prints the first failing seed, its violation, and how many of the seeds
 //! fail. `MUTATION=NAME` keeps the mutations whose name contains `NAME`; with `SEED=N`
 //! too, it replays that seed (on the first CPU count given) under that mutation and
-//! prints its trace (`QUIET=1`: the run without the storm).
+//! prints its trace (`QUIET=1`: the run without the storm; `ISOLATED=1`: the storm's
+//! isolation run, or with `QUIET=1` the run it is compared with).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +35,8 @@ fn main() {
         let scenario = Scenario::from_seed(seed, cpus[0]);
         print!("{scenario}");
         let storm = std::env::var("QUIET").is_err();
-        let outcome = run_once(&scenario, storm, Options { trace: true, limit: None });
+        let isolated = std::env::var("ISOLATED").is_ok();
+        let outcome = run_once(&scenario, storm, Options { trace: true, limit: None, isolated });
         for line in &outcome.trace {
             println!("{line}");
         }

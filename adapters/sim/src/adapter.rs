@@ -10,6 +10,7 @@ use irq_router::config::{HmAction, HmKind};
 use irq_router::health::HmRecord;
 
 use crate::check::{COUNTED, port_account};
+use crate::isolation::Happened;
 use crate::machine::{Call, Op, Sim, pid};
 use crate::system::{FRAME, LEVEL_VECTOR, LINE_VECTOR, P, STORM_VECTOR, memory, port};
 use crate::trace::note;
@@ -19,6 +20,8 @@ use crate::trace::note;
 enum Req {
     /// The unmask of the storming line (at a frame boundary, before a tick's expiry).
     StormUnmask,
+    /// Another request about the storming line: its mask, its EOI, a storm record.
+    Storm,
     /// The unmask of the level line.
     LevelUnmask,
     Other,
@@ -35,6 +38,11 @@ impl<const C: usize> SimAdapter<'_, '_, C> {
     /// `CallCtx::level_snapshot`), then the preemption point.
     fn request(&self, what: Req) {
         let sim = self.sim;
+        if sim.isolated && matches!(what, Req::StormUnmask | Req::Storm) {
+            // The storm's isolation run: no preemption point (nothing runs here, so the
+            // call's notes of its latest preemption point stay as they are).
+            return;
+        }
         let mut st = sim.st.borrow_mut();
         let level = st.books.level;
         let now = st.cpus[self.cpu].now;
@@ -143,7 +151,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn eoi(&mut self, vector: u8) {
-        self.request(Req::Other);
+        self.request(if vector == STORM_VECTOR { Req::Storm } else { Req::Other });
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x101, self.cpu, vector], "  engine: EOI {vector:#x}");
         if let Some(call) = st.cpus[self.cpu].call.as_mut() {
@@ -168,7 +176,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
     }
 
     fn mask_line(&mut self, vector: u8) {
-        self.request(Req::Other);
+        self.request(if vector == STORM_VECTOR { Req::Storm } else { Req::Other });
         let mut st = self.sim.st.borrow_mut();
         note!(st, [0x102, self.cpu, vector], "  engine: mask {vector:#x}");
         let frame = st.cpus[self.cpu].now / FRAME;
@@ -283,9 +291,12 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
                 c.refused += 1;
             }
             note!(st, [0x105, p], "  fault: the upcall's frame cannot be built");
+            st.log(p, Happened::Refused { port: upcall.port });
             return Err(UpcallFault::BadStack);
         }
         st.books.upcalls[p] += 1;
+        let (port, pending, context) = (upcall.port, upcall.pending, upcall.context);
+        st.log(p, Happened::Upcall { port, pending, context });
         let flash = matches!(call, Call::Hypercall { flash: true, .. });
         st.guests[p].delivered(upcall, flash);
         st.cpus[cpu].waiting = false;
@@ -363,6 +374,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
             st.fail(format!("partition {p} restarted by CPU {cpu}, not its own"));
         }
         st.books.restarts[p] += 1;
+        st.log(p, Happened::Restarted { cold: mode == StartMode::Cold });
         st.books.start[p] = now;
         st.books.timer_taken[p] = 0;
         if let Some(c) = st.cpus[cpu].call.as_mut() {
@@ -397,6 +409,7 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
         if let Some(c) = st.cpus[self.cpu].call.as_mut() {
             c.idled |= 1 << p;
         }
+        st.log(p, Happened::Idled);
         st.guests[p].idled();
         let cpu = &mut st.cpus[self.cpu];
         if cpu.current == Some(p) {
@@ -419,9 +432,12 @@ impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
             && record.action == HmAction::Deliver
             && !trap
         {
-            self.sim.st.borrow_mut().books.offered[p][usize::from(port::ERROR)] += 1;
+            let mut st = self.sim.st.borrow_mut();
+            st.books.offered[p][usize::from(port::ERROR)] += 1;
+            st.log(p, Happened::Raised { port: port::ERROR });
         }
-        self.request(Req::Other);
+        let storm = record.kind == HmKind::Storm && record.partition.is_none();
+        self.request(if storm { Req::Storm } else { Req::Other });
         let mut st = self.sim.st.borrow_mut();
         let cpu = self.cpu;
         let p = record.partition.map(usize::from);

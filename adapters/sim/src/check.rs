@@ -9,6 +9,7 @@ use irq_router::{CpuId, Port};
 
 use crate::books::Charge;
 use crate::guest::Phase;
+use crate::isolation::Happened;
 use crate::machine::{Call, CallCtx, Op, Sim, State, pid};
 use crate::system::{
     FRAME, LEVEL_VECTOR, LINE_VECTOR, P, STORM_BUDGET, STORM_VECTOR, STORMING, port,
@@ -23,6 +24,14 @@ impl<const C: usize> Sim<'_, C> {
     /// The scheduler may run whole steps of other CPUs here, inside CPU `cpu`'s engine
     /// call (a preemption point).
     pub(crate) fn preempt(&self, cpu: usize) {
+        if self.isolated {
+            // The storm's isolation run: a storming line's interrupt (out of band) has no
+            // preemption point.
+            let st = self.st.borrow();
+            if st.cpus[cpu].call.as_ref().is_some_and(|c| c.call == Call::Irq(STORM_VECTOR)) {
+                return;
+            }
+        }
         for _ in 0..3 {
             let pick = {
                 let mut st = self.st.borrow_mut();
@@ -130,6 +139,7 @@ impl<const C: usize> Sim<'_, C> {
             for (p, q) in core::mem::take(&mut st.cpus[cpu].offers) {
                 st.books.inflight[p][usize::from(q)] -= 1;
                 st.books.offered[p][usize::from(q)] += 1;
+                st.log(p, Happened::Raised { port: q });
             }
             let eois = ctx.eois.iter().filter(|&&v| v == vector).count();
             if st.ctl.get(vector).is_some() && eois != 1 {

@@ -19,6 +19,7 @@ use irq_router::vcpu::{Guest, PAGE_LEN};
 use irq_router::{CatchUpPolicy, Port, Trap};
 
 use crate::books::Charge;
+use crate::isolation::Happened;
 use crate::machine::{Call, Sim, State, pid};
 use crate::rng::{Stream, id};
 use crate::system::{CHANNEL_BUDGET, FRAME, P, STORMING, memory, port};
@@ -238,7 +239,12 @@ impl<const C: usize> Sim<'_, C> {
                             Act::Flash
                         } else if pick(30) {
                             Act::ReadClock
-                        } else if self.storm && self.scenario.storm && p == STORMING && pick(300) {
+                        } else if self.storm
+                            && self.scenario.storm
+                            && !self.isolated
+                            && p == STORMING
+                            && pick(300)
+                        {
                             Act::Notify
                         } else {
                             Act::Nothing
@@ -336,6 +342,7 @@ impl<const C: usize> Sim<'_, C> {
                 match (r, charge) {
                     (Ok(_), None | Some(Charge::Within)) => {
                         st.books.offered[to.0][to.1] += 1;
+                        st.log(to.0, Happened::Raised { port: port::IN });
                     }
                     (Err(GuestError::Kernel(ErrorCode::OverBudget)), Some(Charge::Exceeded))
                         if storms == 1 => {}
@@ -513,6 +520,7 @@ impl<const C: usize> Sim<'_, C> {
         let mut st = self.st.borrow_mut();
         let n = *taken.as_ref().unwrap_or(&0);
         st.books.taken[p][usize::from(q)] += n;
+        st.log(p, Happened::Consumed { port: q, count: n });
         if q == port::TIMER {
             st.books.timer_taken[p] += n;
         }

@@ -13,7 +13,11 @@
 //!   built, crashes, hangs, restarts in the middle of service).
 //! * [`run_once`], [`check`]: run it, with the invariants checked after every step and
 //!   at the end (see the crate's README for the list), and for a storming scenario the
-//!   comparison with the same seed without the storm.
+//!   comparisons with the same seed without the storm: the storm's isolation run
+//!   ([`Options::isolated`]) must deliver every other partition the same events at the
+//!   same steps ([`Delivery`]).
+//! * [`Options::isolated`], [`Outcome::deliveries`]: the storm's isolation run and the
+//!   log it keeps of what each partition was delivered.
 //! * [`shrink`]: the shortest failing prefix of a failing scenario.
 //! * [`sweep`]: many seeds on several threads.
 //!
@@ -26,6 +30,7 @@ mod books;
 mod check;
 mod controller;
 mod guest;
+mod isolation;
 mod machine;
 mod rng;
 mod run;
@@ -34,6 +39,7 @@ mod sweep;
 pub mod system;
 mod trace;
 
+pub use isolation::{Delivery, Happened};
 pub use run::{Failure, Options, Outcome, Summary, Violation, check, run_once, shrink};
 pub use scenario::{Faults, Guest, Health, Level, Scenario};
 pub use sweep::{Sweep, sweep};

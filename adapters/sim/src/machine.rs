@@ -21,15 +21,16 @@ use irq_router::health::HmRecord;
 use irq_router::vcpu::SharedPage;
 use irq_router::{CpuId, Local, PartitionId, Router};
 
-use crate::Violation;
 use crate::adapter::SimAdapter;
 use crate::books::Books;
 use crate::controller::Controller;
 use crate::guest::GuestState;
+use crate::isolation::{Delivery, Happened};
 use crate::rng::{Stream, id};
 use crate::scenario::{Level, Scenario};
 use crate::system::{FRAME, LINE_VECTOR, P, SPURIOUS_VECTOR, STORM_VECTOR};
 use crate::trace::{Trace, note};
+use crate::{Options, Violation};
 
 /// The engine as the simulator builds it.
 pub(crate) type Engine<const C: usize> = Router<P, 1, C>;
@@ -155,6 +156,8 @@ pub(crate) struct State {
     pub(crate) violation: Option<Violation>,
     /// The kinds of the health-monitor records of each CPU's last engine call.
     pub(crate) last_records: Vec<Vec<irq_router::config::HmKind>>,
+    /// Per partition, what it was delivered (the storm's isolation run only).
+    pub(crate) deliveries: Option<Vec<Vec<Delivery>>>,
 }
 
 impl State {
@@ -163,6 +166,14 @@ impl State {
         if self.violation.is_none() {
             note!(self, [0xdead], "VIOLATION: {what}");
             self.violation = Some(Violation { step: self.step, time: self.time, what });
+        }
+    }
+
+    /// Logs what happened to partition `p`'s events (in the storm's isolation run).
+    pub(crate) fn log(&mut self, p: usize, what: Happened) {
+        let (step, time) = (self.step, self.time);
+        if let Some(log) = self.deliveries.as_mut().and_then(|d| d.get_mut(p)) {
+            log.push(Delivery { step, time, what });
         }
     }
 }
@@ -174,6 +185,10 @@ pub(crate) struct Sim<'r, const C: usize> {
     pub(crate) scenario: &'r Scenario,
     /// The storm is on in this run (off in the comparison run).
     pub(crate) storm: bool,
+    /// The storm's isolation run (`Options::isolated`): the storming line's interrupts
+    /// out of band, no preemption point at the engine's requests about it, no channel
+    /// storm (the storming partition's storm port is configured masked).
+    pub(crate) isolated: bool,
     pub(crate) st: RefCell<State>,
 }
 
@@ -188,7 +203,7 @@ impl<'r, const C: usize> Sim<'r, C> {
         pages: &'static [SharedPage; P],
         scenario: &'r Scenario,
         storm: bool,
-        readable: bool,
+        options: Options,
     ) -> Self {
         let seed = scenario.seed;
         let guests = (0..P).map(|p| GuestState::new(seed, p)).collect();
@@ -209,11 +224,12 @@ impl<'r, const C: usize> Sim<'r, C> {
             storm_rng: Stream::new(seed, id::STORM),
             faults: Stream::new(seed, id::FAULTS),
             ipi: Stream::new(seed, id::IPI),
-            trace: Trace::new(readable),
+            trace: Trace::new(options.trace),
             violation: None,
             last_records: vec![Vec::new(); C],
+            deliveries: options.isolated.then(|| vec![Vec::new(); P]),
         };
-        Self { router, pages, scenario, storm, st: RefCell::new(st) }
+        Self { router, pages, scenario, storm, isolated: options.isolated, st: RefCell::new(st) }
     }
 
     /// Runs an engine entry point on CPU `cpu` as call `call`, with this CPU's token and
@@ -280,6 +296,9 @@ impl<'r, const C: usize> Sim<'r, C> {
 
     /// One step of the machine.
     fn step(&self) {
+        if self.isolated {
+            self.storm_out_of_band();
+        }
         self.dispatch();
         let pick = {
             let mut st = self.st.borrow_mut();
@@ -311,11 +330,78 @@ impl<'r, const C: usize> Sim<'r, C> {
     pub(crate) fn dispatch(&self) {
         let mut st = self.st.borrow_mut();
         let ready: Vec<u8> = st.ctl.ready().collect();
-        for vector in ready {
+        // (The isolation run takes the storming line out of band.)
+        for vector in ready.into_iter().filter(|&v| !self.isolated || v != STORM_VECTOR) {
             let cpu = st.sched.below(C as u64) as usize;
             st.ctl.accept(vector);
             st.cpus[cpu].irqs.push_back(vector);
             note!(st, [0x10, vector, cpu], "controller: line {vector:#x} to CPU {cpu}");
+        }
+    }
+
+    /// The storm's isolation run: the storming line, if the controller has it ready, is
+    /// taken now (no CPU is inside the engine) on a CPU the storm's stream picks among
+    /// those not stalled (none: it waits), without a preemption point inside; the
+    /// scheduler's stream is not drawn from and no step is added.
+    fn storm_out_of_band(&self) {
+        // One edge latches at a time: after its interrupt, nothing is ready until the
+        // clock moves (the bound is only a guard).
+        for _ in 0..4 {
+            let cpu = {
+                let mut st = self.st.borrow_mut();
+                if st.violation.is_some() || !st.ctl.ready().any(|v| v == STORM_VECTOR) {
+                    return;
+                }
+                let time = st.time;
+                let mut eligible = [0usize; 8];
+                let mut n = 0;
+                for (c, cpu) in st.cpus.iter().enumerate() {
+                    if cpu.stalled_until <= time && !cpu.stalled && n < 8 {
+                        eligible[n] = c;
+                        n += 1;
+                    }
+                }
+                if n == 0 {
+                    return;
+                }
+                let c = eligible[st.storm_rng.below(n as u64) as usize];
+                st.ctl.accept(STORM_VECTOR);
+                note!(
+                    st,
+                    [0x12, STORM_VECTOR, c],
+                    "controller: line {STORM_VECTOR:#x} to CPU {c} (out of band: the isolation run)"
+                );
+                c
+            };
+            self.interrupt(cpu, STORM_VECTOR);
+        }
+    }
+
+    /// The end of the storm's isolation run: what each partition's ports hold, and its
+    /// statistics.
+    pub(crate) fn log_end(&self) {
+        let mut st = self.st.borrow_mut();
+        if st.deliveries.is_none() {
+            return;
+        }
+        for p in 0..P {
+            let table = self.router.events().partition(pid(p));
+            for q in 0..crate::system::port::COUNT as u16 {
+                let Ok(port) = irq_router::Port::<1>::new(u32::from(q)) else { continue };
+                let s = table.status(port);
+                let (pending, in_service, masked) = (s.pending, s.in_service, s.masked);
+                st.log(p, Happened::Left { port: q, pending, in_service, masked });
+            }
+            let stats = table.stats();
+            st.log(
+                p,
+                Happened::Stats {
+                    delivered: stats.delivered,
+                    overflowed: stats.overflowed,
+                    coalesced: stats.coalesced,
+                    discarded: stats.discarded,
+                },
+            );
         }
     }
 

@@ -41,6 +41,11 @@ struct Args {
     /// With --seed: run with the storm off (the comparison run of a storming scenario).
     #[arg(long)]
     no_storm: bool,
+    /// With --seed: the storm's isolation run (the storming partition deaf to its storm,
+    /// the storming line's interrupts out of band; see the README); with --no-storm too:
+    /// the run it is compared with.
+    #[arg(long)]
+    isolated: bool,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -73,7 +78,8 @@ fn main() -> ExitCode {
     if let Some(scenario) = one {
         print!("{scenario}");
         let storm = !args.no_storm;
-        let outcome = run_once(&scenario, storm, Options { trace: args.trace, limit: args.steps });
+        let options = Options { trace: args.trace, limit: args.steps, isolated: args.isolated };
+        let outcome = run_once(&scenario, storm, options);
         for line in &outcome.trace {
             println!("{line}");
         }
@@ -83,7 +89,7 @@ fn main() -> ExitCode {
                 println!("FAILED at {v}");
                 ExitCode::FAILURE
             }
-            None if args.no_storm || args.steps.is_some() => {
+            None if args.no_storm || args.isolated || args.steps.is_some() => {
                 println!("ok");
                 ExitCode::SUCCESS
             }
@@ -93,10 +99,14 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(f) => {
-                    let which = match (f.comparison, f.storm) {
-                        (true, _) => " (the comparison with the run without the storm)",
-                        (false, false) => " (the run without the storm: --no-storm)",
-                        (false, true) => "",
+                    let which = match (f.comparison, f.storm, f.isolated) {
+                        (true, _, false) => " (the comparison with the run without the storm)",
+                        (true, _, true) => {
+                            " (the isolation run's deliveries against the run without the storm: --isolated, --isolated --no-storm)"
+                        }
+                        (false, false, _) => " (the run without the storm: --no-storm)",
+                        (false, true, true) => " (the storm's isolation run: --isolated)",
+                        (false, true, false) => "",
                     };
                     println!("FAILED{which}: {}", f.violation);
                     ExitCode::FAILURE
@@ -135,7 +145,13 @@ fn main() -> ExitCode {
     println!(
         "\nFAILED: seed {seed} on {} CPUs{}: {}",
         failure.scenario.cpus,
-        if failure.storm { "" } else { " (the comparison run, without the storm)" },
+        match (failure.comparison, failure.storm, failure.isolated) {
+            (true, _, true) => " (the storm's isolation run against the run without the storm)",
+            (true, _, false) => " (the run with the storm against the run without it)",
+            (false, false, _) => " (the comparison run, without the storm)",
+            (false, true, true) => " (the storm's isolation run)",
+            (false, true, false) => "",
+        },
         failure.violation
     );
     print!("{}", failure.scenario);
@@ -151,7 +167,7 @@ fn main() -> ExitCode {
         );
     } else {
         println!("shortest failing prefix: {prefix} steps: {violation}");
-        let options = Options { trace: true, limit: Some(prefix) };
+        let options = Options { trace: true, limit: Some(prefix), isolated: failure.isolated };
         let outcome = run_once(&failure.scenario, failure.storm, options);
         let lines = &outcome.trace;
         let from = lines.len().saturating_sub(if args.trace { usize::MAX } else { 60 });
@@ -161,8 +177,9 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "replay: cargo run --release -p irq-sim -- --seed {seed} --cpus {} --trace{}{}",
+        "replay: cargo run --release -p irq-sim -- --seed {seed} --cpus {} --trace{}{}{}",
         failure.scenario.cpus,
+        if failure.isolated { " --isolated" } else { "" },
         if failure.storm { "" } else { " --no-storm" },
         if prefix == u64::MAX { String::new() } else { format!(" --steps {prefix}") }
     );

@@ -1,14 +1,16 @@
 //! Running a scenario: build the engine and the machine, run, check; compare a storm
-//! run with the same seed without the storm; shrink a failure to its shortest prefix.
+//! run with the same seed without the storm (and the storm's isolation run with it,
+//! delivery by delivery: see `isolation`); shrink a failure to its shortest prefix.
 
 use std::fmt;
 
 use irq_router::Router;
 use irq_router::vcpu::SharedPage;
 
+use crate::isolation::{Delivery, first_difference};
 use crate::machine::{Engine, Sim};
 use crate::scenario::Scenario;
-use crate::system::{P, STORMING, config, port};
+use crate::system::{P, STORMING, config_for, port};
 
 /// A broken invariant: where and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +36,13 @@ pub struct Options {
     pub trace: bool,
     /// Stop the scenario after this many steps (then drain and check): a prefix.
     pub limit: Option<u64>,
+    /// The storm's isolation run (see the crate's README, "The storm's isolation"): the
+    /// storming partition deaf to its storm (its storm port configured masked, no storm
+    /// of its channel), the storming line's interrupts taken out of band (at the start of
+    /// a step, on a CPU the storm's stream picks, without preemption), the engine's
+    /// requests about that line not preemption points; every partition's deliveries
+    /// logged ([`Outcome::deliveries`]). With the storm off it is the plain run.
+    pub isolated: bool,
 }
 
 /// What one run gave.
@@ -49,6 +58,9 @@ pub struct Outcome {
     pub trace: Vec<String>,
     /// Figures of the run.
     pub summary: Summary,
+    /// Per partition, what it was delivered, step by step (with [`Options::isolated`];
+    /// else empty).
+    pub deliveries: Vec<Vec<Delivery>>,
 }
 
 /// Figures of a run.
@@ -103,7 +115,7 @@ fn run_on<const C: usize>(scenario: &Scenario, storm: bool, options: Options) ->
         page.write_bytes(&blank);
     }
     let refs = [&pages[0], &pages[1], &pages[2], &pages[3]];
-    let router: Box<Engine<C>> = match Router::new(config(scenario), refs) {
+    let router: Box<Engine<C>> = match Router::new(config_for(scenario, options.isolated), refs) {
         Ok(router) => Box::new(router),
         Err(e) => {
             return Outcome {
@@ -116,12 +128,14 @@ fn run_on<const C: usize>(scenario: &Scenario, storm: bool, options: Options) ->
                 }),
                 trace: Vec::new(),
                 summary: Summary::default(),
+                deliveries: Vec::new(),
             };
         }
     };
     router.start();
-    let sim = Sim::new(&router, pages, scenario, storm, options.trace);
+    let sim = Sim::new(&router, pages, scenario, storm, options);
     sim.run(options.limit.unwrap_or(u64::MAX));
+    sim.log_end();
     let st = sim.st.into_inner();
     let mut summary = Summary {
         upcalls: st.books.upcalls,
@@ -146,7 +160,15 @@ fn run_on<const C: usize>(scenario: &Scenario, storm: bool, options: Options) ->
         summary.time[p] = (time.given(), time.dropped(), touched);
     }
     let hash = st.trace.hash();
-    Outcome { hash, steps: st.step, violation: st.violation, trace: st.trace.into_lines(), summary }
+    let deliveries = st.deliveries.unwrap_or_default();
+    Outcome {
+        hash,
+        steps: st.step,
+        violation: st.violation,
+        trace: st.trace.into_lines(),
+        summary,
+        deliveries,
+    }
 }
 
 /// A failed seed.
@@ -158,33 +180,60 @@ pub struct Failure {
     pub violation: Violation,
     /// The run that broke it had the storm on (off: the comparison run without it).
     pub storm: bool,
+    /// The run that broke it was the storm's isolation run ([`Options::isolated`]; the
+    /// run without the storm is one too).
+    pub isolated: bool,
     /// It is the comparison of the two runs that failed (it needs both whole).
     pub comparison: bool,
 }
 
 /// Runs `scenario` with every check: the run itself, and if it storms, the comparison
-/// with the same seed without the storm (the edge-line interrupts raised into the other
-/// partitions must not change). Returns the trace hash.
+/// with the same seed without the storm: the edge-line interrupts raised into the other
+/// partitions must not change, and in the storm's isolation run ([`Options::isolated`])
+/// every other partition's deliveries must be those of the run without the storm, step
+/// for step. Returns the trace hash (of the run itself).
 ///
 /// # Errors
 /// The first broken invariant.
 pub fn check(scenario: &Scenario) -> Result<u64, Box<Failure>> {
-    let fail = |violation, storm, comparison| {
-        Box::new(Failure { scenario: scenario.clone(), violation, storm, comparison })
+    let fail = |violation, storm, isolated, comparison| {
+        Box::new(Failure { scenario: scenario.clone(), violation, storm, isolated, comparison })
     };
     let outcome = run_once(scenario, true, Options::default());
     if let Some(v) = outcome.violation {
-        return Err(fail(v, true, false));
+        return Err(fail(v, true, false, false));
     }
     if scenario.storm && !outcome.summary.stopped {
-        let quiet = run_once(scenario, false, Options::default());
+        // Without the storm, the isolation run is the plain run (and logs deliveries).
+        let isolated = Options { isolated: true, ..Options::default() };
+        let quiet = run_once(scenario, false, isolated);
         if let Some(v) = quiet.violation {
-            return Err(fail(v, false, false));
+            return Err(fail(v, false, true, false));
         }
         if let Some(what) = storm_changed(&outcome.summary, &quiet.summary) {
             let what = format!("storm isolation: {what}");
             let v = Violation { step: outcome.steps, time: scenario.ticks(), what };
-            return Err(fail(v, true, true));
+            return Err(fail(v, true, false, true));
+        }
+        let alone = run_once(scenario, true, isolated);
+        if let Some(v) = alone.violation {
+            return Err(fail(v, true, true, false));
+        }
+        if let Some((p, i, with, without)) = first_difference(&alone.deliveries, &quiet.deliveries)
+        {
+            let show = |d: Option<Delivery>| {
+                d.map_or("nothing (its log ended)".to_string(), |d| d.to_string())
+            };
+            let what = format!(
+                "storm isolation: partition {p}'s delivery {i} differs: with the storm {}; without it {} ({} and {} entries in all)",
+                show(with),
+                show(without),
+                alone.deliveries.get(p).map_or(0, Vec::len),
+                quiet.deliveries.get(p).map_or(0, Vec::len),
+            );
+            let at = [with, without].into_iter().flatten().min_by_key(|d| d.step);
+            let (step, time) = at.map_or((alone.steps, scenario.ticks()), |d| (d.step, d.time));
+            return Err(fail(Violation { step, time, what }, true, true, true));
         }
     }
     Ok(outcome.hash)
@@ -213,9 +262,6 @@ fn storm_changed(storm: &Summary, quiet: &Summary) -> Option<String> {
             storm.foreign_storms, quiet.foreign_storms
         ));
     }
-    for p in (0..P).filter(|&p| p != STORMING) {
-        let _ = p;
-    }
     None
 }
 
@@ -226,8 +272,10 @@ fn storm_changed(storm: &Summary, quiet: &Summary) -> Option<String> {
 pub fn shrink(failure: &Failure) -> (u64, Violation) {
     let scenario = &failure.scenario;
     let storm = failure.storm;
+    let isolated = failure.isolated;
     let fails = |limit: u64| {
-        let outcome = run_once(scenario, storm, Options { trace: false, limit: Some(limit) });
+        let options = Options { trace: false, limit: Some(limit), isolated };
+        let outcome = run_once(scenario, storm, options);
         outcome.violation
     };
     if failure.comparison {

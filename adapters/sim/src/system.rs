@@ -87,24 +87,19 @@ const fn common(p: usize) -> [PortConfig; 7] {
     ]
 }
 
-const fn storming() -> [PortConfig; 8] {
+/// The storming partition's ports; `deaf`: its storm port starts masked (a cold start
+/// masks it again), for the storm's isolation run.
+const fn storming(deaf: bool) -> [PortConfig; 8] {
     let c = common(STORMING);
-    [
-        c[0],
-        c[1],
-        c[2],
-        PortConfig::new(port::STORM, Binding::counting(Source::Line(STORM_VECTOR as u16))),
-        c[3],
-        c[4],
-        c[5],
-        c[6],
-    ]
+    let storm = PortConfig::new(port::STORM, Binding::counting(Source::Line(STORM_VECTOR as u16)));
+    [c[0], c[1], c[2], if deaf { storm.masked() } else { storm }, c[3], c[4], c[5], c[6]]
 }
 
 static PORTS_0: [PortConfig; 7] = common(0);
 static PORTS_1: [PortConfig; 7] = common(1);
 static PORTS_2: [PortConfig; 7] = common(2);
-static PORTS_3: [PortConfig; 8] = storming();
+static PORTS_3: [PortConfig; 8] = storming(false);
+static PORTS_3_DEAF: [PortConfig; 8] = storming(true);
 
 static ALL_LINE: [Target; P] = [
     Target { partition: 0, port: port::LINE },
@@ -255,6 +250,12 @@ fn health(plan: Health) -> HmTable {
 
 /// The configuration of `scenario`.
 pub fn config(scenario: &Scenario) -> SystemConfig<P> {
+    config_for(scenario, false)
+}
+
+/// The configuration of `scenario`; `deaf`: the storming partition's storm port starts
+/// masked (the storm's isolation run: its events never reach the guest).
+pub fn config_for(scenario: &Scenario, deaf: bool) -> SystemConfig<P> {
     let cpus = scenario.cpus;
     let partition = |p: usize, ports: &'static [PortConfig]| {
         let guest = &scenario.guests[p];
@@ -281,7 +282,7 @@ pub fn config(scenario: &Scenario) -> SystemConfig<P> {
             partition(0, &PORTS_0),
             partition(1, &PORTS_1),
             partition(2, &PORTS_2),
-            partition(3, &PORTS_3),
+            partition(3, if deaf { &PORTS_3_DEAF } else { &PORTS_3 }),
         ],
         schedule: Schedule { major_frame: FRAME, windows: windows(cpus) },
         routes: &ROUTES,

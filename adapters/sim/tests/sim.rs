@@ -80,3 +80,85 @@ fn sim_finds_a_restart_that_keeps_its_line_debt() {
         &["level line", "acknowledgement"],
     );
 }
+
+/// The storm's isolation run with the storm off is the plain run without the storm (the
+/// same trace): the comparison's baseline is the ordinary comparison run.
+#[test]
+fn sim_the_isolation_run_without_the_storm_is_the_plain_run() {
+    for cpus in [1, 2, 4] {
+        for seed in 0..30 {
+            let scenario = Scenario::from_seed(seed, cpus);
+            let plain = run_once(&scenario, false, Options::default());
+            let isolated =
+                run_once(&scenario, false, Options { isolated: true, ..Options::default() });
+            assert_eq!(plain.hash, isolated.hash, "seed {seed} on {cpus} CPUs");
+            assert_eq!(plain.steps, isolated.steps);
+            assert!(plain.deliveries.is_empty());
+            assert_eq!(isolated.deliveries.len(), irq_sim::system::P);
+        }
+    }
+}
+
+/// The storm's isolation run is a storm: its line exceeds its budget, and the storming
+/// partition's events pend, never delivered; the other partitions are delivered events,
+/// the same as without the storm (what `check` compares).
+#[test]
+fn sim_the_isolation_run_storms_and_the_others_are_delivered_the_same() {
+    use irq_sim::Happened;
+    use irq_sim::system::{P, STORMING, port};
+    let mut storming = 0;
+    for cpus in [1, 2, 4] {
+        for seed in 0..40 {
+            let scenario = Scenario::from_seed(seed, cpus);
+            if !scenario.storm {
+                continue;
+            }
+            let isolated = Options { isolated: true, ..Options::default() };
+            let alone = run_once(&scenario, true, isolated);
+            let quiet = run_once(&scenario, false, isolated);
+            assert_eq!(alone.violation, None, "seed {seed} on {cpus} CPUs");
+            if alone.summary.stopped {
+                continue;
+            }
+            storming += 1;
+            assert!(alone.summary.storm_lost > 0, "seed {seed} on {cpus} CPUs: no storm");
+            let storm_port = |log: &[irq_sim::Delivery]| {
+                log.iter().any(|d| match d.what {
+                    Happened::Upcall { port, .. } => port == Some(port::STORM),
+                    Happened::Consumed { port, .. } => port == port::STORM,
+                    _ => false,
+                })
+            };
+            assert!(!storm_port(&alone.deliveries[STORMING]), "the storming partition is deaf");
+            for p in (0..P).filter(|&p| p != STORMING) {
+                let upcalls = alone.deliveries[p]
+                    .iter()
+                    .filter(|d| matches!(d.what, Happened::Upcall { .. }))
+                    .count();
+                assert!(upcalls > 0, "seed {seed} on {cpus} CPUs: partition {p} got no upcall");
+                assert_eq!(alone.deliveries[p], quiet.deliveries[p], "seed {seed} on {cpus} CPUs");
+            }
+        }
+    }
+    assert!(storming > 30, "{storming} storming scenarios");
+}
+
+/// Isolation broken by extra work: each storm kicks every partition's CPU. Only the
+/// comparison of the isolation run's deliveries with the run without the storm sees it.
+#[test]
+fn sim_finds_a_storm_that_kicks_every_partition() {
+    assert_found(
+        Mutation::StormKicksEveryPartition,
+        &[1, 2, 4],
+        400,
+        &["storm isolation: partition"],
+    );
+}
+
+/// Isolation broken by delay: during a storm, deliveries to the partition running on the
+/// interrupted CPU wait for a kick. Nothing is lost, no wake-up is missed: only the
+/// comparison sees it.
+#[test]
+fn sim_finds_a_storm_that_defers_the_others_deliveries() {
+    assert_found(Mutation::StormDefersDelivery, &[1, 2, 4], 400, &["storm isolation: partition"]);
+}

@@ -207,6 +207,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         if line.masked(frame, || self.frame.load(Ordering::SeqCst)) == Storm::Unmask {
             adapter.unmask_line(vector);
         }
+        if mutation::active(Mutation::StormKicksEveryPartition) {
+            for p in 0..P {
+                self.kick(p, adapter);
+            }
+        }
     }
 
     /// An interrupt of `vector` lost to its storm budget: counted and recorded.

@@ -45,6 +45,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         // An event into a pending port (the common case of a burst) costs one load more.
         if table.is_idle(port)
             && self.runs_on(here, p)
+            && !(mutation::active(Mutation::StormDefersDelivery) && self.storm_masked())
             && let Some(raised) = self.raise_direct(p, port, context, adapter)
         {
             return raised;
@@ -98,6 +99,13 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     #[inline(never)]
     pub(super) fn signal(&self, here: usize, p: usize, adapter: &mut impl KernelAdapter) {
         match self.bells[p].signal(self.pages[p]) {
+            Signal::Open
+                if mutation::active(Mutation::StormDefersDelivery)
+                    && self.runs_on(here, p)
+                    && self.storm_masked() =>
+            {
+                self.kick(p, adapter);
+            }
             Signal::Open if self.runs_on(here, p) => {
                 // Uncontended but for inspection from elsewhere; then the kick brings
                 // this CPU back to decide.
@@ -112,6 +120,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             Signal::Open | Signal::Wake => self.kick(p, adapter),
             Signal::Flagged | Signal::Later => {}
         }
+    }
+
+    /// Some line is storm-masked (for [`Mutation::StormDefersDelivery`]).
+    fn storm_masked(&self) -> bool {
+        self.storm_index.iter().any(|word| word.load(crate::sync::Ordering::Acquire) != 0)
     }
 
     /// The upcall decision for partition `p`, holding its state: if an upcall is due, the

@@ -5,7 +5,8 @@
 //! speed, the level device, the storm, the edge line's period, the fault rates and the
 //! preemption rate; every input decodes). The run is checked as the simulator's sweeps
 //! check it ([`irq_sim::check`]): every invariant after every step and at the end, and
-//! for a storming scenario the comparison with the run without the storm.
+//! for a storming scenario the comparisons with the run without the storm (the storm's
+//! isolation run's deliveries, step for step).
 //!
 //! A failure panics with the violation and the scenario; `cargo run --release -p irq-sim
 //! -- --input FILE --trace` replays the input file and prints its trace.
@@ -15,8 +16,9 @@ pub fn sim(data: &[u8]) {
     let scenario = irq_sim::Scenario::from_bytes(data);
     if let Err(failure) = irq_sim::check(&scenario) {
         panic!(
-            "{}{}: {}\n{}",
+            "{}{}{}: {}\n{}",
             if failure.storm { "" } else { "(the run without the storm) " },
+            if failure.isolated { "(the storm's isolation run) " } else { "" },
             if failure.comparison { "the comparison of the two runs" } else { "the run" },
             failure.violation,
             failure.scenario
