@@ -41,7 +41,10 @@ use super::{EXIT_FAILURE, burst, machine, probes, report};
 pub(crate) const START_VECTOR: u8 = 0x81;
 /// Window budget of the final entries (the clock is stopped then).
 const DRAIN_BUDGET: u64 = 1;
-/// Clock interrupts the final entries may take before the run is declared stuck.
+/// Ticks of the TSC's clock (5 s) the final entries may take before the run is declared
+/// stuck. Time, not clock interrupts: a slow build (a debug kernel under a loaded
+/// emulator) takes more interrupts for the same work when its timer's calibration came
+/// out short.
 const DRAIN_LIMIT: u64 = 5000;
 /// Serial bytes a CPU writes at each of its window switches.
 const SERIAL_BUDGET: usize = 1024;
@@ -124,7 +127,8 @@ pub(crate) struct CpuKernel {
     /// The current partition waits, or there is none (the idle loop runs).
     idle: bool,
     loaded_cr3: u64,
-    drain_ticks: u64,
+    /// The tick (the TSC's clock) of the first clock interrupt of the final entries.
+    drain_from: Option<u64>,
     pub(crate) stats: CpuStats,
 }
 
@@ -229,7 +233,7 @@ impl CpuKernel {
             cur: None,
             idle: true,
             loaded_cr3: 0,
-            drain_ticks: 0,
+            drain_from: None,
             stats: CpuStats::default(),
         }
     }
@@ -345,8 +349,9 @@ impl CpuKernel {
             }
             Phase::Drain(_) => {
                 self.eoi();
-                self.drain_ticks += 1;
-                if self.drain_ticks > DRAIN_LIMIT {
+                let now = time::clock().tick_at(rdtsc());
+                let from = *self.drain_from.get_or_insert(now);
+                if now.saturating_sub(from) > DRAIN_LIMIT {
                     self.say(format_args!(
                         "[kernel] FAIL: cpu {}: a partition never finished its final entry\n",
                         self.cpu
