@@ -172,6 +172,48 @@ pub fn make(
     Ok(image.len())
 }
 
+/// The whole build script of a test kernel whose partitions run `guest` (a package of
+/// the workspace, in `tests/`), linked at `base`: for `x86_64-unknown-none` only, the
+/// kernel's link arguments (its `linker.ld`, no PIE, 4 KiB pages) and the guest's image
+/// made into `OUT_DIR/guest.bin`, named to the kernel by the `GUEST_IMAGE` variable (its
+/// `include_bytes!`); on any other target nothing (the kernel is an empty program there).
+/// Exits the build script with a message if the image cannot be made.
+pub fn kernel_build_script(guest: &str, base: u64) {
+    println!("cargo:rerun-if-changed=linker.ld");
+    println!("cargo:rerun-if-env-changed=TARGET");
+    if std::env::var("TARGET").unwrap_or_default() != "x86_64-unknown-none" {
+        return;
+    }
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    println!("cargo:rustc-link-arg-bins=-T{}/linker.ld", dir.display());
+    println!("cargo:rustc-link-arg-bins=--no-pie");
+    println!("cargo:rustc-link-arg-bins=-zmax-page-size=0x1000");
+
+    let workspace = dir.join("../..");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
+    let image = out.join("guest.bin");
+    let guest_dir = format!("tests/{guest}");
+    let sources: Vec<PathBuf> = [
+        guest_dir.as_str(),
+        "adapters/guest/src",
+        "adapters/x86/src",
+        "irq-router/src",
+        "notify-core/src",
+        "vcpu-state/src",
+    ]
+    .iter()
+    .map(|s| workspace.join(s))
+    .collect();
+    let sources: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+    match make(&workspace, guest, &out.join("guest-target"), base, &image, &sources) {
+        Ok(_) => println!("cargo:rustc-env=GUEST_IMAGE={}", image.display()),
+        Err(e) => {
+            eprintln!("the partitions' program {guest}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Error, flatten};
