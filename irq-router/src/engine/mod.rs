@@ -433,9 +433,17 @@ mod sizes {
     use notify_core::PartitionEvents;
     use vcpu_state::{Doorbell, SharedPage};
 
-    /// What one more partition adds to a router of `64 * W` ports a partition.
+    /// What one more partition adds to a router of `64 * W` ports a partition:
+    /// `Router<2>` minus `Router<1>`. The router is aligned to a cache line (64 bytes), so
+    /// this is the exact figure give or take that rounding.
     fn per_partition<const W: usize>() -> usize {
         size_of::<Router<2, W>>() - size_of::<Router<1, W>>()
+    }
+
+    /// The exact figure: the growth over 64 partitions, shared out (the rounding of the
+    /// router's size to its alignment, under 64 bytes, is under a byte a partition).
+    fn per_partition_exact<const W: usize>() -> usize {
+        (size_of::<Router<65, W>>() - size_of::<Router<1, W>>() + 32) / 64
     }
 
     #[test]
@@ -453,8 +461,8 @@ mod sizes {
             ),
             ("its page reference and doorbell", size_of::<&SharedPage>() + size_of::<Doorbell>()),
         ];
-        let engine64 = per_partition::<1>() - size_of::<PartitionEvents<1>>();
-        let engine4096 = per_partition::<64>() - size_of::<PartitionEvents<64>>();
+        let engine64 = per_partition_exact::<1>() - size_of::<PartitionEvents<1>>();
+        let engine4096 = per_partition_exact::<64>() - size_of::<PartitionEvents<64>>();
         println!("| engine state per partition | bytes |");
         println!("|---|---:|");
         for (what, bytes) in parts {
@@ -463,14 +471,28 @@ mod sizes {
         println!(
             "| all of it (a router's growth per partition, minus its event table) | {engine64} |"
         );
-        println!("| a router's growth per partition, 64 ports | {} |", per_partition::<1>());
-        println!("| a router's growth per partition, 4,096 ports | {} |", per_partition::<64>());
+        for (ports, rough, exact) in [
+            ("64", per_partition::<1>(), per_partition_exact::<1>()),
+            ("4,096", per_partition::<64>(), per_partition_exact::<64>()),
+        ] {
+            println!(
+                "| a router's growth per partition, {ports} ports (`Router<2>` minus \
+                 `Router<1>`; exact) | {rough}; {exact} |"
+            );
+        }
         println!("({HM_LOG_LEN} records of {} bytes in the ring)", size_of::<HmRecord>());
-        // The parts are all of it, but the padding of the router's arrays (`PerPartition`
-        // is aligned to a cache line); the engine's own part does not grow with the ports.
+        // The parts are all of it (the router's arrays of them grow by one element a
+        // partition); the engine's own part does not grow with the ports.
         let sum: usize = parts.iter().map(|(_, bytes)| bytes).sum();
         for engine in [engine64, engine4096] {
-            assert!(sum <= engine && engine - sum < 64, "{sum} of {engine}");
+            assert_eq!(sum, engine);
+        }
+        // `Router<2>` minus `Router<1>` is the same give or take the router's rounding.
+        for (rough, exact) in [
+            (per_partition::<1>(), per_partition_exact::<1>()),
+            (per_partition::<64>(), per_partition_exact::<64>()),
+        ] {
+            assert!(rough.abs_diff(exact) < 64, "{rough} against {exact}");
         }
     }
 }
