@@ -113,7 +113,7 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
         if state::deliverable(before) {
             self.retire(port);
         }
-        if let Some(slot) = self.slot(port) {
+        if let Some(slot) = self.raise_slot(port) {
             slot.context.clear();
             slot.handler.store(0, Ordering::Release);
         }
@@ -174,7 +174,7 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
                 // Only now forget the context: one published by a raise whose count the
                 // swap discarded is gone, one published for a raise after it may be lost
                 // (never stale).
-                if let Some(slot) = self.slot(Port::from_word_bit(w, b as u32)) {
+                if let Some(slot) = self.raise_slot(Port::from_word_bit(w, b as u32)) {
                     slot.context.clear();
                     slot.handler.store(0, Ordering::Release);
                 }

@@ -351,8 +351,31 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// `port`'s context slot, if it has one.
     #[inline(always)]
     fn slot(&self, port: Port<W>) -> Option<&ContextSlot> {
+        if CW == W {
+            // A slot for every port (the default): the port's own, if the configuration
+            // did not leave it without.
+            if !self.slot_index.has(port.index()) {
+                return None;
+            }
+            return Some(&self.slots[port.word()][port.index() % PORTS_PER_WORD]);
+        }
         let rank = self.slot_index.rank(port.index())?;
         self.slots.as_flattened().get(rank)
+    }
+
+    /// The slot where raises publish `port`'s context and deliveries read its handler:
+    /// [`slot`](Self::slot), but in a table with a slot for every port (the default) the
+    /// port's own slot even for a port configured without a context, so that the
+    /// interrupt paths are what they were before slots existed (no bit test, no rank).
+    /// Such a port's slot is never read ([`context`](Self::context) answers
+    /// [`Error::NoContextKept`]) and never given a handler
+    /// ([`set_port_handler`](Self::set_port_handler) refuses it).
+    #[inline(always)]
+    fn raise_slot(&self, port: Port<W>) -> Option<&ContextSlot> {
+        if CW == W {
+            return Some(&self.slots[port.word()][port.index() % PORTS_PER_WORD]);
+        }
+        self.slot(port)
     }
 
     /// Whether `port` has a context slot: keeps its latest context and may have a handler
@@ -464,7 +487,7 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// The handler an upcall for `port` enters directly, if it has one.
     #[inline(always)]
     fn handler(&self, port: Port<W>) -> Option<NonZeroU64> {
-        NonZeroU64::new(self.slot(port)?.handler.load(Ordering::Acquire))
+        NonZeroU64::new(self.raise_slot(port)?.handler.load(Ordering::Acquire))
     }
 
     // ---- inspection ----

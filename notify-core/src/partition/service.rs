@@ -201,7 +201,7 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     #[inline(always)]
     fn publish_context(&self, port: Port<W>, context: Option<&Context>, state: u64) {
         if let Some(ctx) = context
-            && let Some(slot) = self.slot(port)
+            && let Some(slot) = self.raise_slot(port)
             && !slot.context.publish(ctx, state & state::GENERATION)
         {
             self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
@@ -210,7 +210,9 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
 
     /// The delivery of `port`, raised straight into service from the idle `state`
     /// (pending 1): the level's cursor moves past it as in
-    /// [`begin_service`](Self::begin_service).
+    /// [`begin_service`](Self::begin_service). No inlining hint: with one (`#[inline]` or
+    /// `#[inline(always)]`) the default engine's interrupt-to-upcall path took 13 to 16
+    /// instructions more (BENCHMARKS.md, "Memory per partition").
     fn serving(&self, port: Port<W>, state: u64) -> Delivery<W> {
         if state & state::LEVEL != 0 {
             self.advance_cursor(state, port);

@@ -14,7 +14,9 @@
 //! port bound at run time keeps none). The slots go to those ports in port order: the
 //! slot of a port is its rank among them, found in O(1) from a bitmap of the ports with a
 //! slot (one word per 64 ports) and, per word, the number of slots taken by the words
-//! before it. 10 bytes per 64 ports; no loop, no search.
+//! before it. 10 bytes per 64 ports; no loop, no search. With a slot for every port the
+//! table uses each port's own slot (its number) and only tests its bit: the rank is the
+//! same there but for the ports left without, whose slots stay unused.
 
 use crate::binding::PortConfig;
 use crate::id::PORTS_PER_WORD;
@@ -94,6 +96,12 @@ impl<const W: usize> SlotIndex<W> {
             return Err(PortConfigError::ContextWords);
         }
         Ok(Self { map, base })
+    }
+
+    /// Whether `port` (below `64 * W`) has a slot.
+    #[inline(always)]
+    pub(super) const fn has(&self, port: usize) -> bool {
+        self.map[port / PORTS_PER_WORD] & (1 << (port % PORTS_PER_WORD)) != 0
     }
 
     /// The slot of `port` (below `64 * W`), if it has one.
