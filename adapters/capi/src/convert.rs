@@ -106,7 +106,7 @@ fn port_config(c: &IrqPortConfig) -> Option<PortConfig> {
         port: c.port,
         binding: Binding { source, mode },
         masked: c.masked != 0,
-        keep_context: true,
+        keep_context: c.no_context == 0,
     })
 }
 
