@@ -154,3 +154,60 @@ fn a_slot_table_too_small_is_a_typed_error_naming_the_entry() {
 
 /// A configuration error fails the build of a `static` table.
 const _: () = assert!(PartitionEvents::<1, 0>::validate(&NO_CONTEXTS).is_ok());
+
+proptest::proptest! {
+    /// Over random configurations of a table of 256 ports and 64 slots: exactly the
+    /// configured ports that keep a context keep their latest one (the slot found by rank
+    /// is the port's own: no two ports share one), every other port answers
+    /// `NoContextKept`, and every event is counted whatever its port.
+    #[test]
+    fn each_port_with_a_slot_keeps_its_own_latest_context_and_no_event_is_lost(
+        ports in proptest::collection::btree_map(0u16..256, proptest::bool::ANY, 0..120),
+        raises in proptest::collection::vec((0u16..256, 1u64..1000), 0..200),
+    ) {
+        let mut keeping = 0;
+        let config: Vec<PortConfig> = ports
+            .iter()
+            .map(|(&p, &keep)| {
+                let c = PortConfig::new(p, Binding::counting(Source::Line(p)));
+                // At most 64 ports keep a context: the table has 64 slots.
+                if keep && keeping < 64 {
+                    keeping += 1;
+                    c
+                } else {
+                    c.without_context()
+                }
+            })
+            .collect();
+        let config: &'static [PortConfig] = Box::leak(config.into_boxed_slice());
+        let t = PartitionEvents::<4, 1>::new(config).unwrap();
+        proptest::prop_assert_eq!(t.context_ports(), keeping);
+        let mut latest = std::collections::BTreeMap::new();
+        let mut raised = 0;
+        for (p, stamp) in raises {
+            let Some(c) = config.iter().find(|c| c.port == p) else {
+                proptest::prop_assert_eq!(
+                    t.raise(port(u32::from(p)), Some(&ctx(stamp))),
+                    Err(Error::NotBound { port: p })
+                );
+                continue;
+            };
+            let _ = t.raise(port(u32::from(p)), Some(&ctx(stamp))).unwrap();
+            raised += 1;
+            if c.keep_context {
+                latest.insert(p, stamp);
+            }
+        }
+        for c in config {
+            let answer = t.context(port(u32::from(c.port)));
+            if c.keep_context {
+                proptest::prop_assert_eq!(answer, Ok(latest.get(&c.port).map(|&s| ctx(s))));
+            } else {
+                proptest::prop_assert_eq!(answer, Err(Error::NoContextKept { port: c.port }));
+            }
+        }
+        let s = t.stats();
+        proptest::prop_assert_eq!(s.raised, raised);
+        proptest::prop_assert_eq!(s.pending + s.overflowed + s.coalesced, raised);
+    }
+}
