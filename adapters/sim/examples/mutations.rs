@@ -34,7 +34,7 @@ fn main() {
         let scenario = Scenario::from_seed(seed, cpus[0]);
         print!("{scenario}");
         let storm = std::env::var("QUIET").is_err();
-        let outcome = run_once(&scenario, storm, Options { trace: true, limit: None });
+        let outcome = run_once(&scenario, storm, Options { trace: true, limit: None, bare: false });
         for line in &outcome.trace {
             println!("{line}");
         }

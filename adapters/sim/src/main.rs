@@ -73,7 +73,11 @@ fn main() -> ExitCode {
     if let Some(scenario) = one {
         print!("{scenario}");
         let storm = !args.no_storm;
-        let outcome = run_once(&scenario, storm, Options { trace: args.trace, limit: args.steps });
+        let outcome = run_once(
+            &scenario,
+            storm,
+            Options { trace: args.trace, limit: args.steps, bare: false },
+        );
         for line in &outcome.trace {
             println!("{line}");
         }
@@ -151,7 +155,7 @@ fn main() -> ExitCode {
         );
     } else {
         println!("shortest failing prefix: {prefix} steps: {violation}");
-        let options = Options { trace: true, limit: Some(prefix) };
+        let options = Options { trace: true, limit: Some(prefix), bare: false };
         let outcome = run_once(&failure.scenario, failure.storm, options);
         let lines = &outcome.trace;
         let from = lines.len().saturating_sub(if args.trace { usize::MAX } else { 60 });

@@ -106,6 +106,22 @@ static PORTS_1: [PortConfig; 7] = common(1);
 static PORTS_2: [PortConfig; 7] = common(2);
 static PORTS_3: [PortConfig; 8] = storming();
 
+/// `ports`, every one keeping no latest context (for an engine without context slots).
+const fn bare<const N: usize>(ports: [PortConfig; N]) -> [PortConfig; N] {
+    let mut out = ports;
+    let mut i = 0;
+    while i < N {
+        out[i] = ports[i].without_context();
+        i += 1;
+    }
+    out
+}
+
+static BARE_0: [PortConfig; 7] = bare(common(0));
+static BARE_1: [PortConfig; 7] = bare(common(1));
+static BARE_2: [PortConfig; 7] = bare(common(2));
+static BARE_3: [PortConfig; 8] = bare(storming());
+
 static ALL_LINE: [Target; P] = [
     Target { partition: 0, port: port::LINE },
     Target { partition: 1, port: port::LINE },
@@ -255,6 +271,12 @@ fn health(plan: Health) -> HmTable {
 
 /// The configuration of `scenario`.
 pub fn config(scenario: &Scenario) -> SystemConfig<P> {
+    config_with(scenario, false)
+}
+
+/// The configuration of `scenario`; with `bare`, every port keeps no latest context (for
+/// the engine without context slots, `Options::bare`).
+pub fn config_with(scenario: &Scenario, bare: bool) -> SystemConfig<P> {
     let cpus = scenario.cpus;
     let partition = |p: usize, ports: &'static [PortConfig]| {
         let guest = &scenario.guests[p];
@@ -277,12 +299,21 @@ pub fn config(scenario: &Scenario) -> SystemConfig<P> {
         }
     };
     SystemConfig {
-        partitions: [
-            partition(0, &PORTS_0),
-            partition(1, &PORTS_1),
-            partition(2, &PORTS_2),
-            partition(3, &PORTS_3),
-        ],
+        partitions: if bare {
+            [
+                partition(0, &BARE_0),
+                partition(1, &BARE_1),
+                partition(2, &BARE_2),
+                partition(3, &BARE_3),
+            ]
+        } else {
+            [
+                partition(0, &PORTS_0),
+                partition(1, &PORTS_1),
+                partition(2, &PORTS_2),
+                partition(3, &PORTS_3),
+            ]
+        },
         schedule: Schedule { major_frame: FRAME, windows: windows(cpus) },
         routes: &ROUTES,
         clock_vector: None,
