@@ -21,7 +21,7 @@ use irq_router::config::{
     HmTable, PartitionConfig, Route, Schedule, Sharing, SystemConfig, Target, Trigger, VectorSet,
     Window,
 };
-use irq_router::health::HmRecord;
+use irq_router::health::{HM_LOG_LEN, HmRecord};
 use irq_router::hypercall::Request;
 use irq_router::{CpuId, Local, Router};
 use notify_core::{Binding, PartitionId, Port, PortConfig, PriorityLevel, Source};
@@ -79,6 +79,14 @@ static LINE_PORTS: [PortConfig; 2] = [
     PortConfig::new(1, Binding::counting(Source::Line(VECTOR as u16))),
 ];
 static TIMER_PORTS: [PortConfig; 1] = [PortConfig::new(0, Binding::counting(Source::Timer))];
+/// [`LINE_PORTS`] and [`TIMER_PORTS`] keeping no latest context (for an engine without
+/// context slots).
+static BARE_LINE_PORTS: [PortConfig; 2] = [
+    PortConfig::new(0, Binding::counting(Source::Timer)).without_context(),
+    PortConfig::new(1, Binding::counting(Source::Line(VECTOR as u16))).without_context(),
+];
+static BARE_TIMER_PORTS: [PortConfig; 1] =
+    [PortConfig::new(0, Binding::counting(Source::Timer)).without_context()];
 static TARGET: [Target; 1] = [Target { partition: 0, port: 1 }];
 static ROUTES: [Route; 1] = [Route {
     vector: VECTOR,
@@ -98,17 +106,20 @@ fn system<const P: usize>(open: bool) -> Box<Router<P, 1>> {
 
 /// [`system`] on an engine of `C` CPUs, every partition on CPU 0.
 fn system_on<const P: usize, const C: usize>(open: bool) -> Box<Router<P, 1, C>> {
-    system_with::<P, C>(open, &[])
+    system_with::<P, C, 1, HM_LOG_LEN>(open, &[])
 }
 
 /// Partition 0's 64 ports in one priority level (served round-robin).
 static ONE_LEVEL: [PriorityLevel; 1] = [PriorityLevel::new(0, 64)];
 
-/// [`system_on`] with partition 0's ports grouped into `levels`.
-fn system_with<const P: usize, const C: usize>(
+/// [`system_on`] with partition 0's ports grouped into `levels`, on an engine of `64 * CW`
+/// context slots (0: the ports keep no context) and health-monitor rings of `H` records.
+fn system_with<const P: usize, const C: usize, const CW: usize, const H: usize>(
     open: bool,
     levels: &'static [PriorityLevel],
-) -> Box<Router<P, 1, C>> {
+) -> Box<Router<P, 1, C, CW, H>> {
+    let (line_ports, timer_ports): (&'static [PortConfig], &'static [PortConfig]) =
+        if CW == 0 { (&BARE_LINE_PORTS, &BARE_TIMER_PORTS) } else { (&LINE_PORTS, &TIMER_PORTS) };
     let windows: &'static [Window] = (0..P)
         .map(|p| Window { partition: p as u16, start: p as u64 * 1000, length: 1000 })
         .collect::<Vec<_>>()
@@ -116,7 +127,7 @@ fn system_with<const P: usize, const C: usize>(
     let partitions = core::array::from_fn(|p| PartitionConfig {
         name: "p",
         cpu: 0,
-        ports: if p == 0 { &LINE_PORTS } else { &TIMER_PORTS },
+        ports: if p == 0 { line_ports } else { timer_ports },
         priority_levels: if p == 0 { levels } else { &[] },
         timer_port: Some(0),
         error_port: None,
@@ -243,6 +254,21 @@ fn workload_irq_to_upcall_level(router: &Router<64, 1>, adapter: &mut Null) {
     let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
 }
 
+/// [`workload_irq_to_upcall`] on an engine whose partitions keep no latest context and no
+/// health-monitor ring of their own (2,017 bytes a partition): the handler's lookup finds
+/// no slot.
+#[inline(never)]
+fn workload_irq_to_upcall_bare(router: &Router<64, 1, 1, 0, 0>, adapter: &mut Null) {
+    let _ = router.on_hardware_irq(&CPU0, black_box(VECTOR), adapter);
+}
+
+/// [`workload_irq_64`] on the engine of [`workload_irq_to_upcall_bare`]: the raise
+/// publishes no context.
+#[inline(never)]
+fn workload_irq_64_bare(router: &Router<64, 1, 1, 0, 0>, adapter: &mut Null) {
+    irqs(router, adapter);
+}
+
 /// The interrupt of [`workload_irq_to_upcall`], on CPU 1 while the partition runs on
 /// CPU 0: the raise and the kick of CPU 0 (CPU 0's resume and the upcall happen outside).
 #[inline(never)]
@@ -251,7 +277,10 @@ fn workload_remote_irq(router: &Router<64, 1, 2>, adapter: &mut Null) {
 }
 
 /// 1,000 interrupts on the exclusive line of a running partition (port already pending).
-fn irqs<const P: usize, const C: usize>(router: &Router<P, 1, C>, adapter: &mut Null) {
+fn irqs<const P: usize, const C: usize, const CW: usize, const H: usize>(
+    router: &Router<P, 1, C, CW, H>,
+    adapter: &mut Null,
+) {
     for _ in 0..1000 {
         let _ = router.on_hardware_irq(&cpu(0), black_box(VECTOR), adapter);
     }
@@ -331,7 +360,7 @@ fn callgrind() {
     }
     println!("1000 interrupts, {} events delivered by upcall", adapter.upcalls);
 
-    let levelled = system_with::<64, 1>(true, &ONE_LEVEL);
+    let levelled = system_with::<64, 1, 1, HM_LOG_LEN>(true, &ONE_LEVEL);
     let mut upcalls = Null { now: 1, upcalls: 0 };
     for _ in 0..1000 {
         workload_irq_to_upcall_level(&levelled, &mut upcalls);
@@ -339,6 +368,17 @@ fn callgrind() {
         let _ = levelled.call(&CPU0, p0, Request::UpcallReturn, &mut upcalls);
     }
     println!("1000 interrupts, {} events delivered by upcall (one level)", upcalls.upcalls);
+
+    let bare = system_with::<64, 1, 0, 0>(true, &[]);
+    let mut upcalls = Null { now: 1, upcalls: 0 };
+    for _ in 0..1000 {
+        workload_irq_to_upcall_bare(&bare, &mut upcalls);
+        let _ = bare.call(&CPU0, p0, Request::TakeCount { port }, &mut upcalls);
+        let _ = bare.call(&CPU0, p0, Request::UpcallReturn, &mut upcalls);
+    }
+    println!("1000 interrupts, {} events delivered by upcall (no context slot)", upcalls.upcalls);
+    let bare = system_with::<64, 1, 0, 0>(false, &[]);
+    workload_irq_64_bare(&bare, &mut adapter);
 
     let four = system_on::<64, 4>(false);
     workload_irq_64_4cpus(&four, &mut adapter);

@@ -143,12 +143,24 @@ pub struct PortConfig {
     pub binding: Binding,
     /// Whether the port starts masked.
     pub masked: bool,
+    /// Whether the port keeps its latest context and a handler entry of its own (a
+    /// context slot: see [`PartitionEvents`](crate::PartitionEvents)). `true` by
+    /// default; a port without one still counts and delivers every event, through the
+    /// partition's upcall entry, and answers [`Error::NoContextKept`](crate::Error) for
+    /// its context.
+    pub keep_context: bool,
 }
 
 impl PortConfig {
     /// An unmasked port bound as given.
     pub const fn new(port: u16, binding: Binding) -> Self {
-        Self { port, binding, masked: false }
+        Self { port, binding, masked: false, keep_context: true }
+    }
+
+    /// The same entry, keeping no latest context and no handler entry of its own (see
+    /// [`keep_context`](Self::keep_context)).
+    pub const fn without_context(self) -> Self {
+        Self { keep_context: false, ..self }
     }
 
     /// The same entry, starting masked.

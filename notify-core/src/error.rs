@@ -70,6 +70,13 @@ pub enum Error {
         /// The port.
         port: u16,
     },
+    /// The port has no context slot (see [`PortConfig::keep_context`](crate::PortConfig)):
+    /// it keeps no latest context and no handler entry of its own. Its events are counted
+    /// and delivered all the same, through the partition's upcall entry.
+    NoContextKept {
+        /// The port.
+        port: u16,
+    },
 }
 
 impl fmt::Display for Error {
@@ -89,6 +96,7 @@ impl fmt::Display for Error {
                 write!(f, "partition {caller} does not own channel {channel}")
             }
             Self::ContextBusy { port } => write!(f, "context of port {port} busy, retry"),
+            Self::NoContextKept { port } => write!(f, "port {port} keeps no context"),
         }
     }
 }

@@ -25,6 +25,11 @@
 //!   [`acknowledge`](PartitionEvents::acknowledge) or [`take`](PartitionEvents::take).
 //! * Nothing is silently lost: every event is delivered, still pending, or counted as
 //!   overflowed, coalesced or discarded in [`Stats`].
+//! * A port keeps the context of its latest event and may have a handler of its own, in a
+//!   context slot: by default every port has one; a table of fewer slots
+//!   ([`PartitionEvents<W, CW>`](PartitionEvents)) gives them to the ports its
+//!   configuration chooses ([`PortConfig::without_context`] leaves a port without), and a
+//!   port without one answers [`Error::NoContextKept`] for its context, losing no event.
 //! * [`EventTables`] holds every partition and the static channel table;
 //!   [`EventTables::notify`] checks that the caller owns the channel's source end.
 //!

@@ -97,9 +97,10 @@ pub struct Notified<const P: usize, const W: usize> {
     pub raised: Raised,
 }
 
-/// Event tables of `P` partitions with `64 * W` ports each.
-pub struct EventTables<const P: usize, const W: usize = 1> {
-    partitions: [PartitionEvents<W>; P],
+/// Event tables of `P` partitions with `64 * W` ports each, and `64 * CW` context slots
+/// each (by default `W`: a slot for every port; see [`PartitionEvents`]).
+pub struct EventTables<const P: usize, const W: usize = 1, const CW: usize = W> {
+    partitions: [PartitionEvents<W, CW>; P],
     channels: &'static [Channel],
 }
 
@@ -115,7 +116,7 @@ const fn binds_channel(config: &[PortConfig], port: u16, channel: usize) -> bool
     false
 }
 
-impl<const P: usize, const W: usize> EventTables<P, W> {
+impl<const P: usize, const W: usize, const CW: usize> EventTables<P, W, CW> {
     maybe_const_fn! {
         /// Validates `config` and builds the tables in their configured state. Usable in a
         /// `const`/`static` initializer, where an invalid configuration fails the build:
@@ -142,7 +143,7 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
             if let Err(e) = Self::validate(config) {
                 return Err(e);
             }
-            let mut partitions: [PartitionEvents<W>; P] = array_of![PartitionEvents::empty(); P];
+            let mut partitions: [PartitionEvents<W, CW>; P] = array_of![PartitionEvents::empty(); P];
             let mut p = 0;
             while p < P {
                 match PartitionEvents::with_levels(config.partitions[p], config.priority_levels[p]) {
@@ -183,10 +184,11 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
         let mut p = 0;
         while p < P {
             let ports = config.partitions[p];
-            if let Err(error) = PartitionEvents::<W>::validate(ports) {
+            if let Err(error) = PartitionEvents::<W, CW>::validate(ports) {
                 return Err(ConfigError::Port { partition: p, error });
             }
-            if let Err(error) = PartitionEvents::<W>::validate_levels(config.priority_levels[p]) {
+            if let Err(error) = PartitionEvents::<W, CW>::validate_levels(config.priority_levels[p])
+            {
                 return Err(ConfigError::Port { partition: p, error });
             }
             let mut entry = 0;
@@ -222,12 +224,12 @@ impl<const P: usize, const W: usize> EventTables<P, W> {
     }
 
     /// The table of one partition.
-    pub fn partition(&self, p: PartitionId<P>) -> &PartitionEvents<W> {
+    pub fn partition(&self, p: PartitionId<P>) -> &PartitionEvents<W, CW> {
         &self.partitions[p.index()]
     }
 
     /// Every partition's table, in partition order.
-    pub fn partitions(&self) -> &[PartitionEvents<W>; P] {
+    pub fn partitions(&self) -> &[PartitionEvents<W, CW>; P] {
         &self.partitions
     }
 

@@ -104,7 +104,7 @@
 /**
  * The library's minor version (`(irq_capi_version() >> 8) & 0xff`): additions only.
  */
-#define IRQ_CAPI_VERSION_MINOR 2
+#define IRQ_CAPI_VERSION_MINOR 3
 
 /**
  * The library's patch version (`irq_capi_version() & 0xff`).
@@ -116,7 +116,7 @@
  * `irq_capi_version()` at boot to catch a header and a library that do not belong
  * together.
  */
-#define IRQ_CAPI_VERSION 512
+#define IRQ_CAPI_VERSION 768
 
 /**
  * Port source: a hardware line; `source_id` is its vector (0 to 255).
@@ -916,6 +916,14 @@ typedef struct IrqPortConfig {
    * Nonzero: the port starts masked.
    */
   uint8_t masked;
+  /**
+   * Nonzero: the port keeps no latest context and no handler of its own (its events
+   * are counted and delivered all the same, through the partition's upcall entry;
+   * registering a handler for it answers `IRQ_HC_STATUS_NOT_CONFIGURED`). 0 (the
+   * default): it keeps them. (This library's engine has a context slot for every port,
+   * so this saves no memory here; see `irq_router::Router`'s parameter `CW`.)
+   */
+  uint8_t no_context;
   /**
    * Counting ports: saturation point of the pending count (0: the largest).
    */

@@ -59,13 +59,13 @@ pub const IRQ_MODE_NORMAL: u8 = 3;
 /// different major versions do not fit together.
 pub const IRQ_CAPI_VERSION_MAJOR: u32 = 0;
 /// The library's minor version (`(irq_capi_version() >> 8) & 0xff`): additions only.
-pub const IRQ_CAPI_VERSION_MINOR: u32 = 2;
+pub const IRQ_CAPI_VERSION_MINOR: u32 = 3;
 /// The library's patch version (`irq_capi_version() & 0xff`).
 pub const IRQ_CAPI_VERSION_PATCH: u32 = 0;
 /// The version this header describes: `major << 16 | minor << 8 | patch`. Compare it with
 /// `irq_capi_version()` at boot to catch a header and a library that do not belong
 /// together.
-pub const IRQ_CAPI_VERSION: u32 = 0x0000_0200;
+pub const IRQ_CAPI_VERSION: u32 = 0x0000_0300;
 
 const _: () = assert!(
     IRQ_CAPI_VERSION

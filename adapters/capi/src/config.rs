@@ -111,6 +111,12 @@ pub struct IrqPortConfig {
     pub source_id: u16,
     /// Nonzero: the port starts masked.
     pub masked: u8,
+    /// Nonzero: the port keeps no latest context and no handler of its own (its events
+    /// are counted and delivered all the same, through the partition's upcall entry;
+    /// registering a handler for it answers `IRQ_HC_STATUS_NOT_CONFIGURED`). 0 (the
+    /// default): it keeps them. (This library's engine has a context slot for every port,
+    /// so this saves no memory here; see `irq_router::Router`'s parameter `CW`.)
+    pub no_context: u8,
     /// Counting ports: saturation point of the pending count (0: the largest).
     pub max: u32,
 }

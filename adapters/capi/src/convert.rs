@@ -102,7 +102,12 @@ fn port_config(c: &IrqPortConfig) -> Option<PortConfig> {
         IRQ_PORT_COALESCING => Mode::Coalescing,
         _ => return None,
     };
-    Some(PortConfig { port: c.port, binding: Binding { source, mode }, masked: c.masked != 0 })
+    Some(PortConfig {
+        port: c.port,
+        binding: Binding { source, mode },
+        masked: c.masked != 0,
+        keep_context: c.no_context == 0,
+    })
 }
 
 /// The health-monitor action of a C code.

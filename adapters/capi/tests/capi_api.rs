@@ -37,6 +37,7 @@ static PORTS: [IrqPortConfig; 2] = [
         mode: IRQ_PORT_COUNTING,
         source_id: 0,
         masked: 0,
+        no_context: 0,
         max: 0,
     },
     IrqPortConfig {
@@ -45,6 +46,7 @@ static PORTS: [IrqPortConfig; 2] = [
         mode: IRQ_PORT_COUNTING,
         source_id: SHARED,
         masked: 0,
+        no_context: 0,
         max: 0,
     },
 ];

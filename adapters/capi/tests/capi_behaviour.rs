@@ -11,14 +11,14 @@ use core::ptr;
 use std::sync::Mutex;
 
 use irq_capi::{
-    IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_OUTSIDE_WINDOW, IRQ_HC_STATUS_SUCCESS, IRQ_HM_COLD_START,
-    IRQ_HM_DELIVER, IRQ_HM_KIND_COUNT, IRQ_HM_KIND_NONE, IRQ_HM_KIND_PARTITION_ERROR,
-    IRQ_HM_KIND_TRAP, IRQ_HM_LOG_LEN, IRQ_MODE_COLD_START, IRQ_NO_PARTITION, IRQ_NO_PORT,
-    IRQ_NO_VECTOR, IRQ_PAGE_UPCALL_MASK_OFFSET, IRQ_PORT_COUNTING, IRQ_SOURCE_TIMER,
-    IRQ_START_COLD, IRQ_START_REASON_COLD_RESTART, IRQ_START_REASON_FRESH, IRQ_STATUS_BUSY,
-    IRQ_STATUS_OK, IRQ_STATUS_OUT_OF_RANGE, IRQ_UPCALL_OK, IrqConfigError, IrqHmRecord,
-    IrqI386Regs, IrqKernelOps, IrqPartition, IrqPartitionConfig, IrqPortConfig, IrqRawCall,
-    IrqRouter, IrqSystemConfig, IrqUpcall, IrqWindow,
+    IRQ_CATCH_UP_REPLAY, IRQ_HC_STATUS_NOT_CONFIGURED, IRQ_HC_STATUS_OUTSIDE_WINDOW,
+    IRQ_HC_STATUS_SUCCESS, IRQ_HM_COLD_START, IRQ_HM_DELIVER, IRQ_HM_KIND_COUNT, IRQ_HM_KIND_NONE,
+    IRQ_HM_KIND_PARTITION_ERROR, IRQ_HM_KIND_TRAP, IRQ_HM_LOG_LEN, IRQ_MODE_COLD_START,
+    IRQ_NO_PARTITION, IRQ_NO_PORT, IRQ_NO_VECTOR, IRQ_PAGE_UPCALL_MASK_OFFSET, IRQ_PORT_COUNTING,
+    IRQ_SOURCE_TIMER, IRQ_START_COLD, IRQ_START_REASON_COLD_RESTART, IRQ_START_REASON_FRESH,
+    IRQ_STATUS_BUSY, IRQ_STATUS_OK, IRQ_STATUS_OUT_OF_RANGE, IRQ_UPCALL_OK, IrqConfigError,
+    IrqHmRecord, IrqI386Regs, IrqKernelOps, IrqPartition, IrqPartitionConfig, IrqPortConfig,
+    IrqRawCall, IrqRouter, IrqSystemConfig, IrqUpcall, IrqWindow,
 };
 
 /// One router at a time in this test binary, and what its operations saw.
@@ -109,6 +109,7 @@ static PORTS: [IrqPortConfig; 1] = [IrqPortConfig {
     mode: IRQ_PORT_COUNTING,
     source_id: 0,
     masked: 0,
+    no_context: 0,
     max: 0,
 }];
 static WINDOWS: [IrqWindow; 2] = [
@@ -116,16 +117,24 @@ static WINDOWS: [IrqWindow; 2] = [
     IrqWindow { partition: 1, start: 10, length: 10 },
 ];
 
+/// [`PORTS`], the timer port keeping no latest context (`no_context`).
+static NO_CONTEXT_PORTS: [IrqPortConfig; 1] = [IrqPortConfig { no_context: 1, ..PORTS[0] }];
+
 /// Two partitions with a timer port; partition 0 cold-starts on `exec_stop_error` and
 /// has its traps delivered to its fault handler, with no error port.
 fn create() -> *mut IrqRouter {
+    create_with(&PORTS)
+}
+
+/// [`create`] with the partitions' ports `ports`.
+fn create_with(ports: &'static [IrqPortConfig; 1]) -> *mut IrqRouter {
     NOW.store(0, std::sync::atomic::Ordering::Relaxed);
     let mut health = [0; IRQ_HM_KIND_COUNT];
     health[IRQ_HM_KIND_PARTITION_ERROR as usize] = IRQ_HM_COLD_START;
     health[IRQ_HM_KIND_TRAP as usize] = IRQ_HM_DELIVER;
     let part = IrqPartitionConfig {
         name: c"p".as_ptr(),
-        ports: PORTS.as_ptr(),
+        ports: ports.as_ptr(),
         port_count: 1,
         timer_port: 0,
         error_port: IRQ_NO_PORT,
@@ -220,6 +229,28 @@ fn capi_the_frame_goes_to_inject_upcall_and_upcall_return() {
     assert_eq!(status, IRQ_HC_STATUS_SUCCESS);
     assert_eq!(take(), ["return p0 frame 0x3000"]);
     assert_eq!(irq_capi::irq_router_destroy(router), IRQ_STATUS_OK);
+}
+
+#[test]
+fn capi_a_port_without_context_has_no_handler_of_its_own() {
+    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (ports, expected) in
+        [(&PORTS, IRQ_HC_STATUS_SUCCESS), (&NO_CONTEXT_PORTS, IRQ_HC_STATUS_NOT_CONFIGURED)]
+    {
+        let router = create_with(ports);
+        assert_eq!(irq_capi::irq_router_start(router), IRQ_STATUS_OK);
+        assert_eq!(
+            irq_capi::irq_router_partition_entry(router, 0, 0, 10, ptr::null_mut()),
+            IRQ_STATUS_OK
+        );
+        let register = irq_capi::irq_hc_encode_register_port_handler(0, 0x1000);
+        assert_eq!(call(router, 0, register, 0), [expected, 0]);
+        // Clearing it is always allowed.
+        let clear = irq_capi::irq_hc_encode_register_port_handler(0, 0);
+        assert_eq!(call(router, 0, clear, 0), [IRQ_HC_STATUS_SUCCESS, 0]);
+        assert_eq!(irq_capi::irq_router_destroy(router), IRQ_STATUS_OK);
+        take();
+    }
 }
 
 #[test]

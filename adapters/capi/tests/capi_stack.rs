@@ -26,6 +26,7 @@ static PORTS: [IrqPortConfig; 1] = [IrqPortConfig {
     mode: IRQ_PORT_COUNTING,
     source_id: 0,
     masked: 0,
+    no_context: 0,
     max: 0,
 }];
 static WINDOWS: [IrqWindow; 1] = [IrqWindow { partition: 0, start: 0, length: 10 }];

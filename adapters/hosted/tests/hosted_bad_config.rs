@@ -246,6 +246,23 @@ fn hosted_bad_config_limits() {
 }
 
 #[test]
+fn hosted_config_port_without_context() {
+    let text = variant(
+        "port = 0\nsource = \"timer\"\n",
+        "port = 0\nsource = \"timer\"\nno_context = true\n",
+    );
+    let system = irq_hosted::config::load("ok.toml", &text).expect("no_context loads");
+    let keeps: Vec<_> = system.partitions[0].ports.iter().map(|c| c.keep_context).collect();
+    assert_eq!(keeps, [false, true], "only the port configured without");
+    let err = refused(
+        "no-context-not-bool",
+        &text.replace("no_context = true", "no_context = 1"),
+        &["--check"],
+    );
+    assert!(err.contains("no_context") || err.contains("invalid type"), "{err}");
+}
+
+#[test]
 fn hosted_bad_config_cpus() {
     let two = include_str!("../config/two-cpus.toml");
     for (from, to, entry, what) in [

@@ -36,7 +36,8 @@ fn main() {
         print!("{scenario}");
         let storm = std::env::var("QUIET").is_err();
         let isolated = std::env::var("ISOLATED").is_ok();
-        let outcome = run_once(&scenario, storm, Options { trace: true, limit: None, isolated });
+        let outcome =
+            run_once(&scenario, storm, Options { trace: true, limit: None, isolated, bare: false });
         for line in &outcome.trace {
             println!("{line}");
         }

@@ -28,12 +28,12 @@ enum Req {
 }
 
 /// The adapter of one engine call on CPU `cpu`.
-pub(crate) struct SimAdapter<'s, 'r, const C: usize> {
-    pub(crate) sim: &'s Sim<'r, C>,
+pub(crate) struct SimAdapter<'s, 'r, const C: usize, const CW: usize, const H: usize> {
+    pub(crate) sim: &'s Sim<'r, C, CW, H>,
     pub(crate) cpu: usize,
 }
 
-impl<const C: usize> SimAdapter<'_, '_, C> {
+impl<const C: usize, const CW: usize, const H: usize> SimAdapter<'_, '_, C, CW, H> {
     /// Every request starts here: the tick's snapshot of the level line (see
     /// `CallCtx::level_snapshot`), then the preemption point.
     fn request(&self, what: Req) {
@@ -84,7 +84,7 @@ impl<const C: usize> SimAdapter<'_, '_, C> {
     }
 }
 
-impl<const C: usize> SimAdapter<'_, '_, C> {
+impl<const C: usize, const CW: usize, const H: usize> SimAdapter<'_, '_, C, CW, H> {
     /// The accounts of partition `p`'s counted ports at its restart in `mode` (before
     /// the request's preemption point: nothing ran since the engine restarted it but, if
     /// the latest request was the level line's unmask, that request's preemption
@@ -140,7 +140,9 @@ impl<const C: usize> SimAdapter<'_, '_, C> {
     }
 }
 
-impl<const C: usize> KernelAdapter for SimAdapter<'_, '_, C> {
+impl<const C: usize, const CW: usize, const H: usize> KernelAdapter
+    for SimAdapter<'_, '_, C, CW, H>
+{
     fn now(&self) -> u64 {
         self.sim.st.borrow().cpus[self.cpu].now
     }

@@ -20,7 +20,7 @@ use crate::trace::note;
 /// the time account; the ping's are the engine's own).
 pub(crate) const COUNTED: [u16; 5] = [port::LINE, port::LEVEL, port::STORM, port::IN, port::ERROR];
 
-impl<const C: usize> Sim<'_, C> {
+impl<const C: usize, const CW: usize, const H: usize> Sim<'_, C, CW, H> {
     /// The scheduler may run whole steps of other CPUs here, inside CPU `cpu`'s engine
     /// call (a preemption point).
     pub(crate) fn preempt(&self, cpu: usize) {
@@ -370,8 +370,8 @@ impl<const C: usize> Sim<'_, C> {
 /// What port `q` of a partition holds (pending, or a coalescing port's event in service),
 /// and the events it lost to its maximum and merged (the partition's counts: only the
 /// line port overflows, only the level port coalesces).
-pub(crate) fn port_account(
-    table: &irq_router::events::PartitionEvents<1>,
+pub(crate) fn port_account<const CW: usize>(
+    table: &irq_router::events::PartitionEvents<1, CW>,
     stats: &irq_router::events::Stats,
     q: u16,
 ) -> (u64, u64, u64) {

@@ -143,14 +143,14 @@ impl GuestState {
 
 /// The guest library's transport in the simulator: a hypercall enters the engine on the
 /// partition's CPU.
-struct SimTransport<'s, 'r, const C: usize> {
-    sim: &'s Sim<'r, C>,
+struct SimTransport<'s, 'r, const C: usize, const CW: usize, const H: usize> {
+    sim: &'s Sim<'r, C, CW, H>,
     cpu: usize,
     p: usize,
     call: Call,
 }
 
-impl<const C: usize> Transport for SimTransport<'_, '_, C> {
+impl<const C: usize, const CW: usize, const H: usize> Transport for SimTransport<'_, '_, C, CW, H> {
     fn enter(&self, raw: &RawCall) -> Result<[u64; 2], GuestError> {
         let (sim, p) = (self.sim, self.p);
         Ok(sim.engine(self.cpu, self.call, |r, l, a| r.hypercall(l, pid(p), raw, a)))
@@ -177,8 +177,8 @@ enum Act {
     Nothing,
 }
 
-impl<const C: usize> Sim<'_, C> {
-    fn hv(&self, cpu: usize, p: usize, call: Call) -> Hypervisor<SimTransport<'_, '_, C>> {
+impl<const C: usize, const CW: usize, const H: usize> Sim<'_, C, CW, H> {
+    fn hv(&self, cpu: usize, p: usize, call: Call) -> Hypervisor<SimTransport<'_, '_, C, CW, H>> {
         Hypervisor::new(SimTransport { sim: self, cpu, p, call })
     }
 
@@ -558,7 +558,7 @@ impl<const C: usize> Sim<'_, C> {
         cpu: usize,
         p: usize,
         call: Call,
-        f: impl FnOnce(&Hypervisor<SimTransport<'_, '_, C>>) -> R,
+        f: impl FnOnce(&Hypervisor<SimTransport<'_, '_, C, CW, H>>) -> R,
     ) -> (R, Vec<HmKind>) {
         let hv = self.hv(cpu, p, call);
         let r = f(&hv);
@@ -571,9 +571,9 @@ impl<const C: usize> Sim<'_, C> {
         cpu: usize,
         call: Call,
         f: impl FnOnce(
-            &crate::machine::Engine<C>,
+            &crate::machine::Engine<C, CW, H>,
             &irq_router::Local<'_, C>,
-            &mut crate::adapter::SimAdapter<'_, '_, C>,
+            &mut crate::adapter::SimAdapter<'_, '_, C, CW, H>,
         ) -> R,
     ) -> (R, Vec<HmKind>) {
         let r = self.engine(cpu, call, f);
@@ -586,6 +586,9 @@ impl<const C: usize> Sim<'_, C> {
     }
 }
 
-fn st_books<const C: usize>(sim: &Sim<'_, C>, f: impl FnOnce(&mut State)) {
+fn st_books<const C: usize, const CW: usize, const H: usize>(
+    sim: &Sim<'_, C, CW, H>,
+    f: impl FnOnce(&mut State),
+) {
     f(&mut sim.st.borrow_mut());
 }

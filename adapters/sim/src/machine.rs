@@ -33,7 +33,9 @@ use crate::trace::{Trace, note};
 use crate::{Options, Violation};
 
 /// The engine as the simulator builds it.
-pub(crate) type Engine<const C: usize> = Router<P, 1, C>;
+/// The engine of `C` CPUs, `64 * CW` context slots a partition (1: a slot for every
+/// port, the default; 0: none) and health-monitor rings of `H` records.
+pub(crate) type Engine<const C: usize, const CW: usize, const H: usize> = Router<P, 1, C, CW, H>;
 
 /// Kernel work queued on a CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,8 +181,8 @@ impl State {
 }
 
 /// The machine around one engine.
-pub(crate) struct Sim<'r, const C: usize> {
-    pub(crate) router: &'r Engine<C>,
+pub(crate) struct Sim<'r, const C: usize, const CW: usize, const H: usize> {
+    pub(crate) router: &'r Engine<C, CW, H>,
     pub(crate) pages: &'static [SharedPage; P],
     pub(crate) scenario: &'r Scenario,
     /// The storm is on in this run (off in the comparison run).
@@ -197,9 +199,9 @@ pub(crate) fn pid(p: usize) -> PartitionId<P> {
     PartitionId::new(p as u32).expect("a partition of the module")
 }
 
-impl<'r, const C: usize> Sim<'r, C> {
+impl<'r, const C: usize, const CW: usize, const H: usize> Sim<'r, C, CW, H> {
     pub(crate) fn new(
-        router: &'r Engine<C>,
+        router: &'r Engine<C, CW, H>,
         pages: &'static [SharedPage; P],
         scenario: &'r Scenario,
         storm: bool,
@@ -238,7 +240,7 @@ impl<'r, const C: usize> Sim<'r, C> {
         &self,
         cpu: usize,
         call: Call,
-        f: impl FnOnce(&Engine<C>, &Local<'_, C>, &mut SimAdapter<'_, 'r, C>) -> R,
+        f: impl FnOnce(&Engine<C, CW, H>, &Local<'_, C>, &mut SimAdapter<'_, 'r, C, CW, H>) -> R,
     ) -> R {
         {
             let mut st = self.st.borrow_mut();

@@ -78,7 +78,8 @@ fn main() -> ExitCode {
     if let Some(scenario) = one {
         print!("{scenario}");
         let storm = !args.no_storm;
-        let options = Options { trace: args.trace, limit: args.steps, isolated: args.isolated };
+        let options =
+            Options { trace: args.trace, limit: args.steps, isolated: args.isolated, bare: false };
         let outcome = run_once(&scenario, storm, options);
         for line in &outcome.trace {
             println!("{line}");
@@ -167,7 +168,8 @@ fn main() -> ExitCode {
         );
     } else {
         println!("shortest failing prefix: {prefix} steps: {violation}");
-        let options = Options { trace: true, limit: Some(prefix), isolated: failure.isolated };
+        let options =
+            Options { trace: true, limit: Some(prefix), isolated: failure.isolated, bare: false };
         let outcome = run_once(&failure.scenario, failure.storm, options);
         let lines = &outcome.trace;
         let from = lines.len().saturating_sub(if args.trace { usize::MAX } else { 60 });

@@ -5,12 +5,13 @@
 use std::fmt;
 
 use irq_router::Router;
+use irq_router::health::HM_LOG_LEN;
 use irq_router::vcpu::SharedPage;
 
 use crate::isolation::{Delivery, first_difference};
 use crate::machine::{Engine, Sim};
 use crate::scenario::Scenario;
-use crate::system::{P, STORMING, config_for, port};
+use crate::system::{P, STORMING, config_with, port};
 
 /// A broken invariant: where and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +44,10 @@ pub struct Options {
     /// requests about that line not preemption points; every partition's deliveries
     /// logged ([`Outcome::deliveries`]). With the storm off it is the plain run.
     pub isolated: bool,
+    /// Run the engine without context slots and without health-monitor rings of the
+    /// partitions' own (`Router<P, 1, C, 0, 0>`, 2,017 bytes a partition), every port
+    /// configured without a context: the same invariants must hold.
+    pub bare: bool,
 }
 
 /// What one run gave.
@@ -96,26 +101,43 @@ thread_local! {
 
 /// Runs `scenario` once, the storm as the scenario says (`storm` false: off).
 pub fn run_once(scenario: &Scenario, storm: bool, options: Options) -> Outcome {
+    if options.bare {
+        return match scenario.cpus {
+            1 => run_on::<1, 0, 0>(scenario, storm, options),
+            2 => run_on::<2, 0, 0>(scenario, storm, options),
+            3 => run_on::<3, 0, 0>(scenario, storm, options),
+            4 => run_on::<4, 0, 0>(scenario, storm, options),
+            5 => run_on::<5, 0, 0>(scenario, storm, options),
+            6 => run_on::<6, 0, 0>(scenario, storm, options),
+            7 => run_on::<7, 0, 0>(scenario, storm, options),
+            _ => run_on::<8, 0, 0>(scenario, storm, options),
+        };
+    }
     match scenario.cpus {
-        1 => run_on::<1>(scenario, storm, options),
-        2 => run_on::<2>(scenario, storm, options),
-        3 => run_on::<3>(scenario, storm, options),
-        4 => run_on::<4>(scenario, storm, options),
-        5 => run_on::<5>(scenario, storm, options),
-        6 => run_on::<6>(scenario, storm, options),
-        7 => run_on::<7>(scenario, storm, options),
-        _ => run_on::<8>(scenario, storm, options),
+        1 => run_on::<1, 1, HM_LOG_LEN>(scenario, storm, options),
+        2 => run_on::<2, 1, HM_LOG_LEN>(scenario, storm, options),
+        3 => run_on::<3, 1, HM_LOG_LEN>(scenario, storm, options),
+        4 => run_on::<4, 1, HM_LOG_LEN>(scenario, storm, options),
+        5 => run_on::<5, 1, HM_LOG_LEN>(scenario, storm, options),
+        6 => run_on::<6, 1, HM_LOG_LEN>(scenario, storm, options),
+        7 => run_on::<7, 1, HM_LOG_LEN>(scenario, storm, options),
+        _ => run_on::<8, 1, HM_LOG_LEN>(scenario, storm, options),
     }
 }
 
-fn run_on<const C: usize>(scenario: &Scenario, storm: bool, options: Options) -> Outcome {
+fn run_on<const C: usize, const CW: usize, const H: usize>(
+    scenario: &Scenario,
+    storm: bool,
+    options: Options,
+) -> Outcome {
     let pages = PAGES.with(|pages| *pages);
     let blank = SharedPage::new().to_bytes();
     for page in pages {
         page.write_bytes(&blank);
     }
     let refs = [&pages[0], &pages[1], &pages[2], &pages[3]];
-    let router: Box<Engine<C>> = match Router::new(config_for(scenario, options.isolated), refs) {
+    let config = config_with(scenario, options.isolated, options.bare);
+    let router: Box<Engine<C, CW, H>> = match Router::new(config, refs) {
         Ok(router) => Box::new(router),
         Err(e) => {
             return Outcome {
@@ -274,7 +296,7 @@ pub fn shrink(failure: &Failure) -> (u64, Violation) {
     let storm = failure.storm;
     let isolated = failure.isolated;
     let fails = |limit: u64| {
-        let options = Options { trace: false, limit: Some(limit), isolated };
+        let options = Options { trace: false, limit: Some(limit), isolated, bare: false };
         let outcome = run_once(scenario, storm, options);
         outcome.violation
     };

@@ -101,6 +101,23 @@ static PORTS_2: [PortConfig; 7] = common(2);
 static PORTS_3: [PortConfig; 8] = storming(false);
 static PORTS_3_DEAF: [PortConfig; 8] = storming(true);
 
+/// `ports`, every one keeping no latest context (for an engine without context slots).
+const fn bare<const N: usize>(ports: [PortConfig; N]) -> [PortConfig; N] {
+    let mut out = ports;
+    let mut i = 0;
+    while i < N {
+        out[i] = ports[i].without_context();
+        i += 1;
+    }
+    out
+}
+
+static BARE_0: [PortConfig; 7] = bare(common(0));
+static BARE_1: [PortConfig; 7] = bare(common(1));
+static BARE_2: [PortConfig; 7] = bare(common(2));
+static BARE_3: [PortConfig; 8] = bare(storming(false));
+static BARE_3_DEAF: [PortConfig; 8] = bare(storming(true));
+
 static ALL_LINE: [Target; P] = [
     Target { partition: 0, port: port::LINE },
     Target { partition: 1, port: port::LINE },
@@ -250,12 +267,13 @@ fn health(plan: Health) -> HmTable {
 
 /// The configuration of `scenario`.
 pub fn config(scenario: &Scenario) -> SystemConfig<P> {
-    config_for(scenario, false)
+    config_with(scenario, false, false)
 }
 
 /// The configuration of `scenario`; `deaf`: the storming partition's storm port starts
-/// masked (the storm's isolation run: its events never reach the guest).
-pub fn config_for(scenario: &Scenario, deaf: bool) -> SystemConfig<P> {
+/// masked (the storm's isolation run: its events never reach the guest); `bare`: every
+/// port keeps no latest context (for the engine without context slots, `Options::bare`).
+pub fn config_with(scenario: &Scenario, deaf: bool, bare: bool) -> SystemConfig<P> {
     let cpus = scenario.cpus;
     let partition = |p: usize, ports: &'static [PortConfig]| {
         let guest = &scenario.guests[p];
@@ -278,12 +296,21 @@ pub fn config_for(scenario: &Scenario, deaf: bool) -> SystemConfig<P> {
         }
     };
     SystemConfig {
-        partitions: [
-            partition(0, &PORTS_0),
-            partition(1, &PORTS_1),
-            partition(2, &PORTS_2),
-            partition(3, if deaf { &PORTS_3_DEAF } else { &PORTS_3 }),
-        ],
+        partitions: if !bare {
+            [
+                partition(0, &PORTS_0),
+                partition(1, &PORTS_1),
+                partition(2, &PORTS_2),
+                partition(3, if deaf { &PORTS_3_DEAF } else { &PORTS_3 }),
+            ]
+        } else {
+            [
+                partition(0, &BARE_0),
+                partition(1, &BARE_1),
+                partition(2, &BARE_2),
+                partition(3, if deaf { &BARE_3_DEAF } else { &BARE_3 }),
+            ]
+        },
         schedule: Schedule { major_frame: FRAME, windows: windows(cpus) },
         routes: &ROUTES,
         clock_vector: None,

@@ -217,6 +217,20 @@ impl<const P: usize> SystemConfig<P> {
     /// # Errors
     /// The first [`ConfigError`] found, naming its entry.
     pub const fn validate_on<const W: usize, const C: usize>(&self) -> Result<(), ConfigError> {
+        self.validate_engine::<W, C, W>()
+    }
+
+    /// Checks the whole configuration for an engine of `C` CPUs with partitions of
+    /// `64 * W` ports and `64 * CW` context slots (what
+    /// [`Router::new`](crate::Router::new) checks for a `Router<P, W, C, CW, H>`): as
+    /// [`validate_on`](Self::validate_on), and that the ports keeping a context
+    /// ([`PortConfig::keep_context`]) find a slot.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found, naming its entry.
+    pub const fn validate_engine<const W: usize, const C: usize, const CW: usize>(
+        &self,
+    ) -> Result<(), ConfigError> {
         if P == 0 || P > MAX_PARTITIONS {
             return Err(ConfigError::PartitionCount);
         }
@@ -226,7 +240,7 @@ impl<const P: usize> SystemConfig<P> {
         if self.channels.len() > MAX_CHANNELS {
             return Err(ConfigError::ChannelCount);
         }
-        if let Err(e) = EventTables::<P, W>::validate(&self.tables()) {
+        if let Err(e) = EventTables::<P, W, CW>::validate(&self.tables()) {
             return Err(ConfigError::Events(e));
         }
         let mut p = 0;

@@ -15,7 +15,9 @@ use crate::hypercall::{
     ABI_VERSION, ErrorCode, HypercallResult, RawCall, Request, decode, encode, start_reason_value,
 };
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     /// A hypercall from partition `p`, on its CPU `cpu`, with the registers the adapter
     /// read: decoded, dispatched, answered as the two return registers
     /// `[status, value]`. A call that does not decode is a [`HmKind::IllegalHypercall`]
@@ -242,7 +244,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     /// longer owes that line.
     fn acknowledged_line(
         &self,
-        table: &PartitionEvents<W>,
+        table: &PartitionEvents<W, CW>,
         p: usize,
         port: Port<W>,
         adapter: &mut impl KernelAdapter,

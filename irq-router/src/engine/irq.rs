@@ -15,7 +15,9 @@ use crate::mutation::{self, Mutation};
 use crate::storm::Storm;
 use crate::sync::{Ordering, fence};
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     /// A hardware interrupt on `vector`, on CPU `cpu` (any CPU: a partition bound to
     /// another CPU is kicked, see [`KernelAdapter::kick`]).
     ///

@@ -40,7 +40,9 @@ fn undefer(code: u64) -> Option<(HmAction, HmKind)> {
     Some((action, *kind))
 }
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     /// A health-monitor event about partition `p`, seen on CPU `here` by a path that
     /// does not hold its state. An action that needs the state is taken now on the
     /// partition's own CPU if the state is free; otherwise (another CPU, or a path of

@@ -36,7 +36,7 @@ use vcpu_state::{Doorbell, Nesting, Partition, SharedPage, StartReason};
 
 use crate::adapter::KernelAdapter;
 use crate::config::{ConfigError, SystemConfig, Trigger};
-use crate::health::{HmLog, HmRecord};
+use crate::health::{HM_LOG_LEN, HmLog, HmRecord};
 use crate::level::{AckWatch, LevelLine};
 use crate::storm::StormLine;
 use crate::sync::{AtomicU64, Lock, Ordering, array_of, maybe_const_fn};
@@ -79,9 +79,35 @@ const VECTORS: usize = 256;
 const NO_ROUTE: u16 = u16::MAX;
 
 /// The engine for `P` partitions of `64 * W` ports each, on `C` CPUs.
-pub struct Router<const P: usize, const W: usize = 1, const C: usize = 1> {
+///
+/// Two more parameters size what each partition keeps beside its events, both by default
+/// what every partition kept before they existed:
+///
+/// * `CW`: the words of context slots of each partition's event table (`64 * CW` slots;
+///   `W` by default, a slot for every port). A port without a slot keeps no latest
+///   context and no handler of its own (see [`PartitionEvents`]); which ports have one is
+///   the configuration's choice ([`PortConfig::keep_context`](notify_core::PortConfig)),
+///   and a configuration with more ports keeping a context than slots is refused
+///   ([`PortConfigError::TooManyContexts`](notify_core::PortConfigError), naming the
+///   entry).
+/// * `H`: the records of each partition's health-monitor ring ([`HM_LOG_LEN`] by
+///   default). With `H = 0` a partition has no ring of its own: its records are kept in
+///   the module's ring (of [`HM_LOG_LEN`]) with the module's, so they compete for room
+///   there; [`health_log`](Self::health_log) still answers each partition's records and
+///   [`health_counts`](Self::health_counts) its counts, every record pushed out counted
+///   lost for its partition.
+///
+/// `Router<P, 1, C, 0, 0>`: a partition of 64 ports costs 2,017 bytes on x86_64, against
+/// 5,857 for `Router<P>` (see `BENCHMARKS.md`, "Memory per partition").
+pub struct Router<
+    const P: usize,
+    const W: usize = 1,
+    const C: usize = 1,
+    const CW: usize = W,
+    const H: usize = HM_LOG_LEN,
+> {
     config: SystemConfig<P>,
-    events: EventTables<P, W>,
+    events: EventTables<P, W, CW>,
     partitions: [Lock<PartitionState>; P],
     pages: [&'static SharedPage; P],
     bells: [Doorbell; P],
@@ -111,13 +137,16 @@ pub struct Router<const P: usize, const W: usize = 1, const C: usize = 1> {
     stopped: AtomicU64,
     /// Each partition's words shared with other CPUs or read on the tick.
     hot: [PerPartition; P],
-    /// Health-monitor records of each partition.
-    logs: [HmLog; P],
-    /// Health-monitor records of no partition (line storms).
-    module_log: HmLog,
+    /// Health-monitor records of each partition, and their counts.
+    logs: [HmLog<H>; P],
+    /// Health-monitor records of no partition (line storms) and their counts; with
+    /// `H = 0` also the records of every partition.
+    module_log: HmLog<HM_LOG_LEN>,
 }
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     maybe_const_fn! {
         /// Validates `config` for `C` CPUs and builds the engine, every partition started fresh at tick 0
         /// and outside its window. `pages[p]` is the page shared with partition `p` (the
@@ -127,8 +156,9 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         /// destructor), so a `static` cannot unwrap the `Result` at compile time: check a
         /// `const` configuration at compile time with
         /// `const _: () = assert!(CONFIG.validate_on::<W, C>().is_ok());` (the same check
-        /// as this function's, the CPUs included) and build the engine once at boot into
-        /// static storage.
+        /// as this function's, the CPUs included; `validate_engine::<W, C, CW>()` for an
+        /// engine of fewer context slots than ports) and build the engine once at boot
+        /// into static storage.
         ///
         /// # Errors
         /// The first [`ConfigError`] of the configuration, naming its entry.
@@ -136,7 +166,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
             config: SystemConfig<P>,
             pages: [&'static SharedPage; P],
         ) -> Result<Self, ConfigError> {
-            if let Err(e) = config.validate_on::<W, C>() {
+            if let Err(e) = config.validate_engine::<W, C, CW>() {
                 return Err(e);
             }
             let events = match EventTables::new(&config.tables()) {
@@ -201,7 +231,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         config: SystemConfig<P>,
         pages: [&'static SharedPage; P],
     ) -> Result<(), ConfigError> {
-        config.validate_on::<W, C>()?;
+        config.validate_engine::<W, C, CW>()?;
         self.events.reconfigure(&config.tables()).map_err(ConfigError::Events)?;
         for (state, c) in self.partitions.iter_mut().zip(&config.partitions) {
             *state = Lock::new(PartitionState::initial(c));
@@ -236,9 +266,11 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         for hot in &mut self.hot {
             *hot = PerPartition::new();
         }
-        for log in self.logs.iter_mut().chain(core::iter::once(&mut self.module_log)) {
-            *log = HmLog::new();
+        // Emptied where they are: a ring built anew would be built on the stack first.
+        for log in &mut self.logs {
+            log.clear();
         }
+        self.module_log.clear();
         self.config = config;
         Ok(())
     }
@@ -258,7 +290,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
     }
 
     /// The event tables (for inspection; partitions act on them through hypercalls).
-    pub const fn events(&self) -> &EventTables<P, W> {
+    pub const fn events(&self) -> &EventTables<P, W, CW> {
         &self.events
     }
 
@@ -303,34 +335,55 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         self.stopped.load(Ordering::Acquire) != 0
     }
 
-    /// Copies partition `p`'s health-monitor ring (or with `None` the module's), oldest
-    /// first, into `out`; returns how many.
+    /// Copies partition `p`'s health-monitor records (or with `None` the module's) kept
+    /// in its ring, oldest first, into `out`; returns how many. With `H = 0` a partition's
+    /// records are kept in the module's ring: the same answer, from there.
     pub fn health_log(&self, p: Option<PartitionId<P>>, out: &mut [HmRecord]) -> usize {
-        self.log_of(p).copy_to(out)
+        let scope = p.map(PartitionId::raw);
+        match self.ring_of(p) {
+            Some(log) => log.copy_to(scope, out),
+            None => self.module_log.copy_to(scope, out),
+        }
     }
 
     /// [`health_log`](Self::health_log) that never waits: `None` if the ring is being
     /// written right now.
     pub fn try_health_log(&self, p: Option<PartitionId<P>>, out: &mut [HmRecord]) -> Option<usize> {
-        self.log_of(p).try_copy_to(out)
+        let scope = p.map(PartitionId::raw);
+        match self.ring_of(p) {
+            Some(log) => log.try_copy_to(scope, out),
+            None => self.module_log.try_copy_to(scope, out),
+        }
     }
 
     /// Health-monitor records ever made for partition `p` (or with `None` the module),
     /// and those lost from its ring.
     pub fn health_counts(&self, p: Option<PartitionId<P>>) -> (u64, u64) {
-        let log = self.log_of(p);
-        (log.total(), log.dropped())
+        match p {
+            Some(p) => (self.logs[p.index()].total(), self.logs[p.index()].dropped()),
+            None => (self.module_log.total(), self.module_log.dropped()),
+        }
     }
 
-    fn log_of(&self, p: Option<PartitionId<P>>) -> &HmLog {
-        match p {
-            Some(p) => &self.logs[p.index()],
-            None => &self.module_log,
+    /// The ring that keeps partition `p`'s records, if it is a partition's own (`None`:
+    /// the module's).
+    fn ring_of(&self, p: Option<PartitionId<P>>) -> Option<&HmLog<H>> {
+        if H == 0 {
+            return None;
+        }
+        Some(&self.logs[p?.index()])
+    }
+
+    /// Counts a record pushed out of a ring, or never kept in one, as lost for its scope.
+    fn count_lost(&self, record: &HmRecord) {
+        match record.partition.and_then(|p| self.logs.get(usize::from(p))) {
+            Some(log) => log.count_lost(),
+            None => self.module_log.count_lost(),
         }
     }
 
     /// Partition `p`'s event table (`p` is one of the engine's own indices, below `P`).
-    fn table(&self, p: usize) -> &PartitionEvents<W> {
+    fn table(&self, p: usize) -> &PartitionEvents<W, CW> {
         &self.events.partitions()[p]
     }
 
@@ -340,7 +393,7 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
         &self,
         p: usize,
         raw: Option<u16>,
-    ) -> Option<(&PartitionEvents<W>, Port<W>)> {
+    ) -> Option<(&PartitionEvents<W, CW>, Port<W>)> {
         Some((self.table(p), Port::new(u32::from(raw?)).ok()?))
     }
 
@@ -379,9 +432,30 @@ impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
 
     /// Records a health-monitor event in the ring and the kernel's log.
     fn record(&self, record: HmRecord, adapter: &mut impl KernelAdapter) {
-        let ring = record.partition.and_then(|p| self.logs.get(usize::from(p)));
-        ring.unwrap_or(&self.module_log).push(record);
+        self.keep(record);
         adapter.log(&record);
+    }
+
+    /// Counts `record` for its scope (partition or module) and keeps it in its partition's
+    /// own ring, or in the module's (with `H = 0`, or a record of no partition). Out of
+    /// line, as the ring's push was before rings had a length parameter: inlined into
+    /// the interrupt paths that may make a record, it weighed on their hot part.
+    #[inline(never)]
+    fn keep(&self, record: HmRecord) {
+        let own = record.partition.and_then(|p| self.logs.get(usize::from(p)));
+        match own {
+            Some(log) => log.count(),
+            None => self.module_log.count(),
+        }
+        let kept = match own {
+            Some(log) if H > 0 => log.keep(record),
+            _ => self.module_log.keep(record),
+        };
+        match kept {
+            Ok(None) => {}
+            Ok(Some(pushed_out)) => self.count_lost(&pushed_out),
+            Err(()) => self.count_lost(&record),
+        }
     }
 }
 
@@ -433,44 +507,84 @@ mod sizes {
     use notify_core::PartitionEvents;
     use vcpu_state::{Doorbell, SharedPage};
 
-    /// What one more partition adds to a router of `64 * W` ports a partition.
-    fn per_partition<const W: usize>() -> usize {
-        size_of::<Router<2, W>>() - size_of::<Router<1, W>>()
+    /// What one more partition adds to a router of `64 * W` ports a partition, `64 * CW`
+    /// context slots and health-monitor rings of `H` records: `Router<2>` minus
+    /// `Router<1>`. The router is aligned to a cache line (64 bytes), so this is the exact
+    /// figure give or take that rounding.
+    fn per_partition<const W: usize, const CW: usize, const H: usize>() -> usize {
+        size_of::<Router<2, W, 1, CW, H>>() - size_of::<Router<1, W, 1, CW, H>>()
     }
 
-    #[test]
-    fn sizes_per_partition() {
-        let parts = [
+    /// The exact figure: the growth over 64 partitions, shared out (the rounding of the
+    /// router's size to its alignment, under 64 bytes, is under a byte a partition).
+    fn per_partition_exact<const W: usize, const CW: usize, const H: usize>() -> usize {
+        (size_of::<Router<65, W, 1, CW, H>>() - size_of::<Router<1, W, 1, CW, H>>() + 32) / 64
+    }
+
+    /// The engine's own parts per partition, beside the event table and the ring.
+    fn parts() -> [(&'static str, usize); 4] {
+        [
             (
                 "its state, behind its lock (`Lock<PartitionState>`)",
                 size_of::<Lock<PartitionState>>(),
             ),
-            ("health-monitor ring (`HmLog`)", size_of::<HmLog>()),
             ("its configuration (`PartitionConfig`)", size_of::<PartitionConfig>()),
             (
                 "words shared with other CPUs (`PerPartition`, cache-line aligned)",
                 size_of::<PerPartition>(),
             ),
             ("its page reference and doorbell", size_of::<&SharedPage>() + size_of::<Doorbell>()),
-        ];
-        let engine64 = per_partition::<1>() - size_of::<PartitionEvents<1>>();
-        let engine4096 = per_partition::<64>() - size_of::<PartitionEvents<64>>();
+        ]
+    }
+
+    /// Checks that the parts are all of a partition's cost and prints its row.
+    fn row<const W: usize, const CW: usize, const H: usize>(what: &str) -> usize {
+        let (rough, exact) = (per_partition::<W, CW, H>(), per_partition_exact::<W, CW, H>());
+        let table = size_of::<PartitionEvents<W, CW>>();
+        let ring = size_of::<HmLog<H>>();
+        let engine: usize = parts().iter().map(|(_, bytes)| bytes).sum::<usize>() + ring;
+        // The parts are all of it (the router's arrays of them grow by one element a
+        // partition); `Router<2>` minus `Router<1>` is the same give or take the rounding.
+        assert_eq!(table + engine, exact, "{what}");
+        assert!(rough.abs_diff(exact) < 64, "{what}: {rough} against {exact}");
+        println!("| {what} | {table} | {ring} | {engine} | {exact} | {rough} |");
+        exact
+    }
+
+    #[test]
+    fn sizes_per_partition() {
         println!("| engine state per partition | bytes |");
         println!("|---|---:|");
-        for (what, bytes) in parts {
+        for (what, bytes) in parts() {
             println!("| {what} | {bytes} |");
         }
         println!(
-            "| all of it (a router's growth per partition, minus its event table) | {engine64} |"
+            "| health-monitor ring (`HmLog<H>`): {HM_LOG_LEN} records of {} bytes (the \
+             default); none | {}; {} |",
+            size_of::<HmRecord>(),
+            size_of::<HmLog<HM_LOG_LEN>>(),
+            size_of::<HmLog<0>>()
         );
-        println!("| a router's growth per partition, 64 ports | {} |", per_partition::<1>());
-        println!("| a router's growth per partition, 4,096 ports | {} |", per_partition::<64>());
-        println!("({HM_LOG_LEN} records of {} bytes in the ring)", size_of::<HmRecord>());
-        // The parts are all of it, but the padding of the router's arrays (`PerPartition`
-        // is aligned to a cache line); the engine's own part does not grow with the ports.
-        let sum: usize = parts.iter().map(|(_, bytes)| bytes).sum();
-        for engine in [engine64, engine4096] {
-            assert!(sum <= engine && engine - sum < 64, "{sum} of {engine}");
-        }
+        println!();
+        println!(
+            "| router (ports `64 * W`, context slots `64 * CW`, ring `H`) | event table | \
+             ring | engine state (with the ring) | per partition, exact | `Router<2>` minus \
+             `Router<1>` |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        let default64 = row::<1, 1, HM_LOG_LEN>("`Router<P>`: 64 ports (the default)");
+        row::<64, 64, HM_LOG_LEN>("`Router<P, 64>`: 4,096 ports (the default)");
+        row::<1, 1, 0>("`Router<P, 1, C, 1, 0>`: 64 ports, every context, no ring");
+        row::<1, 0, HM_LOG_LEN>("`Router<P, 1, C, 0>`: 64 ports, no context, rings of 32");
+        let bare64 = row::<1, 0, 0>("`Router<P, 1, C, 0, 0>`: 64 ports, no context, no ring");
+        row::<64, 1, 0>("`Router<P, 64, C, 1, 0>`: 4,096 ports, 64 contexts, no ring");
+        // Issue 15's aim: a partition of 64 ports that keeps no latest context costs at
+        // most 2 KiB, event table and engine state together.
+        assert_eq!(bare64, 2_017);
+        assert!(bare64 <= 2_048);
+        assert!(per_partition::<1, 0, 0>() <= 2_048);
+        // The default is what it was but for the slot index (16 bytes) and the ring's
+        // own indices (16 bytes fewer than heapless's).
+        assert_eq!(default64, 5_857 + 16 - 16);
     }
 }

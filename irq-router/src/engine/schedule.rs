@@ -12,7 +12,9 @@ use crate::level::Unmask;
 use crate::storm::Storm;
 use crate::sync::{Ordering, fence};
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     /// The clock tick of CPU `cpu` at `now` (every CPU ticks; the clock is common to
     /// all). Costs the same whatever the number of partitions: only the partition running
     /// on this CPU is given its tick (the others are caught up when they next enter),

@@ -20,7 +20,9 @@ pub struct Trap {
     pub address: u64,
 }
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     /// A trap in partition `p`. It is recorded in the partition's trap ring; its table
     /// decides (a trap while its fault handler runs is a [`HmKind::TrapInTrap`]). To
     /// deliver it, the fault handler is entered with the vector, error code and address;

@@ -10,7 +10,9 @@ use crate::adapter::{KernelAdapter, Upcall};
 use crate::config::HmKind;
 use crate::mutation::{self, Mutation};
 
-impl<const P: usize, const W: usize, const C: usize> Router<P, W, C> {
+impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: usize>
+    Router<P, W, C, CW, H>
+{
     /// Raises an interrupt's event on `port` of partition `p`, from CPU `here`. When the
     /// port is idle and `p` runs on this CPU, the direct path: if an upcall is due and
     /// nothing else of `p` is deliverable, the event goes straight into service and its

@@ -208,6 +208,8 @@ impl From<notify_core::Error> for ErrorCode {
             Error::NotAChannel { .. } => Self::NotAChannel,
             Error::NotChannelOwner { .. } => Self::PermissionDenied,
             Error::ContextBusy { .. } => Self::Busy,
+            // A handler for a port the configuration gives no context slot.
+            Error::NoContextKept { .. } => Self::NotConfigured,
             // `notify_core::Error` is non-exhaustive: a kind added later answers
             // `Failed` until this ABI gives it a code.
             _ => Self::Failed,

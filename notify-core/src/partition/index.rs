@@ -22,7 +22,7 @@ use crate::id::{PORTS_PER_WORD, Port};
 use crate::state;
 use crate::sync::Ordering;
 
-impl<const W: usize> PartitionEvents<W> {
+impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// Publishes that `port` became deliverable.
     pub(super) fn mark_ready(&self, port: Port<W>) {
         let w = port.word();

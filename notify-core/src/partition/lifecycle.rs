@@ -52,7 +52,7 @@ use crate::id::{PORTS_PER_WORD, Port};
 use crate::state::{self, BOUND, MASKED};
 use crate::sync::Ordering;
 
-impl<const W: usize> PartitionEvents<W> {
+impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// Binds an unbound port at run time. Whether the partition may bind this source is
     /// the caller's policy (the router's permission masks).
     ///
@@ -113,9 +113,10 @@ impl<const W: usize> PartitionEvents<W> {
         if state::deliverable(before) {
             self.retire(port);
         }
-        let cold = self.cold(port);
-        cold.context.clear();
-        cold.handler.store(0, Ordering::Release);
+        if let Some(slot) = self.raise_slot(port) {
+            slot.context.clear();
+            slot.handler.store(0, Ordering::Release);
+        }
         self.hot(port).binding.store(0, Ordering::Release);
         Ok(discarded)
     }
@@ -173,9 +174,10 @@ impl<const W: usize> PartitionEvents<W> {
                 // Only now forget the context: one published by a raise whose count the
                 // swap discarded is gone, one published for a raise after it may be lost
                 // (never stale).
-                let cold = &self.cold[w][b];
-                cold.context.clear();
-                cold.handler.store(0, Ordering::Release);
+                if let Some(slot) = self.raise_slot(Port::from_word_bit(w, b as u32)) {
+                    slot.context.clear();
+                    slot.handler.store(0, Ordering::Release);
+                }
                 if !configured {
                     hot.binding.store(0, Ordering::Release);
                 }

@@ -7,12 +7,14 @@
 //!
 //! Layout: what the hot paths touch (the summary word, the ready words, and per port the
 //! state and binding words) sits in dense arrays, apart from what they do not (contexts
-//! and handlers), so a lookup over 4,096 ports touches three cache lines.
+//! and handlers, in the context slots: see `slots.rs`), so a lookup over 4,096 ports
+//! touches three cache lines.
 
 mod index;
 mod lifecycle;
 mod round_robin;
 mod service;
+mod slots;
 
 use core::num::NonZeroU64;
 
@@ -25,6 +27,8 @@ use crate::state::{self, BOUND, MASKED};
 use crate::stats::{Counters, Stats};
 use crate::sync::{AtomicU16, AtomicU64, Ordering, array_of, maybe_const_fn};
 use crate::trap_ring::TrapRing;
+
+use slots::SlotIndex;
 
 pub use service::{Acknowledged, Delivery, DirectRaise, Raised};
 
@@ -59,14 +63,14 @@ impl PortHot {
     }
 }
 
-/// The rest of a port.
-struct PortCold {
+/// The rest of a port that has a context slot: its handler entry and latest context.
+struct ContextSlot {
     /// Handler entry for this port, 0 for none.
     handler: AtomicU64,
     context: ContextCell,
 }
 
-impl PortCold {
+impl ContextSlot {
     maybe_const_fn! {
         fn new() -> Self {
             Self { handler: AtomicU64::new(0), context: ContextCell::new() }
@@ -74,11 +78,23 @@ impl PortCold {
     }
 }
 
-/// The event table of one partition with `64 * W` ports (`W` from 1 to 64).
+/// The event table of one partition with `64 * W` ports (`W` from 1 to 64) and
+/// `64 * CW` context slots (`CW` from 0 to `W`; by default `W`, a slot for every port).
 ///
 /// Made from a static port configuration and, optionally, the partition's
 /// [priority levels](crate::PriorityLevel); [`reset`](Self::reset) returns to them.
-pub struct PartitionEvents<const W: usize = 1> {
+///
+/// A port with a context slot keeps its latest context ([`context`](Self::context)) and
+/// may have a handler entry of its own ([`set_port_handler`](Self::set_port_handler)).
+/// Which ports have one is the configuration's choice
+/// ([`PortConfig::keep_context`](crate::PortConfig)): with a slot for every port, all but
+/// those configured [`without_context`](crate::PortConfig::without_context); with fewer,
+/// the configured ports that keep a context, found by rank in O(1). A port without a slot
+/// loses nothing but that payload: its events are counted and delivered as any other's,
+/// its upcalls enter the partition's upcall entry, and its context and handler answer
+/// [`Error::NoContextKept`]. A slot costs 40 bytes: `PartitionEvents<1, 0>` (64 ports,
+/// no slot) is 2,560 bytes smaller than `PartitionEvents<1>` (see `BENCHMARKS.md`).
+pub struct PartitionEvents<const W: usize = 1, const CW: usize = W> {
     /// Bit `w` set: word `w` may hold a deliverable port. Never clear while word `w` has a
     /// ready bit set (once the operation that set it has returned).
     summary: AtomicU64,
@@ -86,7 +102,10 @@ pub struct PartitionEvents<const W: usize = 1> {
     /// that port is deliverable (once the operation that made it so has returned).
     ready: [AtomicU64; W],
     hot: [[PortHot; PORTS_PER_WORD]; W],
-    cold: [[PortCold; PORTS_PER_WORD]; W],
+    /// The context slots, by rank (see `slots.rs`).
+    slots: [[ContextSlot; PORTS_PER_WORD]; CW],
+    /// Which ports have a slot, and where.
+    slot_index: SlotIndex<W>,
     upcall_entry: AtomicU64,
     fault_handler: AtomicU64,
     counters: Counters,
@@ -131,11 +150,23 @@ pub enum PortConfigError {
         /// Index of the level in the partition's levels.
         level: usize,
     },
+    /// The entry keeps a context ([`PortConfig::keep_context`]) but the table's context
+    /// slots (`64 * CW`) are all taken by the ports before it: give the table more slots,
+    /// or configure fewer ports with a context.
+    TooManyContexts {
+        /// Index of the entry.
+        entry: usize,
+    },
+    /// `CW` (the table's words of context slots) is more than `W`.
+    ContextWords,
 }
 
-impl<const W: usize> PartitionEvents<W> {
+impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// Number of ports.
     pub const PORTS: usize = W * PORTS_PER_WORD;
+
+    /// Number of context slots.
+    pub const CONTEXT_SLOTS: usize = CW * PORTS_PER_WORD;
 
     /// Checks a port configuration without building anything.
     ///
@@ -159,7 +190,10 @@ impl<const W: usize> PartitionEvents<W> {
             seen[w] |= bit;
             entry += 1;
         }
-        Ok(())
+        match SlotIndex::<W>::build(config, Self::CONTEXT_SLOTS) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Checks a partition's priority levels (see [`PriorityLevel`]) for a table of
@@ -232,9 +266,9 @@ impl<const W: usize> PartitionEvents<W> {
                 *hot = PortHot::new(0, 0);
             }
         }
-        for word in &mut self.cold {
-            for cold in word {
-                *cold = PortCold::new();
+        for word in &mut self.slots {
+            for slot in word {
+                *slot = ContextSlot::new();
             }
         }
         self.upcall_entry = AtomicU64::new(0);
@@ -256,6 +290,11 @@ impl<const W: usize> PartitionEvents<W> {
             let table = self;
             table.config = config;
             table.levels = levels;
+            table.slot_index = match SlotIndex::<W>::build(config, Self::CONTEXT_SLOTS) {
+                Ok(index) => index,
+                // Validated: cannot happen.
+                Err(_) => SlotIndex::EMPTY,
+            };
             // Every port of a level carries the level in its state word, bound or not.
             let mut level = 0;
             while level < levels.len() {
@@ -288,7 +327,12 @@ impl<const W: usize> PartitionEvents<W> {
                 summary: AtomicU64::new(0),
                 ready: array_of![AtomicU64::new(0); W],
                 hot: array_of![array_of![PortHot::new(0, 0); PORTS_PER_WORD]; W],
-                cold: array_of![array_of![PortCold::new(); PORTS_PER_WORD]; W],
+                slots: array_of![array_of![ContextSlot::new(); PORTS_PER_WORD]; CW],
+                slot_index: match SlotIndex::<W>::build(&[], Self::CONTEXT_SLOTS) {
+                    Ok(index) => index,
+                    // More slots than ports: refused by `validate`, never built.
+                    Err(_) => SlotIndex::EMPTY,
+                },
                 upcall_entry: AtomicU64::new(0),
                 fault_handler: AtomicU64::new(0),
                 counters: Counters::new(),
@@ -304,8 +348,45 @@ impl<const W: usize> PartitionEvents<W> {
         &self.hot[port.word()][port.index() % PORTS_PER_WORD]
     }
 
-    fn cold(&self, port: Port<W>) -> &PortCold {
-        &self.cold[port.word()][port.index() % PORTS_PER_WORD]
+    /// `port`'s context slot, if it has one.
+    #[inline(always)]
+    fn slot(&self, port: Port<W>) -> Option<&ContextSlot> {
+        if CW == W {
+            // A slot for every port (the default): the port's own, if the configuration
+            // did not leave it without.
+            if !self.slot_index.has(port.index()) {
+                return None;
+            }
+            return Some(&self.slots[port.word()][port.index() % PORTS_PER_WORD]);
+        }
+        let rank = self.slot_index.rank(port.index())?;
+        self.slots.as_flattened().get(rank)
+    }
+
+    /// The slot where raises publish `port`'s context and deliveries read its handler:
+    /// [`slot`](Self::slot), but in a table with a slot for every port (the default) the
+    /// port's own slot even for a port configured without a context, so that the
+    /// interrupt paths are what they were before slots existed (no bit test, no rank).
+    /// Such a port's slot is never read ([`context`](Self::context) answers
+    /// [`Error::NoContextKept`]) and never given a handler
+    /// ([`set_port_handler`](Self::set_port_handler) refuses it).
+    #[inline(always)]
+    fn raise_slot(&self, port: Port<W>) -> Option<&ContextSlot> {
+        if CW == W {
+            return Some(&self.slots[port.word()][port.index() % PORTS_PER_WORD]);
+        }
+        self.slot(port)
+    }
+
+    /// Whether `port` has a context slot: keeps its latest context and may have a handler
+    /// entry of its own (see [`PortConfig::keep_context`]).
+    pub fn keeps_context(&self, port: Port<W>) -> bool {
+        self.slot(port).is_some()
+    }
+
+    /// Ports with a context slot (at most [`CONTEXT_SLOTS`](Self::CONTEXT_SLOTS)).
+    pub fn context_ports(&self) -> usize {
+        self.slot_index.len()
     }
 
     fn is_bound(&self, port: Port<W>) -> Result<(), Error> {
@@ -326,15 +407,19 @@ impl<const W: usize> PartitionEvents<W> {
     /// unless it is given back ([`cancel_direct_service`](Self::cancel_direct_service)).
     ///
     /// # Errors
-    /// [`Error::NotBound`], or [`Error::ContextBusy`] when writers kept the context
-    /// changing through every retry (try again).
+    /// [`Error::NotBound`]; [`Error::NoContextKept`] for a port without a context slot
+    /// (see [`PortConfig::keep_context`]); or [`Error::ContextBusy`] when writers kept the
+    /// context changing through every retry (try again).
     pub fn context(&self, port: Port<W>) -> Result<Option<Context>, Error> {
         let s = self.hot(port).state.load(Ordering::Acquire);
         if s & BOUND == 0 {
             return Err(Error::NotBound { port: port.raw() });
         }
+        let Some(slot) = self.slot(port) else {
+            return Err(Error::NoContextKept { port: port.raw() });
+        };
         // Only a context raised under the port's current binding generation.
-        match self.cold(port).context.read(s & state::GENERATION) {
+        match slot.context.read(s & state::GENERATION) {
             Read::Context(ctx, _) => Ok(Some(ctx)),
             Read::Empty => Ok(None),
             Read::Busy => Err(Error::ContextBusy { port: port.raw() }),
@@ -380,14 +465,29 @@ impl<const W: usize> PartitionEvents<W> {
         NonZeroU64::new(self.fault_handler.load(Ordering::Acquire))
     }
 
-    /// Sets (or clears) the handler an upcall for `port` enters directly.
+    /// Sets (or clears) the handler an upcall for `port` enters directly. A port without
+    /// a context slot has no handler of its own: its upcalls enter the partition's upcall
+    /// entry (clearing its handler succeeds, and changes nothing).
     ///
     /// # Errors
-    /// [`Error::NotBound`].
+    /// [`Error::NotBound`]; [`Error::NoContextKept`] when setting a handler for a port
+    /// without a context slot (see [`PortConfig::keep_context`]).
     pub fn set_port_handler(&self, port: Port<W>, entry: Option<NonZeroU64>) -> Result<(), Error> {
         self.is_bound(port)?;
-        self.cold(port).handler.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+        match (self.slot(port), entry) {
+            (Some(slot), _) => {
+                slot.handler.store(entry.map_or(0, NonZeroU64::get), Ordering::Release);
+            }
+            (None, None) => {}
+            (None, Some(_)) => return Err(Error::NoContextKept { port: port.raw() }),
+        }
         Ok(())
+    }
+
+    /// The handler an upcall for `port` enters directly, if it has one.
+    #[inline(always)]
+    fn handler(&self, port: Port<W>) -> Option<NonZeroU64> {
+        NonZeroU64::new(self.raise_slot(port)?.handler.load(Ordering::Acquire))
     }
 
     // ---- inspection ----
@@ -453,49 +553,80 @@ mod sizes {
     use core::mem::size_of;
     use std::println;
 
-    use super::{PartitionEvents, PortCold, PortHot};
+    use super::{ContextSlot, PartitionEvents, PortHot, SlotIndex};
     use crate::context::ContextCell;
     use crate::id::PORTS_PER_WORD;
     use crate::stats::Counters;
     use crate::trap_ring::TrapRing;
 
-    /// The table of `64 * W` ports, and what it would be if its ports kept no latest
-    /// context (the context cells are `size_of::<ContextCell>()` bytes a port).
-    fn row<const W: usize>() -> (usize, usize) {
-        let total = size_of::<PartitionEvents<W>>();
-        (total, total - W * PORTS_PER_WORD * size_of::<ContextCell>())
+    /// The fixed part of a table of `64 * W` ports and `64 * CW` slots: everything but
+    /// the ports' words and the slots.
+    fn fixed<const W: usize, const CW: usize>() -> usize {
+        size_of::<PartitionEvents<W, CW>>()
+            - W * PORTS_PER_WORD * size_of::<PortHot>()
+            - CW * PORTS_PER_WORD * size_of::<ContextSlot>()
     }
 
     #[test]
     fn sizes_per_partition() {
-        let (t64, bare64) = row::<1>();
-        let (t4096, bare4096) = row::<64>();
+        let rows = [
+            ("`PartitionEvents<W>` (a context slot for every port: the default)", {
+                (size_of::<PartitionEvents<1>>(), size_of::<PartitionEvents<64>>())
+            }),
+            ("`PartitionEvents<W, 0>` (no context slot)", {
+                (size_of::<PartitionEvents<1, 0>>(), size_of::<PartitionEvents<64, 0>>())
+            }),
+            ("`PartitionEvents<64, 1>` (64 context slots for 4,096 ports)", {
+                (0, size_of::<PartitionEvents<64, 1>>())
+            }),
+        ];
         println!("| structure | 64 ports | 4,096 ports |");
         println!("|---|---:|---:|");
-        println!("| `PartitionEvents<W>` | {t64} | {t4096} |");
-        println!("| the same without the latest contexts | {bare64} | {bare4096} |");
+        for (what, (t64, t4096)) in rows {
+            println!("| {what} | {t64} | {t4096} |");
+        }
         println!("| per port: state and binding words (`PortHot`) | {} | |", size_of::<PortHot>());
         println!(
-            "| per port: handler and latest context (`PortCold`) | {} | |",
-            size_of::<PortCold>()
+            "| per context slot: handler entry and latest context (`ContextSlot`) | {} | |",
+            size_of::<ContextSlot>()
         );
         println!(
             "| of which the latest context (`ContextCell`) | {} | |",
             size_of::<ContextCell>()
         );
+        println!(
+            "| which ports have a slot (`SlotIndex`: bitmap and prefix counts) | {} | {} |",
+            size_of::<SlotIndex<1>>(),
+            size_of::<SlotIndex<64>>()
+        );
         println!("| trap ring (`TrapRing`, 8 contexts) | {} | |", size_of::<TrapRing>());
         println!("| statistics (`Counters`) | {} | |", size_of::<Counters>());
         // Everything else is a fixed part: the summary, callbacks, configuration
-        // references, the levels' cursors, plus one ready word per 64 ports.
-        let per_port = size_of::<PortHot>() + size_of::<PortCold>();
-        let fixed64 = t64 - 64 * per_port;
-        let fixed4096 = t4096 - 4096 * per_port;
-        assert_eq!(fixed4096 - fixed64, 63 * size_of::<u64>(), "one ready word per 64 ports");
+        // references, the levels' cursors, plus one ready word per 64 ports and the slot
+        // index.
+        let (fixed64, fixed4096) = (fixed::<1, 1>(), fixed::<64, 64>());
+        assert_eq!(fixed::<1, 0>(), fixed64, "the slots are all that `CW` changes");
+        assert_eq!(fixed::<64, 0>(), fixed4096);
+        assert_eq!(fixed::<64, 1>(), fixed4096);
+        assert_eq!(size_of::<ContextSlot>(), size_of::<ContextCell>() + size_of::<u64>());
+        assert_eq!(
+            fixed4096 - fixed64,
+            63 * size_of::<u64>() + size_of::<SlotIndex<64>>() - size_of::<SlotIndex<1>>(),
+            "one ready word per 64 ports, and the slot index"
+        );
+        assert_eq!(size_of::<SlotIndex<1>>(), 16, "a bitmap word and a prefix count, padded");
         assert_eq!(
             fixed64,
-            size_of::<TrapRing>() + size_of::<Counters>() + 96,
+            size_of::<TrapRing>() + size_of::<Counters>() + size_of::<SlotIndex<1>>() + 96,
             "summary and ready word (16), callbacks (16), references to the configuration \
-             and the levels (32), the 16 levels' cursors (32), trap ring, statistics"
+             and the levels (32), the 16 levels' cursors (32), trap ring, statistics, slot \
+             index"
         );
+        // A table of 64 ports without slots: 2,560 bytes less than the default.
+        assert_eq!(
+            size_of::<PartitionEvents<1>>() - size_of::<PartitionEvents<1, 0>>(),
+            64 * size_of::<ContextSlot>()
+        );
+        assert_eq!(size_of::<PartitionEvents<1, 0>>(), 1_464);
     }
 }

@@ -21,7 +21,7 @@ enum Search<const W: usize> {
     Stale(Port<W>),
 }
 
-impl<const W: usize> PartitionEvents<W> {
+impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// The port to deliver when `first`, in state `state`, is the lowest-numbered
     /// deliverable port. Without a level, `first`. In a level, that level is the
     /// highest-priority one with a deliverable port, and `first` is its first deliverable

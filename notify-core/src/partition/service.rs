@@ -61,7 +61,7 @@ pub struct Acknowledged {
     pub deliverable_again: bool,
 }
 
-impl<const W: usize> PartitionEvents<W> {
+impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
     /// Raises one event on `port`, publishing `context` as the port's latest context.
     /// Lock-free; callable from an ISR on any CPU.
     ///
@@ -201,7 +201,8 @@ impl<const W: usize> PartitionEvents<W> {
     #[inline(always)]
     fn publish_context(&self, port: Port<W>, context: Option<&Context>, state: u64) {
         if let Some(ctx) = context
-            && !self.cold(port).context.publish(ctx, state & state::GENERATION)
+            && let Some(slot) = self.raise_slot(port)
+            && !slot.context.publish(ctx, state & state::GENERATION)
         {
             self.counters.contexts_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -209,16 +210,14 @@ impl<const W: usize> PartitionEvents<W> {
 
     /// The delivery of `port`, raised straight into service from the idle `state`
     /// (pending 1): the level's cursor moves past it as in
-    /// [`begin_service`](Self::begin_service).
+    /// [`begin_service`](Self::begin_service). No inlining hint: with one (`#[inline]` or
+    /// `#[inline(always)]`) the default engine's interrupt-to-upcall path took 13 to 16
+    /// instructions more (BENCHMARKS.md, "Memory per partition").
     fn serving(&self, port: Port<W>, state: u64) -> Delivery<W> {
         if state & state::LEVEL != 0 {
             self.advance_cursor(state, port);
         }
-        Delivery {
-            port,
-            pending: 1,
-            handler: NonZeroU64::new(self.cold(port).handler.load(Ordering::Acquire)),
-        }
+        Delivery { port, pending: 1, handler: self.handler(port) }
     }
 
     /// Takes `port` into service: its handler runs; further events on it wait, counted,
@@ -251,11 +250,7 @@ impl<const W: usize> PartitionEvents<W> {
             // The level's next delivery starts after this port: round-robin.
             self.advance_cursor(before, port);
         }
-        Ok(Delivery {
-            port,
-            pending: state::count(before),
-            handler: NonZeroU64::new(self.cold(port).handler.load(Ordering::Acquire)),
-        })
+        Ok(Delivery { port, pending: state::count(before), handler: self.handler(port) })
     }
 
     /// Finds the next deliverable port and takes it into service.

@@ -388,6 +388,7 @@ pub fn convert(
                 port: fport.port,
                 binding: Binding { source, mode },
                 masked: fport.masked,
+                keep_context: !fport.no_context,
             };
             ports.push(config);
         }

@@ -124,6 +124,10 @@ pub struct FilePort {
     /// Starts masked.
     #[serde(default)]
     pub masked: bool,
+    /// Keeps no latest context and no handler of its own (its events are counted and
+    /// delivered all the same, through the partition's upcall entry).
+    #[serde(default)]
+    pub no_context: bool,
 }
 
 /// A port's source.
