@@ -195,6 +195,7 @@ pub fn kernel_build_script(guest: &str, base: u64) {
     let guest_dir = format!("tests/{guest}");
     let sources: Vec<PathBuf> = [
         guest_dir.as_str(),
+        "tests/guest-fpu",
         "adapters/guest/src",
         "adapters/x86/src",
         "irq-router/src",

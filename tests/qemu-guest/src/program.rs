@@ -50,82 +50,6 @@ fn p1_memory(addr: u64) -> &'static P1Memory {
     unsafe { &*(memory_start(addr) as *const P1Memory) }
 }
 
-/// Fills the 16 SSE registers and the x87 stack top with `pattern` (SSE in ring 3: the
-/// kernel set CR0 and CR4 up for it).
-fn fpu_fill(pattern: u64) {
-    macro_rules! xmm {
-        ($($n:literal)*) => {
-            concat!($("movq xmm", $n, ", {t}\n", "punpcklqdq xmm", $n, ", xmm", $n, "\n", "inc {t}\n",)*)
-        };
-    }
-    // SAFETY: writes only the FPU/SSE registers (which the kernel never uses) and a
-    // scratch register; the push/pop leaves the stack as it was.
-    unsafe {
-        asm!(
-            "mov {t}, {p}",
-            xmm!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
-            "fninit",
-            "push {p}",
-            "fild qword ptr [rsp]",
-            "pop {t}",
-            p = in(reg) pattern,
-            t = out(reg) _,
-        );
-    }
-}
-
-/// Whether the SSE registers and the x87 stack top still hold `pattern` (all in
-/// assembly: compiled code between the store and the comparison could use them).
-fn fpu_holds(pattern: u64) -> bool {
-    macro_rules! store {
-        ($($n:literal)*) => {
-            concat!($("movdqu [{b} + ", $n, " * 16], xmm", $n, "\n",)*)
-        };
-    }
-    let mut words = core::mem::MaybeUninit::<[u64; 33]>::uninit();
-    let bad: u64;
-    // SAFETY: stores into `words` (33 words: 16 registers of two, then the x87 value)
-    // and reads back only what it stored; `fld st(0)` / `fistp` leave the x87 stack as
-    // it was.
-    unsafe {
-        asm!(
-            store!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
-            "fld st(0)",
-            "fistp qword ptr [{b} + 256]",
-            "mov {bad}, qword ptr [{b} + 256]",
-            "xor {bad}, {p}",
-            "mov {e}, {p}",
-            "xor {i:e}, {i:e}",
-            "2:",
-            "mov {t}, qword ptr [{b} + {i} * 8]",
-            "xor {t}, {e}",
-            "or {bad}, {t}",
-            "mov {t}, qword ptr [{b} + {i} * 8 + 8]",
-            "xor {t}, {e}",
-            "or {bad}, {t}",
-            "inc {e}",
-            "add {i}, 2",
-            "cmp {i}, 32",
-            "jb 2b",
-            b = in(reg) words.as_mut_ptr().cast::<u64>(),
-            p = in(reg) pattern,
-            bad = out(reg) bad,
-            e = out(reg) _,
-            i = out(reg) _,
-            t = out(reg) _,
-        );
-    }
-    bad == 0
-}
-
-/// One check of the partition's FPU and SSE values, counted in `checks` and `bad`.
-fn fpu_check(pattern: u64, checks: &AtomicU64, bad: &AtomicU64) {
-    checks.fetch_add(1, Ordering::Relaxed);
-    if !fpu_holds(pattern) {
-        bad.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// The user data selector (the one a partition may keep in FS or GS).
 const USER_DATA: u64 = irq_x86::gdt::USER_SS as u64;
 
@@ -184,7 +108,7 @@ extern "C" fn p0_main(base: u64) -> ! {
     let reason = HV.start_reason_raw().unwrap_or(0);
     p0.start_reason.store(reason, Ordering::Relaxed);
     let _ = HV.register_upcall(entry(p0_upcall));
-    fpu_fill(P0_FPU);
+    guest_fpu::fill(P0_FPU);
     if reason == 1 << 32 {
         print(b"p0: started (reason: fresh)\n");
     } else {
@@ -211,7 +135,7 @@ extern "C" fn p0_main(base: u64) -> ! {
                 print(b"p0: notify FAILED\n");
             }
         }
-        fpu_check(P0_FPU, &p0.fpu_checks, &p0.fpu_bad);
+        guest_fpu::check(P0_FPU, &p0.fpu_checks, &p0.fpu_bad);
         segment_check(0, &p0.segment_checks, &p0.segment_bad);
         let _ = HV.idle();
     }
@@ -316,7 +240,7 @@ extern "C" fn p1_main(base: u64) -> ! {
     let _ = HV.register_upcall(entry(p1_upcall));
     let _ = HV.register_fault_handler(entry(p1_fault));
     // A new run: its registers were reset; it fills them again.
-    fpu_fill(P1_FPU);
+    guest_fpu::fill(P1_FPU);
     if segments() == (0, 0) {
         p1.segment_starts_null.fetch_add(1, Ordering::Relaxed);
     }
@@ -353,7 +277,7 @@ extern "C" fn p1_main(base: u64) -> ! {
         if p1.starts.load(Ordering::Relaxed) == 2 && p1.probe_rip.load(Ordering::Relaxed) == 0 {
             p1_probe_kernel_memory(p1);
         }
-        fpu_check(P1_FPU, &p1.fpu_checks, &p1.fpu_bad);
+        guest_fpu::check(P1_FPU, &p1.fpu_checks, &p1.fpu_bad);
         segment_check(USER_DATA, &p1.segment_checks, &p1.segment_bad);
         let _ = HV.idle();
     }

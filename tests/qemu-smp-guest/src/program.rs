@@ -38,72 +38,6 @@ fn memory_of(addr: u64) -> &'static PartitionMemory {
     unsafe { &*((addr & !(MEMORY_SIZE - 1)) as *const PartitionMemory) }
 }
 
-/// Fills the 16 SSE registers and the x87 stack top with `pattern`.
-fn fpu_fill(pattern: u64) {
-    macro_rules! xmm {
-        ($($n:literal)*) => {
-            concat!($("movq xmm", $n, ", {t}\n", "punpcklqdq xmm", $n, ", xmm", $n, "\n", "inc {t}\n",)*)
-        };
-    }
-    // SAFETY: writes only the FPU/SSE registers (which the kernel never uses) and a
-    // scratch register; the push/pop leaves the stack as it was.
-    unsafe {
-        asm!(
-            "mov {t}, {p}",
-            xmm!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
-            "fninit",
-            "push {p}",
-            "fild qword ptr [rsp]",
-            "pop {t}",
-            p = in(reg) pattern,
-            t = out(reg) _,
-        );
-    }
-}
-
-/// Whether the SSE registers and the x87 stack top still hold `pattern` (all in
-/// assembly: no compiler-made table, no memset).
-fn fpu_holds(pattern: u64) -> bool {
-    macro_rules! store {
-        ($($n:literal)*) => {
-            concat!($("movdqu [{b} + ", $n, " * 16], xmm", $n, "\n",)*)
-        };
-    }
-    let mut words = core::mem::MaybeUninit::<[u64; 33]>::uninit();
-    let bad: u64;
-    // SAFETY: stores into `words` (16 registers of two words, then the x87 value) and
-    // reads back only what it stored; `fld st(0)` / `fistp` leave the x87 stack as it was.
-    unsafe {
-        asm!(
-            store!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
-            "fld st(0)",
-            "fistp qword ptr [{b} + 256]",
-            "mov {bad}, qword ptr [{b} + 256]",
-            "xor {bad}, {p}",
-            "mov {e}, {p}",
-            "xor {i:e}, {i:e}",
-            "2:",
-            "mov {t}, qword ptr [{b} + {i} * 8]",
-            "xor {t}, {e}",
-            "or {bad}, {t}",
-            "mov {t}, qword ptr [{b} + {i} * 8 + 8]",
-            "xor {t}, {e}",
-            "or {bad}, {t}",
-            "inc {e}",
-            "add {i}, 2",
-            "cmp {i}, 32",
-            "jb 2b",
-            b = in(reg) words.as_mut_ptr().cast::<u64>(),
-            p = in(reg) pattern,
-            bad = out(reg) bad,
-            e = out(reg) _,
-            i = out(reg) _,
-            t = out(reg) _,
-        );
-    }
-    bad == 0
-}
-
 /// The user data selector (the one a partition may keep in FS or GS).
 const USER_DATA: u64 = irq_x86::gdt::USER_SS as u64;
 
@@ -270,7 +204,7 @@ extern "C" fn guest_main(base: u64) -> ! {
     state.started.fetch_add(1, Ordering::Relaxed);
     let _ = HV.register_upcall(NonZeroU64::new(guest_upcall as *const () as u64));
     let pattern = state.pattern.load(Ordering::Relaxed);
-    fpu_fill(pattern);
+    guest_fpu::fill(pattern);
     let loads = state.segments.load(Ordering::Relaxed) == 1;
     let bases = fsgsbase_offered();
     state.segment_bases.store(u64::from(bases), Ordering::Relaxed);
@@ -282,10 +216,7 @@ extern "C" fn guest_main(base: u64) -> ! {
     loop {
         give_withheld(state);
         burst(state);
-        state.fpu_checks.fetch_add(1, Ordering::Relaxed);
-        if !fpu_holds(pattern) {
-            state.fpu_bad.fetch_add(1, Ordering::Relaxed);
-        }
+        guest_fpu::check(pattern, &state.fpu_checks, &state.fpu_bad);
         state.segment_checks.fetch_add(1, Ordering::Relaxed);
         if !segments_hold(state, loads, bases) {
             state.segment_bad.fetch_add(1, Ordering::Relaxed);

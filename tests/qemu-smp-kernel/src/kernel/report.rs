@@ -94,7 +94,7 @@ pub(crate) fn report(me: &mut CpuKernel) -> ! {
             && s.hypercall_nmis_frame_intact == s.hypercall_nmis;
         say!(
             "RESULT hypercall_nmis cpu={c} hypercalls={} nmis={} frame_intact={} unseen={} send_errors={} syscall_nmis={}",
-            s.hypercalls,
+            f.counters.hypercalls,
             s.hypercall_nmis,
             s.hypercall_nmis_frame_intact,
             s.hypercall_nmis_unseen,

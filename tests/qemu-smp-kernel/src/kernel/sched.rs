@@ -101,11 +101,9 @@ pub(crate) struct CpuStats {
     pub(crate) apic_errors: u64,
     /// Entries with vectors nobody expects.
     pub(crate) unexpected: u64,
-    /// Hypercalls taken, and the NMIs this CPU sent itself in the middle of one (every
-    /// `NMI_EVERY`th): seen taken on its common stack (the hypercall's entry in
-    /// progress), with the hypercall's frame unchanged after it, or not seen within the
-    /// wait, or not sent.
-    pub(crate) hypercalls: u64,
+    /// The NMIs this CPU sent itself in the middle of a hypercall (every `NMI_EVERY`th):
+    /// seen taken on its common stack (the hypercall's entry in progress), with the
+    /// hypercall's frame unchanged after it, or not seen within the wait, or not sent.
     pub(crate) hypercall_nmis: u64,
     pub(crate) hypercall_nmis_frame_intact: u64,
     pub(crate) hypercall_nmis_unseen: u64,
@@ -560,8 +558,8 @@ impl CpuKernel {
     /// its own stack: it is seen taken on this common stack (`idt::nmis_in_entry_on`),
     /// and the hypercall's frame is what it was.
     fn nmi_during_hypercall(&mut self, frame: &TrapFrame) {
-        self.stats.hypercalls += 1;
-        if self.stats.hypercalls % NMI_EVERY != 1 {
+        // The adapter's count, before it counts this one.
+        if self.adapter.counters().hypercalls % NMI_EVERY != 0 {
             return;
         }
         let at = core::ptr::from_ref(frame) as u64;
