@@ -20,8 +20,9 @@
 //! served one per pass of the loop inside its window ([`CALLS_PER_PASS`] per pass at
 //! the end of the run), so the clock is read between any two; the answer is sent
 //! without blocking. A partition whose answer cannot be sent (its socket's queue is
-//! full: it sends calls without reading the answers; or it closed its socket) or that
-//! sends something that is not a call is cut off as if it had crashed: its process is
+//! full: it sends calls without reading the answers), whose socket closed and which has
+//! not ended by itself [`CLOSED_GRACE_NS`] later, or that sends something that is not a
+//! call is cut off as if it had crashed: its process is
 //! killed and reaped, and the error is declared to its health monitor on its behalf
 //! (`exec_stop_error` with [`MISBEHAVED`], the way any process end that is not a fault
 //! is declared), which then restarts it or not as configured.
@@ -71,6 +72,13 @@ pub const CALLS_PER_PASS: usize = 8;
 /// a signal that is not a fault, `0x200 + status` for one that exited.
 pub const MISBEHAVED: u32 = 0x300;
 
+/// How long a partition whose hypercall socket closed may take to end by itself, in the
+/// time of its own windows, before it is cut off as [`MISBEHAVED`]. A dying process
+/// closes its descriptors before it can be reaped, so its socket's end of stream can be
+/// seen before its own end (a kill by the memory controller, an exit): what it ended
+/// with is what is reported, if it ends within this time.
+pub const CLOSED_GRACE_NS: u64 = 20_000_000;
+
 /// The engine of the hosted runner: built for [`MAX_HOSTED_CPUS`] CPUs whatever the
 /// configuration's `cpus` (the CPUs past it have no partition, no thread and no tick).
 pub type Engine<const P: usize> = Router<P, 1, MAX_HOSTED_CPUS>;
@@ -118,6 +126,9 @@ struct Cpu<'a, 's, const P: usize> {
     /// Each partition's processes started so far: which process a pidfd polled was for
     /// (a restart earlier in the same pass replaces the process and its pidfd).
     started: Vec<u64>,
+    /// Each partition whose socket closed while its process lives on: the ticks of its
+    /// windows left before it is cut off (see [`CLOSED_GRACE_NS`]).
+    closed: Vec<Option<u64>>,
     /// The device, if its interrupts come to this CPU.
     device: Option<DeviceLine>,
     /// The window being run (as the engine's schedule switched to it): its partition,
@@ -547,6 +558,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             sockets: (0..P).map(|_| None).collect(),
             pidfds: (0..P).map(|_| None).collect(),
             started: vec![0; P],
+            closed: vec![None; P],
             device: None,
             current: None,
             harvest: vec![Harvest::default(); P],
@@ -773,6 +785,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         self.hosted.pids[p] = Some(started.pid);
         self.sockets[p] = Some(started.socket);
         self.started[p] += 1;
+        self.closed[p] = None;
         // Taken while the process is an unreaped child: it names that process.
         match sys::pidfd(started.pid) {
             Ok(fd) => self.pidfds[p] = Some(fd),
@@ -810,6 +823,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     fn end_process(&mut self, p: usize) {
         self.sockets[p] = None;
         self.pidfds[p] = None;
+        self.closed[p] = None;
         if let Some(pid) = self.hosted.pids[p].take() {
             self.kill_tree(p);
             children::kill_and_reap(pid);
@@ -835,6 +849,9 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             return;
         }
         self.stats.ticks += 1;
+        if let Some((p, _, _)) = self.current {
+            self.grace_tick(p);
+        }
         let start_ns = self.hosted.t0_ns;
         let expiry = start_ns + k * self.shared.system.tick_ns;
         self.hosted.timeline.record(k, Mark::Clock { t: expiry - start_ns });
@@ -979,6 +996,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     fn ended(&mut self, p: usize) {
         self.pidfds[p] = None;
         self.sockets[p] = None;
+        self.closed[p] = None;
         let Some(pid) = self.hosted.pids[p].take() else { return };
         // (Reaped already only if whoever started the runner had SIGCHLD ignored: the
         // status is then lost, and the end reported as an exit with status 0.)
@@ -1021,6 +1039,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     fn cut_off(&mut self, p: usize) {
         self.sockets[p] = None;
         self.pidfds[p] = None;
+        self.closed[p] = None;
         let Some(pid) = self.hosted.pids[p].take() else { return };
         self.kill_tree(p);
         let _ = sys::kill(pid, libc::SIGKILL);
@@ -1047,12 +1066,27 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     }
 
     /// Serves one hypercall of partition `p` (at most one per pass of the loop);
-    /// cuts it off if it misbehaves.
+    /// cuts it off if it misbehaves. A closed socket starts its grace (see
+    /// [`CLOSED_GRACE_NS`]).
     fn serve(&mut self, p: usize) {
-        if self.serve_one(p) == Served::Misbehaved {
-            self.cut_off(p);
-        } else {
-            self.effects();
+        match self.serve_one(p) {
+            Served::Misbehaved => self.cut_off(p),
+            Served::Closed => {
+                self.sockets[p] = None;
+                let tick_ns = self.shared.system.tick_ns.max(1);
+                self.closed[p] = Some(CLOSED_GRACE_NS.div_ceil(tick_ns).max(1));
+            }
+            Served::Nothing | Served::Call => self.effects(),
+        }
+    }
+
+    /// A tick of partition `p`'s window: if its socket closed and its process still
+    /// lives, one tick of its grace gone; none left, it is cut off.
+    fn grace_tick(&mut self, p: usize) {
+        match self.closed[p] {
+            Some(0) => self.cut_off(p),
+            Some(left) => self.closed[p] = Some(left - 1),
+            None => {}
         }
     }
 
@@ -1065,16 +1099,19 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
         let mut words = [0u64; 5];
         match sys::recv_words(fd, &mut words, true) {
             Err(e) if e.errno() == libc::EAGAIN => return Served::Nothing,
-            // End of stream (it closed its socket, or it is dying), a message shorter
-            // than a word, or a broken socket: nothing the ABI produces.
-            Ok(0) | Err(_) => return Served::Misbehaved,
+            // End of stream: it closed its socket, or it is dying.
+            Ok(0) => return Served::Closed,
+            // A message shorter than a word, or a broken socket: nothing the ABI produces.
+            Err(_) => return Served::Misbehaved,
             Ok(_) => {}
         }
         let raw = RawCall { number: words[0], args: [words[1], words[2], words[3], words[4]] };
         let reply = self.router().hypercall(&self.local(), id(p), &raw, &mut self.hosted);
-        // EAGAIN: its queue is full of answers it did not read; EPIPE: it is gone.
+        // EAGAIN: its queue is full of answers it did not read; EPIPE: it closed its
+        // end after the call, or it is dying.
         match sys::send_words(fd, &reply, true) {
             Ok(()) => Served::Call,
+            Err(e) if e.errno() == libc::EPIPE => Served::Closed,
             Err(_) => Served::Misbehaved,
         }
     }
@@ -1084,6 +1121,12 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
     /// then says it is quiescent.
     fn drain(&mut self) {
         for p in self.mine.clone() {
+            // Without its socket it cannot say it is quiescent: ended now, unreported
+            // (as one that misbehaves during the drain).
+            if self.closed[p].is_some() {
+                self.end_process(p);
+                continue;
+            }
             let k = &self.shared.regions[p].region().kernel;
             k.command.store(Command::Finish as u64, Ordering::Release);
             self.freeze(p, false);
@@ -1127,7 +1170,7 @@ impl<'a, 's, const P: usize> Cpu<'a, 's, P> {
             match self.serve_one(p) {
                 Served::Call => {}
                 Served::Nothing => return,
-                Served::Misbehaved => {
+                Served::Misbehaved | Served::Closed => {
                     self.end_process(p);
                     return;
                 }
@@ -1199,6 +1242,9 @@ enum Served {
     Call,
     /// The partition misbehaved: cut it off.
     Misbehaved,
+    /// Its socket is closed: it is dying, or it goes on without it (see
+    /// [`CLOSED_GRACE_NS`]).
+    Closed,
 }
 
 fn pollfd(fd: i32) -> libc::pollfd {
