@@ -112,3 +112,14 @@ fn every_entry_point_but_the_clock_gives_the_quiet_ticks_first() {
     router.on_resume(&CPU0, &mut adapter);
     assert_eq!(pending(&router, 0, TIMER), 7);
 }
+
+#[test]
+fn the_exit_of_a_partition_that_is_not_running_leaves_the_quiet_stretch() {
+    let (router, _pages) = system();
+    let mut adapter = Adapter::new();
+    boot(&router, &mut adapter);
+    run(&router, &mut adapter, 0, 5);
+    router.on_partition_exit(&CPU0, pid(1), 5, &mut adapter);
+    router.flush_ticks(&CPU0, &mut adapter);
+    assert_eq!(pending(&router, 0, TIMER), 5, "flush_ticks gives ticks 1 to 5");
+}

@@ -45,9 +45,12 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         // relaxed is enough for this CPU's own reads.
         let state = &self.cpus[here];
         // A quiet tick: it would only add to the running partition's pending timer port;
-        // given later with the ticks after it (the acknowledgement deadlines are any
-        // CPU's, so they are looked at here; once the module stops nothing is given).
-        if now < state.quiet_until.load(Ordering::Relaxed) && !self.ack_watch.due(now) {
+        // given later with the ticks after it (the acknowledgement deadlines and the
+        // module's stop are any CPU's, so they are looked at here).
+        if now < state.quiet_until.load(Ordering::Relaxed)
+            && !self.ack_watch.due(now)
+            && !self.stopped()
+        {
             state.quiet_now.store(now, Ordering::Relaxed);
             return None;
         }
@@ -234,17 +237,24 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
 
     /// CPU `here`'s ticks after `now` are quiet (partition `p` runs there, its timer port
     /// pending) until the first that has something else to do: the end of the stretch,
-    /// `p`'s next ping, the next major frame. An acknowledgement deadline, which any
-    /// CPU may set, is looked at by every quiet tick.
+    /// `p`'s next ping, the next major frame, the first tick past the port's maximum (an
+    /// overflow is reported on its tick). An acknowledgement deadline, which any CPU may
+    /// set, is looked at by every quiet tick.
     #[inline]
     fn begin_quiet(&self, here: usize, p: usize, now: u64) {
         let state = &self.cpus[here];
         let next_frame = self.frame_of(now).saturating_add(1);
+        // Only this CPU raises the timer port, and the partition's own calls, which take
+        // from it, end the stretch first: the room is the stretch's.
+        let room = self
+            .configured_port(p, self.config.partitions[p].timer_port)
+            .map_or(0, |(table, port)| table.room(port));
         let until = state
             .until
             .load(Ordering::Relaxed)
             .min(self.hot[p].ping_at.load(Ordering::Relaxed))
-            .min(next_frame.saturating_mul(self.config.schedule.major_frame));
+            .min(next_frame.saturating_mul(self.config.schedule.major_frame))
+            .min(now.saturating_add(u64::from(room)).saturating_add(1));
         if until > now.saturating_add(1) {
             state.quiet_now.store(now, Ordering::Relaxed);
             state.quiet_until.store(until, Ordering::Relaxed);
@@ -254,12 +264,11 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// Gives the partition running on CPU `cpu` the ticks its quiet stretch has not
     /// raised yet (see [`on_tick`](Self::on_tick)), so that the event tables show them.
     /// Every entry point does this first; a kernel calls it only to inspect the tables
-    /// between entry points. Changes nothing else: a port into which ticks are quiet
-    /// was already pending, masked or in service.
+    /// between entry points, also once the module is stopped (the ticks before the stop
+    /// are given). Changes nothing else: a port into which ticks are quiet was already
+    /// pending, masked or in service, and has room for them.
     pub fn flush_ticks(&self, cpu: &Local<'_, C>, adapter: &mut impl KernelAdapter) {
-        if !self.stopped() {
-            self.end_quiet(cpu.cpu().index(), adapter);
-        }
+        self.end_quiet(cpu.cpu().index(), adapter);
     }
 
     /// Ends CPU `here`'s quiet ticks, if it had any: the running partition is given them
@@ -384,8 +393,11 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             return;
         }
         // Its quiet ticks are given below with the rest of its last stretch (its
-        // `last_tick` did not move during them).
-        self.cpus[here].quiet_until.store(0, Ordering::Relaxed);
+        // `last_tick` did not move during them). (Another partition's exit leaves the
+        // running one's stretch as it is.)
+        if self.cpus[here].running.load(Ordering::Relaxed) == i as u64 {
+            self.cpus[here].quiet_until.store(0, Ordering::Relaxed);
+        }
         let mut state = self.partitions[i].lock();
         let running = &self.cpus[here].running;
         let _ = running.compare_exchange(i as u64, NOBODY, Ordering::AcqRel, Ordering::Acquire);
