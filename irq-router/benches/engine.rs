@@ -323,6 +323,28 @@ fn workload_tick_2(router: &Router<2, 1>) {
     ticks(router, 2);
 }
 
+/// 1,000 ticks of a running partition, none quiet: before each, the CPU's quiet ticks
+/// are flushed (none were taken), so each tick takes the whole path (the raise into the
+/// pending timer port, the checks, the quiet stretch begun again).
+#[inline(never)]
+fn workload_tick_64_not_quiet(router: &Router<64, 1>) {
+    for now in 2..1002 {
+        let mut adapter = Null { now, upcalls: 0 };
+        router.flush_ticks(&CPU0, &mut adapter);
+        let _ = router.on_tick(&CPU0, now, &mut adapter);
+    }
+}
+
+/// 1,000 flushes with no quiet tick to give: the floor under
+/// [`workload_tick_64_not_quiet`].
+#[inline(never)]
+fn workload_flush_64(router: &Router<64, 1>) {
+    for now in 1002..2002 {
+        let mut adapter = Null { now, upcalls: 0 };
+        router.flush_ticks(&CPU0, &mut adapter);
+    }
+}
+
 /// 1,000 interrupts through POK's meta handler.
 #[inline(never)]
 fn workload_pok_irq(pok: &mut PokBaseline) {
@@ -346,6 +368,9 @@ fn callgrind() {
     workload_irq_2(&small, &mut adapter);
     workload_tick_64(&large);
     workload_tick_2(&small);
+    let unquiet = system::<64>(false);
+    workload_tick_64_not_quiet(&unquiet);
+    workload_flush_64(&unquiet);
     let mut pok = PokBaseline::new(64);
     workload_pok_irq(&mut pok);
     workload_pok_tick(&mut pok);

@@ -134,6 +134,7 @@ impl AckWatch {
     }
 
     /// Whether a deadline is due at `now`.
+    #[inline]
     pub(crate) fn due(&self, now: u64) -> bool {
         now >= self.0.load(Ordering::Acquire)
     }

@@ -264,6 +264,8 @@ impl Harness {
                     }
                     self.absorb();
                 }
+                // The tables as the CPU's next entry point sees them (with its quiet ticks).
+                self.router.flush_ticks(&CPU0, &mut self.adapter);
                 return self.check_after(open_before, p, true, &pending_before);
             }
             Op::Sti => {

@@ -132,6 +132,13 @@ pub(super) struct PerCpu {
     pub(super) until: AtomicU64,
     /// Partitions of this CPU with a deferred health-monitor action (bit `p`).
     pub(super) deferred: AtomicU64,
+    /// The tick before which this CPU's ticks are quiet (0: none is): the running
+    /// partition's timer port was pending when it was given its last tick and has room
+    /// for them, so the ticks up to this one change nothing but that port's count, and
+    /// are given later, all at once (see `Router::end_quiet`).
+    pub(super) quiet_until: AtomicU64,
+    /// The last tick taken quietly (given to the running partition by `end_quiet`).
+    pub(super) quiet_now: AtomicU64,
 }
 
 impl PerCpu {
@@ -142,6 +149,8 @@ impl PerCpu {
                 slot: AtomicU64::new(NO_SLOT),
                 until: AtomicU64::new(0),
                 deferred: AtomicU64::new(0),
+                quiet_until: AtomicU64::new(0),
+                quiet_now: AtomicU64::new(0),
             }
         }
     }

@@ -34,6 +34,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             Err(error) if self.stopped() => encode(Err(ErrorCode::from(error))),
             Err(error) => {
                 let here = cpu.cpu().index();
+                self.end_quiet(here, adapter);
                 let kind = HmKind::IllegalHypercall;
                 self.partition_event(here, p.index(), kind, raw.number, 0, adapter);
                 encode(Err(ErrorCode::from(error)))
@@ -52,10 +53,11 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         request: Request<W>,
         adapter: &mut impl KernelAdapter,
     ) -> HypercallResult {
-        let i = p.index();
-        if self.home(i) != cpu.cpu().index() || self.stopped() {
+        let (here, i) = (cpu.cpu().index(), p.index());
+        if self.home(i) != here || self.stopped() {
             return Err(ErrorCode::OutsideWindow);
         }
+        self.end_quiet(here, adapter);
         let mut state = self.partitions[i].lock();
         if self.apply_deferred(i, &mut state, adapter) || state.mode == Mode::Idle {
             // Restarted or stopped since it made the call: the call belongs to a run that

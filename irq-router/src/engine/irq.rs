@@ -46,7 +46,9 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             adapter.eoi(vector);
             return switch;
         }
-        self.line_interrupt(cpu.cpu().index(), vector, adapter);
+        let here = cpu.cpu().index();
+        self.end_quiet(here, adapter);
+        self.line_interrupt(here, vector, adapter);
         None
     }
 

@@ -524,3 +524,50 @@ fn loom_direct_upcall_vs_a_raise_on_another_cpu_loses_nothing() {
         assert_eq!(table.pending_total(), 0, "nothing left pending");
     });
 }
+
+/// Partition 0 runs on CPU 0 from its window's first tick, its vCPU closed: tick 1 makes
+/// its timer port pending, tick 2 begins a quiet stretch, ticks 3 and 4 are quiet; then
+/// its guest opens its vCPU in its page without a hypercall. Meanwhile the line fires on
+/// CPU 1 (port 1 becomes deliverable, CPU 0 is kicked); then CPU 0's kernel resumes the
+/// partition. Whatever the interleaving: CPU 1 injects nothing, and the one upcall CPU 0
+/// injects is the timer port's with all four ticks pending (without the quiet ticks given
+/// at the resume it carries two), port 1's event still pending.
+#[test]
+fn loom_quiet_ticks_vs_a_raise_and_kick_from_another_cpu_are_all_given() {
+    explore(|| {
+        let (router, page) = engine(config(true, None));
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a0 = Cpu::new(0, &masked, &unmasks);
+        let Some(first) = router.on_tick(&cpu(0), 0, &mut a0) else { unreachable!("a switch") };
+        router.on_partition_entry(&cpu(0), p0(), 0, first.budget(0), &mut a0);
+        let other = {
+            let router = router.clone();
+            let mut a1 = Cpu::new(0, &masked, &unmasks);
+            thread::spawn(move || {
+                let _ = router.on_hardware_irq(&cpu(1), LINE, &mut a1);
+                a1.actions()
+            })
+        };
+        for now in 1..=4 {
+            a0.rec.now = now;
+            assert_eq!(router.on_tick(&cpu(0), now, &mut a0), None, "no switch at {now}");
+        }
+        let _ = page.guest().sti();
+        let Ok(remote) = other.join() else { unreachable!("the other CPU returns") };
+        assert!(upcalls(&remote).is_empty(), "CPU 1 injected into a partition of CPU 0");
+        assert!(upcalls(&a0.actions()).is_empty(), "no upcall while the vCPU was closed");
+        router.on_resume(&cpu(0), &mut a0);
+        let injected: Vec<Upcall> = a0
+            .actions()
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Upcall(0, upcall) => Some(upcall),
+                _ => None,
+            })
+            .collect();
+        let [upcall] = injected[..] else { unreachable!("one upcall: {injected:?}") };
+        assert_eq!((upcall.port, upcall.pending), (Some(TIMER), 4), "every tick given");
+        let table = router.events().partition(p0());
+        assert_eq!(table.status(port(PORT)).pending, 1, "the line's event still pending");
+    });
+}

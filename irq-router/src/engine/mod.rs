@@ -290,6 +290,12 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     }
 
     /// The event tables (for inspection; partitions act on them through hypercalls).
+    ///
+    /// Between entry points, a running partition's timer port may be short of the
+    /// quiet ticks of its CPU (ticks into a port already pending are given all at once
+    /// at that CPU's next entry point, at the latest when the stretch, the frame or the
+    /// partition's ping interval ends; see [`on_tick`](Self::on_tick));
+    /// [`flush_ticks`](Self::flush_ticks) gives them now.
     pub const fn events(&self) -> &EventTables<P, W, CW> {
         &self.events
     }

@@ -21,10 +21,19 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// plus the end-of-frame and acknowledgement-timeout checks, which touch only the
     /// lines concerned (whichever CPU ticks first does them).
     ///
+    /// A tick into a timer port already pending (or masked, or in service) is quiet: until
+    /// the stretch, the major frame or the partition's ping interval ends, the ticks
+    /// after it are not raised one by one but given together at the CPU's next entry
+    /// point (any of them: the partition's hypercall, an interrupt, a kick's resume, its
+    /// exit), before that entry point looks at the partition's events, or by
+    /// [`flush_ticks`](Self::flush_ticks). The count the partition reads is the same; a
+    /// quiet tick costs a comparison.
+    ///
     /// Returns the window switch this CPU's schedule makes at `now`, if any: the kernel
     /// then leaves the partition whose window ended and enters the next one, the same
     /// partition included (the first tick returns the switch into the stretch of the
     /// schedule `now` falls in).
+    #[inline]
     pub fn on_tick(
         &self,
         cpu: &Local<'_, C>,
@@ -32,16 +41,34 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         adapter: &mut impl KernelAdapter,
     ) -> Option<Switch<P>> {
         let here = cpu.cpu().index();
+        // Written only by this CPU's entry points (interrupts off, never re-entered):
+        // relaxed is enough for this CPU's own reads.
+        let state = &self.cpus[here];
+        // A quiet tick: it would only add to the running partition's pending timer port;
+        // given later with the ticks after it (the acknowledgement deadlines and the
+        // module's stop are any CPU's, so they are looked at here).
+        if now < state.quiet_until.load(Ordering::Relaxed)
+            && !self.ack_watch.due(now)
+            && !self.stopped()
+        {
+            state.quiet_now.store(now, Ordering::Relaxed);
+            return None;
+        }
+        self.tick(here, now, adapter)
+    }
+
+    /// A tick that is not quiet.
+    #[inline(never)]
+    fn tick(&self, here: usize, now: u64, adapter: &mut impl KernelAdapter) -> Option<Switch<P>> {
         if self.stopped() {
             return None;
         }
+        let state = &self.cpus[here];
+        self.end_quiet(here, adapter);
         self.frame_boundary(now, adapter);
         if self.ack_watch.due(now) {
             self.expire_acknowledgements(here, now, adapter);
         }
-        // Written only by this CPU's entry points (interrupts off, never re-entered):
-        // relaxed is enough for this CPU's own reads.
-        let state = &self.cpus[here];
         let switching = now >= state.until.load(Ordering::Relaxed);
         // At the end of a stretch of the schedule the partition is leaving: its last
         // ticks are given by its exit (not with an upcall it would take into its next
@@ -58,11 +85,12 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             // re-entered: no other CPU's tick can give the same stretch, defect 13); its
             // time account is settled at exit.
             let last = last_tick.load(Ordering::Relaxed);
+            let mut quiet = false;
             if now > last {
                 last_tick.store(now, Ordering::Relaxed);
                 // The doorbell protocol decides the upcall if the timer port became
                 // deliverable; a tick into an already pending port costs one raise.
-                self.give_ticks(here, running as usize, now - last, true, adapter);
+                quiet = self.give_ticks(here, running as usize, now - last, true, adapter);
             }
             // (Read again: the ticks above may have restarted or idled it.)
             let p = running as usize;
@@ -70,6 +98,9 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
                 && state.running.load(Ordering::Relaxed) == running
             {
                 self.ping_on_tick(here, p, now, adapter);
+            }
+            if quiet && !switching && state.running.load(Ordering::Relaxed) == running {
+                self.begin_quiet(here, p, now);
             }
         }
         if !switching {
@@ -178,6 +209,9 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// `signal`, tells the partition if the port became deliverable (entry and exit
     /// decide themselves). The common case (a tick into a port that stays or becomes
     /// pending, no overflow) stays on the tick's path; the rest is outlined.
+    ///
+    /// Returns whether more ticks would only add to the port's count (it was pending,
+    /// masked or in service, and nothing overflowed): the ticks after these may be quiet.
     #[inline(always)]
     fn give_ticks(
         &self,
@@ -186,16 +220,84 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         ticks: u64,
         signal: bool,
         adapter: &mut impl KernelAdapter,
-    ) {
+    ) -> bool {
         let Some((table, port)) = self.configured_port(p, self.config.partitions[p].timer_port)
         else {
-            return;
+            return false;
         };
         // No context: the guest's clock is in its page.
         let n = u32::try_from(ticks).unwrap_or(u32::MAX);
-        let Ok(raised) = table.raise_many(port, n, None) else { return };
+        let Ok(raised) = table.raise_many(port, n, None) else { return false };
         if raised.overflowed > 0 || (raised.became_deliverable && signal) || u64::from(n) < ticks {
             self.ticks_given(here, p, ticks - u64::from(n), raised, signal, adapter);
+            return false;
+        }
+        !raised.became_deliverable
+    }
+
+    /// CPU `here`'s ticks after `now` are quiet (partition `p` runs there, its timer port
+    /// pending) until the first that has something else to do: the end of the stretch,
+    /// `p`'s next ping, the next major frame, the first tick past the port's maximum (an
+    /// overflow is reported on its tick). An acknowledgement deadline, which any CPU may
+    /// set, is looked at by every quiet tick.
+    #[inline]
+    fn begin_quiet(&self, here: usize, p: usize, now: u64) {
+        let state = &self.cpus[here];
+        let next_frame = self.frame_of(now).saturating_add(1);
+        // Only this CPU raises the timer port, and the partition's own calls, which take
+        // from it, end the stretch first: the room is the stretch's.
+        let room = self
+            .configured_port(p, self.config.partitions[p].timer_port)
+            .map_or(0, |(table, port)| table.room(port));
+        let until = state
+            .until
+            .load(Ordering::Relaxed)
+            .min(self.hot[p].ping_at.load(Ordering::Relaxed))
+            .min(next_frame.saturating_mul(self.config.schedule.major_frame))
+            .min(now.saturating_add(u64::from(room)).saturating_add(1));
+        if until > now.saturating_add(1) {
+            state.quiet_now.store(now, Ordering::Relaxed);
+            state.quiet_until.store(until, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the partition running on CPU `cpu` the ticks its quiet stretch has not
+    /// raised yet (see [`on_tick`](Self::on_tick)), so that the event tables show them.
+    /// Every entry point does this first; a kernel calls it only to inspect the tables
+    /// between entry points, also once the module is stopped (the ticks before the stop
+    /// are given). Changes nothing else: a port into which ticks are quiet was already
+    /// pending, masked or in service, and has room for them.
+    pub fn flush_ticks(&self, cpu: &Local<'_, C>, adapter: &mut impl KernelAdapter) {
+        self.end_quiet(cpu.cpu().index(), adapter);
+    }
+
+    /// Ends CPU `here`'s quiet ticks, if it had any: the running partition is given them
+    /// (one raise of its timer port). Every entry point of the CPU calls it before it
+    /// looks at the running partition's events, so no one sees the port short of a
+    /// quiet tick; the adapter's inspection of the tables between entry points may (the
+    /// count catches up at the CPU's next entry point, at the latest at the stretch's
+    /// end).
+    #[inline(always)]
+    pub(super) fn end_quiet(&self, here: usize, adapter: &mut impl KernelAdapter) {
+        if self.cpus[here].quiet_until.load(Ordering::Relaxed) != 0 {
+            self.give_quiet_ticks(here, adapter);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn give_quiet_ticks(&self, here: usize, adapter: &mut impl KernelAdapter) {
+        let state = &self.cpus[here];
+        state.quiet_until.store(0, Ordering::Relaxed);
+        let now = state.quiet_now.load(Ordering::Relaxed);
+        let running = state.running.load(Ordering::Relaxed);
+        let Some(hot) = usize::try_from(running).ok().and_then(|p| self.hot.get(p)) else {
+            return;
+        };
+        let last = hot.last_tick.load(Ordering::Relaxed);
+        if now > last {
+            hot.last_tick.store(now, Ordering::Relaxed);
+            let _ = self.give_ticks(here, running as usize, now - last, true, adapter);
         }
     }
 
@@ -221,7 +323,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             self.signal(here, p, adapter);
         }
         if left > 0 {
-            self.give_ticks(here, p, left, signal, adapter);
+            let _ = self.give_ticks(here, p, left, signal, adapter);
         }
     }
 
@@ -241,6 +343,8 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         if self.home(i) != here || self.stopped() {
             return;
         }
+        // (A kernel that enters a partition without leaving the last one.)
+        self.end_quiet(here, adapter);
         let mut state = self.partitions[i].lock();
         // Whatever a kick was asked for, the decision below sees (a swap: it reads the
         // kicking CPU's swap, so that CPU's raise happens before the decision).
@@ -258,11 +362,13 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             match entry.catch_up {
                 CatchUp::UpToDate => {}
                 CatchUp::Ticks { ticks, dropped: _ } => {
-                    self.give_ticks(here, i, ticks.get(), false, adapter)
+                    let _ = self.give_ticks(here, i, ticks.get(), false, adapter);
                 }
                 // One event; the guest reads the delta from the page's cumulative clock
                 // (`given`), so a second warp before it handled the first loses nothing.
-                CatchUp::Warp { delta: _ } => self.give_ticks(here, i, 1, false, adapter),
+                CatchUp::Warp { delta: _ } => {
+                    let _ = self.give_ticks(here, i, 1, false, adapter);
+                }
             }
             self.upcall_wanted(i)
         });
@@ -285,6 +391,12 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         let (here, i) = (cpu.cpu().index(), p.index());
         if self.home(i) != here || self.stopped() {
             return;
+        }
+        // Its quiet ticks are given below with the rest of its last stretch (its
+        // `last_tick` did not move during them). (Another partition's exit leaves the
+        // running one's stretch as it is.)
+        if self.cpus[here].running.load(Ordering::Relaxed) == i as u64 {
+            self.cpus[here].quiet_until.store(0, Ordering::Relaxed);
         }
         let mut state = self.partitions[i].lock();
         let running = &self.cpus[here].running;
@@ -318,6 +430,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         if self.stopped() {
             return;
         }
+        self.end_quiet(here, adapter);
         // Health-monitor actions deferred to this CPU's partitions, running or not.
         let mut waiting = self.cpus[here].deferred.swap(0, Ordering::AcqRel);
         while waiting != 0 {

@@ -36,10 +36,11 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         trap: Trap,
         adapter: &mut impl KernelAdapter,
     ) {
-        let i = p.index();
-        if self.home(i) != cpu.cpu().index() || self.stopped() {
+        let (here, i) = (cpu.cpu().index(), p.index());
+        if self.home(i) != here || self.stopped() {
             return;
         }
+        self.end_quiet(here, adapter);
         let mut state = self.partitions[i].lock();
         if self.apply_deferred(i, &mut state, adapter) {
             // Restarted or idled by an action deferred from another CPU: the trap belongs

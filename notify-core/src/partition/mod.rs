@@ -501,6 +501,24 @@ impl<const W: usize, const CW: usize> PartitionEvents<W, CW> {
         state::idle(self.hot(port).state.load(Ordering::Acquire))
     }
 
+    /// How many more events `port` counts before a raise overflows it: a counting
+    /// port's maximum less its pending count; `u32::MAX` for a coalescing port (events
+    /// past its one pending are coalesced, never overflowed); 0 for a port not bound.
+    /// Another CPU's raise may take some of it at once.
+    #[inline]
+    pub fn room(&self, port: Port<W>) -> u32 {
+        let hot = self.hot(port);
+        let s = hot.state.load(Ordering::Acquire);
+        if s & BOUND == 0 {
+            return 0;
+        }
+        let binding = hot.binding.load(Ordering::Acquire);
+        if Binding::packed_coalescing(binding) {
+            return u32::MAX;
+        }
+        Binding::packed_max(binding).saturating_sub(state::count(s))
+    }
+
     /// A snapshot of `port`.
     pub fn status(&self, port: Port<W>) -> PortStatus {
         let hot = self.hot(port);
