@@ -162,8 +162,10 @@ impl<const C: usize, const CW: usize, const H: usize> KernelAdapter
         if vector == LEVEL_VECTOR && matches!(self.ctx_of(&st), Call::Irq(LEVEL_VECTOR)) {
             // The engine records who owes right after this EOI, before it raises them,
             // and by when (a tick running at the next preemption point may expire it).
+            // The deadline counts from the latest tick any CPU has taken, if this CPU's
+            // clock is behind it.
             let live = !st.books.idled & ((1 << P) - 1);
-            let now = st.cpus[self.cpu].now;
+            let now = st.cpus.iter().map(|c| c.now).max().unwrap_or(0);
             let level = &mut st.books.level;
             level.owing |= live;
             level.deadline = level.deadline.max(now + crate::system::LEVEL_TIMEOUT);

@@ -158,7 +158,10 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         let owing = self.targets_live(route, !idled);
         adapter.mask_line(vector);
         adapter.eoi(vector);
-        let deadline = now.saturating_add(route.ack_timeout);
+        // From the latest tick a CPU has taken, if this CPU's clock is behind it: the
+        // partitions get the whole timeout, counted on the clock their CPUs tick by.
+        let base = now.max(self.latest_tick.load(Ordering::Relaxed));
+        let deadline = base.saturating_add(route.ack_timeout);
         if self.levels[vector as usize].fired(owing, deadline) == Unmask::Now {
             adapter.unmask_line(vector);
         } else {

@@ -571,3 +571,75 @@ fn loom_quiet_ticks_vs_a_raise_and_kick_from_another_cpu_are_all_given() {
         assert_eq!(table.status(port(PORT)).pending, 1, "the line's event still pending");
     });
 }
+
+/// The acknowledgement timeout of [`level_config`]'s line.
+const TIMEOUT: u64 = 4;
+
+/// [`config`] with the level line `LEVEL` instead of its edge line, acknowledgements due
+/// [`TIMEOUT`] ticks after a firing.
+fn level_config() -> SystemConfig<1> {
+    let routes: &'static [Route] = Box::leak(Box::new([Route {
+        vector: LEVEL,
+        sharing: Sharing::Exclusive,
+        trigger: Trigger::Level,
+        kernel_first: false,
+        targets: &LEVEL_TARGET,
+        budget: None,
+        ack_timeout: TIMEOUT,
+    }]));
+    let mut config = config(false, None);
+    config.partitions[0].ports = &LEVEL_PORTS;
+    config.partitions[0].vectors = VectorSet::EMPTY.with(LEVEL);
+    config.routes = routes;
+    config
+}
+
+/// Acknowledgement timeouts among `actions`, by their tick.
+fn timeouts(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(r) if r.kind == crate::config::HmKind::AckTimeout => Some(r.tick),
+            _ => None,
+        })
+        .collect()
+}
+
+/// CPU 1 takes tick 9 while the level line fires on CPU 0, whose clock still says 3
+/// (its own tick 9 not taken yet: it was stalled). Whatever the interleaving, the
+/// partition is timed out by tick 9 + `TIMEOUT` at the latest; and if CPU 0 saw CPU 1's
+/// tick done before the interrupt, not before it: the deadline counts from the latest
+/// tick a CPU has taken, not from the stalled CPU's clock (from which it would be due at
+/// tick 7, already past; without that base this model fails).
+#[test]
+fn loom_a_level_deadline_counts_from_the_latest_tick_of_any_cpu() {
+    explore(|| {
+        let (router, _page) = engine(level_config());
+        let (masked, unmasks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut a0 = Cpu::new(3, &masked, &unmasks);
+        let done = Arc::new(AtomicU64::new(0));
+        let other = {
+            let (router, done) = (router.clone(), done.clone());
+            let mut a1 = Cpu::new(9, &masked, &unmasks);
+            thread::spawn(move || {
+                let _ = router.on_tick(&cpu(1), 9, &mut a1);
+                done.store(1, Ordering::Release);
+                a1
+            })
+        };
+        let after_tick = done.load(Ordering::Acquire) == 1;
+        let _ = router.on_hardware_irq(&cpu(0), LEVEL, &mut a0);
+        let Ok(mut a1) = other.join() else { unreachable!("the other CPU returns") };
+        let mut late = timeouts(&a1.actions());
+        for now in 10..=9 + TIMEOUT {
+            a1.rec.now = now;
+            let _ = router.on_tick(&cpu(1), now, &mut a1);
+            late.extend(timeouts(&a1.actions()));
+        }
+        if after_tick {
+            assert_eq!(late, [9 + TIMEOUT], "timed out on its deadline, not before");
+        } else {
+            assert_eq!(late.len(), 1, "timed out once, by its deadline: {late:?}");
+        }
+    });
+}

@@ -129,6 +129,9 @@ pub struct Router<
     frame: AtomicU64,
     /// Earliest level-line acknowledgement deadline.
     ack_watch: AckWatch,
+    /// The latest tick any CPU has taken (past a quiet stretch): the base of a level
+    /// line's acknowledgement deadline when the firing CPU's own clock is behind.
+    latest_tick: AtomicU64,
     /// Partitions their health monitor idled (bit `p`): they owe no acknowledgement.
     idled: AtomicU64,
     /// What belongs to each CPU: the partition running there, its schedule's place.
@@ -203,6 +206,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
                 storm_index: array_of![AtomicU64::new(0); VECTORS / 64],
                 frame: AtomicU64::new(0),
                 ack_watch: AckWatch::new(),
+                latest_tick: AtomicU64::new(0),
                 idled: AtomicU64::new(0),
                 cpus: array_of![PerCpu::new(); C],
                 stopped: AtomicU64::new(0),
@@ -258,6 +262,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         }
         self.frame = AtomicU64::new(0);
         self.ack_watch = AckWatch::new();
+        self.latest_tick = AtomicU64::new(0);
         self.idled = AtomicU64::new(0);
         for cpu in &mut self.cpus {
             *cpu = PerCpu::new();

@@ -41,6 +41,15 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         adapter: &mut impl KernelAdapter,
     ) -> Option<Switch<P>> {
         let here = cpu.cpu().index();
+        // Another CPU's clock may be behind this one (its tick not taken yet, or late):
+        // the deadlines of the level lines it fires count from this tick at least. (Once
+        // a tick, by the first CPU to take it; a plain store, not a read-modify-write on
+        // every tick: a CPU storing an older tick at the same moment lowers it until the
+        // next tick, so a deadline may count from a slightly older tick, never a later
+        // one.)
+        if now > self.latest_tick.load(Ordering::Relaxed) {
+            self.latest_tick.store(now, Ordering::Relaxed);
+        }
         // Written only by this CPU's entry points (interrupts off, never re-entered):
         // relaxed is enough for this CPU's own reads.
         let state = &self.cpus[here];

@@ -63,6 +63,9 @@ fn prologue(m: &mut Machine, ticks: u64) {
             }
         }
     }
+    // The running partition's quiet ticks given now: the calls that follow (of any
+    // partition of the CPU, each of which gives them first) change only what they say.
+    m.router.flush_ticks(&super::CPU0, &mut m.adapter);
 }
 
 /// The registers of one call: either fully arbitrary or a call by number with arguments
