@@ -127,6 +127,9 @@ pub struct Router<
     storm_index: [AtomicU64; VECTORS / 64],
     /// The latest major frame a tick started.
     frame: AtomicU64,
+    /// The first tick of the major frame after the latest one whose start was handled
+    /// (stored once that frame's storms were ended): ticks before it need not look.
+    next_frame_at: AtomicU64,
     /// Earliest level-line acknowledgement deadline.
     ack_watch: AckWatch,
     /// The latest tick any CPU has taken (past a quiet stretch): the base of a level
@@ -205,6 +208,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
                 storms: array_of![StormLine::new(); VECTORS],
                 storm_index: array_of![AtomicU64::new(0); VECTORS / 64],
                 frame: AtomicU64::new(0),
+                next_frame_at: AtomicU64::new(config.schedule.major_frame),
                 ack_watch: AckWatch::new(),
                 latest_tick: AtomicU64::new(0),
                 idled: AtomicU64::new(0),
@@ -261,6 +265,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             *storm = StormLine::new();
         }
         self.frame = AtomicU64::new(0);
+        self.next_frame_at = AtomicU64::new(config.schedule.major_frame);
         self.ack_watch = AckWatch::new();
         self.latest_tick = AtomicU64::new(0);
         self.idled = AtomicU64::new(0);

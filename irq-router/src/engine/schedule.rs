@@ -95,7 +95,7 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             // re-entered: no other CPU's tick can give the same stretch, defect 13); its
             // time account is settled at exit.
             let last = last_tick.load(Ordering::Relaxed);
-            let mut quiet = false;
+            let mut quiet = None;
             if now > last {
                 last_tick.store(now, Ordering::Relaxed);
                 // The doorbell protocol decides the upcall if the timer port became
@@ -109,8 +109,11 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
             {
                 self.ping_on_tick(here, p, now, adapter);
             }
-            if quiet && !switching && state.running.load(Ordering::Relaxed) == running {
-                self.begin_quiet(here, p, now);
+            if let Some(room) = quiet
+                && !switching
+                && state.running.load(Ordering::Relaxed) == running
+            {
+                self.begin_quiet(here, p, now, room);
             }
         }
         if !switching {
@@ -165,12 +168,25 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// At the first tick of a new major frame, lines masked for a storm in an earlier
     /// frame are unmasked (the protocol of `storm`).
     fn frame_boundary(&self, now: u64, adapter: &mut impl KernelAdapter) {
+        // Before the next frame's first tick: nothing to do (without the division). The
+        // frame's start was handled (the acquire pairs with the release below): the same
+        // as the check of `frame` below, which a CPU passes before it handles it.
+        if now < self.next_frame_at.load(Ordering::Acquire) {
+            return;
+        }
         let frame = self.frame_of(now);
         if self.frame.load(Ordering::Acquire) >= frame
             || self.frame.fetch_max(frame, Ordering::SeqCst) >= frame
         {
             return;
         }
+        self.end_storms(frame, adapter);
+        let next = frame.saturating_add(1).saturating_mul(self.config.schedule.major_frame);
+        self.next_frame_at.fetch_max(next, Ordering::Release);
+    }
+
+    /// The storms of the frames before `frame` end (the protocol of `storm`).
+    fn end_storms(&self, frame: u64, adapter: &mut impl KernelAdapter) {
         fence(Ordering::SeqCst);
         for (w, word) in self.storm_index.iter().enumerate() {
             let mut lines = word.swap(0, Ordering::AcqRel);
@@ -220,8 +236,9 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// decide themselves). The common case (a tick into a port that stays or becomes
     /// pending, no overflow) stays on the tick's path; the rest is outlined.
     ///
-    /// Returns whether more ticks would only add to the port's count (it was pending,
-    /// masked or in service, and nothing overflowed): the ticks after these may be quiet.
+    /// Returns, if more ticks would only add to the port's count (it was pending, masked
+    /// or in service, and nothing overflowed), the port's room for them: the ticks after
+    /// these may be quiet.
     #[inline(always)]
     fn give_ticks(
         &self,
@@ -230,19 +247,18 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
         ticks: u64,
         signal: bool,
         adapter: &mut impl KernelAdapter,
-    ) -> bool {
-        let Some((table, port)) = self.configured_port(p, self.config.partitions[p].timer_port)
-        else {
-            return false;
-        };
+    ) -> Option<u32> {
+        let (table, port) = self.configured_port(p, self.config.partitions[p].timer_port)?;
         // No context: the guest's clock is in its page.
         let n = u32::try_from(ticks).unwrap_or(u32::MAX);
-        let Ok(raised) = table.raise_many(port, n, None) else { return false };
+        let raised = table.raise_many(port, n, None).ok()?;
         if raised.overflowed > 0 || (raised.became_deliverable && signal) || u64::from(n) < ticks {
             self.ticks_given(here, p, ticks - u64::from(n), raised, signal, adapter);
-            return false;
+            return None;
         }
-        !raised.became_deliverable
+        // Only this CPU raises the timer port, and the partition's own calls, which take
+        // from it, end a quiet stretch first: the room is the stretch's.
+        (!raised.became_deliverable).then(|| table.room(port))
     }
 
     /// CPU `here`'s ticks after `now` are quiet (partition `p` runs there, its timer port
@@ -250,20 +266,16 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// `p`'s next ping, the next major frame, the first tick past the port's maximum (an
     /// overflow is reported on its tick). An acknowledgement deadline, which any CPU may
     /// set, is looked at by every quiet tick.
+    /// (A frame's start not handled yet when the stretch begins ends it at once: the
+    /// next tick looks again.)
     #[inline]
-    fn begin_quiet(&self, here: usize, p: usize, now: u64) {
+    fn begin_quiet(&self, here: usize, p: usize, now: u64, room: u32) {
         let state = &self.cpus[here];
-        let next_frame = self.frame_of(now).saturating_add(1);
-        // Only this CPU raises the timer port, and the partition's own calls, which take
-        // from it, end the stretch first: the room is the stretch's.
-        let room = self
-            .configured_port(p, self.config.partitions[p].timer_port)
-            .map_or(0, |(table, port)| table.room(port));
         let until = state
             .until
             .load(Ordering::Relaxed)
             .min(self.hot[p].ping_at.load(Ordering::Relaxed))
-            .min(next_frame.saturating_mul(self.config.schedule.major_frame))
+            .min(self.next_frame_at.load(Ordering::Relaxed))
             .min(now.saturating_add(u64::from(room)).saturating_add(1));
         if until > now.saturating_add(1) {
             state.quiet_now.store(now, Ordering::Relaxed);
