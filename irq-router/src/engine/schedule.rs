@@ -266,8 +266,13 @@ impl<const P: usize, const W: usize, const C: usize, const CW: usize, const H: u
     /// `p`'s next ping, the next major frame, the first tick past the port's maximum (an
     /// overflow is reported on its tick). An acknowledgement deadline, which any CPU may
     /// set, is looked at by every quiet tick.
-    /// (A frame's start not handled yet when the stretch begins ends it at once: the
-    /// next tick looks again.)
+    ///
+    /// The stretch of the schedule bounds it within this CPU's frame (a window never
+    /// crosses the major frame's end: `ExceedsFrame`), so the CPU's first tick of the
+    /// next frame is never quiet and looks at the frame's start. `next_frame_at` may be
+    /// later than this CPU's next frame (a CPU ahead of it handled that frame's start
+    /// already) or not yet past `now` (the frame's start is being handled): in the first
+    /// case the stretch's end bounds it, in the second no stretch begins.
     #[inline]
     fn begin_quiet(&self, here: usize, p: usize, now: u64, room: u32) {
         let state = &self.cpus[here];
