@@ -106,7 +106,7 @@ pub struct GuestState {
     pub msi_events: AtomicU64,
     pub msi_upcalls: AtomicU64,
     /// Its first burst port plus one (0: none), and the rounds to run (written by the
-    /// kernel from the configuration).
+    /// kernel from the configuration; 0 again at the end of the run).
     pub burst_port: AtomicU64,
     pub burst_rounds: AtomicU64,
     /// The round whose burst it asks for (the kernel fires it when the partition enters

@@ -365,9 +365,18 @@ fn burst(state: &GuestState) {
         state.burst_request.store(round + 1, Ordering::Release);
         let _ = HV.read_clock();
         let mut wait = 0;
-        while state.burst_taken.load(Ordering::Acquire) < taken && wait < BURST_WAIT {
+        while state.burst_taken.load(Ordering::Acquire) < taken
+            && wait < BURST_WAIT
+            && state.burst_rounds.load(Ordering::Acquire) > round
+        {
             wait += 1;
             core::hint::spin_loop();
+        }
+        if state.burst_rounds.load(Ordering::Acquire) <= round {
+            // The run ended (the kernel withdrew its rounds): its final entry fires
+            // nothing, and this round does not count.
+            let _ = HV.enable_irqs();
+            return;
         }
         if wait == BURST_WAIT {
             state.burst_timeouts.fetch_add(1, Ordering::Relaxed);

@@ -62,6 +62,15 @@ pub(crate) fn on_tick(cpu: usize, now: u64) {
     }
 }
 
+/// The end of CPU `cpu`'s run: the burst partition (of this CPU) is given no more rounds,
+/// and one it waits in ends (its final entries fire no burst). A slow build that has not
+/// done its rounds by then would otherwise wait out every round in its final entry.
+pub(crate) fn end(cpu: usize) {
+    if let Some(p) = partition().filter(|&p| usize::from(SYSTEM.partitions[p].cpu) == cpu) {
+        memory(p).state.burst_rounds.store(0, Ordering::Release);
+    }
+}
+
 /// Fires the round partition `p` asked for, if it asked for one it was not given yet:
 /// the 16 vectors as self-IPIs through `apic`, in a shuffled order. Called on the
 /// partition's CPU with interrupts off, on the way back to it.

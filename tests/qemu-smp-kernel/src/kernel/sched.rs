@@ -326,6 +326,7 @@ impl CpuKernel {
                 }
                 self.adapter.advance_to(END_TICK);
                 self.stats.end_tick = now;
+                burst::end(self.cpu);
                 self.exit_current();
                 if self.cpu == 0 {
                     // The IO-APIC lines are this CPU's: no interrupt of them after the end.
