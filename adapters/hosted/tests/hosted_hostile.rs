@@ -11,6 +11,8 @@
 //! * 2 sends calls without ever reading the answers (which used to freeze the runner
 //!   on its blocking send once the socket's queue was full).
 
+#[path = "common/records.rs"]
+mod records;
 #[path = "common/selfhost.rs"]
 mod selfhost;
 
@@ -21,6 +23,7 @@ use irq_hosted::region::REGION_LEN;
 use irq_hosted::runner::run::MISBEHAVED;
 use irq_hosted::runner::summary::PartitionSummary;
 use irq_router::hypercall::{Request, encode_request};
+use records::{only, show};
 
 /// A descriptor the runner leaks to its children unless they close it at exec.
 const LEAKED_FD: i32 = 100;
@@ -127,23 +130,6 @@ fn flood() -> ExitCode {
         // SAFETY: plain system call.
         unsafe { libc::pause() };
     }
-}
-
-/// A partition's figures (its health-monitor records summed up: there can be many).
-fn show(p: &PartitionSummary) -> String {
-    format!("{p:?}")
-}
-
-/// Every health-monitor record of `p` is a `PartitionError` with `detail`, answered by
-/// `action`.
-fn only(p: &PartitionSummary, action: &str, detail: u64) {
-    let [count] = &p.hm_counts[..] else { panic!("one kind of record: {}", show(p)) };
-    assert_eq!((count.kind.as_str(), count.action.as_str()), ("PartitionError", action));
-    assert_eq!(
-        (count.count, &count.details[..], count.details_more),
-        (p.hm_events, &[detail][..], false)
-    );
-    assert!(!p.hm_last.is_empty() && p.hm_last.iter().all(|e| e.detail == detail), "{}", show(p));
 }
 
 fn assert_clean(p: &PartitionSummary) {

@@ -9,6 +9,8 @@
 //! * 2 closes its socket and goes on without it: it is cut off and reported as
 //!   [`MISBEHAVED`], each time.
 
+#[path = "common/records.rs"]
+mod records;
 #[path = "common/selfhost.rs"]
 mod selfhost;
 
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use irq_hosted::runner::run::MISBEHAVED;
-use irq_hosted::runner::summary::PartitionSummary;
+use records::{only, show};
 
 const NAME: &str = "hosted_a_closed_socket_of_a_dying_partition_is_not_misbehaving";
 
@@ -101,24 +103,12 @@ fn mute() -> ExitCode {
     }
 }
 
-fn show(p: &PartitionSummary) -> String {
-    format!("{p:?}")
-}
-
-/// Every health-monitor record of `p` is a `PartitionError` with `detail`, answered by a
-/// warm start.
-fn only(p: &PartitionSummary, detail: u64) {
-    assert!(p.restarts > 0 && p.hm_events > 0, "{}", show(p));
-    let [count] = &p.hm_counts[..] else { panic!("one kind of record: {}", show(p)) };
-    let seen = (count.kind.as_str(), count.action.as_str(), count.count);
-    assert_eq!(seen, ("PartitionError", "WarmStart", p.hm_events), "{}", show(p));
-    assert_eq!((&count.details[..], count.details_more), (&[detail][..], false), "{}", show(p));
-}
-
 fn hosted_a_closed_socket_of_a_dying_partition_is_not_misbehaving() {
     let summary = selfhost::run(SYSTEM, 10, false);
     let [good, leaver, mute] = &summary.partitions[..] else { panic!("three partitions") };
     assert_eq!((good.restarts, good.hm_events, good.drift, good.lost), (0, 0, 0, 0));
-    only(leaver, 0x200 + 7);
-    only(mute, u64::from(MISBEHAVED));
+    for (p, detail) in [(leaver, 0x200 + 7), (mute, u64::from(MISBEHAVED))] {
+        assert!(p.restarts > 0 && p.hm_events > 0, "{}", show(p));
+        only(p, "WarmStart", detail);
+    }
 }

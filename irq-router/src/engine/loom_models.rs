@@ -347,19 +347,25 @@ static LEVEL_PORTS: [PortConfig; 1] =
 static LEVEL_TARGET: [Target; 1] = [Target { partition: 0, port: PORT }];
 const LEVEL: u8 = 0x31;
 
-/// Partition 0 on CPU 1 with a level line whose acknowledgement times out after 5 ticks
-/// (its health monitor idles it for that) and a warm start for a call that does not
-/// decode.
-fn deferral_config() -> SystemConfig<1> {
-    let routes: &'static [Route] = Box::leak(Box::new([Route {
+/// The exclusive level line `LEVEL` into partition 0, acknowledgements due `ack_timeout`
+/// ticks after a firing.
+fn level_route(ack_timeout: u64) -> &'static [Route] {
+    Box::leak(Box::new([Route {
         vector: LEVEL,
         sharing: Sharing::Exclusive,
         trigger: Trigger::Level,
         kernel_first: false,
         targets: &LEVEL_TARGET,
         budget: None,
-        ack_timeout: 5,
-    }]));
+        ack_timeout,
+    }]))
+}
+
+/// Partition 0 on CPU 1 with a level line whose acknowledgement times out after 5 ticks
+/// (its health monitor idles it for that) and a warm start for a call that does not
+/// decode.
+fn deferral_config() -> SystemConfig<1> {
+    let routes = level_route(5);
     SystemConfig {
         partitions: [PartitionConfig {
             name: "p0",
@@ -578,19 +584,10 @@ const TIMEOUT: u64 = 4;
 /// [`config`] with the level line `LEVEL` instead of its edge line, acknowledgements due
 /// [`TIMEOUT`] ticks after a firing.
 fn level_config() -> SystemConfig<1> {
-    let routes: &'static [Route] = Box::leak(Box::new([Route {
-        vector: LEVEL,
-        sharing: Sharing::Exclusive,
-        trigger: Trigger::Level,
-        kernel_first: false,
-        targets: &LEVEL_TARGET,
-        budget: None,
-        ack_timeout: TIMEOUT,
-    }]));
     let mut config = config(false, None);
     config.partitions[0].ports = &LEVEL_PORTS;
     config.partitions[0].vectors = VectorSet::EMPTY.with(LEVEL);
-    config.routes = routes;
+    config.routes = level_route(TIMEOUT);
     config
 }
 
